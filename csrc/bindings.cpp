@@ -1,0 +1,29 @@
+// The one pybind11 module, mimkernels._C. Torch-free (design.md, decision 1): tensors arrive as
+// integer data pointers with sizes and strides, CUDA streams as integer handles (last argument).
+// Python (the op front doors) validates shapes, dtypes, devices and contiguity; C++ trusts them.
+// Each family adds its functions in its own section below; names end in _cpu or _cuda.
+#include <pybind11/pybind11.h>
+
+#include "rng/rng.h"
+
+namespace py = pybind11;
+using namespace mimkernels;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "mimkernels native kernels (CPU build of the shared bodies; CUDA when built with nvcc)";
+#ifdef MIMKERNELS_WITH_CUDA
+  m.attr("with_cuda") = true;
+#else
+  m.attr("with_cuda") = false;
+#endif
+
+  // ---- rng ----
+  m.def("philox_fill_cpu", &philox_fill_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("philox_fill_cuda", &philox_fill_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
+
+  // ---- masking ----
+
+  // ---- hog ----
+}

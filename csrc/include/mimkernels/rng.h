@@ -1,0 +1,57 @@
+// Philox4x32-10 and the conversions of spec/rng.md, as __host__ __device__ functions: the same
+// integer code runs in the CUDA kernels and in the CPU (cpp) backend, bit for bit. rng.py (torch)
+// and mimkernels/_triton_rng.py (tl.philox) implement the same definition; tests cross-check all.
+#pragma once
+#include "mimkernels/common.h"
+
+namespace mimkernels {
+
+// Counter word 2 ("stream") of each op that draws random numbers (rng.md).
+enum RngStream : uint32_t {
+  kStreamMaeMasking = 1,
+  kStreamSimmimMask = 2,
+  kStreamBlockMask = 3,
+  kStreamFrequencyChoice = 4,
+};
+
+struct Philox4 {
+  uint32_t x0, x1, x2, x3;
+};
+
+MK_HD Philox4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed) {
+  uint32_t k0 = static_cast<uint32_t>(seed);
+  uint32_t k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0;
+    const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2;
+    const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
+    const uint32_t n1 = static_cast<uint32_t>(p1);
+    const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+    const uint32_t n3 = static_cast<uint32_t>(p0);
+    c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return Philox4{c0, c1, c2, c3};
+}
+
+// The draw of mimkernels: counter (i, sample, stream, 0), key = seed.
+MK_HD Philox4 draw(uint64_t seed, uint32_t i, uint32_t sample, uint32_t stream) {
+  return philox4x32_10(i, sample, stream, 0u, seed);
+}
+
+// uint32 -> float32 in [0, 1): (x >> 8) * 2^-24, exact, never 1.0.
+MK_HD float unit_float(uint32_t x) { return static_cast<float>(x >> 8) * 5.9604644775390625e-08f; }
+
+// uint32 pair -> float64 in [0, 1): ((x0 >> 5) * 2^26 + (x1 >> 6)) * 2^-53.
+MK_HD double unit_double(uint32_t x0, uint32_t x1) {
+  const uint64_t m = (static_cast<uint64_t>(x0 >> 5) << 26) + (x1 >> 6);
+  return static_cast<double>(m) * 1.1102230246251565e-16;
+}
+
+// Uniform integer in [0, n), n < 2^32: (x * n) >> 32 in 64-bit arithmetic.
+MK_HD uint32_t below(uint32_t x, uint32_t n) {
+  return static_cast<uint32_t>((static_cast<uint64_t>(x) * n) >> 32);
+}
+
+}  // namespace mimkernels

@@ -1,0 +1,12 @@
+"""mimkernels: fused kernels for masked image modeling (MAE, SimMIM, MaskFeat, MFM, PixMIM).
+
+Functional ops live in their families (`mimkernels.pixel`, `mimkernels.masking`, ...) and are
+re-exported here; `mimkernels.nn` holds drop-in modules; `python -m mimkernels.info` says what
+was built and what can run.
+"""
+from mimkernels import rng
+from mimkernels.pixel import patchify, unpatchify
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "rng", "patchify", "unpatchify"]

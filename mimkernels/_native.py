@@ -1,0 +1,93 @@
+"""Loads the compiled extension `mimkernels._C`; the one place that says why it can't.
+
+Import never fails: without `_C`, `lib` is a stand-in whose every attribute raises a RuntimeError
+with the diagnosis (what happened, why, what to do, the original error). Set
+MIMKERNELS_MORE_DETAILS=1 to append the full traceback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _diagnosis(exc: BaseException) -> str:
+    if isinstance(exc, ImportError) and not list(_HERE.glob("_C*")):
+        what = "mimkernels._C was not built (no compiled extension next to the package)."
+        why = ("the install was pure Python (MIMKERNELS_NO_NATIVE=1, or no C++ compiler / pybind11 at "
+               "install time), or Python imports the source folder of a checkout that was not built in place.")
+    else:
+        what = "mimkernels._C exists but could not be loaded."
+        why = (f"it was built for another Python (this is {sys.version.split()[0]}) or against a newer "
+               "glibc/CUDA driver than this machine has.")
+    msg = (f"{what}\nWhy: usually {why}\n"
+           "Fix: `pip install -e .` from the repository (or `python setup.py build_ext --inplace`); "
+           "on an offline GPU machine `pip install --no-build-isolation --no-deps -e .`.\n"
+           f"Original error: {type(exc).__name__}: {exc}\n"
+           "Run `python -m mimkernels.info` and include its output in an issue.")
+    if os.environ.get("MIMKERNELS_MORE_DETAILS") == "1":
+        msg += "\n" + "".join(traceback.format_exception(exc))
+    return msg
+
+
+class _Unavailable:
+    """Stand-in for `_C`: raises the diagnosis on first use, naming the function asked for."""
+
+    with_cuda = False
+
+    def __init__(self, message: str):
+        self._message = message
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def unavailable(*args, **kwargs):
+            raise RuntimeError(f"mimkernels._C.{name} is unavailable: {self._message}")
+
+        return unavailable
+
+
+try:
+    from mimkernels import _C as lib  # noqa: N812
+
+    load_error: BaseException | None = None
+except Exception as exc:  # ImportError, OSError (bad .so), ...
+    load_error = exc
+    lib = _Unavailable(_diagnosis(exc))
+
+
+def available() -> bool:
+    """True when `_C` loaded (the cpp backend can run)."""
+    return load_error is None
+
+
+def unavailable_reason() -> str:
+    return "" if load_error is None else lib._message.splitlines()[0]
+
+
+def cuda_built() -> bool:
+    """True when `_C` was compiled with nvcc (the cuda backend exists in this build)."""
+    return available() and bool(lib.with_cuda)
+
+
+def build_info() -> dict:
+    """What setup.py recorded at build time (compilers, archs, switches, git hash); {} if not built."""
+    path = _HERE / "_build_info.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def ptr(t: torch.Tensor) -> int:
+    """Raw data pointer for the native kernels (the front door made `t` contiguous when needed)."""
+    return t.data_ptr()
+
+
+def stream(device: torch.device) -> int:
+    """Handle of the current CUDA stream on `device`: native kernels launch on it, never on stream 0."""
+    return torch.cuda.current_stream(device).cuda_stream

@@ -1,0 +1,30 @@
+"""Triton helpers every family's kernels share: the rng.md draw and launch settings.
+
+Imported only where triton is installed (family triton.py modules import it).
+"""
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def philox_draw(seed, i, sample, STREAM: tl.constexpr):
+    """rng.md draw: Philox4x32-10 at counter (i, sample, STREAM, 0), key = seed (int64 scalar).
+    i, sample: integer tensors/scalars (taken mod 2^32). Returns four uint32 tensors."""
+    c0 = i.to(tl.uint32)
+    c1 = (c0 * 0 + sample.to(tl.uint32)).to(tl.uint32)
+    c2 = c0 * 0 + STREAM
+    c3 = c0 * 0
+    return tl.philox(seed, c0, c1, c2.to(tl.uint32), c3.to(tl.uint32))
+
+
+@triton.jit
+def unit_float(x):
+    """uint32 -> float32 in [0, 1): (x >> 8)·2^-24 (rng.md), exact."""
+    return (x >> 8).to(tl.float32) * 5.9604644775390625e-08
+
+
+def block_settings(n: int, max_block: int = 4096) -> tuple[int, int]:
+    """(BLOCK, num_warps) for a row of n elements: BLOCK = next power of two (capped), warps by size."""
+    block = min(triton.next_power_of_2(max(int(n), 1)), max_block)
+    num_warps = 8 if block >= 2048 else 4 if block >= 512 else 2 if block >= 128 else 1
+    return block, num_warps

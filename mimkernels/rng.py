@@ -1,0 +1,125 @@
+"""Counter-based random numbers, bit-identical in torch, Triton and C++ (spec/rng.md).
+
+Philox4x32-10 with key = the 64-bit seed and counter = (i, sample, stream, 0). This module is the
+torch implementation (exact uint32 arithmetic in int64 tensors, any device) and the one place
+that turns `seed` / `generator` / `sample_offset` arguments into a seed. The same definition lives in
+csrc/include/mimkernels/rng.h (CUDA and cpp backends) and mimkernels/_triton_lib.py (tl.philox).
+
+    >>> from mimkernels import rng
+    >>> s = rng.derive_seed(1234, rank, worker_id, step)   # distinct per rank / worker / step
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "STREAM_MAE_MASKING", "STREAM_SIMMIM_MASK", "STREAM_BLOCK_MASK", "STREAM_FREQUENCY_CHOICE",
+    "philox4x32_10", "draw", "unit_float", "unit_double", "below",
+    "resolve_seed", "derive_seed", "seed_to_i64", "check_sample_offset",
+]
+
+# Counter word 2 of each op that draws (rng.md). New ops take the next free number.
+STREAM_MAE_MASKING = 1
+STREAM_SIMMIM_MASK = 2
+STREAM_BLOCK_MASK = 3
+STREAM_FREQUENCY_CHOICE = 4
+
+_M32 = 0xFFFFFFFF
+_PHILOX_M0, _PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
+_PHILOX_W0, _PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
+
+
+def _mulhilo32(a: torch.Tensor, m) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hi, lo) of the 64-bit product a·m, a and m (int or int64 tensor) in [0, 2^32), from 16-bit
+    halves so that no int64 product overflows."""
+    ah, al = a >> 16, a & 0xFFFF
+    mh, ml = m >> 16, m & 0xFFFF
+    mid = ah * ml + al * mh                  # < 2^33
+    t = al * ml + ((mid & 0xFFFF) << 16)      # < 2^33
+    return ah * mh + (mid >> 16) + (t >> 32), t & _M32
+
+
+def philox4x32_10(c0, c1, c2, c3, seed: int, device=None):
+    """Philox4x32-10 of counters (c0..c3: ints or int64 tensors of uint32 values, broadcast) under
+    key (seed mod 2^32, seed >> 32). Returns four int64 tensors holding uint32 words."""
+    if device is None:
+        device = next((c.device for c in (c0, c1, c2, c3) if isinstance(c, torch.Tensor)), torch.device("cpu"))
+    c0, c1, c2, c3 = (torch.as_tensor(c, dtype=torch.int64, device=device) & _M32 for c in (c0, c1, c2, c3))
+    seed = int(seed) % (1 << 64)
+    k0, k1 = seed & _M32, seed >> 32
+    for _ in range(10):
+        hi0, lo0 = _mulhilo32(c0, _PHILOX_M0)
+        hi1, lo1 = _mulhilo32(c2, _PHILOX_M1)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+        k0, k1 = (k0 + _PHILOX_W0) & _M32, (k1 + _PHILOX_W1) & _M32
+    return c0, c1, c2, c3
+
+
+def draw(seed: int, i, sample, stream: int, device=None):
+    """The draw of mimkernels: Philox at counter (i, sample, stream, 0)."""
+    return philox4x32_10(i, sample, stream, 0, seed, device=device)
+
+
+def unit_float(x: torch.Tensor) -> torch.Tensor:
+    """uint32 word -> float32 in [0, 1): (x >> 8)·2^-24, exact, never 1.0."""
+    return (x >> 8).to(torch.float32) * (2.0 ** -24)
+
+
+def unit_double(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    """uint32 pair -> float64 in [0, 1): ((x0 >> 5)·2^26 + (x1 >> 6))·2^-53."""
+    return (((x0 >> 5) << 26) + (x1 >> 6)).to(torch.float64) * (2.0 ** -53)
+
+
+def below(x: torch.Tensor, n) -> torch.Tensor:
+    """uint32 word -> uniform integer in [0, n), n < 2^32 (int or int64 tensor): (x·n) >> 32."""
+    return _mulhilo32(x, n)[0]
+
+
+def seed_to_i64(seed: int) -> int:
+    """A seed in [0, 2^64) as the signed int64 with the same bits (torch.library int arguments)."""
+    return seed - (1 << 64) if seed >= (1 << 63) else seed
+
+
+def resolve_seed(seed: int | None = None, generator: torch.Generator | None = None) -> int:
+    """The 64-bit Philox key, in [0, 2^64), of a random op call.
+
+    seed: used as is (mod 2^64). generator: one int64 is drawn from it (it advances by one draw).
+    Neither: one int64 is drawn from torch's default CPU generator, so torch.manual_seed controls it.
+    Generators must live on the CPU: a draw from a CUDA generator would synchronize the host.
+    """
+    if seed is not None and generator is not None:
+        raise ValueError("pass seed or generator, not both")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        return seed % (1 << 64)
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if generator.device.type != "cpu":
+            raise ValueError(f"generator must be a CPU torch.Generator (a draw from a {generator.device} generator "
+                             "would synchronize the host); pass seed= instead")
+    value = torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64, generator=generator)
+    return int(value) % (1 << 64)
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A new 64-bit seed from `seed` and up to four non-negative ints (rank, worker, step, ...):
+    one Philox call with counter = keys (zero-padded) and key = seed; output x0 + 2^32·x1."""
+    if len(keys) > 4:
+        raise ValueError(f"derive_seed takes at most 4 keys, got {len(keys)}")
+    for k in keys:
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < (1 << 32):
+            raise ValueError(f"derive_seed keys must be ints in [0, 2^32), got {k!r}")
+    counter = list(keys) + [0] * (4 - len(keys))
+    x0, x1, _, _ = philox4x32_10(*counter, seed=resolve_seed(seed))
+    return int(x0) | (int(x1) << 32)
+
+
+def check_sample_offset(sample_offset: int, batch: int) -> int:
+    """sample_offset: index of this batch's first sample in the whole run's numbering (counter word 1)."""
+    if isinstance(sample_offset, bool) or not isinstance(sample_offset, int):
+        raise TypeError(f"sample_offset must be an int, got {type(sample_offset).__name__}")
+    if sample_offset < 0 or sample_offset + batch > (1 << 32):
+        raise ValueError(f"sample_offset must be in [0, 2^32 - batch], got {sample_offset} (batch {batch})")
+    return sample_offset

@@ -1,0 +1,41 @@
+"""Backend resolution, refusals with reasons, the native build and `python -m mimkernels.info`."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mimkernels import _dispatch, _native
+
+
+def test_auto_picks_a_runnable_backend_and_refusals_say_why():
+    assert _dispatch.resolve_backend("patchify", "auto", torch.device("cpu")) in ("torch", "triton", "cpp")
+    assert _dispatch.resolve_backend("patchify", "torch", torch.device("cpu")) == "torch"
+    reason = _dispatch.backend_unavailable_reason("cuda", torch.device("cpu"))
+    assert reason  # never runs on CPU tensors: the reason names why
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in _dispatch.backend_unavailable_reason("triton", torch.device("cuda"))
+    with pytest.raises(ValueError, match="not implemented"):
+        _dispatch.resolve_backend("patchify", "cuda", torch.device("cpu"))
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="CI must build _C; elsewhere it may be a pure-Python install")
+def test_native_extension_is_built_in_ci():
+    assert _native.available(), _native.unavailable_reason()
+    assert _native.cuda_built(), "CI builds the CUDA sources with nvcc (one arch)"
+
+
+def test_unavailable_native_raises_a_diagnosis():
+    stand_in = _native._Unavailable(_native._diagnosis(ImportError("no module named _C")))
+    with pytest.raises(RuntimeError, match="(?s)philox_fill_cpu is unavailable.*python -m mimkernels.info"):
+        stand_in.philox_fill_cpu(0, 1, 0, 0, 0, 0, 0)
+
+
+def test_info_runs_and_reports_every_backend():
+    out = subprocess.run([sys.executable, "-m", "mimkernels.info"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for op, backends in _dispatch.IMPLEMENTED.items():
+        for backend in backends:
+            assert f"backend.{op}.{backend}" in out.stdout
+    assert "SUCCESS" in out.stdout

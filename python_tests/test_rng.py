@@ -1,0 +1,192 @@
+"""rng.md: Philox4x32-10 in torch, C++ (cpp, cuda) and Triton against Random123's known answers,
+an independent numpy uint64 implementation, and each other over 100 000+ counters."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from mimkernels import _dispatch, _native, rng
+
+KNOWN_ANSWERS = [  # (counter, key (k0, k1), output) — Random123 kat_vectors, philox4x32_10
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+def numpy_philox(c0, c1, c2, c3, seed):
+    """Independent oracle: numpy uint64 arithmetic, written from the rng.md text."""
+    m = np.uint64(0xFFFFFFFF)
+    c = [np.asarray(v, dtype=np.uint64) & m for v in (c0, c1, c2, c3)]
+    c = np.broadcast_arrays(*c)
+    k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+    for _ in range(10):
+        p0 = np.uint64(0xD2511F53) * c[0]
+        p1 = np.uint64(0xCD9E8D57) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & m, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & m]
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & m, (k1 + np.uint64(0xBB67AE85)) & m
+    return np.stack(c, -1)
+
+
+def native_fill(device, n, c0_start, c1, c2, c3, seed):
+    out = torch.zeros((n, 4), dtype=torch.int32, device=device)
+    if out.device.type == "cpu":
+        _native.lib.philox_fill_cpu(_native.ptr(out), n, c0_start, c1, c2, c3, seed)
+    else:
+        _native.lib.philox_fill_cuda(_native.ptr(out), n, c0_start, c1, c2, c3, seed, _native.stream(out.device))
+    return out.cpu().to(torch.int64) & 0xFFFFFFFF
+
+
+if _dispatch.HAS_TRITON:
+    import triton
+    import triton.language as tl
+
+    from mimkernels._triton_lib import philox_draw
+
+    @triton.jit
+    def _fill_kernel(out_ptr, n, c0_start, c1, c2, c3, seed, BLOCK: tl.constexpr):
+        k = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        c0 = (k + c0_start).to(tl.uint32)  # wraps mod 2^32
+        z = c0 * 0
+        x0, x1, x2, x3 = tl.philox(seed, c0, z + c1.to(tl.uint32), z + c2.to(tl.uint32), z + c3.to(tl.uint32))
+        live = k < n
+        tl.store(out_ptr + 4 * k, x0.to(tl.int64), mask=live)
+        tl.store(out_ptr + 4 * k + 1, x1.to(tl.int64), mask=live)
+        tl.store(out_ptr + 4 * k + 2, x2.to(tl.int64), mask=live)
+        tl.store(out_ptr + 4 * k + 3, x3.to(tl.int64), mask=live)
+
+    @triton.jit
+    def _draw_kernel(out_ptr, n, c0_start, sample, seed, STREAM: tl.constexpr, BLOCK: tl.constexpr):
+        """The helper the kernels use: philox_draw (c2 = stream, c3 = 0)."""
+        k = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        x0, x1, x2, x3 = philox_draw(seed, k + c0_start, sample, STREAM)
+        live = k < n
+        tl.store(out_ptr + 4 * k, x0.to(tl.int64), mask=live)
+        tl.store(out_ptr + 4 * k + 1, x1.to(tl.int64), mask=live)
+        tl.store(out_ptr + 4 * k + 2, x2.to(tl.int64), mask=live)
+        tl.store(out_ptr + 4 * k + 3, x3.to(tl.int64), mask=live)
+
+
+def triton_fill(device, n, c0_start, c1, c2, c3, seed):
+    out = torch.zeros((n, 4), dtype=torch.int64, device=device)
+    _fill_kernel[(triton.cdiv(n, 4096),)](out, n, c0_start, c1, c2, c3, rng.seed_to_i64(seed), BLOCK=4096)
+    return out.cpu()
+
+
+def torch_fill(device, n, c0_start, c1, c2, c3, seed):
+    c0 = (torch.arange(n, device=device) + c0_start) & 0xFFFFFFFF
+    return torch.stack(rng.philox4x32_10(c0, c1, c2, c3, seed), -1).cpu()
+
+
+def _helper_draw_fill(device, n, c0_start, sample, stream, seed):
+    out = torch.zeros((n, 4), dtype=torch.int64, device=device)
+    _draw_kernel[(triton.cdiv(n, 4096),)](out, n, c0_start, sample, rng.seed_to_i64(seed), STREAM=stream, BLOCK=4096)
+    return out.cpu()
+
+
+def implementations():
+    """(name, fill function, device) of every implementation runnable here; gpu ones need a GPU."""
+    impls = [pytest.param("torch", torch_fill, "cpu", id="torch-cpu")]
+    impls.append(pytest.param("cpp", native_fill, "cpu", id="cpp",
+                              marks=pytest.mark.skipif(not _native.available(), reason="_C not built")))
+    interp = pytest.mark.skipif(not _dispatch.HAS_TRITON or not _dispatch.TRITON_INTERPRET,
+                                reason="triton interpreter not active")
+    impls.append(pytest.param("triton", triton_fill, "cpu", id="triton-interpret", marks=interp))
+    gpu = [pytest.mark.gpu]
+    impls.append(pytest.param("torch", torch_fill, "cuda", id="torch-cuda", marks=gpu))
+    impls.append(pytest.param("cuda", native_fill, "cuda", id="cuda", marks=gpu))
+    impls.append(pytest.param("triton", triton_fill, "cuda", id="triton-gpu", marks=gpu))
+    return impls
+
+
+@pytest.mark.parametrize("name,fill,device", implementations())
+@pytest.mark.parametrize("counter,key,expected", KNOWN_ANSWERS)
+def test_known_answers(name, fill, device, counter, key, expected):
+    seed = key[0] | (key[1] << 32)
+    got = fill(device, 1, counter[0], counter[1], counter[2], counter[3], seed)
+    assert [hex(v) for v in got[0].tolist()] == [hex(v) for v in expected]
+
+
+def test_numpy_oracle_known_answers():
+    for counter, key, expected in KNOWN_ANSWERS:
+        got = numpy_philox(*counter, key[0] | (key[1] << 32))
+        assert tuple(int(v) for v in got) == expected
+
+
+@pytest.mark.parametrize("name,fill,device", implementations())
+def test_agrees_with_oracle_over_many_counters(name, fill, device):
+    gen = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
+    n = 131_072
+    for _ in range(2):
+        c0_start = int(gen.integers(0, 2**32))  # crosses the 2^32 wrap sometimes
+        c1, c2, c3 = (int(v) for v in gen.integers(0, 2**32, size=3))
+        seed = int(gen.integers(0, 2**63)) * 2 + int(gen.integers(0, 2))
+        expected = numpy_philox((np.arange(n, dtype=np.uint64) + np.uint64(c0_start)), c1, c2, c3, seed)
+        got = fill(device, n, c0_start, c1, c2, c3, seed).numpy().astype(np.uint64)
+        mismatches = np.argwhere(got != expected)
+        assert mismatches.size == 0, f"{name}: {len(mismatches)} words differ, first at {mismatches[:3].tolist()}"
+
+
+@pytest.mark.skipif(not _dispatch.HAS_TRITON or not _dispatch.TRITON_INTERPRET, reason="needs the interpreter")
+def test_triton_draw_helper_matches_torch_draw():
+    seed = (1 << 64) - 12345  # a seed with the top bit set goes to Triton as a negative int64
+    got = _helper_draw_fill("cpu", 10_000, 77, 5, rng.STREAM_BLOCK_MASK, seed)
+    expected = torch.stack(rng.draw(seed, torch.arange(10_000) + 77, 5, rng.STREAM_BLOCK_MASK), -1)
+    assert torch.equal(got, expected)
+
+
+def test_conversions_match_the_spec():
+    x = torch.tensor([0, 1, 255, 256, 0xFFFFFFFF, 0x80000000, 123456789], dtype=torch.int64)
+    u = rng.unit_float(x)
+    assert u.dtype == torch.float32
+    expected = [(v >> 8) / 2**24 for v in x.tolist()]
+    assert u.tolist() == expected and u.max() < 1.0
+    d = rng.unit_double(x, x.flip(0))
+    expected = [((a >> 5) * 2**26 + (b >> 6)) / 2**53 for a, b in zip(x.tolist(), x.flip(0).tolist())]
+    assert d.dtype == torch.float64 and d.tolist() == expected and d.max() < 1.0
+    for n in (1, 2, 7, 196, 2**31 + 11, 2**32 - 1):
+        assert rng.below(x, n).tolist() == [(v * n) >> 32 for v in x.tolist()]
+    n = torch.tensor([1, 2, 3, 196, 2**31, 2**32 - 1, 5])
+    assert rng.below(x, n).tolist() == [(a * b) >> 32 for a, b in zip(x.tolist(), n.tolist())]
+
+
+def test_resolve_seed():
+    assert rng.resolve_seed(5) == 5
+    assert rng.resolve_seed(-1) == 2**64 - 1
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a, b = rng.resolve_seed(generator=g1), rng.resolve_seed(generator=g1)
+    assert a != b, "a generator advances by one draw per call"
+    assert rng.resolve_seed(generator=g2) == a
+    torch.manual_seed(11)
+    s1 = rng.resolve_seed()
+    torch.manual_seed(11)
+    assert rng.resolve_seed() == s1
+    with pytest.raises(ValueError, match="seed or generator"):
+        rng.resolve_seed(1, torch.Generator())
+    with pytest.raises(TypeError, match="seed"):
+        rng.resolve_seed(1.5)
+    with pytest.raises(TypeError, match="generator"):
+        rng.resolve_seed(generator=3)
+
+
+def test_derive_seed_is_reproducible_and_distinct():
+    seeds = {rng.derive_seed(42, rank, worker, step) for rank in range(4) for worker in range(4) for step in range(8)}
+    assert len(seeds) == 128
+    assert rng.derive_seed(42, 1, 2, 3) == rng.derive_seed(42, 1, 2, 3)
+    assert rng.derive_seed(42, 1) != rng.derive_seed(43, 1)
+    x0, x1, _, _ = numpy_philox(1, 2, 3, 0, 42)
+    assert rng.derive_seed(42, 1, 2, 3) == int(x0) | (int(x1) << 32)
+    with pytest.raises(ValueError, match="at most 4"):
+        rng.derive_seed(1, 1, 2, 3, 4, 5)
+    with pytest.raises(ValueError, match="keys"):
+        rng.derive_seed(1, -1)
+
+
+def test_sample_offset_checks():
+    assert rng.check_sample_offset(3, 10) == 3
+    with pytest.raises(ValueError, match="sample_offset"):
+        rng.check_sample_offset(-1, 2)
+    with pytest.raises(TypeError, match="sample_offset"):
+        rng.check_sample_offset(1.0, 2)
