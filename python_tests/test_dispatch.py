@@ -39,3 +39,11 @@ def test_info_runs_and_reports_every_backend():
         for backend in backends:
             assert f"backend.{op}.{backend}" in out.stdout
     assert "SUCCESS" in out.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or not _native.cuda_built(),
+                    reason="needs a CUDA build of _C on a machine without a GPU")
+def test_cuda_call_without_a_gpu_raises_naming_the_kernel():
+    # The static cudart loads without a driver; a launch then fails cleanly, never a crash.
+    with pytest.raises(RuntimeError, match="philox_fill_kernel"):
+        _native.lib.philox_fill_cuda(0, 1, 0, 0, 0, 0, 0, 0)
