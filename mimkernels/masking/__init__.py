@@ -1,0 +1,166 @@
+"""Masking family: MAE random masking and the decoder unshuffle (spec/masking.md §2, §3).
+
+Front doors validate once, pick a backend (`_dispatch.resolve_backend`) and run it. Backends:
+"torch" (eager reference, any device) for every op; "triton" for `random_mask_indices` with
+Philox keys (noise=None; with caller-given noise the torch reference runs on every backend),
+bit-identical to "torch", at most 2^14 patches.
+
+Randomness (spec/rng.md, stream 1): with `noise=None`, the sort key of patch l of sample b is x0 of
+Philox at counter (l, sample_offset + b, STREAM_MAE_MASKING, 0) under the key `resolve_seed(seed,
+generator)`, sorted ascending as a uint32, ties by index. So a batch split into pieces with the
+matching `sample_offset` gives the same masks as the whole batch. With `noise` given, the outputs
+are a pure function of it (ascending, ties by index): pass `noise = torch.rand(B, L)` drawn where
+MAE draws it to reproduce MAE's masks bit for bit on tie-free noise.
+
+K = int(L · (1 − mask_ratio)) exactly as MAE (Python float64, truncation). Decision: K == 0 is
+allowed for any ratio that yields it (ratio 1, and the truncation cases such as L = 10, ratio 0.9),
+because MAE computes the same K; ids_keep / x_visible then have 0 columns and the mask is all ones.
+mask_ratio outside [0, 1] raises ValueError (MAE silently misbehaves there), as does L == 0.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+from mimkernels import _dispatch, rng
+from mimkernels._dispatch import HAS_TRITON, check_int, check_same_device, check_tensor, define_op, implements
+from mimkernels.masking import reference
+
+__all__ = ["random_mask_indices", "random_masking", "unshuffle_tokens"]
+
+implements("random_mask_indices", "torch", "triton")
+implements("random_masking", "torch")
+implements("unshuffle_tokens", "torch")
+
+_NOISE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)
+
+
+def _check_ratio(mask_ratio) -> float:
+    if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, numbers.Real):
+        raise TypeError(f"mask_ratio must be a float, got {type(mask_ratio).__name__}")
+    ratio = float(mask_ratio)
+    if not (0.0 <= ratio <= 1.0) or math.isnan(ratio):
+        raise ValueError(f"mask_ratio must be in [0, 1], got {mask_ratio!r}")
+    return ratio
+
+
+def _check_noise(noise, batch: int, num_patches: int, device: torch.device | None) -> None:
+    check_tensor(noise, "noise", ndim=2, dtypes=_NOISE_DTYPES, what="(B, L)")
+    if tuple(noise.shape) != (batch, num_patches):
+        raise ValueError(f"noise must have shape (B, L) = {(batch, num_patches)}, got {tuple(noise.shape)}")
+    if device is not None and noise.device != device:
+        raise ValueError(f"noise is on {noise.device}, expected {device}")
+
+
+def _philox_keys(batch: int, num_patches: int, seed, generator, sample_offset: int,
+                 device: torch.device) -> torch.Tensor:
+    """(B, L) int64 holding the uint32 sort keys of rng.md stream 1."""
+    rng.check_sample_offset(sample_offset, batch)
+    key = rng.resolve_seed(seed, generator)
+    i = torch.arange(num_patches, dtype=torch.int64, device=device).unsqueeze(0)
+    b = (torch.arange(batch, dtype=torch.int64, device=device) + sample_offset).unsqueeze(1)
+    x0, _, _, _ = rng.draw(key, i, b, rng.STREAM_MAE_MASKING, device=device)
+    return x0.expand(batch, num_patches).contiguous()
+
+
+def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, *, noise: torch.Tensor | None = None,
+                        seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
+                        device=None, backend: str = "auto"):
+    """MAE's random shuffle without the tokens: (ids_keep (B, K) int64, ids_restore (B, L) int64,
+    mask (B, L) float32, 1 = masked), K = int(L · (1 − mask_ratio)).
+
+    noise (B, L): sort keys given by the caller (overrides seed/generator/sample_offset); else
+    Philox keys (module docstring). device: defaults to noise's device, else CPU.
+    """
+    check_int(batch, "batch", minimum=0)
+    check_int(num_patches, "num_patches", minimum=1)
+    ratio = _check_ratio(mask_ratio)
+    check_int(sample_offset, "sample_offset", minimum=0)
+    if noise is not None:
+        dev = noise.device if device is None else _dispatch.as_device(device)
+        _check_noise(noise, batch, num_patches, dev)
+        if seed is not None or generator is not None:
+            raise ValueError("pass noise or seed/generator, not both")
+    else:
+        dev = _dispatch.as_device(device)
+    be = _dispatch.resolve_backend("random_mask_indices", backend, dev)
+    if noise is not None:
+        return reference.random_mask_indices(batch, num_patches, ratio, noise)
+    if be == "triton":
+        if num_patches > _kernels.MAX_PATCHES:
+            raise ValueError(f"random_mask_indices: the triton backend takes num_patches <= {_kernels.MAX_PATCHES}, "
+                             f"got {num_patches}; use backend='torch'")
+        rng.check_sample_offset(sample_offset, batch)
+        key = rng.resolve_seed(seed, generator)
+        return tuple(torch.ops.mimkernels.mae_random_mask_indices(
+            batch, num_patches, reference.len_keep(num_patches, ratio), rng.seed_to_i64(key), sample_offset, dev))
+    noise = _philox_keys(batch, num_patches, seed, generator, sample_offset, dev)
+    return reference.random_mask_indices(batch, num_patches, ratio, noise)
+
+
+def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Tensor | None = None,
+                   seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
+                   backend: str = "auto"):
+    """MAE random_masking: x (B, L, D) -> (x_visible (B, K, D) x.dtype, mask (B, L) float32 1 = masked,
+    ids_restore (B, L) int64). x_visible holds the kept tokens in ascending-key order, as MAE."""
+    check_tensor(x, "x", ndim=3, what="(B, L, D)")
+    batch, length, _ = x.shape
+    if length == 0:
+        raise ValueError("x must have L >= 1 patches, got L = 0")
+    ratio = _check_ratio(mask_ratio)
+    check_int(sample_offset, "sample_offset", minimum=0)
+    if noise is not None:
+        _check_noise(noise, batch, length, x.device)
+        if seed is not None or generator is not None:
+            raise ValueError("pass noise or seed/generator, not both")
+    be = _dispatch.resolve_backend("random_masking", backend, x.device)
+    assert be == "torch"
+    if noise is None:
+        noise = _philox_keys(batch, length, seed, generator, sample_offset, x.device)
+    return reference.random_masking(x, ratio, noise)
+
+
+def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor, *,
+                     backend: str = "auto") -> torch.Tensor:
+    """MAE decoder input: x (B, 1+K, D) cls first, ids_restore (B, L) int64, mask_token (D,) or
+    (1, 1, D) -> (B, 1+L, D): out[:, 0] = x[:, 0]; out[:, 1+l] = x[:, 1+r] if r = ids_restore[:, l] < K
+    else mask_token. Differentiable in x and mask_token."""
+    check_tensor(x, "x", ndim=3, what="(B, 1+K, D)")
+    check_tensor(ids_restore, "ids_restore", ndim=2, dtypes=(torch.int64,), what="(B, L)")
+    check_tensor(mask_token, "mask_token")
+    batch, tokens, d = x.shape
+    if tokens < 1:
+        raise ValueError(f"x must hold the cls token first, got shape {tuple(x.shape)}")
+    if ids_restore.shape[0] != batch:
+        raise ValueError(f"ids_restore has batch {ids_restore.shape[0]}, x has {batch}")
+    if ids_restore.shape[1] < tokens - 1:
+        raise ValueError(f"ids_restore has L = {ids_restore.shape[1]} < K = x.shape[1] - 1 = {tokens - 1}")
+    if tuple(mask_token.shape) not in ((d,), (1, 1, d)):
+        raise ValueError(f"mask_token must have shape ({d},) or (1, 1, {d}), got {tuple(mask_token.shape)}")
+    if not mask_token.is_floating_point() or not x.is_floating_point():
+        raise TypeError(f"x and mask_token must be floating point, got {x.dtype} and {mask_token.dtype}")
+    dev = check_same_device(x=x, ids_restore=ids_restore, mask_token=mask_token)
+    if _dispatch.debug_checks() and ids_restore.numel() and (
+            int(ids_restore.min()) < 0 or int(ids_restore.max()) >= ids_restore.shape[1]):
+        raise ValueError("ids_restore values must be in [0, L)")
+    be = _dispatch.resolve_backend("unshuffle_tokens", backend, dev)
+    assert be == "torch"
+    return reference.unshuffle_tokens(x, ids_restore, mask_token)
+
+
+if HAS_TRITON:
+    from mimkernels.masking import triton as _kernels
+
+    def _mask_indices_impl(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
+                           device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return _kernels.random_mask_indices(batch, num_patches, len_keep, seed, sample_offset,
+                                            rng.STREAM_MAE_MASKING, device)
+
+    def _mask_indices_fake(batch, num_patches, len_keep, seed, sample_offset, device):
+        return (torch.empty((batch, len_keep), dtype=torch.int64, device=device),
+                torch.empty((batch, num_patches), dtype=torch.int64, device=device),
+                torch.empty((batch, num_patches), dtype=torch.float32, device=device))
+
+    define_op("mae_random_mask_indices", _mask_indices_impl, fake=_mask_indices_fake, triton=True)
