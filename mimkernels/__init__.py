@@ -6,8 +6,9 @@ was built and what can run.
 """
 from mimkernels import rng
 from mimkernels.pixel import patchify, unpatchify
-from mimkernels.masking import random_mask_indices, random_masking, unshuffle_tokens
+from mimkernels.masking import gather_patches, random_mask_indices, random_masking, unshuffle_tokens
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "rng", "patchify", "unpatchify", "random_mask_indices", "random_masking", "unshuffle_tokens"]
+__all__ = ["__version__", "rng", "patchify", "unpatchify", "random_mask_indices", "random_masking", "gather_patches",
+           "unshuffle_tokens"]

@@ -28,11 +28,12 @@ from mimkernels import _dispatch, rng
 from mimkernels._dispatch import HAS_TRITON, check_int, check_same_device, check_tensor, define_op, implements
 from mimkernels.masking import reference
 
-__all__ = ["random_mask_indices", "random_masking", "unshuffle_tokens"]
+__all__ = ["random_mask_indices", "random_masking", "gather_patches", "unshuffle_tokens"]
 
 implements("random_mask_indices", "torch", "triton")
 implements("random_masking", "torch")
 implements("unshuffle_tokens", "torch")
+implements("gather_patches", "torch", "triton")
 
 _NOISE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)
 
@@ -122,6 +123,27 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
     return reference.random_masking(x, ratio, noise)
 
 
+def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, *,
+                   backend: str = "auto") -> torch.Tensor:
+    """patchify(imgs)[b, ids_keep[b, k]] in one pass: imgs (B, C, H, W) any strides, ids_keep (B, K)
+    int64 -> (B, K, p·p·C) in imgs.dtype, MAE's (p, q, c) layout. Differentiable in imgs (the
+    backward scatters into a zero image). Ids must be distinct and in [0, L): checked only with
+    MIMKERNELS_DEBUG=1 (a value check syncs the host)."""
+    check_tensor(imgs, "imgs", ndim=4, what="(B, C, H, W)")
+    check_tensor(ids_keep, "ids_keep", ndim=2, dtypes=(torch.int64,), what="(B, K)")
+    h, w = _dispatch.check_patch_grid(imgs.shape[2], imgs.shape[3], patch_size)
+    if ids_keep.shape[0] != imgs.shape[0]:
+        raise ValueError(f"ids_keep has batch {ids_keep.shape[0]}, imgs has {imgs.shape[0]}")
+    dev = check_same_device(imgs=imgs, ids_keep=ids_keep)
+    if _dispatch.debug_checks() and ids_keep.numel() and (
+            int(ids_keep.min()) < 0 or int(ids_keep.max()) >= h * w):
+        raise ValueError(f"ids_keep values must be in [0, L = {h * w})")
+    be = _dispatch.resolve_backend("gather_patches", backend, dev)
+    if be == "torch":
+        return reference.gather_patches(imgs, ids_keep, patch_size)
+    return torch.ops.mimkernels.gather_patches(imgs, ids_keep, patch_size)
+
+
 def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor, *,
                      backend: str = "auto") -> torch.Tensor:
     """MAE decoder input: x (B, 1+K, D) cls first, ids_restore (B, L) int64, mask_token (D,) or
@@ -164,3 +186,41 @@ if HAS_TRITON:
                 torch.empty((batch, num_patches), dtype=torch.float32, device=device))
 
     define_op("mae_random_mask_indices", _mask_indices_impl, fake=_mask_indices_fake, triton=True)
+
+    from mimkernels.pixel import triton as _pixel_kernels
+
+    def _gather_patches_impl(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int) -> torch.Tensor:
+        return _pixel_kernels.patchify(imgs, patch_size, ids_keep)
+
+    def _gather_patches_fake(imgs, ids_keep, patch_size):
+        return imgs.new_empty((imgs.shape[0], ids_keep.shape[1], patch_size * patch_size * imgs.shape[1]))
+
+    def _scatter_patches_impl(x: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, channels: int,
+                              height: int, width: int) -> torch.Tensor:
+        return _pixel_kernels.unpatchify(x, patch_size, channels, height, width, ids_keep)
+
+    def _scatter_patches_fake(x, ids_keep, patch_size, channels, height, width):
+        return x.new_empty((x.shape[0], channels, height, width))
+
+    def _gather_patches_setup(ctx, inputs, output):
+        imgs, ids_keep, ctx.patch_size = inputs
+        ctx.image_shape = imgs.shape
+        ctx.save_for_backward(ids_keep)
+
+    def _gather_patches_backward(ctx, grad):
+        (ids_keep,) = ctx.saved_tensors
+        _, c, h, w = ctx.image_shape
+        return torch.ops.mimkernels.scatter_patches(grad, ids_keep, ctx.patch_size, c, h, w), None, None
+
+    def _scatter_patches_setup(ctx, inputs, output):
+        x, ids_keep, ctx.patch_size = inputs[:3]
+        ctx.save_for_backward(ids_keep)
+
+    def _scatter_patches_backward(ctx, grad):
+        (ids_keep,) = ctx.saved_tensors
+        return torch.ops.mimkernels.gather_patches(grad, ids_keep, ctx.patch_size), None, None, None, None, None
+
+    define_op("gather_patches", _gather_patches_impl, fake=_gather_patches_fake, triton=True,
+              backward=_gather_patches_backward, setup_context=_gather_patches_setup)
+    define_op("scatter_patches", _scatter_patches_impl, fake=_scatter_patches_fake, triton=True,
+              backward=_scatter_patches_backward, setup_context=_scatter_patches_setup)

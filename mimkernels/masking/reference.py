@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from mimkernels.pixel.reference import patchify
+
 
 def len_keep(num_patches: int, mask_ratio: float) -> int:
     """K = int(L · (1 − mask_ratio)) in Python float64, truncated toward zero, exactly as MAE
@@ -44,3 +46,10 @@ def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: tor
     x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)
     x_ = torch.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, d))
     return torch.cat([x[:, :1, :], x_], dim=1)
+
+
+def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """patchify(imgs) gathered at ids_keep (B, K) -> (B, K, p·p·C), as MAE's torch.gather with the ids
+    expanded over D (spec/masking.md §3)."""
+    x = patchify(imgs, patch_size)
+    return torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
