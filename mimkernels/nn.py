@@ -37,3 +37,49 @@ class Unpatchify(nn.Module):
 
     def extra_repr(self) -> str:
         return f"patch_size={self.patch_size}, channels={self.channels}, grid_size={self.grid_size}"
+
+
+# ---- masking: MAE ----
+
+class RandomMasking(nn.Module):
+    """MAE random masking of tokens: x (B, L, D) -> (x_visible (B, K, D), mask (B, L) float32,
+    ids_restore (B, L) int64). `seed=None` draws a fresh seed per call from torch's default generator."""
+
+    def __init__(self, mask_ratio: float = 0.75, backend: str = "auto"):
+        super().__init__()
+        self.mask_ratio, self.backend = mask_ratio, backend
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None, seed: int | None = None):
+        return mk.random_masking(x, self.mask_ratio, noise=noise, seed=seed, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"mask_ratio={self.mask_ratio}, backend={self.backend!r}"
+
+
+class VisiblePatches(nn.Module):
+    """The pixels of the kept patches only: imgs (B, C, H, W), ids_keep (B, K) -> (B, K, p·p·C)."""
+
+    def __init__(self, patch_size: int, backend: str = "auto"):
+        super().__init__()
+        self.patch_size, self.backend = patch_size, backend
+
+    def forward(self, imgs: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
+        return mk.gather_patches(imgs, ids_keep, self.patch_size, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"patch_size={self.patch_size}, backend={self.backend!r}"
+
+
+class UnshuffleTokens(nn.Module):
+    """MAE decoder input with a learned mask token: x (B, 1+K, D), ids_restore (B, L) -> (B, 1+L, D)."""
+
+    def __init__(self, dim: int, backend: str = "auto"):
+        super().__init__()
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.backend = backend
+
+    def forward(self, x: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
+        return mk.unshuffle_tokens(x, ids_restore, self.mask_token, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.mask_token.shape[-1]}, backend={self.backend!r}"
