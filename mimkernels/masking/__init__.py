@@ -1,7 +1,10 @@
 """Masking family: MAE random masking and the decoder unshuffle (spec/masking.md §2, §3).
 
 Front doors validate once, pick a backend (`_dispatch.resolve_backend`) and run it. Backends:
-"torch" (eager reference, any device) for every op; "triton" for `random_mask_indices` with
+"torch" (eager reference, any device) for every op; "triton" for `gather_patches`, for
+`unshuffle_tokens` (gather forward; backward scatters to x and sums the masked rows per sample in
+fp32, in a fixed order, no atomics; ids_restore must be a permutation of [0, L), as MAE's is) and for
+`random_mask_indices` with
 Philox keys (noise=None; with caller-given noise the torch reference runs on every backend),
 bit-identical to "torch", at most 2^14 patches.
 
@@ -32,7 +35,7 @@ __all__ = ["random_mask_indices", "random_masking", "gather_patches", "unshuffle
 
 implements("random_mask_indices", "torch", "triton")
 implements("random_masking", "torch")
-implements("unshuffle_tokens", "torch")
+implements("unshuffle_tokens", "torch", "triton")
 implements("gather_patches", "torch", "triton")
 
 _NOISE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)
@@ -168,8 +171,9 @@ def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: tor
             int(ids_restore.min()) < 0 or int(ids_restore.max()) >= ids_restore.shape[1]):
         raise ValueError("ids_restore values must be in [0, L)")
     be = _dispatch.resolve_backend("unshuffle_tokens", backend, dev)
-    assert be == "torch"
-    return reference.unshuffle_tokens(x, ids_restore, mask_token)
+    if be == "torch":
+        return reference.unshuffle_tokens(x, ids_restore, mask_token)
+    return torch.ops.mimkernels.unshuffle_tokens(x, ids_restore, mask_token)
 
 
 if HAS_TRITON:
@@ -224,3 +228,35 @@ if HAS_TRITON:
               backward=_gather_patches_backward, setup_context=_gather_patches_setup)
     define_op("scatter_patches", _scatter_patches_impl, fake=_scatter_patches_fake, triton=True,
               backward=_scatter_patches_backward, setup_context=_scatter_patches_setup)
+
+    def _unshuffle_impl(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor) -> torch.Tensor:
+        return _kernels.unshuffle_tokens(x, ids_restore, mask_token)
+
+    def _unshuffle_fake(x, ids_restore, mask_token):
+        return x.new_empty((x.shape[0], 1 + ids_restore.shape[1], x.shape[2]))
+
+    def _unshuffle_backward_impl(grad: torch.Tensor, ids_restore: torch.Tensor,
+                                 kept: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _kernels.unshuffle_tokens_backward(grad, ids_restore, kept)
+
+    def _unshuffle_backward_fake(grad, ids_restore, kept):
+        acc = torch.float64 if grad.dtype == torch.float64 else torch.float32
+        return (grad.new_empty((grad.shape[0], 1 + kept, grad.shape[2])),
+                grad.new_empty((grad.shape[0], grad.shape[2]), dtype=acc))
+
+    def _unshuffle_setup(ctx, inputs, output):
+        x, ids_restore, mask_token = inputs
+        ctx.kept = x.shape[1] - 1
+        ctx.token_shape = mask_token.shape
+        ctx.token_dtype = mask_token.dtype
+        ctx.save_for_backward(ids_restore)
+
+    def _unshuffle_backward(ctx, grad):
+        (ids_restore,) = ctx.saved_tensors
+        grad_x, partial = torch.ops.mimkernels.unshuffle_tokens_backward(grad, ids_restore, ctx.kept)
+        grad_token = partial.sum(0).to(ctx.token_dtype).reshape(ctx.token_shape)
+        return grad_x, None, grad_token
+
+    define_op("unshuffle_tokens", _unshuffle_impl, fake=_unshuffle_fake, triton=True,
+              backward=_unshuffle_backward, setup_context=_unshuffle_setup)
+    define_op("unshuffle_tokens_backward", _unshuffle_backward_impl, fake=_unshuffle_backward_fake, triton=True)
