@@ -114,3 +114,21 @@ def test_bad_input(monkeypatch):
     monkeypatch.setenv("MIMKERNELS_DEBUG", "1")
     with pytest.raises(ValueError, match=r"ids_keep values must be in \[0, L = 4\)"):
         mk.gather_patches(imgs, torch.full((2, 1), 4, dtype=torch.int64), 4)
+
+
+def test_readme_encoder_path_equals_mae_encoder_input():
+    """README: embed only the visible patches (gather + permuted Linear + gathered positions) ==
+    MAE's embed all + pos_embed + random_masking, for the same noise."""
+    b, c, size, p, e = 2, 3, 16, 4, 8
+    length = (size // p) ** 2
+    conv = torch.nn.Conv2d(c, e, p, p).double()
+    pos = torch.randn(1, length + 1, e, dtype=torch.float64)
+    imgs = torch.randn(b, c, size, size, dtype=torch.float64)
+    noise = torch.rand(b, length)
+    tokens = conv(imgs).flatten(2).transpose(1, 2) + pos[:, 1:]
+    expected, mask, ids_restore = mk.random_masking(tokens, 0.75, noise=noise, backend="torch")
+    ids_keep, ids_restore2, mask2 = mk.random_mask_indices(b, length, 0.75, noise=noise)
+    weight = conv.weight.permute(0, 2, 3, 1).reshape(e, p * p * c)
+    got = mk.gather_patches(imgs, ids_keep, p) @ weight.t() + conv.bias + pos[0, 1:][ids_keep]
+    torch.testing.assert_close(got, expected)
+    assert torch.equal(mask, mask2) and torch.equal(ids_restore, ids_restore2)
