@@ -4,6 +4,7 @@
 // Each family adds its functions in its own section below; names end in _cpu or _cuda.
 #include <pybind11/pybind11.h>
 
+#include "masking/masking.h"
 #include "rng/rng.h"
 
 namespace py = pybind11;
@@ -24,6 +25,10 @@ PYBIND11_MODULE(_C, m) {
 #endif
 
   // ---- masking ----
+  m.def("mae_mask_indices_cpu", &mae_mask_indices_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("mae_mask_indices_cuda", &mae_mask_indices_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
 
   // ---- hog ----
 }

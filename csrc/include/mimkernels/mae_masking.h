@@ -1,0 +1,26 @@
+// MAE random masking indices (spec/masking.md §2, rng.md stream 1), shared by the CPU and CUDA builds.
+// Sort key of patch l: x0 of draw(seed, l, sample, kStreamMaeMasking), ascending as uint32, ties by
+// index, i.e. ascending order of the packed uint64 (x0 << 32) | l.
+#pragma once
+#include <cstdint>
+
+#include "mimkernels/common.h"
+#include "mimkernels/rng.h"
+
+namespace mimkernels {
+MK_HD uint32_t mae_key(uint64_t seed, int64_t l, int64_t sample) {
+  return draw(seed, static_cast<uint32_t>(l), static_cast<uint32_t>(sample), kStreamMaeMasking).x0;
+}
+
+MK_HD uint64_t mae_packed_key(uint32_t x0, int64_t l) {
+  return (static_cast<uint64_t>(x0) << 32) | static_cast<uint64_t>(static_cast<uint32_t>(l));
+}
+
+// Patch l sits at sorted position pos of one sample (rows already offset to that sample).
+MK_HD void mae_write_position(int64_t* ids_keep_row, int64_t* ids_restore_row, float* mask_row, int64_t l,
+                              int64_t pos, int64_t K) {
+  ids_restore_row[l] = pos;
+  if (pos < K) ids_keep_row[pos] = l;
+  mask_row[l] = pos >= K ? 1.0f : 0.0f;
+}
+}  // namespace mimkernels

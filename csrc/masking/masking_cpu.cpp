@@ -1,0 +1,28 @@
+#include "masking.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "mimkernels/mae_masking.h"
+
+namespace mimkernels {
+void mae_mask_indices_cpu(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, int64_t batch, int64_t L,
+                          int64_t K, uint64_t seed, int64_t sample_offset) {
+  int64_t* keep = reinterpret_cast<int64_t*>(ids_keep);
+  int64_t* restore = reinterpret_cast<int64_t*>(ids_restore);
+  float* m = reinterpret_cast<float*>(mask);
+#pragma omp parallel
+  {
+    std::vector<uint64_t> keys(static_cast<size_t>(L));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t l = 0; l < L; ++l) keys[l] = mae_packed_key(mae_key(seed, l, sample_offset + b), l);
+      std::sort(keys.begin(), keys.end());
+      for (int64_t pos = 0; pos < L; ++pos) {
+        const int64_t l = static_cast<int64_t>(keys[pos] & 0xffffffffull);
+        mae_write_position(keep + b * K, restore + b * L, m + b * L, l, pos, K);
+      }
+    }
+  }
+}
+}  // namespace mimkernels
