@@ -265,7 +265,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="backend"):
         mk.random_mask_indices(2, 10, 0.5, seed=1, backend="nope")
     with pytest.raises(ValueError, match="not implemented"):
-        mk.random_mask_indices(2, 10, 0.5, seed=1, backend="cuda")
+        mk.random_masking(torch.zeros(2, 10, 3), 0.5, seed=1, backend="cuda")
+    with pytest.raises(RuntimeError, match="cannot run here"):
+        mk.random_mask_indices(2, 10, 0.5, seed=1, backend="cuda")  # CPU device
     with pytest.raises(ValueError, match="x must be 3-D"):
         mk.random_masking(torch.zeros(2, 10), 0.5, seed=0)
     with pytest.raises(ValueError, match="L >= 1"):

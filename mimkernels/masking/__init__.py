@@ -34,10 +34,7 @@ from mimkernels.masking import reference
 
 __all__ = ["random_mask_indices", "random_masking", "gather_patches", "unshuffle_tokens"]
 
-# "cuda" is built (csrc/masking/masking.cu) and reachable through the op
-# mimkernels::mae_random_mask_indices_native on CUDA tensors, but not yet offered by the front door:
-# python_tests/test_masking.py::test_bad_inputs still pins backend="cuda" as not implemented.
-implements("random_mask_indices", "torch", "triton", "cpp")
+implements("random_mask_indices", "torch", "triton", "cpp", "cuda")
 implements("random_masking", "torch")
 implements("unshuffle_tokens", "torch", "triton")
 implements("gather_patches", "torch", "triton")
