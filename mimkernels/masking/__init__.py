@@ -93,28 +93,23 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, 
     be = _dispatch.resolve_backend("random_mask_indices", backend, dev)
     if noise is not None:
         return reference.random_mask_indices(batch, num_patches, ratio, noise)
-    if be == "triton":
-        if num_patches > _kernels.MAX_PATCHES:
-            raise ValueError(f"random_mask_indices: the triton backend takes num_patches <= {_kernels.MAX_PATCHES}, "
-                             f"got {num_patches}; use backend='torch'")
-        rng.check_sample_offset(sample_offset, batch)
-        key = rng.resolve_seed(seed, generator)
-        return tuple(torch.ops.mimkernels.mae_random_mask_indices(
-            batch, num_patches, reference.len_keep(num_patches, ratio), rng.seed_to_i64(key), sample_offset, dev))
-    if be in ("cpp", "cuda"):
-        rng.check_sample_offset(sample_offset, batch)
-        key = rng.resolve_seed(seed, generator)
-        return tuple(torch.ops.mimkernels.mae_random_mask_indices_native(
-            batch, num_patches, reference.len_keep(num_patches, ratio), rng.seed_to_i64(key), sample_offset, dev))
-    noise = _philox_keys(batch, num_patches, seed, generator, sample_offset, dev)
-    return reference.random_mask_indices(batch, num_patches, ratio, noise)
+    if be == "torch":
+        noise = _philox_keys(batch, num_patches, seed, generator, sample_offset, dev)
+        return reference.random_mask_indices(batch, num_patches, ratio, noise)
+    if be == "triton" and num_patches > _kernels.MAX_PATCHES:
+        raise ValueError(f"random_mask_indices: the triton backend takes num_patches <= {_kernels.MAX_PATCHES}, "
+                         f"got {num_patches}; use backend='torch'")
+    rng.check_sample_offset(sample_offset, batch)
+    key = rng.resolve_seed(seed, generator)
+    op = (torch.ops.mimkernels.mae_random_mask_indices if be == "triton"
+          else torch.ops.mimkernels.mae_random_mask_indices_native)
+    return tuple(op(batch, num_patches, reference.len_keep(num_patches, ratio), rng.seed_to_i64(key),
+                    sample_offset, dev))
 
 
 def _mask_indices_native_impl(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
                               device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    ids_keep = torch.empty((batch, len_keep), dtype=torch.int64, device=device)
-    ids_restore = torch.empty((batch, num_patches), dtype=torch.int64, device=device)
-    mask = torch.empty((batch, num_patches), dtype=torch.float32, device=device)
+    ids_keep, ids_restore, mask = _mask_indices_fake(batch, num_patches, len_keep, seed, sample_offset, device)
     args = (_native.ptr(ids_keep), _native.ptr(ids_restore), _native.ptr(mask), batch, num_patches, len_keep,
             seed % 2**64, sample_offset)
     if device.type == "cuda":
@@ -124,13 +119,14 @@ def _mask_indices_native_impl(batch: int, num_patches: int, len_keep: int, seed:
     return ids_keep, ids_restore, mask
 
 
-def _mask_indices_native_fake(batch, num_patches, len_keep, seed, sample_offset, device):
+def _mask_indices_fake(batch, num_patches, len_keep, seed, sample_offset, device):
+    """Outputs of both index ops: ids_keep (B, K), ids_restore (B, L) int64, mask (B, L) float32."""
     return (torch.empty((batch, len_keep), dtype=torch.int64, device=device),
             torch.empty((batch, num_patches), dtype=torch.int64, device=device),
             torch.empty((batch, num_patches), dtype=torch.float32, device=device))
 
 
-define_op("mae_random_mask_indices_native", _mask_indices_native_impl, fake=_mask_indices_native_fake, triton=False)
+define_op("mae_random_mask_indices_native", _mask_indices_native_impl, fake=_mask_indices_fake, triton=False)
 
 
 def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Tensor | None = None,
@@ -212,11 +208,6 @@ if HAS_TRITON:
                            device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return _kernels.random_mask_indices(batch, num_patches, len_keep, seed, sample_offset,
                                             rng.STREAM_MAE_MASKING, device)
-
-    def _mask_indices_fake(batch, num_patches, len_keep, seed, sample_offset, device):
-        return (torch.empty((batch, len_keep), dtype=torch.int64, device=device),
-                torch.empty((batch, num_patches), dtype=torch.int64, device=device),
-                torch.empty((batch, num_patches), dtype=torch.float32, device=device))
 
     define_op("mae_random_mask_indices", _mask_indices_impl, fake=_mask_indices_fake, triton=True)
 
