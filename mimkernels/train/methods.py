@@ -1,0 +1,296 @@
+"""The five pre-training methods, each the same three steps on one small ViT:
+
+    corrupt(x)  -> what the encoder may not see (a token mask, a pixel mask, a frequency filter)
+    target(x)   -> what the model must predict
+    loss(...)   -> how far the prediction is
+
+Every MIM op goes through `self.ops` (train/ops.py), so `--ops torch|mimkernels` swaps them and
+nothing else. Hyper-parameters are the papers', scaled from 224 px / patch 16 to this image size
+and patch (`settings()` prints them):
+
+| method   | mask / corruption                     | encoder input              | target                                  | loss |
+|----------|---------------------------------------|----------------------------|-----------------------------------------|------|
+| MAE      | random per token, 75%                 | visible patches only       | per-patch-normalized pixels             | MSE on masked patches |
+| SimMIM   | random (2·patch)² cells, 60%          | all patches, mask token    | raw pixels                              | L1 on masked pixels |
+| MaskFeat | BEiT block-wise, 40%                  | all patches, mask token    | HOG per patch (cell = patch/2)          | MSE on masked patches |
+| MFM      | low- or high-pass disc, r = 16/224·S  | filtered image             | the image (graded in frequency space)   | distance on removed frequencies |
+| PixMIM   | random per token, 75%                 | visible patches only       | low-pass (r = 40/224·S) pixels, per-patch-normalized | MSE on masked patches |
+
+Images arrive as (B, 3, H, W) float in [0, 1] and are normalized with the ImageNet statistics,
+as every official pipeline does (MFM filters the [0, 1] image first, as the official code).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from mimkernels.train import data
+from mimkernels.train.ops import Ops, missing
+from mimkernels.train.vit import Decoder, Encoder, LinearHead
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize(imgs: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images -> (x - mean_c) / std_c."""
+    mean = imgs.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = imgs.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (imgs - mean) / std
+
+
+def denormalize(imgs: torch.Tensor) -> torch.Tensor:
+    mean = imgs.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = imgs.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return imgs * std + mean
+
+
+@dataclass
+class ModelConfig:
+    """The ViT: embedding width, depth and heads of the encoder and of MAE's decoder."""
+
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    decoder_dim: int = 64
+    decoder_depth: int = 2
+
+
+@dataclass
+class Step:
+    """One training step's loss and the tensors the pictures need (train/viz.py)."""
+
+    loss: torch.Tensor
+    tensors: dict = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """A pre-training method: `forward(imgs, seed, sample_offset)` runs corrupt -> encode -> target -> loss.
+
+    seed: the Philox key of this step's random ops; sample_offset: the index of this batch's first
+    sample in the global batch (DDP rank r passes r·B), so every rank draws distinct masks and a run
+    on N ranks draws the masks of one process with the whole batch.
+    """
+
+    name = ""
+    needs: tuple[str, ...] = ()   # the MIM ops this method calls
+    crop_scale = (0.2, 1.0)        # area range of the random resized crop
+
+    def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
+        super().__init__()
+        self.ops, self.img_size, self.patch_size = ops, img_size, patch_size
+        self.grid = (img_size // patch_size, img_size // patch_size)
+        self.num_patches = self.grid[0] * self.grid[1]
+        self.patch_dim = patch_size * patch_size * 3
+
+    @classmethod
+    def missing_ops(cls) -> list[str]:
+        return missing(cls.needs)
+
+    def settings(self) -> dict:
+        """The method's hyper-parameters at this image size (printed at start, saved in config.json)."""
+        return {}
+
+    def augment(self, imgs: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """The method's data augmentation: random resized crop (area in crop_scale) + flip."""
+        return data.random_resized_crop(imgs, g, scale=self.crop_scale)
+
+    def encoder_rows(self, imgs: torch.Tensor) -> torch.Tensor:
+        """Patch rows of whole images, the encoder's input for the linear probe."""
+        return self.ops.patchify(normalize(imgs), self.patch_size)
+
+
+class MAE(Method):
+    """He et al. 2022: drop 75% of the patches, encode the rest, decode all, regress the normalized
+    pixels of the dropped ones."""
+
+    name = "mae"
+    needs = ("random_mask_indices", "gather_patches", "unshuffle_tokens", "norm_pix_mse_loss", "patchify",
+             "patch_norm_target")
+    mask_ratio = 0.75
+
+    def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
+        super().__init__(ops, img_size, patch_size, model)
+        self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads)
+        self.decoder = Decoder(self.grid, model.dim, self.patch_dim, model.decoder_dim, model.decoder_depth, model.heads)
+
+    def settings(self) -> dict:
+        keep = int(self.num_patches * (1 - self.mask_ratio))
+        return {"mask_ratio": self.mask_ratio, "visible_patches": f"{keep} of {self.num_patches}", "norm_pix": True,
+                "decoder": f"{len(self.decoder.blocks)} blocks x {self.decoder.embed.out_features}"}
+
+    def corrupt(self, x: torch.Tensor, seed: int, sample_offset: int):
+        return self.ops.random_mask_indices(x.shape[0], self.num_patches, self.mask_ratio, seed=seed,
+                                            sample_offset=sample_offset, device=x.device)
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """The image whose per-patch-normalized pixels are regressed (norm_pix_mse_loss normalizes)."""
+        return x
+
+    def forward(self, imgs: torch.Tensor, seed: int, sample_offset: int = 0) -> Step:
+        x = normalize(imgs)
+        ids_keep, ids_restore, mask = self.corrupt(x, seed, sample_offset)
+        latent = self.encoder(self.ops.gather_patches(x, ids_keep, self.patch_size), ids=ids_keep)  # visible only
+        tokens = self.ops.unshuffle_tokens(self.decoder.embed(latent), ids_restore, self.decoder.mask_token)
+        pred = self.decoder(tokens)                                                   # (B, L, p·p·3)
+        target = self.target(x)
+        loss = self.ops.norm_pix_mse_loss(pred, target, mask, self.patch_size)
+        return Step(loss, {"mask": mask, "target": target, "pred": pred})
+
+
+class PixMIM(MAE):
+    """Liu et al. 2023: MAE with a low-pass-filtered target and PixMIM's simple resized crop."""
+
+    name = "pixmim"
+    needs = MAE.needs + ("lowfreq_target",)
+
+    def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
+        super().__init__(ops, img_size, patch_size, model)
+        self.radius = 40 * img_size / 224                     # 40 at 224 px
+        self.crop_padding = max(1, round(4 * img_size / 224))  # reflect padding 4 at 224 px
+
+    def settings(self) -> dict:
+        return {**super().settings(), "lowfreq_radius": round(self.radius, 3), "crop_padding": self.crop_padding}
+
+    def augment(self, imgs: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """PixMIM's simple resized crop (padding + random crop) + flip."""
+        return data.simple_resized_crop(imgs, g, self.crop_padding)
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.ops.lowfreq_target(x.float(), self.radius, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+class SimMIM(Method):
+    """Xie et al. 2022: replace 60% of (2·patch)² cells by a mask token, regress their raw pixels (L1)."""
+
+    name = "simmim"
+    needs = ("simmim_mask", "patchify", "unpatchify", "masked_l1_loss")
+    crop_scale = (0.67, 1.0)
+    mask_ratio = 0.6
+
+    def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
+        super().__init__(ops, img_size, patch_size, model)
+        # 32 px mask cells over 16 px ViT patches at 224: two patches a side, when they tile the image
+        self.mask_patch_size = 2 * patch_size if img_size % (2 * patch_size) == 0 else patch_size
+        self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads, mask_token=True)
+        self.head = LinearHead(model.dim, self.patch_dim)
+
+    def settings(self) -> dict:
+        return {"mask_ratio": self.mask_ratio, "mask_patch_size": self.mask_patch_size}
+
+    def corrupt(self, x: torch.Tensor, seed: int, sample_offset: int) -> torch.Tensor:
+        return self.ops.simmim_mask(x.shape[0], self.img_size, self.mask_patch_size, self.patch_size, self.mask_ratio,
+                                    seed=seed, sample_offset=sample_offset, device=x.device)   # (B, h, w) bool
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def forward(self, imgs: torch.Tensor, seed: int, sample_offset: int = 0) -> Step:
+        x = normalize(imgs)
+        mask = self.corrupt(x, seed, sample_offset)
+        tokens = self.encoder(self.ops.patchify(x, self.patch_size), mask=mask.flatten(1))  # mask token in
+        x_rec = self.ops.unpatchify(self.head(tokens), self.patch_size, 3, grid_size=self.grid)
+        target = self.target(x)
+        loss = self.ops.masked_l1_loss(x_rec, target, mask)
+        return Step(loss, {"mask": mask.flatten(1), "target": target, "pred": x_rec})
+
+
+class MaskFeat(Method):
+    """Wei et al. 2022: block-mask 40% of the patches (mask token in), regress their HOG."""
+
+    name = "maskfeat"
+    needs = ("block_mask", "patchify", "hog", "masked_mse_loss")
+    crop_scale = (0.5, 1.0)
+    mask_ratio = 0.4
+    nbins = 9
+
+    def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
+        super().__init__(ops, img_size, patch_size, model)
+        # 224 px, patch 16: 78 of 196 patches, blocks of >= 15; HOG cells of 8 px (two per patch side),
+        # mmpretrain's Gaussian window of one patch
+        self.num_masking_patches = round(self.mask_ratio * self.num_patches)
+        self.min_num_patches = max(1, self.num_masking_patches // 5)
+        self.pool = max(1, patch_size // 2)
+        self.hog_dim = 3 * self.nbins * (patch_size // self.pool) ** 2
+        self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads, mask_token=True)
+        self.head = LinearHead(model.dim, self.hog_dim)
+
+    def settings(self) -> dict:
+        return {"num_masking_patches": f"{self.num_masking_patches} of {self.num_patches}",
+                "min_num_patches": self.min_num_patches, "hog_cell": self.pool, "hog_window": self.patch_size,
+                "hog_dim": self.hog_dim}
+
+    def corrupt(self, x: torch.Tensor, seed: int, sample_offset: int) -> torch.Tensor:
+        return self.ops.block_mask(x.shape[0], self.grid[0], self.grid[1], self.num_masking_patches,
+                                   self.min_num_patches, seed=seed, sample_offset=sample_offset, device=x.device)
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ops.hog(x.float(), nbins=self.nbins, pool=self.pool, gaussian_window=self.patch_size,
+                            patch_size=self.patch_size)                             # (B, L, hog_dim)
+
+    def forward(self, imgs: torch.Tensor, seed: int, sample_offset: int = 0) -> Step:
+        x = normalize(imgs)
+        mask = self.corrupt(x, seed, sample_offset).flatten(1)                         # (B, L) bool
+        pred = self.head(self.encoder(self.ops.patchify(x, self.patch_size), mask=mask))
+        target = self.target(x)
+        loss = self.ops.masked_mse_loss(pred, target, mask)
+        return Step(loss, {"mask": mask, "target": target, "pred": pred})
+
+
+class MFM(Method):
+    """Xie et al. 2023: low- or high-pass filter the image (p = 1/2 each), predict the full image,
+    graded on the frequencies the filter removed."""
+
+    name = "mfm"
+    needs = ("mfm_corrupt", "patchify", "unpatchify", "frequency_loss")
+    low_pass_prob = 0.5
+
+    def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
+        super().__init__(ops, img_size, patch_size, model)
+        self.radius = 16 * img_size / 224                     # 16 at 224 px
+        self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads)
+        self.head = LinearHead(model.dim, self.patch_dim)
+
+    def settings(self) -> dict:
+        return {"radius": round(self.radius, 3), "low_pass_prob": self.low_pass_prob}
+
+    def corrupt(self, imgs: torch.Tensor, seed: int, sample_offset: int):
+        """[0, 1] images -> (normalized filtered images, pass mask (B, H, W), is_low_pass (B,))."""
+        return self.ops.mfm_corrupt(imgs.float(), self.radius, self.low_pass_prob, seed=seed,
+                                    sample_offset=sample_offset, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+    def target(self, imgs: torch.Tensor) -> torch.Tensor:
+        return normalize(imgs)
+
+    def forward(self, imgs: torch.Tensor, seed: int, sample_offset: int = 0) -> Step:
+        corrupted, freq_mask, is_low_pass = self.corrupt(imgs, seed, sample_offset)
+        tokens = self.encoder(self.ops.patchify(corrupted, self.patch_size))
+        pred = self.ops.unpatchify(self.head(tokens), self.patch_size, 3, grid_size=self.grid)
+        target = self.target(imgs)
+        loss = self.ops.frequency_loss(pred, target, freq_mask)
+        return Step(loss, {"corrupted": corrupted, "freq_mask": freq_mask, "is_low_pass": is_low_pass,
+                           "target": target, "pred": pred})
+
+
+METHODS = {m.name: m for m in (MAE, SimMIM, MaskFeat, MFM, PixMIM)}
+
+
+def availability() -> dict[str, list[str]]:
+    """method -> the ops it needs that this mimkernels lacks (empty: available)."""
+    return {name: cls.missing_ops() for name, cls in METHODS.items()}
+
+
+def build(name: str, ops: Ops, img_size: int, patch_size: int, model: ModelConfig) -> Method:
+    """The method `name`; ValueError for an unknown or unavailable one, or a patch that does not tile."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    if img_size % patch_size:
+        raise ValueError(f"--img-size {img_size} is not divisible by --patch-size {patch_size}")
+    lacking = METHODS[name].missing_ops()
+    if lacking:
+        raise RuntimeError(f"method {name!r} needs {', '.join(lacking)}, not in this version of mimkernels yet "
+                           f"(available: {', '.join(n for n, m in availability().items() if not m) or 'none'})")
+    return METHODS[name](ops, img_size, patch_size, model)
