@@ -277,7 +277,7 @@ def _run(args, dist: Dist) -> dict:
     # pictures of the first test images, un-augmented, with a fixed key
     method.eval()
     with torch.no_grad(), autocast():
-        imgs = test.floats(slice(0, 8)).to(dist.device)
+        imgs = test.floats(slice(0, 6)).to(dist.device)
         result = method(imgs, rng.derive_seed(args.seed, 4), 0)
     viz.save_grid(method, imgs, result.tensors, out / "pictures.png")
     viz.save_loss_curve(losses, steps_per_epoch, out / "loss.png", f"{args.method} ({args.ops} ops)")

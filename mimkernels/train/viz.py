@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+import mimkernels  # noqa: E402
 from mimkernels.train.methods import Method, denormalize  # noqa: E402
 
 
@@ -24,10 +25,10 @@ def _patch_mask_image(mask: torch.Tensor, grid: tuple[int, int], patch_size: int
 def _unnormalize_patches(pred: torch.Tensor, target: torch.Tensor, method: Method) -> torch.Tensor:
     """MAE's predictions are per-patch-normalized pixels: give them the target's per-patch mean and
     (unbiased) std back, and return the image (B, 3, H, W) in normalized space."""
-    rows = method.ops.patchify(target, method.patch_size).float()
+    rows = mimkernels.patchify(target, method.patch_size, backend="torch").float()
     mean, var = rows.mean(-1, keepdim=True), rows.var(-1, keepdim=True)
-    return method.ops.unpatchify(pred.float() * (var + 1e-6).sqrt() + mean, method.patch_size, 3,
-                                 grid_size=method.grid)
+    return mimkernels.unpatchify(pred.float() * (var + 1e-6).sqrt() + mean, method.patch_size, 3,
+                                 grid_size=method.grid, backend="torch")
 
 
 def _hog_glyphs(hog: torch.Tensor, method, cell_px: int = 8) -> torch.Tensor:
