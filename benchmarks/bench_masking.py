@@ -53,3 +53,23 @@ def test_unshuffle_tokens(timed, dtype, provider):
     fn = fns.get(provider) or (lambda: mk.unshuffle_tokens(x, ids_restore, token, backend=provider))
     timed(fn, bytes_moved=(x.numel() + B * (1 + L) * 512) * x.element_size(), kernel="unshuffle_tokens",
           provider=provider, dtype=str(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("provider", ["eager", "compile"] + backends_on("random_masking", "cuda"))
+def test_random_masking_forward_backward(timed, dtype, provider):
+    """MAE's random_masking of the embedded tokens (B, L, 768) with the same noise, forward + backward."""
+    x = torch.randn(B, L, 768, device="cuda", dtype=dtype, requires_grad=True)
+    noise = torch.rand(B, L, device="cuda")
+    grad = torch.randn(B, K, 768, device="cuda", dtype=dtype)
+    fns = {"eager": lambda: reference.random_masking(x, RATIO, noise),
+           "compile": torch.compile(lambda: reference.random_masking(x, RATIO, noise))}
+    forward = fns.get(provider) or (lambda: mk.random_masking(x, RATIO, noise=noise, backend=provider))
+
+    def step():
+        x_visible = forward()[0]
+        return torch.autograd.grad(x_visible, x, grad)
+
+    # forward reads and writes K rows; backward writes the L-row gradient and reads the K-row one
+    timed(step, bytes_moved=(2 * K + L + K) * B * 768 * x.element_size(), kernel="random_masking_fwd_bwd",
+          provider=provider, dtype=str(dtype))

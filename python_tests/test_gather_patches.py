@@ -89,7 +89,7 @@ def test_linear_on_gathered_patches_equals_conv_patch_embedding():
     torch.testing.assert_close(got, expected)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(b=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 3), w=st.integers(1, 3), p=st.integers(1, 3),
        data=st.data())
 def test_property_equals_patchify_then_index(b, c, h, w, p, data):

@@ -4,6 +4,8 @@ bad input."""
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mimkernels as mk
 from mimkernels import rng
@@ -42,17 +44,10 @@ def mae_decoder_unshuffle(x, ids_restore, mask_token):
 def oracle(noise: np.ndarray, mask_ratio: float):
     b, length = noise.shape
     k = int(length * (1 - mask_ratio))
-    ids_keep = np.zeros((b, k), dtype=np.int64)
-    ids_restore = np.zeros((b, length), dtype=np.int64)
-    mask = np.ones((b, length), dtype=np.float32)
-    for r in range(b):
-        order = np.argsort(noise[r], kind="stable")
-        ids_keep[r] = order[:k]
-        for pos, l in enumerate(order):
-            ids_restore[r, l] = pos
-            if pos < k:
-                mask[r, l] = 0.0
-    return ids_keep, ids_restore, mask
+    order = np.argsort(noise, axis=1, kind="stable")              # patch at each sorted position
+    ids_restore = np.empty((b, length), dtype=np.int64)
+    np.put_along_axis(ids_restore, order, np.arange(length, dtype=np.int64)[None].repeat(b, 0), axis=1)
+    return order[:, :k].astype(np.int64), ids_restore, (ids_restore >= k).astype(np.float32)
 
 
 def tie_free_noise(b, length, gen):
@@ -317,8 +312,47 @@ def test_triton_op_registration():
     opcheck(torch.ops.mimkernels.mae_random_mask_indices.default, (2, 16, 4, 77, 3, torch.device("cpu")))
     with pytest.raises(ValueError, match="num_patches"):
         mk.random_mask_indices(1, (1 << 14) + 1, 0.5, seed=0, backend="triton")
-    # caller-given noise runs the reference on every backend
+    # caller-given noise: sorted by the kernel, equal to the oracle
     noise = torch.rand(2, 9)
     a = mk.random_mask_indices(2, 9, 0.5, noise=noise, backend="triton")
     for u, v in zip(a, oracle(noise.numpy(), 0.5)):
         np.testing.assert_array_equal(u.numpy(), v)
+
+
+# ---- properties (hypothesis, 200 cases per op): every backend against the numpy oracle -------------
+
+RATIOS = st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.6, 0.75, 0.9, 1.0]) | st.floats(0.0, 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(b=st.integers(0, 3), length=st.integers(1, 40), ratio=RATIOS, seed=st.integers(0, 2 ** 64 - 1),
+       offset=st.integers(0, 2 ** 32 - 4), ties=st.booleans())
+def test_property_indices_all_backends_equal_oracle(b, length, ratio, seed, offset, ties):
+    i = torch.arange(length, dtype=torch.int64)[None]
+    s = torch.arange(b, dtype=torch.int64)[:, None] + offset
+    keys = rng.draw(seed, i, s, rng.STREAM_MAE_MASKING)[0].expand(b, length).numpy()
+    want = oracle(keys, ratio)
+    for backend in backends_on("random_mask_indices"):
+        got = mk.random_mask_indices(b, length, ratio, seed=seed, sample_offset=offset, backend=backend)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w)
+    noise = torch.from_numpy(keys % 5 if ties else keys).to(torch.float32)   # exact in fp32; ties when asked
+    want = oracle(noise.numpy(), ratio)
+    for backend in backends_on("random_mask_indices"):
+        got = mk.random_mask_indices(b, length, ratio, noise=noise, backend=backend)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w)
+
+
+@settings(max_examples=200, deadline=None)
+@given(b=st.integers(1, 3), length=st.integers(1, 30), d=st.integers(1, 9), ratio=RATIOS,
+       seed=st.integers(0, 2 ** 63), dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]))
+def test_property_random_masking_all_backends_equal_oracle(b, length, d, ratio, seed, dtype):
+    x = torch.randn(b, length, d, generator=torch.Generator().manual_seed(seed % 2 ** 32)).to(dtype)
+    ids_keep, ids_restore, mask = mk.random_mask_indices(b, length, ratio, seed=seed, backend="torch")
+    want_x = np.take_along_axis(x.float().numpy(), ids_keep.numpy()[..., None], axis=1)
+    for backend in backends_on("random_masking"):
+        x_vis, m, r = mk.random_masking(x, ratio, seed=seed, backend=backend)
+        assert x_vis.dtype == dtype
+        np.testing.assert_array_equal(x_vis.float().numpy(), want_x)
+        assert torch.equal(m, mask) and torch.equal(r, ids_restore)

@@ -3,6 +3,8 @@ gradients (scatter to x, fp32-accumulated sum to mask_token) close to it, gradch
 torch.compile. Tiny shapes: the tests run Triton under the interpreter."""
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.library import opcheck
 
 import mimkernels as mk
@@ -15,7 +17,7 @@ pytestmark = pytest.mark.skipif("triton" not in backends_on("unshuffle_tokens"),
 
 def make_ids(b, length, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randperm(length, generator=g) for _ in range(b)])
+    return torch.argsort(torch.rand(b, length, generator=g), dim=1)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
@@ -96,3 +98,21 @@ def test_empty_batch_and_zero_width():
     ids = torch.zeros(0, 4, dtype=torch.int64)
     out = mk.unshuffle_tokens(torch.zeros(0, 2, 3), ids, torch.zeros(3), backend="triton")
     assert out.shape == (0, 5, 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(b=st.integers(0, 3), length=st.integers(1, 20), d=st.integers(1, 9), data=st.data(),
+       dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]))
+def test_property_equals_index_by_index_oracle(b, length, d, data, dtype):
+    kept = data.draw(st.integers(0, length))
+    ids = make_ids(b, length, seed=data.draw(st.integers(0, 2 ** 16)))
+    x = torch.randn(b, 1 + kept, d).to(dtype)
+    token = torch.randn(d).to(dtype)
+    want = torch.empty(b, 1 + length, d, dtype=dtype)
+    for s in range(b):                                   # out[0] = cls; out[1+l] = x[1+r] if r < K else token
+        want[s, 0] = x[s, 0]
+        for l in range(length):
+            r = int(ids[s, l])
+            want[s, 1 + l] = x[s, 1 + r] if r < kept else token
+    for backend in backends_on("unshuffle_tokens"):
+        assert torch.equal(mk.unshuffle_tokens(x, ids, token, backend=backend), want)

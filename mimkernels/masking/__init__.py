@@ -1,13 +1,13 @@
 """Masking family: MAE random masking and the decoder unshuffle (spec/masking.md §2, §3).
 
 Front doors validate once, pick a backend (`_dispatch.resolve_backend`) and run it. Backends:
-"torch" (eager reference, any device) for every op; "cpp" (native, csrc/masking) for
-`random_mask_indices` with Philox keys (noise=None), bit-identical to "torch"; "triton" for `gather_patches`, for
-`unshuffle_tokens` (gather forward; backward scatters to x and sums the masked rows per sample in
-fp32, in a fixed order, no atomics; ids_restore must be a permutation of [0, L), as MAE's is) and for
-`random_mask_indices` with
-Philox keys (noise=None; with caller-given noise the torch reference runs on every backend),
-bit-identical to "torch", at most 2^14 patches.
+"torch" (eager reference, any device) for every op; "cpp"/"cuda" (native, csrc/masking) for
+`random_mask_indices` with Philox keys (noise=None), bit-identical to "torch"; "triton" for
+`random_mask_indices` (Philox keys, or caller noise of dtype fp32/fp16/bf16; other noise dtypes run
+the reference; at most 2^14 patches), `random_masking` (the index kernel + one row gather; backward
+a scatter into zeros), `gather_patches`, and `unshuffle_tokens` (gather forward; backward scatters
+to x and sums the masked rows per sample in fp32, in a fixed order, no atomics; ids_restore must be
+a permutation of [0, L), as MAE's is). Every Triton and native result is bit-identical to "torch".
 
 Randomness (spec/rng.md, stream 1): with `noise=None`, the sort key of patch l of sample b is x0 of
 Philox at counter (l, sample_offset + b, STREAM_MAE_MASKING, 0) under the key `resolve_seed(seed,
@@ -35,7 +35,7 @@ from mimkernels.masking import reference
 __all__ = ["random_mask_indices", "random_masking", "gather_patches", "unshuffle_tokens"]
 
 implements("random_mask_indices", "torch", "triton", "cpp", "cuda")
-implements("random_masking", "torch")
+implements("random_masking", "torch", "triton")
 implements("unshuffle_tokens", "torch", "triton")
 implements("gather_patches", "torch", "triton")
 
@@ -51,12 +51,20 @@ def _check_ratio(mask_ratio) -> float:
     return ratio
 
 
-def _check_noise(noise, batch: int, num_patches: int, device: torch.device | None) -> None:
+def _check_keys(noise, seed, generator, sample_offset, batch: int, num_patches: int,
+                device: torch.device | None) -> None:
+    """The sort-key arguments of random_mask_indices / random_masking: noise (B, L) on `device`, or
+    seed/generator, never both."""
+    check_int(sample_offset, "sample_offset", minimum=0)
+    if noise is None:
+        return
     check_tensor(noise, "noise", ndim=2, dtypes=_NOISE_DTYPES, what="(B, L)")
     if tuple(noise.shape) != (batch, num_patches):
         raise ValueError(f"noise must have shape (B, L) = {(batch, num_patches)}, got {tuple(noise.shape)}")
     if device is not None and noise.device != device:
         raise ValueError(f"noise is on {noise.device}, expected {device}")
+    if seed is not None or generator is not None:
+        raise ValueError("pass noise or seed/generator, not both")
 
 
 def _philox_keys(batch: int, num_patches: int, seed, generator, sample_offset: int,
@@ -82,29 +90,34 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, 
     check_int(batch, "batch", minimum=0)
     check_int(num_patches, "num_patches", minimum=1)
     ratio = _check_ratio(mask_ratio)
-    check_int(sample_offset, "sample_offset", minimum=0)
-    if noise is not None:
-        dev = noise.device if device is None else _dispatch.as_device(device)
-        _check_noise(noise, batch, num_patches, dev)
-        if seed is not None or generator is not None:
-            raise ValueError("pass noise or seed/generator, not both")
-    else:
-        dev = _dispatch.as_device(device)
+    if device is None and noise is not None and isinstance(noise, torch.Tensor):
+        device = noise.device
+    dev = _dispatch.as_device(device)
+    _check_keys(noise, seed, generator, sample_offset, batch, num_patches, dev)
     be = _dispatch.resolve_backend("random_mask_indices", backend, dev)
-    if noise is not None:
-        return reference.random_mask_indices(batch, num_patches, ratio, noise)
-    if be == "torch":
-        noise = _philox_keys(batch, num_patches, seed, generator, sample_offset, dev)
-        return reference.random_mask_indices(batch, num_patches, ratio, noise)
+    return _mask_indices(batch, num_patches, ratio, noise, seed, generator, sample_offset, dev, be)
+
+
+def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, generator, sample_offset: int,
+                  device: torch.device, be: str):
+    """random_mask_indices on backend `be`, arguments already validated. Caller noise runs in the
+    Triton kernel when it is fp32/fp16/bf16 (exact in fp32), else in the reference."""
+    len_keep = reference.len_keep(num_patches, ratio)
     if be == "triton" and num_patches > _kernels.MAX_PATCHES:
         raise ValueError(f"random_mask_indices: the triton backend takes num_patches <= {_kernels.MAX_PATCHES}, "
                          f"got {num_patches}; use backend='torch'")
+    if noise is not None:
+        if be == "triton" and noise.dtype in _dispatch.FLOAT_DTYPES:
+            return tuple(torch.ops.mimkernels.mae_random_mask_indices_from_noise(noise, len_keep))
+        return reference.random_mask_indices(batch, num_patches, ratio, noise)
+    if be == "torch":
+        noise = _philox_keys(batch, num_patches, seed, generator, sample_offset, device)
+        return reference.random_mask_indices(batch, num_patches, ratio, noise)
     rng.check_sample_offset(sample_offset, batch)
     key = rng.resolve_seed(seed, generator)
     op = (torch.ops.mimkernels.mae_random_mask_indices if be == "triton"
           else torch.ops.mimkernels.mae_random_mask_indices_native)
-    return tuple(op(batch, num_patches, reference.len_keep(num_patches, ratio), rng.seed_to_i64(key),
-                    sample_offset, dev))
+    return tuple(op(batch, num_patches, len_keep, rng.seed_to_i64(key), sample_offset, device))
 
 
 def _mask_indices_native_impl(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
@@ -133,22 +146,22 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
                    seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
                    backend: str = "auto"):
     """MAE random_masking: x (B, L, D) -> (x_visible (B, K, D) x.dtype, mask (B, L) float32 1 = masked,
-    ids_restore (B, L) int64). x_visible holds the kept tokens in ascending-key order, as MAE."""
+    ids_restore (B, L) int64). x_visible holds the kept tokens in ascending-key order, as MAE.
+    Differentiable in x. Triton: the index kernel, then one row gather (backward: a scatter into zeros)."""
     check_tensor(x, "x", ndim=3, what="(B, L, D)")
     batch, length, _ = x.shape
     if length == 0:
         raise ValueError("x must have L >= 1 patches, got L = 0")
     ratio = _check_ratio(mask_ratio)
-    check_int(sample_offset, "sample_offset", minimum=0)
-    if noise is not None:
-        _check_noise(noise, batch, length, x.device)
-        if seed is not None or generator is not None:
-            raise ValueError("pass noise or seed/generator, not both")
+    _check_keys(noise, seed, generator, sample_offset, batch, length, x.device)
     be = _dispatch.resolve_backend("random_masking", backend, x.device)
-    assert be == "torch"
-    if noise is None:
-        noise = _philox_keys(batch, length, seed, generator, sample_offset, x.device)
-    return reference.random_masking(x, ratio, noise)
+    if be == "torch":
+        if noise is None:
+            noise = _philox_keys(batch, length, seed, generator, sample_offset, x.device)
+        return reference.random_masking(x, ratio, noise)
+    ids_keep, ids_restore, mask = _mask_indices(batch, length, ratio, noise, seed, generator, sample_offset,
+                                                x.device, be)
+    return torch.ops.mimkernels.gather_rows(x, ids_keep), mask, ids_restore
 
 
 def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, *,
@@ -210,6 +223,51 @@ if HAS_TRITON:
                                             rng.STREAM_MAE_MASKING, device)
 
     define_op("mae_random_mask_indices", _mask_indices_impl, fake=_mask_indices_fake, triton=True)
+
+    def _mask_indices_from_noise_impl(noise: torch.Tensor, len_keep: int
+                                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch, num_patches = noise.shape
+        return _kernels.random_mask_indices(batch, num_patches, len_keep, 0, 0, rng.STREAM_MAE_MASKING,
+                                            noise.device, noise)
+
+    def _mask_indices_from_noise_fake(noise, len_keep):
+        return _mask_indices_fake(noise.shape[0], noise.shape[1], len_keep, 0, 0, noise.device)
+
+    define_op("mae_random_mask_indices_from_noise", _mask_indices_from_noise_impl,
+              fake=_mask_indices_from_noise_fake, triton=True)
+
+    def _gather_rows_impl(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return _kernels.gather_rows(x, ids)
+
+    def _gather_rows_fake(x, ids):
+        return x.new_empty((x.shape[0], ids.shape[1], x.shape[2]))
+
+    def _scatter_rows_impl(rows: torch.Tensor, ids: torch.Tensor, length: int) -> torch.Tensor:
+        return _kernels.scatter_rows(rows, ids, length)
+
+    def _scatter_rows_fake(rows, ids, length):
+        return rows.new_empty((rows.shape[0], length, rows.shape[2]))
+
+    def _gather_rows_setup(ctx, inputs, output):
+        x, ids = inputs
+        ctx.length = x.shape[1]
+        ctx.save_for_backward(ids)
+
+    def _gather_rows_backward(ctx, grad):
+        (ids,) = ctx.saved_tensors
+        return torch.ops.mimkernels.scatter_rows(grad, ids, ctx.length), None
+
+    def _scatter_rows_setup(ctx, inputs, output):
+        ctx.save_for_backward(inputs[1])
+
+    def _scatter_rows_backward(ctx, grad):
+        (ids,) = ctx.saved_tensors
+        return torch.ops.mimkernels.gather_rows(grad, ids), None, None
+
+    define_op("gather_rows", _gather_rows_impl, fake=_gather_rows_fake, triton=True,
+              backward=_gather_rows_backward, setup_context=_gather_rows_setup)
+    define_op("scatter_rows", _scatter_rows_impl, fake=_scatter_rows_fake, triton=True,
+              backward=_scatter_rows_backward, setup_context=_scatter_rows_setup)
 
     from mimkernels.pixel import triton as _pixel_kernels
 

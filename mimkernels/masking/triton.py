@@ -1,9 +1,15 @@
 """Triton kernel of MAE random masking indices (spec/masking.md §2, spec/rng.md stream 1).
 
-One program per sample: Philox keys x0 for patches 0..L-1, packed as the signed int64
-((x0 − 2^31) << 32) | l (monotone in (x0, l), so a plain sort is the stable uint32 sort; padding
-lanes hold int64 max and sort last), tl.sort, then ids_keep[pos] = l for pos < K,
-ids_restore[l] = pos, mask[l] = pos >= K. Triton has no argsort; the packed sort is the argsort.
+One program per sample: a signed 32-bit sort key per patch, packed as the int64 (key << 32) | l
+(monotone in (key, l), so a plain sort is the stable argsort; padding lanes hold int64 max and sort
+last), tl.sort, then ids_keep[pos] = l for pos < K, ids_restore[l] = pos, mask[l] = pos >= K.
+Triton has no argsort; the packed sort is the argsort. Keys: Philox x0 − 2^31 (uint32 order), or
+caller noise (fp32/fp16/bf16, upcast exactly to fp32) mapped to int32 in float order: −0.0 → +0.0
+and every NaN → one NaN above +inf, so equal values, ±0 and NaNs tie and break by index as in
+torch's stable sort.
+
+Random masking gathers the kept token rows with the row-copy kernel below; its backward scatters
+the gradient rows back into zeros (ids are distinct: no collisions, no atomics).
 """
 from __future__ import annotations
 
@@ -18,13 +24,27 @@ MAX_PATCHES = 1 << 14
 
 
 @triton.jit
-def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, seed, sample_offset, L, K,
-                     STREAM: tl.constexpr, BLOCK: tl.constexpr):
+def _float_order_key(v):
+    """fp32 -> int32 with the same order (torch's sort order: -0.0 == +0.0, NaN above +inf)."""
+    bits = v.to(tl.int32, bitcast=True)
+    bits = tl.where(v == 0.0, 0, bits)               # -0.0 -> +0.0
+    bits = tl.where(v != v, 0x7FC00000, bits)        # every NaN -> one quiet NaN, above +inf
+    return bits ^ ((bits >> 31) & 0x7FFFFFFF)    # negatives: flip the magnitude bits
+
+
+@triton.jit
+def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, noise_ptr, noise_stride_b, noise_stride_l,
+                     seed, sample_offset, L, K,
+                     HAS_NOISE: tl.constexpr, STREAM: tl.constexpr, BLOCK: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     lane = tl.arange(0, BLOCK).to(tl.int64)
     valid = lane < L
-    x0, _, _, _ = philox_draw(seed, lane, b + sample_offset, STREAM)
-    key = x0.to(tl.int64) - 2147483648                 # uint32 -> signed, order kept
+    if HAS_NOISE:
+        v = tl.load(noise_ptr + b * noise_stride_b + lane * noise_stride_l, mask=valid, other=0.0)
+        key = _float_order_key(v.to(tl.float32)).to(tl.int64)
+    else:
+        x0, _, _, _ = philox_draw(seed, lane, b + sample_offset, STREAM)
+        key = x0.to(tl.int64) - 2147483648                 # uint32 -> signed, order kept
     packed = tl.where(valid, (key << 32) | lane, 9223372036854775807)
     packed = tl.sort(packed)
     idx = packed & 0xFFFFFFFF
@@ -35,17 +55,64 @@ def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, seed, sample_offse
 
 
 def random_mask_indices(batch: int, num_patches: int, len_keep: int, seed_i64: int, sample_offset: int,
-                        stream: int, device: torch.device):
+                        stream: int, device: torch.device, noise: torch.Tensor | None = None):
+    """(ids_keep (B, K), ids_restore (B, L) int64, mask (B, L) float32) from Philox keys, or from
+    `noise` (B, L) fp32/fp16/bf16 when given (seed and sample_offset unused)."""
     ids_keep = torch.empty((batch, len_keep), dtype=torch.int64, device=device)
     ids_restore = torch.empty((batch, num_patches), dtype=torch.int64, device=device)
     mask = torch.empty((batch, num_patches), dtype=torch.float32, device=device)
     if batch == 0:
         return ids_keep, ids_restore, mask
     block, num_warps = block_settings(num_patches, max_block=MAX_PATCHES)
+    noise_arg, noise_strides = (noise, noise.stride()) if noise is not None else (mask, (0, 0))
     triton_launch(_mae_mask_kernel)[(batch,)](
-        ids_keep, ids_restore, mask, seed_i64, sample_offset, num_patches, len_keep,
-        STREAM=stream, BLOCK=block, num_warps=num_warps)
+        ids_keep, ids_restore, mask, noise_arg, *noise_strides, seed_i64, sample_offset, num_patches, len_keep,
+        HAS_NOISE=noise is not None, STREAM=stream, BLOCK=block, num_warps=num_warps)
     return ids_keep, ids_restore, mask
+
+
+@triton.jit
+def _row_copy_kernel(rows_ptr, rows_stride_b, rows_stride_k, rows_stride_d,
+                     x_ptr, x_stride_b, x_stride_l, x_stride_d,
+                     ids_ptr, ids_stride_b, ids_stride_k,
+                     K, D, TO_ROWS: tl.constexpr, BLOCK_D: tl.constexpr):
+    """rows[b, k] <-> x[b, ids[b, k]]: TO_ROWS gathers (random masking), else scatters (its backward)."""
+    row = tl.program_id(0).to(tl.int64)
+    b = row // K
+    k = row % K
+    src = tl.load(ids_ptr + b * ids_stride_b + k * ids_stride_k).to(tl.int64)
+    d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
+    in_row = d < D
+    rows_off = b * rows_stride_b + k * rows_stride_k + d * rows_stride_d
+    x_off = b * x_stride_b + src * x_stride_l + d * x_stride_d
+    if TO_ROWS:
+        tl.store(rows_ptr + rows_off, tl.load(x_ptr + x_off, mask=in_row), mask=in_row)
+    else:
+        tl.store(x_ptr + x_off, tl.load(rows_ptr + rows_off, mask=in_row), mask=in_row)
+
+
+def _row_copy(rows: torch.Tensor, x: torch.Tensor, ids: torch.Tensor, to_rows: bool) -> None:
+    b, k, d = rows.shape
+    if rows.numel() == 0:
+        return
+    block_d, num_warps = block_settings(d)
+    triton_launch(_row_copy_kernel)[(b * k, triton.cdiv(d, block_d))](
+        rows, *rows.stride(), x, *x.stride(), ids, *ids.stride(), k, d,
+        TO_ROWS=to_rows, BLOCK_D=block_d, num_warps=num_warps)
+
+
+def gather_rows(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """x (B, L, D) any strides, ids (B, K) int64 -> (B, K, D): out[b, k] = x[b, ids[b, k]]."""
+    out = torch.empty((x.shape[0], ids.shape[1], x.shape[2]), dtype=x.dtype, device=x.device)
+    _row_copy(out, x, ids, to_rows=True)
+    return out
+
+
+def scatter_rows(rows: torch.Tensor, ids: torch.Tensor, length: int) -> torch.Tensor:
+    """rows (B, K, D), distinct ids (B, K) -> (B, L, D) zeros with out[b, ids[b, k]] = rows[b, k]."""
+    out = torch.zeros((rows.shape[0], length, rows.shape[2]), dtype=rows.dtype, device=rows.device)
+    _row_copy(rows, out, ids, to_rows=False)
+    return out
 
 
 # ---- unshuffle_tokens (spec/masking.md §3) -----------------------------------------------------
