@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from mimkernels import rng
 from mimkernels.train import data, probe, viz
@@ -64,7 +65,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=int, default=1024, help="embedded test images (linear probe)")
     model = ModelConfig()
     for f in dataclasses.fields(ModelConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type=int, default=getattr(model, f.name))
+        p.add_argument("--" + f.name.replace("_", "-"), type=int, default=getattr(model, f.name),
+                       help=f"ViT {f.name.replace('_', ' ')} (default {getattr(model, f.name)})")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -230,8 +232,6 @@ def _run(args, dist: Dist) -> dict:
     if dist.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             method, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
-    from tqdm import tqdm
-
     for epoch in range(start_epoch, args.epochs):
         # same permutation on every rank; each rank takes its slice of each global batch
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(rng.derive_seed(args.seed, 1, epoch) >> 1))
