@@ -1,0 +1,206 @@
+"""Benchmark JSON -> one markdown table per device and a roofline picture per device.
+
+    python -m benchmarks.report results.json [more.json ...] --out DIR
+
+Reads pytest-benchmark's --benchmark-json files (rows written through the `timed` fixture of
+benchmarks/conftest.py) and writes:
+
+- DIR/benchmarks.md: per device (GPU name, or CPU model), a table of op, size, dtype, provider,
+  ms (median), GB/s, % of the measured copy bandwidth, peak memory, and the speed-up over the eager
+  row and over the fastest torch.compile row of the same case;
+- DIR/roofline-<device-slug>.png: per op, the GB/s of each provider beside the copy-bandwidth line.
+
+It prints a short summary: the fastest provider of each case. Rows are matched into cases by their
+extra_info: `kernel` (the op), `dtype`, and every other key the benchmark passed (batch, ...) as the
+size; `provider` "eager" is the eager baseline, providers starting with "compile" the compile ones.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+# Keys the `timed` fixture writes into extra_info; CASE_KEYS name the op, the implementation and the
+# dtype; every other key a benchmark passes (batch, ...) is part of the size.
+METRIC_KEYS = ("ms", "ms_p20", "ms_p80", "timer", "cache", "bytes", "GB/s", "copy_GB/s", "%copy",
+               "peak_bytes", "device", "device_name", "gpu_name")
+CASE_KEYS = ("kernel", "provider", "dtype")
+
+
+@dataclass
+class Row:
+    device: str
+    op: str
+    size: str
+    dtype: str
+    provider: str
+    ms: float
+    gbps: float | None = None
+    copy_gbps: float | None = None
+    peak_bytes: int | None = None
+    vs_eager: float | None = None
+    vs_compile: float | None = None
+
+    @property
+    def case(self) -> tuple[str, str, str, str]:
+        return self.device, self.op, self.size, self.dtype
+
+    @property
+    def pct_copy(self) -> float | None:
+        return 100 * self.gbps / self.copy_gbps if self.gbps and self.copy_gbps else None
+
+
+def slug(name: str) -> str:
+    """'NVIDIA H200' -> 'nvidia-h200' (also run_gpu.sh's results folder)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unknown"
+
+
+def row_of(bench: dict, machine_info: dict) -> Row:
+    extra = bench.get("extra_info", {})
+    ms = extra.get("ms", bench["stats"]["median"] * 1e3)
+    size = ", ".join(f"{k}={v}" for k, v in sorted(extra.items()) if k not in METRIC_KEYS and k not in CASE_KEYS)
+    gbps = extra["bytes"] / (ms / 1e3) / 1e9 if extra.get("bytes") else None
+    return Row(
+        device=extra.get("device_name") or machine_info.get("gpu", {}).get("name") or "unknown device",
+        op=extra.get("kernel") or bench["name"].split("[")[0],
+        size=size,
+        dtype=str(extra.get("dtype", "")).replace("torch.", ""),
+        provider=str(extra.get("provider") or bench.get("param") or "-"),
+        ms=ms,
+        gbps=gbps,
+        copy_gbps=extra.get("copy_GB/s"),
+        peak_bytes=extra.get("peak_bytes"),
+    )
+
+
+def load_rows(paths: list[Path]) -> list[Row]:
+    rows = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        rows += [row_of(bench, data.get("machine_info", {})) for bench in data.get("benchmarks", [])]
+    add_speedups(rows)
+    return sorted(rows, key=lambda r: (r.device, r.op, r.size, r.dtype, provider_order(r.provider)))
+
+
+def provider_order(provider: str) -> tuple[int, str]:
+    return (0 if provider == "eager" else 1 if provider.startswith("compile") else 2, provider)
+
+
+def add_speedups(rows: list[Row]) -> None:
+    """vs_eager = eager ms / ms and vs_compile = fastest compile ms / ms, within each case."""
+    cases = defaultdict(list)
+    for row in rows:
+        cases[row.case].append(row)
+    for members in cases.values():
+        eager = [r.ms for r in members if r.provider == "eager"]
+        compiled = [r.ms for r in members if r.provider.startswith("compile")]
+        for row in members:
+            row.vs_eager = eager[0] / row.ms if eager else None
+            row.vs_compile = min(compiled) / row.ms if compiled else None
+
+
+def fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:{spec}}{suffix}"
+
+
+def by_device(rows: list[Row]) -> dict[str, list[Row]]:
+    devices: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        devices[row.device].append(row)
+    return devices
+
+
+def markdown(rows: list[Row]) -> str:
+    out = []
+    for device, members in by_device(rows).items():
+        copies = sorted({r.copy_gbps for r in members if r.copy_gbps})
+        copy = f"measured copy bandwidth {copies[0]:.0f} GB/s (read + write)" if copies else "copy bandwidth not measured"
+        out += [f"### {device}", "", f"{copy}; ms = median; speed-ups are eager ms / ms and fastest compile ms / ms.",
+                "", "| op | size | dtype | provider | ms | GB/s | % of copy | peak memory | vs eager | vs compile |",
+                "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in members:
+            peak = None if r.peak_bytes is None else r.peak_bytes / 2**20
+            out.append(f"| {r.op} | {r.size or '—'} | {r.dtype or '—'} | {r.provider} | {r.ms:.4g} | "
+                       f"{fmt(r.gbps, '.1f')} | {fmt(r.pct_copy, '.0f', '%')} | {fmt(peak, '.1f', ' MiB')} | "
+                       f"{fmt(r.vs_eager, '.2f', 'x')} | {fmt(r.vs_compile, '.2f', 'x')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    """One panel per op: bars of GB/s per case (size, dtype) and provider; the copy bandwidth as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.gbps:
+            ops[row.op].append(row)
+    if not ops:
+        return
+    ncols = min(3, len(ops))
+    nrows = math.ceil(len(ops) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4 * nrows), squeeze=False)
+    for ax, (op, members) in zip(axes.flat, sorted(ops.items())):
+        cases = list(dict.fromkeys(" ".join(filter(None, (r.size, r.dtype))) or op for r in members))
+        providers = sorted({r.provider for r in members}, key=provider_order)
+        width = 0.8 / len(providers)
+        for i, provider in enumerate(providers):
+            xs, ys = [], []
+            for r in members:
+                if r.provider == provider:
+                    xs.append(cases.index(" ".join(filter(None, (r.size, r.dtype))) or op) + (i - (len(providers) - 1) / 2) * width)
+                    ys.append(r.gbps)
+            ax.bar(xs, ys, width, label=provider)
+        copies = [r.copy_gbps for r in members if r.copy_gbps]
+        if copies:
+            ax.axhline(copies[0], color="black", linestyle="--", linewidth=1, label=f"copy {copies[0]:.0f} GB/s")
+        ax.set_title(op)
+        ax.set_ylabel("GB/s (minimum bytes / median time)")
+        ax.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(ops):]:
+        ax.axis("off")
+    fig.suptitle(rows[0].device)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary(rows: list[Row]) -> str:
+    """The fastest provider of each case, one line each."""
+    best: dict[tuple, Row] = {}
+    for row in rows:
+        if row.case not in best or row.ms < best[row.case].ms:
+            best[row.case] = row
+    lines = [f"{'device':<22} {'op':<22} {'size':<12} {'dtype':<9} {'fastest':<10} {'ms':>9} {'%copy':>6} "
+             f"{'vs eager':>8} {'vs compile':>10}"]
+    for (device, op, size, dtype), r in best.items():
+        lines.append(f"{device[:22]:<22} {op[:22]:<22} {size[:12]:<12} {dtype[:9]:<9} {r.provider[:10]:<10} {r.ms:>9.4g} "
+                     f"{fmt(r.pct_copy, '.0f', '%'):>6} {fmt(r.vs_eager, '.2f', 'x'):>8} {fmt(r.vs_compile, '.2f', 'x'):>10}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
+    parser.add_argument("json", nargs="+", type=Path, help="pytest-benchmark --benchmark-json files")
+    parser.add_argument("--out", type=Path, required=True, help="folder for benchmarks.md and roofline-*.png")
+    args = parser.parse_args(argv)
+    rows = load_rows(args.json)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmarks.md").write_text(markdown(rows) if rows else "No benchmark rows in the input.\n")
+    for device, members in by_device(rows).items():
+        plot(members, args.out / f"roofline-{slug(device)}.png")
+    print(summary(rows) if rows else "report: no benchmark rows in " + " ".join(map(str, args.json)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
