@@ -59,12 +59,12 @@ step() {
     local name=$1 limit=$2 log=$3
     shift 3
     local left=$((DEADLINE - $(date +%s)))
-    ((limit > left)) && limit=$left
-    if ((limit < 5)); then
+    if ((left < 5 || limit < 1)); then
         record "$name" "SKIPPED" 0 "no time left"
         FAILED=1
         return
     fi
+    ((limit > left)) && limit=$left
     echo "== $name (budget ${limit}s): $*" | tee -a "$RESULTS/run_gpu.log"
     local t0=$(date +%s) rc status
     timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
