@@ -13,6 +13,7 @@ Environment: MIMKERNELS_BENCH_SECONDS (default 0.1): device time aimed at per me
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import platform
@@ -29,6 +30,7 @@ CPU_COPY_BYTES = 2**26  # 64 MiB (128 MiB touched): beyond the CPU's caches, che
 CPU_ROTATION_BYTES = 2**26  # CPU caches are not read off the device: assume <= 32 MiB, rotate over 64 MiB
 MAX_INPUT_SETS = 64
 SECONDS_PER_MEASUREMENT = float(os.environ.get("MIMKERNELS_BENCH_SECONDS", "0.1"))
+
 
 def tensors_in(tree: Any) -> list[torch.Tensor]:
     return [leaf for leaf in tree_leaves(tree) if isinstance(leaf, torch.Tensor)]
@@ -178,3 +180,66 @@ def roofline(bytes_moved: int, ms: float, copy_gbps: float | None) -> dict[str, 
         out["copy_GB/s"] = copy_gbps
         out["%copy"] = 100 * gbps / copy_gbps
     return out
+
+
+def measure(benchmark, copy_bandwidth: Callable[[torch.device], float], fn: Callable, *args,
+            bytes_moved: int = 0, inputs=None, device=None, **extra):
+    """The `timed` fixture: time fn(*args) through pytest-benchmark's `benchmark` fixture and record in
+    its extra_info `extra` (the case: kernel, provider, dtype, batch, ...) and report.METRIC_KEYS.
+    copy_bandwidth(device) -> GB/s is the conftest's session fixture.
+
+    inputs: instead of *args, either a list of argument tuples, or a function returning one tuple
+    (or one tensor) that is called until the sets together exceed twice the L2 (input_sets);
+    the calls cycle through the sets so that small ops are not timed out of a warm cache.
+    bytes_moved: the fewest bytes the op must move (each input read once, each output written once);
+    gives GB/s and % of the measured copy bandwidth.
+    device: where fn runs, needed only when no tensor argument or output says so (an op returning None).
+
+    CUDA: 3 warm-up calls; `ms` = median of CUDA-event times of back-to-back launches
+    (time_cuda); `peak_bytes` = device memory the op allocates at its peak; pytest-benchmark's
+    own stats time 10 synchronized calls (launch and sync latency included).
+    CPU: pytest-benchmark's wall-clock rounds; `ms` = their median. Returns the last call's output."""
+    if inputs is not None and args:
+        raise TypeError("timed: pass the arguments either positionally or as inputs=, not both")
+    if inputs is None:
+        sets = [args]
+    elif callable(inputs):
+        sets = input_sets(inputs)
+    else:
+        sets = [as_args(s) for s in inputs]
+    if not benchmark.enabled:  # --benchmark-disable: run once, as a test
+        return fn(*sets[0])
+
+    out = None
+    for args_now in itertools.islice(itertools.cycle(sets), max(3, min(len(sets), 8))):  # compile, autotune
+        out = fn(*args_now)
+    device = torch.device(device) if device is not None else device_of(sets[0], out)
+    info = {"device": device.type, "device_name": device_name(device),
+            "cache": cache_policy(sets, device)}
+    if device.type == "cuda":
+        info["gpu_name"] = info["device_name"]
+        info["peak_bytes"] = peak_memory_cuda(fn, sets[0], device)
+        info.update(quantiles_ms(time_cuda(fn, sets, device)))
+        info["timer"] = "cuda_events"
+
+    def call(*a):
+        result = fn(*a)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return result
+
+    if device.type == "cuda":
+        rounds = 10
+    else:
+        start = time.perf_counter()
+        call(*sets[0])
+        rounds = min(200, max(5, math.ceil(SECONDS_PER_MEASUREMENT / (time.perf_counter() - start))))
+    rotation = itertools.cycle(sets)
+    result = benchmark.pedantic(call, setup=lambda: (next(rotation), {}), rounds=rounds)
+    if device.type == "cpu":
+        info.update(quantiles_ms([t * 1e3 for t in benchmark.stats.stats.data]))
+        info["timer"] = "perf_counter"
+    info.update(roofline(bytes_moved, info["ms"], copy_bandwidth(device) if bytes_moved else None))
+    benchmark.extra_info.update(extra)
+    benchmark.extra_info.update(info)
+    return result

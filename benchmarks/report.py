@@ -51,6 +51,11 @@ class Row:
         return self.device, self.op, self.size, self.dtype
 
     @property
+    def label(self) -> str:
+        """The case within its op, for the picture's x axis."""
+        return " ".join(filter(None, (self.size, self.dtype))) or self.op
+
+    @property
     def pct_copy(self) -> float | None:
         return 100 * self.gbps / self.copy_gbps if self.gbps and self.copy_gbps else None
 
@@ -84,7 +89,12 @@ def load_rows(paths: list[Path]) -> list[Row]:
         data = json.loads(Path(path).read_text())
         rows += [row_of(bench, data.get("machine_info", {})) for bench in data.get("benchmarks", [])]
     add_speedups(rows)
-    return sorted(rows, key=lambda r: (r.device, r.op, r.size, r.dtype, provider_order(r.provider)))
+    return sorted(rows, key=lambda r: (r.device, r.op, natural(r.size), r.dtype, provider_order(r.provider)))
+
+
+def natural(text: str) -> list:
+    """Sort key comparing the numbers inside `text` as numbers: batch=8 before batch=256."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def provider_order(provider: str) -> tuple[int, str]:
@@ -132,8 +142,9 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def plot(rows: list[Row], path: Path) -> None:
-    """One panel per op: bars of GB/s per case (size, dtype) and provider; the copy bandwidth as a line."""
+def plot(rows: list[Row], path: Path) -> bool:
+    """One panel per op: bars of GB/s per case (size, dtype) and provider; the copy bandwidth as a line.
+    False (and no file) when no row has bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,34 +155,33 @@ def plot(rows: list[Row], path: Path) -> None:
         if row.gbps:
             ops[row.op].append(row)
     if not ops:
-        return
+        return False
     ncols = min(3, len(ops))
     nrows = math.ceil(len(ops) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4 * nrows), squeeze=False)
     for ax, (op, members) in zip(axes.flat, sorted(ops.items())):
-        cases = list(dict.fromkeys(" ".join(filter(None, (r.size, r.dtype))) or op for r in members))
+        cases = list(dict.fromkeys(r.label for r in members))
         providers = sorted({r.provider for r in members}, key=provider_order)
         width = 0.8 / len(providers)
         for i, provider in enumerate(providers):
-            xs, ys = [], []
-            for r in members:
-                if r.provider == provider:
-                    xs.append(cases.index(" ".join(filter(None, (r.size, r.dtype))) or op) + (i - (len(providers) - 1) / 2) * width)
-                    ys.append(r.gbps)
-            ax.bar(xs, ys, width, label=provider)
+            mine = [r for r in members if r.provider == provider]
+            offset = (i - (len(providers) - 1) / 2) * width
+            ax.bar([cases.index(r.label) + offset for r in mine], [r.gbps for r in mine], width, label=provider)
         copies = [r.copy_gbps for r in members if r.copy_gbps]
         if copies:
             ax.axhline(copies[0], color="black", linestyle="--", linewidth=1, label=f"copy {copies[0]:.0f} GB/s")
         ax.set_title(op)
         ax.set_ylabel("GB/s (minimum bytes / median time)")
+        ax.set_ylim(0, 1.4 * max([r.gbps for r in members] + copies))  # room for the legend above the bars
         ax.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", ncol=3)
     for ax in list(axes.flat)[len(ops):]:
         ax.axis("off")
     fig.suptitle(rows[0].device)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def summary(rows: list[Row]) -> str:
@@ -196,9 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_rows(args.json)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.md").write_text(markdown(rows) if rows else "No benchmark rows in the input.\n")
-    for device, members in by_device(rows).items():
-        plot(members, args.out / f"roofline-{slug(device)}.png")
-    print(summary(rows) if rows else "report: no benchmark rows in " + " ".join(map(str, args.json)))
+    devices = by_device(rows)
+    pictures = [f"roofline-{slug(d)}.png" for d, members in devices.items()
+                if plot(members, args.out / f"roofline-{slug(d)}.png")]
+    if rows:
+        print(summary(rows))
+    print(f"report: {len(rows)} rows, {len(devices)} devices -> {args.out / 'benchmarks.md'}"
+          + "".join(f", {p}" for p in pictures))
     return 0
 
 

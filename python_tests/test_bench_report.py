@@ -1,13 +1,10 @@
-"""benchmarks/report.py on a synthetic pytest-benchmark JSON with known numbers, and the harness's
-measuring helpers on the CPU (the CUDA timing paths run in benchmarks/run_gpu.sh)."""
+"""benchmarks/report.py on a synthetic pytest-benchmark JSON with known numbers."""
 import json
-import math
 
 import matplotlib.image
 import pytest
-import torch
 
-from benchmarks import harness, report
+from benchmarks import report
 
 H200, H100 = "NVIDIA H200", "NVIDIA H100 80GB HBM3"
 
@@ -88,42 +85,3 @@ def test_summary_names_the_fastest(results):
     lines = report.summary(report.load_rows([results])).splitlines()
     h200 = [line for line in lines if line.startswith(H200) and "batch=256" in line and "float32" in line]
     assert len(h200) == 1 and " triton " in h200[0] and "4.00x" in h200[0] and "1.60x" in h200[0]
-
-
-def test_input_sets_fill_the_rotation():
-    one_mib = lambda: (torch.empty(2**17), torch.empty(2**17))  # noqa: E731  (1 MiB, 2 tensors)
-    sets = harness.input_sets(one_mib)
-    assert len(sets) == harness.CPU_ROTATION_BYTES // 2**20
-    assert len({s[0].data_ptr() for s in sets}) == len(sets)  # distinct buffers
-    assert len(harness.input_sets(lambda: torch.empty(2**26))) == 1  # one set already exceeds the cache
-    assert len(harness.input_sets(lambda: (4, 8))) == 1  # no tensors: nothing to rotate
-    assert len(harness.input_sets(lambda: torch.empty(16), max_sets=5)) == 5
-    assert harness.input_sets(lambda: torch.empty(2**26))[0][0].shape == (2**26,)  # one tensor -> a 1-tuple
-
-
-def test_roofline_and_quantiles():
-    assert harness.roofline(3 * 10**9, 1.5, 4000.0) == {
-        "bytes": 3 * 10**9, "GB/s": pytest.approx(2000.0), "copy_GB/s": 4000.0, "%copy": pytest.approx(50.0)}
-    assert harness.roofline(0, 1.0, 4000.0) == {}
-    assert "%copy" not in harness.roofline(10**9, 1.0, None)
-    q = harness.quantiles_ms([float(x) for x in range(1, 11)])
-    assert q["ms"] == 5.5 and q["ms_p20"] == pytest.approx(2.8) and q["ms_p80"] == pytest.approx(8.2)
-
-
-def test_device_of_and_copy_bandwidth():
-    assert harness.device_of((1, torch.ones(2)), [torch.zeros(1)]).type == "cpu"
-    assert harness.device_name(torch.device("cpu")).startswith("CPU")
-    gbps = harness.measure_copy_bandwidth(torch.device("cpu"))
-    assert math.isfinite(gbps) and 0.1 < gbps < 10_000
-
-
-@pytest.mark.gpu
-def test_cuda_timing_and_peak_memory():
-    device = torch.device("cuda")
-    x = torch.randn(2**24, device=device)
-    times = harness.time_cuda(lambda t: t * 2, [(x,)], device, seconds=0.01)
-    assert len(times) >= 10 and all(t > 0 for t in times)
-    assert harness.peak_memory_cuda(lambda t: t * 2, (x,), device) >= x.numel() * 4  # the output
-    assert harness.device_of((x,)).type == "cuda"
-    assert harness.cache_policy([(x,)], device) == "one input set, L2 flushed before each launch"
-    assert 100 < harness.measure_copy_bandwidth(device) < 100_000
