@@ -82,7 +82,7 @@ def test_device_of_and_copy_bandwidth():
 
 
 @pytest.mark.gpu
-def test_cuda_timing_and_peak_memory():
+def test_gpu_timing_and_peak_memory():
     device = torch.device("cuda")
     x = torch.randn(2**24, device=device)
     times = harness.time_cuda(lambda t: t * 2, [(x,)], device, seconds=0.01)
@@ -94,7 +94,7 @@ def test_cuda_timing_and_peak_memory():
 
 
 @pytest.mark.gpu
-def test_measure_cuda(benchmark):
+def test_measure_on_gpu(benchmark):
     x = torch.randn(2**20, device="cuda")
     harness.measure(benchmark, copy_10_gbps, torch.neg, x, bytes_moved=2 * 2**22, kernel="neg")
     info = benchmark.extra_info

@@ -28,7 +28,7 @@ def run_script(results: Path, **env: str) -> tuple[subprocess.CompletedProcess, 
 def test_dry_run_records_a_failure_and_goes_on(tmp_path):
     proc, steps = run_script(tmp_path, MIMKERNELS_GPU_STEPS="tests,bench,report,memcheck",
                              MIMKERNELS_GPU_TESTS="python_tests/no_such_file.py",
-                             MIMKERNELS_GPU_BENCH="benchmarks/bench_copy.py")
+                             MIMKERNELS_GPU_BENCH="benchmarks/bench_copy.py", MIMKERNELS_GPU_BENCH_K="cpu")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert steps == {"tests": "FAILED(4)", "bench_copy": "ok", "report": "ok", "memcheck": "skipped"}
     assert proc.stdout.rstrip().endswith("Some step failed or ran out of time: see its log in " f"{tmp_path}/.")
