@@ -12,7 +12,8 @@ benchmarks/conftest.py) and writes:
 
 It prints a short summary: the fastest provider of each case. Rows are matched into cases by their
 extra_info: `kernel` (the op), `dtype`, and every other key the benchmark passed (batch, ...) as the
-size; `provider` "eager" is the eager baseline, providers starting with "compile" the compile ones.
+size (int and str values); the eager baseline is the row of provider "eager" or "official", else
+"torch" (the eager reference); providers starting with "compile" are the compile ones.
 """
 from __future__ import annotations
 
@@ -26,10 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Keys the `timed` fixture writes into extra_info; CASE_KEYS name the op, the implementation and the
-# dtype; every other key a benchmark passes (batch, ...) is part of the size.
+# dtype; every other key a benchmark passes with an int or str value (batch, threads, ...) is part of
+# the size (float values are the benchmark's own measurements, e.g. masks/s).
 METRIC_KEYS = ("ms", "ms_p20", "ms_p80", "timer", "cache", "bytes", "GB/s", "copy_GB/s", "%copy",
                "peak_bytes", "device", "device_name", "gpu_name")
 CASE_KEYS = ("kernel", "provider", "dtype")
+# The baseline of "vs eager", in order of preference: the official code run eagerly, else
+# mimkernels' eager torch reference (written step by step as the official code).
+EAGER_PROVIDERS = ("eager", "official", "torch")
 
 
 @dataclass
@@ -68,7 +73,8 @@ def slug(name: str) -> str:
 def row_of(bench: dict, machine_info: dict) -> Row:
     extra = bench.get("extra_info", {})
     ms = extra.get("ms", bench["stats"]["median"] * 1e3)
-    size = ", ".join(f"{k}={v}" for k, v in sorted(extra.items()) if k not in METRIC_KEYS and k not in CASE_KEYS)
+    size = ", ".join(f"{k}={v}" for k, v in sorted(extra.items())
+                     if k not in METRIC_KEYS and k not in CASE_KEYS and not isinstance(v, float))
     gbps = extra["bytes"] / (ms / 1e3) / 1e9 if extra.get("bytes") else None
     return Row(
         device=extra.get("device_name") or machine_info.get("gpu", {}).get("name") or "unknown device",
@@ -98,19 +104,21 @@ def natural(text: str) -> list:
 
 
 def provider_order(provider: str) -> tuple[int, str]:
-    return (0 if provider == "eager" else 1 if provider.startswith("compile") else 2, provider)
+    if provider in EAGER_PROVIDERS:
+        return (EAGER_PROVIDERS.index(provider), provider)
+    return (len(EAGER_PROVIDERS) + (0 if provider.startswith("compile") else 1), provider)
 
 
 def add_speedups(rows: list[Row]) -> None:
-    """vs_eager = eager ms / ms and vs_compile = fastest compile ms / ms, within each case."""
+    """vs_eager = baseline ms / ms (EAGER_PROVIDERS) and vs_compile = fastest compile ms / ms, per case."""
     cases = defaultdict(list)
     for row in rows:
         cases[row.case].append(row)
     for members in cases.values():
-        eager = [r.ms for r in members if r.provider == "eager"]
+        eager = sorted((r for r in members if r.provider in EAGER_PROVIDERS), key=lambda r: provider_order(r.provider))
         compiled = [r.ms for r in members if r.provider.startswith("compile")]
         for row in members:
-            row.vs_eager = eager[0] / row.ms if eager else None
+            row.vs_eager = eager[0].ms / row.ms if eager else None
             row.vs_compile = min(compiled) / row.ms if compiled else None
 
 
@@ -130,7 +138,8 @@ def markdown(rows: list[Row]) -> str:
     for device, members in by_device(rows).items():
         copies = sorted({r.copy_gbps for r in members if r.copy_gbps})
         copy = f"measured copy bandwidth {copies[0]:.0f} GB/s (read + write)" if copies else "copy bandwidth not measured"
-        out += [f"### {device}", "", f"{copy}; ms = median; speed-ups are eager ms / ms and fastest compile ms / ms.",
+        out += [f"### {device}", "", f"{copy}; ms = median; vs eager = eager ms / ms (the official code, else the torch reference), "
+                "vs compile = fastest torch.compile ms / ms.",
                 "", "| op | size | dtype | provider | ms | GB/s | % of copy | peak memory | vs eager | vs compile |",
                 "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in members:
@@ -190,11 +199,12 @@ def summary(rows: list[Row]) -> str:
     for row in rows:
         if row.case not in best or row.ms < best[row.case].ms:
             best[row.case] = row
-    lines = [f"{'device':<22} {'op':<22} {'size':<12} {'dtype':<9} {'fastest':<10} {'ms':>9} {'%copy':>6} "
-             f"{'vs eager':>8} {'vs compile':>10}"]
+    columns = "{:<20} {:<22} {:<22} {:<9} {:<10} {:>9} {:>6} {:>8} {:>10}"
+    lines = [columns.format("device", "op", "size", "dtype", "fastest", "ms", "%copy", "vs eager", "vs compile")]
     for (device, op, size, dtype), r in best.items():
-        lines.append(f"{device[:22]:<22} {op[:22]:<22} {size[:12]:<12} {dtype[:9]:<9} {r.provider[:10]:<10} {r.ms:>9.4g} "
-                     f"{fmt(r.pct_copy, '.0f', '%'):>6} {fmt(r.vs_eager, '.2f', 'x'):>8} {fmt(r.vs_compile, '.2f', 'x'):>10}")
+        lines.append(columns.format(device[:20], op[:22], size[:22], dtype[:9], r.provider[:10], f"{r.ms:.4g}",
+                                    fmt(r.pct_copy, ".0f", "%"), fmt(r.vs_eager, ".2f", "x"),
+                                    fmt(r.vs_compile, ".2f", "x")))
     return "\n".join(lines)
 
 

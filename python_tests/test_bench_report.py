@@ -31,6 +31,10 @@ def results(tmp_path):
         bench(H100, "eager", 3.0, copy=3000.0), bench(H100, "triton", 1.0, copy=3000.0),
     ]
     benchmarks[4]["extra_info"]["batch"] = 8
+    benchmarks += [bench(H100, "torch", 4.0, kernel="avg_dist"), bench(H100, "cuda", 1.0, kernel="avg_dist")]
+    for provider, ms in (("torch", 12.0), ("official", 6.0), ("cpp", 0.2)):  # the official code is the baseline
+        benchmarks.append(bench(H200, provider, ms, kernel="block_mask", nbytes=0, peak=None))
+        benchmarks[-1]["extra_info"].update({"threads": 1, "masks/s": 256 / ms * 1e3})
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"machine_info": {}, "benchmarks": benchmarks}))
     return path
@@ -68,9 +72,16 @@ def test_markdown_numbers(results, tmp_path):
         "eager", "compile", "compile-max-autotune", "triton"]
     assert "measured copy bandwidth 4000 GB/s" in text
     # The other GPU is its own table, matched only within itself.
-    h100 = {r["provider"]: r for r in table(text, H100)}
+    h100 = {r["provider"]: r for r in table(text, H100) if r["op"] == "patchify"}
     assert h100["triton"]["vs eager"] == "3.00x" and h100["triton"]["% of copy"] == "33%"
-    assert len(rows) == 6 and len(h100) == 2
+    assert len(rows) == 9 and len(h100) == 2
+    # "official" is the eager baseline; a float extra (masks/s) is a measurement, not part of the size.
+    cpp = by_provider["batch=256, threads=1", "float32", "cpp"]
+    assert cpp["vs eager"] == "30.00x" and cpp["op"] == "block_mask"
+    assert by_provider["batch=256, threads=1", "float32", "torch"]["vs eager"] == "0.50x"
+    # Without an eager or official row, the torch reference is the baseline.
+    avg_dist = {r["provider"]: r for r in table(text, H100) if r["op"] == "avg_dist"}
+    assert avg_dist["cuda"]["vs eager"] == "4.00x" and avg_dist["torch"]["vs eager"] == "1.00x"
 
 
 def test_pictures_one_per_device(results, tmp_path):
@@ -83,5 +94,6 @@ def test_pictures_one_per_device(results, tmp_path):
 
 def test_summary_names_the_fastest(results):
     lines = report.summary(report.load_rows([results])).splitlines()
-    h200 = [line for line in lines if line.startswith(H200) and "batch=256" in line and "float32" in line]
+    h200 = [line for line in lines if line.startswith(H200) and " patchify " in line and "batch=256 " in line
+            and "float32" in line]
     assert len(h200) == 1 and " triton " in h200[0] and "4.00x" in h200[0] and "1.60x" in h200[0]
