@@ -122,6 +122,11 @@ def add_speedups(rows: list[Row]) -> None:
             row.vs_compile = min(compiled) / row.ms if compiled else None
 
 
+def gbps_text(value: float) -> str:
+    """GB/s to three significant digits, without an exponent: 0.603, 74.6, 3333."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def fmt(value: float | None, spec: str, suffix: str = "") -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:{spec}}{suffix}"
 
@@ -137,7 +142,12 @@ def markdown(rows: list[Row]) -> str:
     out = []
     for device, members in by_device(rows).items():
         copies = sorted({r.copy_gbps for r in members if r.copy_gbps})
-        copy = f"measured copy bandwidth {copies[0]:.0f} GB/s (read + write)" if copies else "copy bandwidth not measured"
+        if not copies:
+            copy = "copy bandwidth not measured"
+        elif len(copies) == 1:
+            copy = f"measured copy bandwidth {gbps_text(copies[0])} GB/s (read + write)"
+        else:  # rows of several runs: each row's % is of its own run's measurement
+            copy = f"measured copy bandwidth {gbps_text(copies[0])} to {gbps_text(copies[-1])} GB/s over {len(copies)} runs"
         out += [f"### {device}", "", f"{copy}; ms = median; vs eager = eager ms / ms (the official code, else the torch reference), "
                 "vs compile = fastest torch.compile ms / ms.",
                 "", "| op | size | dtype | provider | ms | GB/s | % of copy | peak memory | vs eager | vs compile |",
@@ -145,7 +155,7 @@ def markdown(rows: list[Row]) -> str:
         for r in members:
             peak = None if r.peak_bytes is None else r.peak_bytes / 2**20
             out.append(f"| {r.op} | {r.size or '—'} | {r.dtype or '—'} | {r.provider} | {r.ms:.4g} | "
-                       f"{fmt(r.gbps, '.1f')} | {fmt(r.pct_copy, '.0f', '%')} | {fmt(peak, '.1f', ' MiB')} | "
+                       f"{gbps_text(r.gbps) if r.gbps else '—'} | {fmt(r.pct_copy, '.0f', '%')} | {fmt(peak, '.1f', ' MiB')} | "
                        f"{fmt(r.vs_eager, '.2f', 'x')} | {fmt(r.vs_compile, '.2f', 'x')} |")
         out.append("")
     return "\n".join(out)
@@ -178,7 +188,7 @@ def plot(rows: list[Row], path: Path) -> bool:
             ax.bar([cases.index(r.label) + offset for r in mine], [r.gbps for r in mine], width, label=provider)
         copies = [r.copy_gbps for r in members if r.copy_gbps]
         if copies:
-            ax.axhline(copies[0], color="black", linestyle="--", linewidth=1, label=f"copy {copies[0]:.0f} GB/s")
+            ax.axhline(max(copies), color="black", linestyle="--", linewidth=1, label=f"copy {gbps_text(max(copies))} GB/s")
         ax.set_title(op)
         ax.set_ylabel("GB/s (minimum bytes / median time)")
         ax.set_ylim(0, 1.4 * max([r.gbps for r in members] + copies))  # room for the legend above the bars

@@ -71,6 +71,7 @@ def test_markdown_numbers(results, tmp_path):
     assert [r["provider"] for r in rows if r["size"] == "batch=256" and r["dtype"] == "float32"] == [
         "eager", "compile", "compile-max-autotune", "triton"]
     assert "measured copy bandwidth 4000 GB/s" in text
+    assert [report.gbps_text(x) for x in (0.60328, 74.61, 3333.33)] == ["0.603", "74.6", "3333"]
     # The other GPU is its own table, matched only within itself.
     h100 = {r["provider"]: r for r in table(text, H100) if r["op"] == "patchify"}
     assert h100["triton"]["vs eager"] == "3.00x" and h100["triton"]["% of copy"] == "33%"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import report
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,7 +48,7 @@ def test_dry_run_records_a_failure_and_goes_on(tmp_path):
     assert row["stats"]["rounds"] >= 5
 
     table = (tmp_path / "benchmarks.md").read_text()
-    assert f"| copy | batch=8 | float32 | eager | {extra['ms']:.4g} | {extra['GB/s']:.1f} |" in table
+    assert f"| copy | batch=8 | float32 | eager | {extra['ms']:.4g} | {report.gbps_text(extra['GB/s'])} |" in table
     assert list(tmp_path.glob("roofline-*.png"))
     assert "python_tests/no_such_file.py" in (tmp_path / "tests.log").read_text()
 
