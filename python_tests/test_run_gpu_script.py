@@ -16,15 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_script(results: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
-    """Run the dry run; returns the process and {step: status} read off the summary table it prints last."""
+    """Run the dry run; returns the process and {step: status} read off the summary table it prints last
+    (the seconds each step took are in the process's `seconds` attribute)."""
     full_env = {**os.environ, "MIMKERNELS_GPU_DRY_RUN": "1", "MIMKERNELS_GPU_RESULTS": str(results),
                 "PYTHON": sys.executable, **env}
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "run_gpu.sh")], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=300)
     lines = proc.stdout.splitlines()
     header = max(i for i, line in enumerate(lines) if line.split()[:3] == ["step", "status", "seconds"])
-    steps = {line.split()[0]: line.split()[1] for line in lines[header + 1:-1]}
-    return proc, steps
+    rows = [line.split() for line in lines[header + 1:-1]]
+    proc.seconds = {row[0]: int(row[2]) for row in rows}
+    return proc, {row[0]: row[1] for row in rows}
 
 
 def test_dry_run_records_a_failure_and_goes_on(tmp_path):
@@ -55,6 +57,6 @@ def test_dry_run_records_a_failure_and_goes_on(tmp_path):
 
 def test_budgets_are_enforced(tmp_path):
     proc, steps = run_script(tmp_path, MIMKERNELS_GPU_STEPS="info", MIMKERNELS_GPU_BUDGET_INFO="1")
-    assert proc.returncode == 1 and steps == {"info": "TIMEOUT"}
+    assert proc.returncode == 1 and steps == {"info": "TIMEOUT"} and proc.seconds["info"] <= 3
     proc, steps = run_script(tmp_path, MIMKERNELS_GPU_STEPS="build,report", MIMKERNELS_GPU_TOTAL="0")
     assert proc.returncode == 1 and steps == {"build": "SKIPPED", "report": "skipped"}
