@@ -20,7 +20,7 @@
 #   memcheck  compute-sanitizer --tool memcheck over the CUDA tests (-m gpu -k cuda), caching allocator off
 #   racecheck compute-sanitizer --tool racecheck over the same tests, when a .cu file uses __shared__
 # MIMKERNELS_GPU_STEPS="build,info,..." runs a subset. A failed step is recorded and the next one runs;
-# the exit status is 1 when a step failed or ran out of time. Everything (JSON, markdown, PNG, logs,
+# the exit status is 1 when a step failed, ran out of time or could not run (no compute-sanitizer). Everything (JSON, markdown, PNG, logs,
 # info, summary) goes to benchmarks/results/<gpu-name-slug>/ (MIMKERNELS_GPU_RESULTS overrides; dry run:
 # build/run_gpu_dry_run/). The last lines printed are a summary table of the steps.
 set -u
@@ -47,7 +47,10 @@ else
     ARCHS=${ARCHS:-${MIMKERNELS_CUDA_ARCH_LIST:-9.0}}
 fi
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.md "$RESULTS"/*.png "$RESULTS"/*.log "$RESULTS"/*.txt "$RESULTS"/*.xml
+# The previous run's files, by the names this script gives them (nothing else in the folder).
+rm -f "$RESULTS"/bench_*.json "$RESULTS"/bench_*.log "$RESULTS"/benchmarks.md "$RESULTS"/roofline-*.png \
+    "$RESULTS"/{build,build_inplace,tests,report,memcheck,racecheck,run_gpu}.log "$RESULTS"/{info,summary}.txt \
+    "$RESULTS"/tests.xml
 
 NAMES=() STATUS=() SECONDS_TAKEN=() DETAIL=()
 FAILED=0
