@@ -34,8 +34,17 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_some_method_is_available():
-    assert "mae" in AVAILABLE, availability()
+needs_mae = pytest.mark.skipif("mae" not in AVAILABLE, reason=f"MAE needs {availability()['mae']} (not landed)")
+
+
+def test_a_method_whose_ops_are_missing_says_which(monkeypatch, capsys):
+    monkeypatch.setattr(METHODS["simmim"], "needs", METHODS["simmim"].needs + ("a_future_op",))
+    line = next(line for line in parser().format_help().splitlines() if line.strip().startswith("simmim "))
+    assert "unavailable: needs" in line and "a_future_op" in line
+    with pytest.raises(SystemExit) as exit_:
+        main(["--method", "simmim", *TINY])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "method 'simmim' needs" in err and "a_future_op" in err
 
 
 # ---- data -----------------------------------------------------------------------------------------
@@ -212,6 +221,7 @@ def test_torch_and_mimkernels_ops_give_the_same_loss_curve(tmp_path, method):
 
 
 @pytest.mark.skipif(not _dispatch.TRITON_INTERPRET, reason="needs TRITON_INTERPRET=1 (set by conftest on CPU)")
+@needs_mae
 def test_triton_kernels_in_training_give_the_reference_loss_curve(tmp_path, monkeypatch):
     """MAE with every op that has a Triton kernel running it (under the interpreter: slow, so one method)."""
     monkeypatch.setitem(_dispatch.AUTO_ORDER, "cpu", ("triton", "cpp", "torch"))
@@ -225,6 +235,7 @@ def test_gpu_kernels_give_the_reference_loss_curve(tmp_path, method):
     _same_loss_curve(tmp_path, method, ["--device", "cuda", "--no-amp"])
 
 
+@needs_mae
 def test_ranks_draw_distinct_masks_that_tile_the_global_batch():
     """Rank r numbers its samples from r·B: distinct masks per rank, together the one-process masks."""
     method = build("mae", Ops("mimkernels"), 16, 4, ModelConfig(32, 1, 2, 16, 1))
@@ -235,6 +246,7 @@ def test_ranks_draw_distinct_masks_that_tile_the_global_batch():
     assert torch.equal(torch.cat([rank0, rank1]), whole)
 
 
+@needs_mae
 def test_ddp_on_two_cpu_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
@@ -246,6 +258,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert all(torch.isfinite(torch.tensor(metrics["losses"])))
 
 
+@needs_mae
 def test_resume_continues_the_run(tmp_path):
     first = main(["--method", "mae", "--out", str(tmp_path), *TINY])
     resumed = main(["--resume", str(tmp_path), *TINY, "--epochs", "2"])   # into the same folder

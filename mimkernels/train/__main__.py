@@ -183,22 +183,26 @@ def run(args) -> dict:
 
 
 def _run(args, dist: Dist) -> dict:
-    torch.manual_seed(args.seed)                       # the same initial weights on every rank
-    model_config = ModelConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
-    try:
-        method = build(args.method, Ops(args.ops), args.img_size, args.patch_size, model_config).to(dist.device)
-        train, test = load_data(args)
-    except (ValueError, RuntimeError) as err:   # unavailable method, bad data folder
-        raise ConfigError(str(err)) from err
-    config = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
-    config.update(world_size=dist.world, device=str(dist.device), settings=method.settings(),
-                  train_images=len(train), test_images=len(test), classes=list(train.classes))
+    resume = None if args.resume is None else checkpoint_path(args.resume)
     out = run_folder(args)
-
+    try:
+        train, test = load_data(args)
+    except ValueError as err:                     # a bad data folder
+        raise ConfigError(str(err)) from err
     global_batch = args.batch_size * dist.world
     steps_per_epoch = len(train) // global_batch
     if steps_per_epoch == 0:
         raise ConfigError(f"{len(train)} training images do not fill one global batch of {global_batch}")
+
+    torch.manual_seed(args.seed)                  # the same initial weights on every rank
+    model_config = ModelConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
+    try:
+        method = build(args.method, Ops(args.ops), args.img_size, args.patch_size, model_config).to(dist.device)
+    except RuntimeError as err:                   # a method whose op families are not in this mimkernels
+        raise ConfigError(str(err)) from err
+    config = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
+    config.update(world_size=dist.world, device=str(dist.device), settings=method.settings(),
+                  train_images=len(train), test_images=len(test), classes=list(train.classes))
     total_steps = steps_per_epoch * args.epochs
     peak_lr = args.lr * global_batch / 256
     opt = optimizer(method, peak_lr, args.weight_decay)
@@ -207,7 +211,7 @@ def _run(args, dist: Dist) -> dict:
 
     start_epoch, losses, wall = 0, [], 0.0
     if args.resume is not None:
-        state = torch.load(checkpoint_path(args.resume), map_location=dist.device, weights_only=False)
+        state = torch.load(resume, map_location=dist.device, weights_only=False)
         changed = [k for k in ARCHITECTURE_KEYS if state["config"][k] != config[k]]
         if changed:
             raise ConfigError(f"--resume: the checkpoint was trained with other {', '.join(changed)}")
