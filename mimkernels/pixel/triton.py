@@ -20,7 +20,7 @@ tile in registers, no Σx² cancellation), and its backward, for an upstream gra
 Losses write one partial per program into an ACC buffer; the launcher sums it (a fixed-order tree,
 no atomics) and divides. Backward kernels take the scalar factor (grad / normaliser) as a 0-d
 tensor, so nothing syncs the host, and recompute the target from the image instead of saving it.
-SimMIM's L1: one program per (b, c, image row, BLOCK_W columns), the mask read at (y // p, x // p).
+SimMIM's L1: one program per tile of up to 4096 pixels of one (b, c) plane, the mask read at (y // p, x // p).
 """
 from __future__ import annotations
 
@@ -254,8 +254,30 @@ def _masked_mse_bwd_kernel(
 
 
 @triton.jit
+def _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+             img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+             mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
+             C, H, W, cell, ACC: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """This program's BLOCK_H × BLOCK_W tile of plane (b, c): (x_rec − imgs in ACC, the mask weight of each
+    pixel read at (y // cell, x // cell), the in-image flag, the offset of each pixel in a contiguous image)."""
+    plane = tl.program_id(0).to(tl.int64)
+    b = plane // C
+    c = plane % C
+    y = tl.program_id(1).to(tl.int64) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    x = tl.program_id(2).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    inside = (y < H) & (x < W)
+    xr = tl.load(xr_ptr + b * xr_stride_b + c * xr_stride_c + y * xr_stride_h + x * xr_stride_w, mask=inside,
+                 other=0.0)
+    xi = tl.load(img_ptr + b * img_stride_b + c * img_stride_c + y * img_stride_h + x * img_stride_w,
+                 mask=inside, other=0.0)
+    m = tl.load(mask_ptr + b * mask_stride_b + (y // cell) * mask_stride_h + (x // cell) * mask_stride_w,
+                mask=inside, other=0).to(ACC)
+    return xr.to(ACC) - xi.to(ACC), m, inside, plane * H * W + y * W + x
+
+
+@triton.jit
 def _masked_l1_fwd_kernel(
-    part_ptr,           # (B·C·H, cdiv(W, BLOCK_W)) ACC: Σ m · |x_rec − imgs| over the block
+    part_ptr,           # (B·C, cdiv(H, BLOCK_H), cdiv(W, BLOCK_W)) ACC: Σ m · |x_rec − imgs| over each tile
     xr_ptr,             # x_rec (B, C, H, W) any strides
     xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
     img_ptr,            # imgs (B, C, H, W) any strides
@@ -263,21 +285,15 @@ def _masked_l1_fwd_kernel(
     mask_ptr,           # (B, h, w) any numeric dtype, 1 = masked
     mask_stride_b, mask_stride_h, mask_stride_w,
     C, H, W, cell,      # cell: pixels per mask cell along each axis (H / h)
-    ACC: tl.constexpr, BLOCK_W: tl.constexpr,
+    ACC: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // (C * H)
-    c = (row // H) % C
-    y = row % H
-    x = tl.program_id(1).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
-    in_row = x < W
-    xr = tl.load(xr_ptr + b * xr_stride_b + c * xr_stride_c + y * xr_stride_h + x * xr_stride_w, mask=in_row,
-                 other=0.0)
-    xi = tl.load(img_ptr + b * img_stride_b + c * img_stride_c + y * img_stride_h + x * img_stride_w,
-                 mask=in_row, other=0.0)
-    m = tl.load(mask_ptr + b * mask_stride_b + (y // cell) * mask_stride_h + (x // cell) * mask_stride_w,
-                mask=in_row, other=0).to(ACC)
-    tl.store(part_ptr + row * tl.num_programs(1) + tl.program_id(1), tl.sum(m * tl.abs(xr.to(ACC) - xi.to(ACC)), 0))
+    diff, m, _, _ = _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+                             img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+                             mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
+                             C, H, W, cell, ACC, BLOCK_H, BLOCK_W)
+    tile = (tl.program_id(0).to(tl.int64) * tl.num_programs(1) + tl.program_id(1)) * tl.num_programs(2) \
+        + tl.program_id(2)
+    tl.store(part_ptr + tile, tl.sum(tl.sum(m * tl.abs(diff), 1), 0))
 
 
 @triton.jit
@@ -292,27 +308,19 @@ def _masked_l1_bwd_kernel(
     mask_ptr,
     mask_stride_b, mask_stride_h, mask_stride_w,
     C, H, W, cell,
-    NEED_XREC: tl.constexpr, NEED_IMGS: tl.constexpr, ACC: tl.constexpr, BLOCK_W: tl.constexpr,
+    NEED_XREC: tl.constexpr, NEED_IMGS: tl.constexpr, ACC: tl.constexpr, BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // (C * H)
-    c = (row // H) % C
-    y = row % H
-    x = tl.program_id(1).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
-    in_row = x < W
-    xr = tl.load(xr_ptr + b * xr_stride_b + c * xr_stride_c + y * xr_stride_h + x * xr_stride_w, mask=in_row,
-                 other=0.0)
-    xi = tl.load(img_ptr + b * img_stride_b + c * img_stride_c + y * img_stride_h + x * img_stride_w,
-                 mask=in_row, other=0.0)
-    m = tl.load(mask_ptr + b * mask_stride_b + (y // cell) * mask_stride_h + (x // cell) * mask_stride_w,
-                mask=in_row, other=0).to(ACC)
-    diff = xr.to(ACC) - xi.to(ACC)
+    diff, m, inside, out = _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+                                    img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+                                    mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
+                                    C, H, W, cell, ACC, BLOCK_H, BLOCK_W)
     sign = tl.where(diff > 0, 1.0, tl.where(diff < 0, -1.0, 0.0)).to(ACC)  # sign(0) = 0, as abs' backward
     g = (tl.load(scale_ptr) * m) * sign
     if NEED_XREC:
-        tl.store(grad_xr_ptr + row * W + x, g.to(grad_xr_ptr.dtype.element_ty), mask=in_row)
+        tl.store(grad_xr_ptr + out, g.to(grad_xr_ptr.dtype.element_ty), mask=inside)
     if NEED_IMGS:
-        tl.store(grad_img_ptr + row * W + x, (-g).to(grad_img_ptr.dtype.element_ty), mask=in_row)
+        tl.store(grad_img_ptr + out, (-g).to(grad_img_ptr.dtype.element_ty), mask=inside)
 
 
 def _acc_dtype(*tensors: torch.Tensor) -> torch.dtype:
@@ -414,10 +422,13 @@ def masked_mse_loss_backward(grad: torch.Tensor, pred: torch.Tensor, target: tor
     return grad_pred, grad_target
 
 
-def _l1_grid(imgs: torch.Tensor) -> tuple[tuple[int, int], int, int]:
+def _l1_settings(imgs: torch.Tensor) -> tuple[tuple[int, int, int], int, int, int]:
+    """(grid, BLOCK_H, BLOCK_W, num_warps): tiles of up to 4096 pixels of one (b, c) plane."""
     b, c, h, w = imgs.shape
-    block_w, num_warps = block_settings(w, max_block=1024)
-    return (b * c * h, triton.cdiv(w, block_w)), block_w, num_warps
+    block_w = min(triton.next_power_of_2(w), 1024)
+    block_h = min(triton.next_power_of_2(h), max(1, 4096 // block_w))
+    _, num_warps = block_settings(block_h * block_w)
+    return (b * c, triton.cdiv(h, block_h), triton.cdiv(w, block_w)), block_h, block_w, num_warps
 
 
 def _l1_denominator(mask: torch.Tensor, cell: int, acc: torch.dtype) -> torch.Tensor:
@@ -429,14 +440,14 @@ def masked_l1_loss(x_rec: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, 
     """SimMIM's loss, a 0-d ACC tensor: Σ m·|x_rec − imgs| / (p²·Σ mask + 1e-5) / in_chans."""
     acc = _acc_dtype(x_rec, imgs)
     cell = imgs.shape[2] // mask.shape[1]
-    grid, block_w, num_warps = _l1_grid(imgs)
+    grid, block_h, block_w, num_warps = _l1_settings(imgs)
     partial = torch.empty(grid, dtype=acc, device=imgs.device)
     if partial.numel():
         loadable = _loadable_mask(mask)
         triton_launch(_masked_l1_fwd_kernel)[grid](
             partial, x_rec, *x_rec.stride(), imgs, *imgs.stride(), loadable, *loadable.stride(),
-            imgs.shape[1], imgs.shape[2], imgs.shape[3], cell, ACC=_TL_ACC[acc], BLOCK_W=block_w,
-            num_warps=num_warps)
+            imgs.shape[1], imgs.shape[2], imgs.shape[3], cell, ACC=_TL_ACC[acc], BLOCK_H=block_h,
+            BLOCK_W=block_w, num_warps=num_warps)
     return partial.sum() / _l1_denominator(mask, cell, acc) / in_chans
 
 
@@ -450,10 +461,10 @@ def masked_l1_loss_backward(grad: torch.Tensor, x_rec: torch.Tensor, imgs: torch
     if imgs.numel() == 0 or not (need_x_rec or need_imgs):
         return grad_xr, grad_imgs
     scale = grad.to(acc) / _l1_denominator(mask, cell, acc) / in_chans
-    grid, block_w, num_warps = _l1_grid(imgs)
+    grid, block_h, block_w, num_warps = _l1_settings(imgs)
     loadable = _loadable_mask(mask)
     triton_launch(_masked_l1_bwd_kernel)[grid](
         grad_xr, grad_imgs, scale, x_rec, *x_rec.stride(), imgs, *imgs.stride(), loadable, *loadable.stride(),
         imgs.shape[1], imgs.shape[2], imgs.shape[3], cell, NEED_XREC=need_x_rec, NEED_IMGS=need_imgs,
-        ACC=_TL_ACC[acc], BLOCK_W=block_w, num_warps=num_warps)
+        ACC=_TL_ACC[acc], BLOCK_H=block_h, BLOCK_W=block_w, num_warps=num_warps)
     return grad_xr, grad_imgs
