@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torch.library import opcheck
 
 import mimkernels as mk
+from mimkernels import nn as mknn
 from mimkernels.pixel import reference
 from mimkernels.testing import backends_on, sample_photos
 
@@ -500,3 +501,16 @@ def test_gpu_canonical_batch_matches_reference_and_is_deterministic(dtype):
     l1 = mk.masked_l1_loss(x_rec, imgs, cells, backend="triton")
     assert_rel(l1, float(reference.masked_l1_loss(x_rec.double(), imgs.double(), cells, 3)))
     assert torch.equal(l1, mk.masked_l1_loss(x_rec, imgs, cells, backend="triton"))
+
+
+def test_nn_modules_equal_the_functional_ops():
+    imgs, pred, mask = torch.randn(2, 3, 8, 8), torch.randn(2, 4, 48), mae_mask(2, 4, 0.5)
+    loss = mknn.NormPixLoss(4)
+    assert torch.equal(loss(pred, imgs, mask), mk.norm_pix_mse_loss(pred, imgs, mask, 4))
+    raw = mknn.NormPixLoss(4, norm_pix=False, backend="torch")
+    assert torch.equal(raw(pred, imgs, mask), mk.norm_pix_mse_loss(pred, imgs, mask, 4, False, backend="torch"))
+    assert "patch_size=4, norm_pix=True, eps=1e-06" in repr(loss)
+    cells = torch.rand(2, 2, 2) < 0.5
+    l1 = mknn.MaskedL1Loss()
+    assert torch.equal(l1(pred.sum() + imgs, imgs, cells), mk.masked_l1_loss(pred.sum() + imgs, imgs, cells))
+    assert "in_chans=None" in repr(l1)
