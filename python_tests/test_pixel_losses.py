@@ -176,7 +176,7 @@ def test_patch_norm_target(backend, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_masked_mse_loss_precomputed_target(backend, dtype):
-    """MaskFeat: a precomputed (HOG) target, bool mask with varying counts per sample; ∂/∂target = −∂/∂pred."""
+    """MaskFeat: a precomputed (HOG) target, bool mask, counts varying per sample; ∂/∂target = −∂/∂pred."""
     pred, target = torch.randn(3, 10, 27).to(dtype), torch.randn(3, 27, 10).transpose(1, 2)
     mask = torch.rand(3, 10) < 0.4
     mask[0, 0] = True
@@ -479,7 +479,7 @@ def test_patch_rows_longer_than_one_program():
     """p = 96 at C = 2: 18432 values per patch. auto takes the reference; an explicit triton raises."""
     imgs = torch.randn(1, 2, 96, 96)
     assert torch.equal(mk.patch_norm_target(imgs, 96), reference.patch_norm_target(imgs, 96))
-    with pytest.raises(ValueError, match="at most 16384 elements"):
+    with pytest.raises(ValueError, match="at most 16384 elements in one program, got D = 18432"):
         mk.patch_norm_target(imgs, 96, backend="triton")
 
 

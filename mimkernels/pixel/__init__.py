@@ -65,7 +65,6 @@ def unpatchify(x: torch.Tensor, patch_size: int, channels: int = 3, *, grid_size
     return torch.ops.mimkernels.unpatchify(x, patch_size, channels, h * patch_size, w * patch_size)
 
 
-
 # ---- per-patch normalized target, masked MSE, SimMIM L1 (spec/pixel.md) ---------------------------
 
 DATA_DTYPES = (*_dispatch.FLOAT_DTYPES, torch.float64)
@@ -87,12 +86,13 @@ def _check_mask(mask, shape: tuple[int, ...], what: str) -> None:
 
 
 def _patch_row_backend(op: str, backend: str, device: torch.device, row: int) -> str:
-    """resolve_backend, with rows longer than one Triton program holds sent to torch under "auto"."""
+    """resolve_backend, with rows (patches) longer than one Triton program holds sent to torch under "auto"."""
     be = _dispatch.resolve_backend(op, backend, device)
-    if be == "triton" and row > _kernels.MAX_PATCH_ELEMENTS:
+    limit = _kernels.MAX_PATCH_ELEMENTS if be == "triton" else None
+    if limit is not None and row > limit:
         if backend == "triton":
-            raise ValueError(f"{op}: the triton backend holds a patch row of at most {_kernels.MAX_PATCH_ELEMENTS} elements "
-                             f"in one program, got p·p·C = {row}; use backend='torch'")
+            raise ValueError(f"{op}: the triton backend holds rows of at most {limit} elements in one program, "
+                             f"got D = {row}; use backend='torch'")
         return "torch"
     return be
 
@@ -104,7 +104,8 @@ def _check_image(imgs, patch_size: int, name: str = "imgs") -> tuple[int, int]:
     return h * w, patch_size * patch_size * imgs.shape[1]
 
 
-def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float = 1e-6, *, backend: str = "auto") -> torch.Tensor:
+def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float = 1e-6, *,
+                      backend: str = "auto") -> torch.Tensor:
     """MAE's per-patch normalized target: imgs (B, C, H, W), any strides -> (B, L, p·p·C) in imgs.dtype,
     (p, q, c) layout; (t − mean) / √(var + eps) per patch, unbiased variance (D − 1), statistics in float32.
 
