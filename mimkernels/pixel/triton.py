@@ -122,6 +122,20 @@ MAX_PATCH_ELEMENTS = 16384
 
 
 @triton.jit
+def _patch_row(L, D, BLOCK_D: tl.constexpr):
+    """This program's patch row: (row = b·L + l, b, l, the element indices d, d < D), all int64."""
+    row = tl.program_id(0).to(tl.int64)
+    d = tl.arange(0, BLOCK_D).to(tl.int64)
+    return row, row // L, row % L, d, d < D
+
+
+@triton.jit
+def _load_row(ptr, stride_b, stride_l, stride_d, b, l, d, in_row, ACC: tl.constexpr):
+    """Row (b, l) of a (B, L, D) tensor, any strides, in ACC; zero outside the row."""
+    return tl.load(ptr + b * stride_b + l * stride_l + d * stride_d, mask=in_row, other=0.0).to(ACC)
+
+
+@triton.jit
 def _load_target(tgt_ptr,               # image (B, C, H, W) when FROM_IMAGE, else rows (B, L, D)
                  stride_0, stride_1, stride_2, stride_3,  # image (b, c, h, w) or rows (b, l, d, unused)
                  b, l, d, in_row, D, C, grid_w, eps,
@@ -130,9 +144,9 @@ def _load_target(tgt_ptr,               # image (B, C, H, W) when FROM_IMAGE, el
     row's s = √(var + eps) (1 without NORM)."""
     if FROM_IMAGE:
         off = _patch_offsets(b, l, d, stride_0, stride_1, stride_2, stride_3, C, grid_w, P)
+        t = tl.load(tgt_ptr + off, mask=in_row, other=0.0).to(ACC)
     else:
-        off = b * stride_0 + l * stride_1 + d * stride_2
-    t = tl.load(tgt_ptr + off, mask=in_row, other=0.0).to(ACC)
+        t = _load_row(tgt_ptr, stride_0, stride_1, stride_2, b, l, d, in_row, ACC)
     std = tl.full((), 1.0, ACC)
     if NORM:
         t = tl.where(in_row, t - tl.sum(t, 0) / D, 0.0)
@@ -156,11 +170,7 @@ def _patch_norm_target_kernel(
     L, D, C, grid_w, eps,
     P: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // L
-    l = row % L
-    d = tl.arange(0, BLOCK_D).to(tl.int64)
-    in_row = d < D
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
     t, _ = _load_target(img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w, b, l, d, in_row,
                         D, C, grid_w, eps, P, True, True, ACC)
     tl.store(out_ptr + row * D + d, t.to(out_ptr.dtype.element_ty), mask=in_row)
@@ -176,15 +186,11 @@ def _patch_norm_target_bwd_kernel(
     L, D, C, H, W, grid_w, eps,
     P: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // L
-    l = row % L
-    d = tl.arange(0, BLOCK_D).to(tl.int64)
-    in_row = d < D
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
     t, std = _load_target(img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w, b, l, d, in_row,
                           D, C, grid_w, eps, P, True, True, ACC)
-    g_t = tl.load(grad_ptr + b * grad_stride_b + l * grad_stride_l + d * grad_stride_d, mask=in_row, other=0.0)
-    g_x = _norm_backward(g_t.to(ACC), t, std, in_row, D)
+    g_t = _load_row(grad_ptr, grad_stride_b, grad_stride_l, grad_stride_d, b, l, d, in_row, ACC)
+    g_x = _norm_backward(g_t, t, std, in_row, D)
     out = _patch_offsets(b, l, d, C * H * W, H * W, W, 1, C, grid_w, P)
     tl.store(grad_img_ptr + out, g_x.to(grad_img_ptr.dtype.element_ty), mask=in_row)
 
@@ -201,15 +207,11 @@ def _masked_mse_fwd_kernel(
     L, D, C, grid_w, eps,
     P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // L
-    l = row % L
-    d = tl.arange(0, BLOCK_D).to(tl.int64)
-    in_row = d < D
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
     t, _ = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b, l, d, in_row,
                         D, C, grid_w, eps, P, FROM_IMAGE, NORM, ACC)
-    x = tl.load(pred_ptr + b * pred_stride_b + l * pred_stride_l + d * pred_stride_d, mask=in_row, other=0.0)
-    diff = tl.where(in_row, x.to(ACC) - t, 0.0)
+    x = _load_row(pred_ptr, pred_stride_b, pred_stride_l, pred_stride_d, b, l, d, in_row, ACC)
+    diff = tl.where(in_row, x - t, 0.0)
     m = tl.load(mask_ptr + b * mask_stride_b + l * mask_stride_l).to(ACC)
     tl.store(part_ptr + row, m * (tl.sum(diff * diff, 0) / D))
 
@@ -229,16 +231,12 @@ def _masked_mse_bwd_kernel(
     P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, NEED_PRED: tl.constexpr,
     NEED_TARGET: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // L
-    l = row % L
-    d = tl.arange(0, BLOCK_D).to(tl.int64)
-    in_row = d < D
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
     t, std = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b, l, d, in_row,
                           D, C, grid_w, eps, P, FROM_IMAGE, NORM, ACC)
-    x = tl.load(pred_ptr + b * pred_stride_b + l * pred_stride_l + d * pred_stride_d, mask=in_row, other=0.0)
+    x = _load_row(pred_ptr, pred_stride_b, pred_stride_l, pred_stride_d, b, l, d, in_row, ACC)
     m = tl.load(mask_ptr + b * mask_stride_b + l * mask_stride_l).to(ACC)
-    g = (tl.load(scale_ptr) * m) * (x.to(ACC) - t)  # ∂loss/∂pred; NaN for an empty mask, as autograd
+    g = (tl.load(scale_ptr) * m) * (x - t)  # ∂loss/∂pred; NaN for an empty mask, as autograd
     if NEED_PRED:
         tl.store(grad_pred_ptr + row * D + d, g.to(grad_pred_ptr.dtype.element_ty), mask=in_row)
     if NEED_TARGET:
