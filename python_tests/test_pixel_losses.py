@@ -335,34 +335,39 @@ def test_gradcheck(backend):
                                     fast_mode=fast)
 
 
-@TRITON
-def test_opcheck():
-    imgs = torch.randn(2, 3, 8, 4, requires_grad=True)
-    pred = torch.randn(2, 2, 48, requires_grad=True)
-    mask = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+# The Triton ops on CPU tensors under the interpreter (custom_op), and on a GPU (triton_op: traced by compile).
+KERNEL_DEVICES = [pytest.param("cpu", marks=TRITON), pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+@pytest.mark.parametrize("device", KERNEL_DEVICES)
+def test_opcheck(device):
+    imgs = torch.randn(2, 3, 8, 4, device=device, requires_grad=True)
+    pred = torch.randn(2, 2, 48, device=device, requires_grad=True)
+    mask = torch.tensor([[1.0, 0.0], [1.0, 1.0]], device=device)
+    one = torch.tensor(1.0, device=device)
     ops = torch.ops.mimkernels
     opcheck(ops.patch_norm_target.default, (imgs, 4, 1e-6))
-    opcheck(ops.patch_norm_target_backward.default, (torch.randn(2, 2, 48), imgs.detach(), 4, 1e-6))
+    opcheck(ops.patch_norm_target_backward.default, (torch.randn(2, 2, 48, device=device), imgs.detach(), 4, 1e-6))
     opcheck(ops.norm_pix_mse_loss.default, (pred, imgs, mask, 4, True, 1e-6))
     opcheck(ops.norm_pix_mse_loss.default, (pred, imgs.detach(), mask.bool(), 4, False, 1e-6))
-    opcheck(ops.norm_pix_mse_loss_backward.default, (torch.tensor(1.0), pred.detach(), imgs.detach(), mask, 4, True,
-                                                    1e-6, True, False))
-    target = torch.randn(2, 2, 48, requires_grad=True)
+    opcheck(ops.norm_pix_mse_loss_backward.default, (one, pred.detach(), imgs.detach(), mask, 4, True, 1e-6, True,
+                                                    False))
+    target = torch.randn(2, 2, 48, device=device, requires_grad=True)
     opcheck(ops.masked_mse_loss.default, (pred, target, mask.long()))
-    opcheck(ops.masked_mse_loss_backward.default, (torch.tensor(2.0), pred.detach(), target.detach(), mask, False,
-                                                  True))
-    cells = torch.tensor([[[1, 0]], [[1, 1]]])
-    opcheck(ops.masked_l1_loss.default, (torch.randn(2, 3, 4, 8, requires_grad=True), imgs.transpose(2, 3), cells, 3))
-    opcheck(ops.masked_l1_loss_backward.default, (torch.tensor(1.0), torch.randn(2, 3, 8, 16), torch.randn(2, 3, 8, 16),
-                                                 cells, 3, True, True))
+    opcheck(ops.masked_mse_loss_backward.default, (2 * one, pred.detach(), target.detach(), mask, False, True))
+    cells = torch.tensor([[[1, 0]], [[1, 1]]], device=device)
+    x_rec = torch.randn(2, 3, 4, 8, device=device, requires_grad=True)
+    opcheck(ops.masked_l1_loss.default, (x_rec, imgs.transpose(2, 3), cells, 3))
+    opcheck(ops.masked_l1_loss_backward.default, (one, x_rec.detach(), imgs.detach().transpose(2, 3), cells, 3, True,
+                                                 True))
 
 
-@TRITON
-def test_compile_fullgraph():
-    imgs = torch.randn(2, 3, 8, 8)
-    pred = torch.randn(2, 4, 48, requires_grad=True)
-    mask = mae_mask(2, 4, 0.5)
-    cells = torch.rand(2, 4, 4) < 0.5
+@pytest.mark.parametrize("device", KERNEL_DEVICES)
+def test_compile_fullgraph(device):
+    imgs = torch.randn(2, 3, 8, 8, device=device)
+    pred = torch.randn(2, 4, 48, device=device, requires_grad=True)
+    mask = mae_mask(2, 4, 0.5).to(device)
+    cells = torch.rand(2, 4, 4, device=device) < 0.5
 
     def losses(pred, imgs, mask, cells):
         mse = mk.norm_pix_mse_loss(pred, imgs, mask, 4, backend="triton")
