@@ -542,6 +542,8 @@ def test_gpu_canonical_batch_matches_reference_and_is_deterministic(dtype):
     (grad,) = torch.autograd.grad(loss, pred)
     expected = reference.norm_pix_mse_loss(pred.double(), imgs.double(), mask, 16)
     assert_rel(loss, float(expected))
+    with torch.autocast("cuda"):  # MAE's AMP: the reference must not round the target to fp16 (spec §1)
+        torch.testing.assert_close(reference.norm_pix_mse_loss(pred, imgs, mask, 16), loss, rtol=1e-5, atol=0)
     loss2 = mk.norm_pix_mse_loss(pred, imgs, mask, 16, backend="triton")
     (grad2,) = torch.autograd.grad(loss2, pred)
     assert torch.equal(loss, loss2) and torch.equal(grad, grad2)
