@@ -221,7 +221,8 @@ def test_masked_l1_in_chans_and_imgs_gradient(backend):
     imgs = torch.randn(1, 2, 8, 8)
     x_rec = torch.randn(1, 2, 8, 8)
     x_rec[..., :3] = imgs[..., :3]
-    imgs.requires_grad_(), x_rec.requires_grad_()
+    imgs.requires_grad_()
+    x_rec.requires_grad_()
     cells = torch.tensor([[[1, 0], [1, 1]]])
     expected, expected_grad = oracle_l1(np64(x_rec), np64(imgs), cells.numpy(), 5)
     loss = mk.masked_l1_loss(x_rec, imgs, cells, in_chans=5, backend=backend)
@@ -294,6 +295,10 @@ def test_empty_mask(backend):
     assert loss.item() == 0.0
     (grad,) = torch.autograd.grad(loss, x_rec)
     assert torch.equal(grad, torch.zeros_like(grad))
+    one_pixel = torch.zeros(1, 4, 4)
+    one_pixel[0, 1, 2] = 1  # SimMIM's + 1e-5 is visible only for tiny counts: |d| / (1 + 1e-5)
+    x_rec, im = torch.full((1, 1, 4, 4), 2.0), torch.full((1, 1, 4, 4), 0.5)
+    assert float(mk.masked_l1_loss(x_rec, im, one_pixel, backend=backend)) == np.float32(1.5) / np.float32(1 + 1e-5)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
