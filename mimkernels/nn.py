@@ -83,3 +83,35 @@ class UnshuffleTokens(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.mask_token.shape[-1]}, backend={self.backend!r}"
+
+
+# ---- pixel: losses ----
+
+class NormPixLoss(nn.Module):
+    """MAE's forward_loss: pred (B, L, p·p·C), imgs (B, C, H, W), mask (B, L) 1 = masked -> float32 scalar;
+    per-patch normalized target when norm_pix (every published recipe), one fused pass."""
+
+    def __init__(self, patch_size: int, norm_pix: bool = True, eps: float = 1e-6, backend: str = "auto"):
+        super().__init__()
+        self.patch_size, self.norm_pix, self.eps, self.backend = patch_size, norm_pix, eps, backend
+
+    def forward(self, pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mk.norm_pix_mse_loss(pred, imgs, mask, self.patch_size, self.norm_pix, self.eps, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"patch_size={self.patch_size}, norm_pix={self.norm_pix}, eps={self.eps}, backend={self.backend!r}"
+
+
+class MaskedL1Loss(nn.Module):
+    """SimMIM's loss: x_rec, imgs (B, C, H, W), mask (B, h, w) 1 = masked -> float32 scalar, the mean
+    |x_rec − imgs| over masked pixels and channels (in_chans defaults to C)."""
+
+    def __init__(self, in_chans: int | None = None, backend: str = "auto"):
+        super().__init__()
+        self.in_chans, self.backend = in_chans, backend
+
+    def forward(self, x_rec: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mk.masked_l1_loss(x_rec, imgs, mask, self.in_chans, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"in_chans={self.in_chans}, backend={self.backend!r}"
