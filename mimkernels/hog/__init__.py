@@ -71,6 +71,9 @@ def _check_common(imgs, nbins, pool, gaussian_window, norm_out) -> None:
     check_int(nbins, "nbins", minimum=1)
     check_int(pool, "pool", minimum=1)
     check_int(gaussian_window, "gaussian_window", minimum=0)
+    if gaussian_window == 1:
+        raise ValueError("gaussian_window must be 0 (none) or >= 2: a window of 1 has std 1 // 2 = 0 "
+                         "(the official code returns an all-NaN target)")
     if not isinstance(norm_out, bool):
         raise TypeError(f"norm_out must be a bool, got {type(norm_out).__name__}")
     _, channels, height, width = imgs.shape

@@ -121,7 +121,8 @@ def _hog_kernel(
         for k in range(NBINS):
             h = tl.sum(tl.where(bins == k, magnitude, 0.0), axis=1)
             sumsq += h * h
-        denom = tl.maximum(tl.sqrt(sumsq), 1e-12)
+        norm = tl.sqrt(sumsq)
+        denom = tl.where(norm < 1e-12, 1e-12, norm)  # not tl.maximum: a NaN norm must stay NaN
     for k in range(NBINS):
         h = tl.sum(tl.where(bins == k, magnitude, 0.0), axis=1)
         if NORM_OUT:

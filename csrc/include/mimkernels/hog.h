@@ -85,8 +85,9 @@ MK_HD HogVote hog_vote(float tl, float tm, float tr, float ml, float mr, float b
 MK_HD void hog_normalize(float* hist, int nbins, int stride) {
   float sumsq = 0.0f;
   for (int k = 0; k < nbins; ++k) sumsq = fmaf(hist[k * stride], hist[k * stride], sumsq);
-  const float norm = fmaxf(sqrtf(sumsq), 1e-12f);
-  for (int k = 0; k < nbins; ++k) hist[k * stride] /= norm;
+  const float norm = sqrtf(sumsq);
+  const float divisor = norm < 1e-12f ? 1e-12f : norm;  // not fmaxf: a NaN norm must stay NaN
+  for (int k = 0; k < nbins; ++k) hist[k * stride] /= divisor;
 }
 
 // Offset of bin k of cell (cy, cx), channel c, image b in the output: the per-patch rows
