@@ -98,10 +98,9 @@ def _hog_kernel(
     gx = ((tl_ - tr) + 2.0 * (ml - mr)) + (bl - br)
     gy = ((tl_ - bl) + 2.0 * (tm - bm)) + (tr - br)
 
-    magnitude = tl.sqrt(tl.fma(gx, gx, gy * gy))
+    magnitude = tl.sqrt(tl.fma(gx, gx, gy * gy))  # 0 on masked lanes: their loads are 0
     if HAS_WINDOW:
         magnitude = magnitude * tl.load(window_ptr + (i % gw) * gw + j % gw, mask=ok, other=0.0)
-    magnitude = tl.where(ok, magnitude, 0.0)
     bins = _orientation_bin(gx, gy, cot_ptr, NBINS)
 
     q1 = tl.arange(0, CELLS)
