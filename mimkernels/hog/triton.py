@@ -2,7 +2,7 @@
 
 Program (b, c, tile) owns a TILE×TILE block of cells of one channel: for `hog` the tile is one
 patch (TILE = patch_size // pool), so its C·nbins·TILE² outputs are one contiguous stretch of the
-per-patch row; for `hog_map` TILE = max(1, 16 // pool). A program per (image, channel, tile) rather
+per-patch row; for `hog_map` TILE = max(1, 32 // pool). A program per (image, channel, tile) rather
 than per (image, patch) with all channels: the stencils of the channels share nothing, so the
 grid (B·C·tiles, 150k programs at B = 256, 224 px) only gains parallelism. Each pixel of the tile
 is one lane of a (cells, pixels-per-cell) block:
@@ -130,8 +130,8 @@ def _hog_kernel(
 
 
 def map_tile(pool: int) -> int:
-    """Cells per tile side for hog_map: tiles of about 16 pixels a side."""
-    return max(1, 16 // pool)
+    """Cells per tile side for hog_map: tiles of about 32 pixels a side."""
+    return max(1, 32 // pool)
 
 
 def hog(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int, gw: int,
