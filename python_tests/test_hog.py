@@ -330,6 +330,14 @@ def test_opcheck():
             opcheck(torch.ops.mimkernels.hog.default, (imgs, cot, window, 9, 8, 16, patch, True))
 
 
+@pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
+def test_torch_compile_fullgraph():
+    imgs = integer_images((1, 3, 16, 16))
+    for backend in KERNELS:
+        compiled = torch.compile(lambda x: mk.hog(x, backend=backend), fullgraph=True, backend="eager")
+        torch.testing.assert_close(compiled(imgs), reference.hog(imgs), rtol=0, atol=1e-6)
+
+
 @settings(max_examples=12, deadline=None)
 @given(b=st.integers(1, 2), c=st.integers(1, 3), cells_h=st.integers(1, 3), cells_w=st.integers(1, 3),
        pool=st.integers(1, 6), extra=st.integers(0, 2), nbins=st.sampled_from([1, 3, 5, 7, 9]),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
 import torch
 
 from mimkernels import _dispatch, _native
@@ -105,19 +104,19 @@ def bin_cotangents(nbins: int) -> torch.Tensor:
     """(nbins − 1, 2) float32: cot(kπ/nbins), k = 1..nbins−1, as hi + lo (hi = fp32(cot), lo = fp32(cot − hi)),
     so that fma(u, lo, fma(u, hi, −v)) ≥ 0 decides v ≤ u·cot to ~2⁻⁴⁸ (spec §8.1). The rational
     boundaries (π/4, π/2, 3π/4) are exactly 1, 0, −1: a tie then lands in bin k, as the official floor."""
-    rows = []
+    cots = []
     for k in range(1, nbins):
         if 4 * k == nbins:
-            cot = 1.0
+            cots.append(1.0)
         elif 2 * k == nbins:
-            cot = 0.0
+            cots.append(0.0)
         elif 4 * k == 3 * nbins:
-            cot = -1.0
+            cots.append(-1.0)
         else:
-            cot = 1.0 / math.tan(k * math.pi / nbins)
-        hi = np.float32(cot)
-        rows.append((hi, np.float32(cot - float(hi))))
-    return torch.tensor(np.array(rows, dtype=np.float32).reshape(nbins - 1, 2))
+            cots.append(1.0 / math.tan(k * math.pi / nbins))
+    exact = torch.tensor(cots, dtype=torch.float64).reshape(nbins - 1)
+    hi = exact.to(torch.float32)
+    return torch.stack([hi, (exact - hi.double()).to(torch.float32)], dim=1)
 
 
 @functools.lru_cache(maxsize=64)
