@@ -383,3 +383,13 @@ def test_gpu_within_flip_bound_on_photos(backend):  # not the official conv: cuD
     imgs = normalized_photos(224)
     got = mk.hog(imgs.cuda(), backend=backend).cpu()
     assert_within_flip_bound(got, oracle(imgs), patch_cells=2, label=f"{backend} on GPU, photos")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _native.cuda_built(), reason="needs a CUDA build")
+def test_gpu_cuda_backend_refuses_cells_beyond_shared_memory():
+    imgs = integer_images((1, 1, 128, 128)).cuda()
+    torch.testing.assert_close(mk.hog_map(imgs, pool=64, gaussian_window=0, backend="cuda").cpu(),
+                               reference.hog_map(imgs.cpu(), 9, 64, 0), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="shared memory"):
+        mk.hog_map(integer_images((1, 1, 256, 256)).cuda(), pool=256, gaussian_window=0, backend="cuda")

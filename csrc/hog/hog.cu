@@ -14,8 +14,8 @@
 namespace mimkernels {
 namespace {
 constexpr int kHogThreads = 256;
-constexpr int kHogTilePixels = 32;               // tile side in pixels (rounded down to whole cells, >= 1 cell)
-constexpr size_t kHogMaxSharedBytes = 48 * 1024;  // the default dynamic shared memory limit
+constexpr int kHogTilePixels = 32;                // tile side in pixels (rounded down to whole cells, >= 1 cell)
+constexpr size_t kHogDefaultSharedBytes = 48 * 1024;  // above this a kernel must opt in
 
 struct HogTile {
   int cells;  // cells per tile side
@@ -104,6 +104,11 @@ void launch(uintptr_t imgs, uintptr_t cot, uintptr_t window, uintptr_t out, int6
   const index_t cells_h = height / pool, cells_w = width / pool;
   const index_t tiles_w = (cells_w + tile.cells - 1) / tile.cells;
   const index_t tiles = ((cells_h + tile.cells - 1) / tile.cells) * tiles_w;
+  if (tile.shared_bytes > kHogDefaultSharedBytes) {
+    check_cuda(cudaFuncSetAttribute(hog_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(tile.shared_bytes)),
+               "hog_kernel (shared memory opt-in)");
+  }
   hog_kernel<T><<<static_cast<unsigned>(batch * channels * tiles), kHogThreads, tile.shared_bytes, stream>>>(
       reinterpret_cast<const T*>(imgs), reinterpret_cast<const float*>(cot), reinterpret_cast<const float*>(window),
       reinterpret_cast<float*>(out), channels, height, width, cells_h, cells_w, nbins, pool, gw, tile.cells, tiles_w,
@@ -116,10 +121,15 @@ void hog_cuda(uintptr_t imgs, int dtype, uintptr_t cot, uintptr_t window, uintpt
               int64_t channels, int64_t height, int64_t width, int nbins, int pool, int gaussian_window,
               int64_t patch_cells, bool norm_out, uintptr_t stream) {
   const HogTile tile = hog_tile(pool, nbins);
-  if (tile.shared_bytes > kHogMaxSharedBytes) {
-    throw std::invalid_argument("hog: the cuda backend holds one cell in shared memory: pool " + std::to_string(pool) +
-                                " with nbins " + std::to_string(nbins) + " needs " +
-                                std::to_string(tile.shared_bytes) + " bytes > 48 KiB; use backend='triton'");
+  int device = 0, max_shared = 0;
+  check_cuda(cudaGetDevice(&device), "hog_cuda (cudaGetDevice)");
+  check_cuda(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+             "hog_cuda (shared memory per block)");
+  if (tile.shared_bytes > static_cast<size_t>(max_shared)) {
+    throw std::invalid_argument("hog: the cuda backend holds at least one cell in shared memory: pool " +
+                                std::to_string(pool) + " with nbins " + std::to_string(nbins) + " needs " +
+                                std::to_string(tile.shared_bytes) + " bytes, this GPU allows " +
+                                std::to_string(max_shared) + "; use backend='triton'");
   }
   const cudaStream_t s = as_stream(stream);
   const auto args = [&](auto tag) {

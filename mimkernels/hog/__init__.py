@@ -17,6 +17,11 @@ equal the official fp32 result; elsewhere pixels within ~1e-7 of a bin boundary 
 
 No gradient: the official target is computed under no_grad; so are ours, on every backend, and the
 outputs never require grad, whatever the input (a target, never a path for gradients).
+
+A NaN or Inf pixel poisons the whole vector of every (channel, cell) its 3×3 stencil reaches, as in the
+official code (no value checks: they would synchronize the host). The cuda backend holds a tile of at
+least one cell in shared memory: it raises ValueError when one cell does not fit the GPU's shared memory
+per block (pool > ~130 on an H100 at 9 bins); triton has no such limit.
 """
 from __future__ import annotations
 
