@@ -9,11 +9,13 @@ each (channel, cell) nbins-vector L2-normalized (eps 1e-12, zero cells stay zero
 
 Backends: "torch" (the eager official computation, reference.py), "triton" (one fused kernel,
 triton.py), "cpp" (OpenMP, csrc/hog/hog_cpu.cpp) and "cuda" (shared-memory tile per block,
-csrc/hog/hog.cu); the kernels share the per-pixel body of csrc/include/mimkernels/hog.h with the
-Triton kernel's formulas. All compute in fp32 from the exactly upcast input. The kernels bin by a
-sign test against split fp32 cotangents instead of atan2 (spec §8.1): on integer-valued inputs they
-equal the official fp32 result; elsewhere pixels within ~1e-7 of a bin boundary may vote differently
-(spec §7.3 — so does the official code between CPU and GPU).
+csrc/hog/hog.cu); cpp and cuda share the per-pixel body csrc/include/mimkernels/hog.h, whose formulas
+are the Triton kernel's, operation for operation. All compute in fp32 from the exactly upcast input.
+The kernels bin by a sign test against split fp32 cotangents instead of atan2 (spec §8.1): on
+integer-valued inputs with odd nbins they equal the official fp32 result; elsewhere pixels within
+~1e-7 of a bin boundary may vote differently (spec §7.3 — so does the official code between CPU and
+GPU). With even nbins, integer gradients hit the 45°/90°/135° boundaries exactly: the kernels take the
+exact bin, while torch's vectorized CPU atan2 can round below it (atan2(g, g)·4/π = 0.99999994).
 
 No gradient: the official target is computed under no_grad; so are ours, on every backend, and the
 outputs never require grad, whatever the input (a target, never a path for gradients).
@@ -108,7 +110,7 @@ def _run(op, imgs, nbins, pool, gaussian_window, norm_out, patch_size, backend) 
 def bin_cotangents(nbins: int) -> torch.Tensor:
     """(nbins − 1, 2) float32: cot(kπ/nbins), k = 1..nbins−1, as hi + lo (hi = fp32(cot), lo = fp32(cot − hi)),
     so that fma(u, lo, fma(u, hi, −v)) ≥ 0 decides v ≤ u·cot to ~2⁻⁴⁸ (spec §8.1). The rational
-    boundaries (π/4, π/2, 3π/4) are exactly 1, 0, −1: a tie then lands in bin k, as the official floor."""
+    boundaries (π/4, π/2, 3π/4) are exactly 1, 0, −1: a tie then lands in bin k, as the exact floor."""
     cots = []
     for k in range(1, nbins):
         if 4 * k == nbins:
