@@ -1,8 +1,8 @@
 """Triton kernel of the HOG family: the whole MaskFeat target in one pass (spec/hog.md §8.2).
 
 Program (b, c, tile) owns a TILE×TILE block of cells of one channel: for `hog` the tile is one
-patch (TILE = patch_size // pool), so its C·nbins·TILE² outputs are one contiguous stretch of the
-per-patch row; for `hog_map` TILE = max(1, 32 // pool). A program per (image, channel, tile) rather
+patch (TILE = patch_size // pool), so its nbins·TILE² outputs are one contiguous stretch of the
+patch's row of C·nbins·TILE²; for `hog_map` TILE = max(1, 32 // pool). A program per (image, channel, tile) rather
 than per (image, patch) with all channels: the stencils of the channels share nothing, so the
 grid (B·C·tiles, 150k programs at B = 256, 224 px) only gains parallelism. Each pixel of the tile
 is one lane of a (cells, pixels-per-cell) block:
