@@ -35,8 +35,8 @@ def _orientation_bin(gx, gy, cot_ptr, NBINS: tl.constexpr):
     v = tl.where(gx > 0, gy, -gy)
     count = tl.zeros(gx.shape, dtype=tl.int32)
     for k in range(NBINS - 1):
-        hi = tl.load(cot_ptr + 2 * k)
-        lo = tl.load(cot_ptr + 2 * k + 1)
+        hi = tl.broadcast_to(tl.load(cot_ptr + 2 * k), u.shape)  # tl.fma takes operands of one shape
+        lo = tl.broadcast_to(tl.load(cot_ptr + 2 * k + 1), u.shape)
         t = tl.fma(u, lo, tl.fma(u, hi, -v))
         count += (t >= 0).to(tl.int32)
     return tl.where(gx == 0, 0, count)
