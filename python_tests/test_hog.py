@@ -369,8 +369,8 @@ from triton.compiler import ASTSource
 from mimkernels.hog.triton import _hog_kernel as kernel
 
 for image_type, constants in (
-        ("*fp32", dict(NBINS=9, POOL=8, TILE=2, CELLS=4, PIXELS=64, HAS_WINDOW=True, PATCH_LAYOUT=True, NORM_OUT=True)),
-        ("*u8", dict(NBINS=4, POOL=7, TILE=4, CELLS=16, PIXELS=64, HAS_WINDOW=False, PATCH_LAYOUT=False,
+        ("*fp32", dict(NBINS=9, NBINS_PAD=16, POOL=8, TILE=2, CELLS=4, PIXELS=64, HAS_WINDOW=True, PATCH_LAYOUT=True, NORM_OUT=True)),
+        ("*u8", dict(NBINS=4, NBINS_PAD=4, POOL=7, TILE=4, CELLS=16, PIXELS=64, HAS_WINDOW=False, PATCH_LAYOUT=False,
                      NORM_OUT=False))):
     signature = {}
     for param in kernel.params:

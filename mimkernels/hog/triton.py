@@ -12,11 +12,9 @@ is one lane of a (cells, pixels-per-cell) block:
     magnitude  sqrt(fma(gx, gx, gy·gy)) · G[i mod gw, j mod gw]
     bin        the sign test of §8.1, no atan2: count the boundaries k with fma(|gx|, cot_k, -v) ≥ 0,
                cot_k held as a split pair (hi, lo); gx == 0 (and NaN) -> bin 0
-    cell sums  one masked row sum per bin (no scatter buffer, no atomics: deterministic)
-    normalize  h / max(‖h‖₂, 1e-12) per (c, cell), then store in the output layout.
-
-The bins are summed twice (once for the norm, once for the store) instead of held as an
-(cells, nbins, pixels) one-hot block: the registers then do not grow with nbins.
+    cell sums  one masked row sum per bin, kept as a (cells, bins) block (no scatter buffer, no
+               one-hot (cells, bins, pixels) block, no atomics: deterministic)
+    normalize  h / max(‖h‖₂, 1e-12) per (c, cell), then one store in the output layout.
 """
 from __future__ import annotations
 
@@ -54,6 +52,7 @@ def _hog_kernel(
     tiles_w, tiles,         # tiles per row of tiles, tiles per image
     gw,                     # window period
     NBINS: tl.constexpr,    # orientation bins
+    NBINS_PAD: tl.constexpr,  # next power of two >= NBINS
     POOL: tl.constexpr,     # cell side in pixels
     TILE: tl.constexpr,     # tile side in cells (the patch side when PATCH_LAYOUT)
     CELLS: tl.constexpr,    # next power of two >= TILE²
@@ -103,30 +102,26 @@ def _hog_kernel(
         magnitude = magnitude * tl.load(window_ptr + (i % gw) * gw + j % gw, mask=ok, other=0.0)
     bins = _orientation_bin(gx, gy, cot_ptr, NBINS)
 
-    q1 = tl.arange(0, CELLS)
-    cy1 = ty * TILE + q1 // TILE
-    cx1 = tx * TILE + q1 % TILE
-    store_ok = (q1 < TILE * TILE) & (cy1 < cells_h) & (cx1 < cells_w)
-    if PATCH_LAYOUT:
-        # patch l = tile; entry ((c·nbins + k)·TILE + cy)·TILE + cx of a row of C·nbins·TILE² floats
-        out_base = out_ptr + (b * tiles + tile) * (C * NBINS * TILE * TILE) + c * NBINS * TILE * TILE + q1
-        bin_stride = TILE * TILE
-    else:
-        out_base = out_ptr + ((b * C + c) * NBINS) * cells_h * cells_w + cy1 * cells_w + cx1
-        bin_stride = cells_h * cells_w
-
-    if NORM_OUT:
-        sumsq = tl.zeros([CELLS], dtype=tl.float32)
-        for k in range(NBINS):
-            h = tl.sum(tl.where(bins == k, magnitude, 0.0), axis=1)
-            sumsq += h * h
-        norm = tl.sqrt(sumsq)
-        denom = tl.where(norm < 1e-12, 1e-12, norm)  # not tl.maximum: a NaN norm must stay NaN
+    # cell sums: one masked row sum per bin, gathered into a (cells, bins) block
+    kk = tl.arange(0, NBINS_PAD)[None, :]
+    hist = tl.zeros([CELLS, NBINS_PAD], dtype=tl.float32)
     for k in range(NBINS):
         h = tl.sum(tl.where(bins == k, magnitude, 0.0), axis=1)
-        if NORM_OUT:
-            h = h / denom
-        tl.store(out_base + k * bin_stride, h, mask=store_ok)
+        hist = tl.where(kk == k, h[:, None], hist)
+    if NORM_OUT:
+        norm = tl.sqrt(tl.sum(hist * hist, axis=1))[:, None]
+        hist = hist / tl.where(norm < 1e-12, 1e-12, norm)  # not tl.maximum: a NaN norm must stay NaN
+
+    q1 = tl.arange(0, CELLS)[:, None]
+    cy1 = ty * TILE + q1 // TILE
+    cx1 = tx * TILE + q1 % TILE
+    store_ok = (q1 < TILE * TILE) & (cy1 < cells_h) & (cx1 < cells_w) & (kk < NBINS)
+    if PATCH_LAYOUT:
+        # patch l = tile; entry ((c·nbins + k)·TILE + cy)·TILE + cx of a row of C·nbins·TILE² floats
+        out_offset = (b * tiles + tile) * (C * NBINS * TILE * TILE) + (c * NBINS + kk) * TILE * TILE + q1
+    else:
+        out_offset = (((b * C + c) * NBINS + kk) * cells_h + cy1) * cells_w + cx1
+    tl.store(out_ptr + out_offset, hist, mask=store_ok)
 
 
 def map_tile(pool: int) -> int:
@@ -152,7 +147,7 @@ def hog(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int,
     triton_launch(_hog_kernel)[grid](
         imgs, *imgs.stride(), cot, window, out,
         c, h, w, cells_h, cells_w, tiles_w, tiles_h * tiles_w, max(gw, 1),
-        NBINS=nbins, POOL=pool, TILE=tile, CELLS=triton.next_power_of_2(tile * tile), PIXELS=triton.next_power_of_2(pool * pool),
+        NBINS=nbins, NBINS_PAD=triton.next_power_of_2(nbins), POOL=pool, TILE=tile, CELLS=triton.next_power_of_2(tile * tile), PIXELS=triton.next_power_of_2(pool * pool),
         HAS_WINDOW=gw > 0, PATCH_LAYOUT=patch_size > 0, NORM_OUT=norm_out,
         num_warps=4 if tile * tile * pool * pool >= 512 else 2,
     )
