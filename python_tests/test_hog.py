@@ -285,6 +285,19 @@ def test_nan_poisons_the_cells_its_stencil_reaches(backend):
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6, equal_nan=True)
 
 
+@pytest.mark.parametrize("backend", KERNELS)
+def test_deterministic(backend):
+    """No atomics, fixed summation order: bit-identical across runs and (cpp) thread counts."""
+    imgs = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(8))
+    first = mk.hog(imgs, backend=backend)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1 if threads > 1 else 2)
+        assert torch.equal(mk.hog(imgs, backend=backend), first)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("backend", ALL)
 def test_no_gradient(backend):
     imgs = integer_images((1, 3, 16, 16)).requires_grad_()
