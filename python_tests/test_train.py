@@ -204,8 +204,8 @@ def test_method_trains_and_writes_its_run_folder(tmp_path, method):
         assert (tmp_path / name).stat().st_size > 1000, name
 
 
-def _same_loss_curve(tmp_path, method, extra=()):
-    args = [*TINY, "--method", method, "--batch-size", "4", "--train-size", "8", *extra]
+def _same_loss_curve(tmp_path, method, extra=(), batch=4):
+    args = [*TINY, "--method", method, "--batch-size", str(batch), "--train-size", str(2 * batch), *extra]
     reference = main([*args, "--ops", "torch", "--out", str(tmp_path / "torch")])
     kernels = main([*args, "--ops", "mimkernels", "--out", str(tmp_path / "kernels")])
     assert reference["steps"] == kernels["steps"] == 2
@@ -225,7 +225,7 @@ def test_torch_and_mimkernels_ops_give_the_same_loss_curve(tmp_path, method):
 def test_triton_kernels_in_training_give_the_reference_loss_curve(tmp_path, monkeypatch):
     """MAE with every op that has a Triton kernel running it (under the interpreter: slow, so one method)."""
     monkeypatch.setitem(_dispatch.AUTO_ORDER, "cpu", ("triton", "cpp", "torch"))
-    _same_loss_curve(tmp_path, "mae")
+    _same_loss_curve(tmp_path, "mae", batch=2)
 
 
 @pytest.mark.gpu
