@@ -6,9 +6,10 @@ was built and what can run.
 """
 from mimkernels import rng
 from mimkernels.pixel import patchify, unpatchify
-from mimkernels.masking import gather_patches, random_mask_indices, random_masking, unshuffle_tokens
+from mimkernels.masking import (MaskCollator, block_mask, gather_patches, mask_avg_dist, random_mask_indices,
+                                random_masking, simmim_mask, unshuffle_tokens)
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "rng", "patchify", "unpatchify", "random_mask_indices", "random_masking", "gather_patches",
-           "unshuffle_tokens"]
+           "unshuffle_tokens", "simmim_mask", "block_mask", "mask_avg_dist", "MaskCollator"]
