@@ -7,7 +7,7 @@
 namespace mimkernels {
 namespace {
 constexpr int kThreadsPerBlock = 128;
-constexpr int kAvgDistThreads = 128;
+constexpr int kAvgDistThreads = 64;
 
 unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
@@ -29,21 +29,25 @@ __global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams p
   block_mask_sample(out + b * p.height * p.width, p, seed, sample_offset + b);
 }
 
-// Workspace of the AvgDist kernel, carved from one byte buffer: above/below (batch, h, w) int32,
-// envelope scratch (batch, kAvgDistThreads, 2W) int32, row sums (batch, H) double (first, aligned).
+// Workspace of the AvgDist kernel, carved from one byte buffer (8-byte arrays first): row sums
+// (batch, H) double, per-thread row scratch gu (batch, kAvgDistThreads, W) int64 and s/t
+// (batch, kAvgDistThreads, 2W) int32, above/below (batch, h, w) int32.
 struct AvgDistWorkspace {
   double* row_sums;
+  int64_t* gu;
+  int32_t* envelope;
   int32_t* above;
   int32_t* below;
-  int32_t* scratch;
 };
 
 AvgDistWorkspace carve(uint8_t* base, int64_t batch, int64_t h, int64_t w, int64_t patch) {
+  const int64_t W = w * patch;
   AvgDistWorkspace ws;
   ws.row_sums = reinterpret_cast<double*>(base);
-  ws.above = reinterpret_cast<int32_t*>(ws.row_sums + batch * h * patch);
+  ws.gu = reinterpret_cast<int64_t*>(ws.row_sums + batch * h * patch);
+  ws.envelope = reinterpret_cast<int32_t*>(ws.gu + batch * kAvgDistThreads * W);
+  ws.above = ws.envelope + batch * kAvgDistThreads * 2 * W;
   ws.below = ws.above + batch * h * w;
-  ws.scratch = ws.below + batch * h * w;
   return ws;
 }
 
@@ -59,9 +63,11 @@ __global__ void mask_avg_dist_kernel(float* out, const uint8_t* masks, AvgDistWo
   for (int64_t j = threadIdx.x; j < w; j += blockDim.x) avg_dist_column(m, above, below, h, w, j);
   __syncthreads();
   const AvgDistGrid grid{m, above, below, h, w, patch};
-  int32_t* s = ws.scratch + (b * blockDim.x + threadIdx.x) * 2 * W;
+  const int64_t thread = b * blockDim.x + threadIdx.x;
+  int64_t* gu = ws.gu + thread * W;
+  int32_t* s = ws.envelope + thread * 2 * W;
   double* rows = ws.row_sums + b * H;
-  for (int64_t y = threadIdx.x; y < H; y += blockDim.x) rows[y] = avg_dist_row_sum(grid, y, s, s + W);
+  for (int64_t y = threadIdx.x; y < H; y += blockDim.x) rows[y] = avg_dist_row_sum(grid, y, gu, s, s + W);
   __syncthreads();
   if (threadIdx.x == 0) {
     double total = 0.0;
@@ -93,8 +99,8 @@ void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width
 
 int64_t mask_avg_dist_workspace_bytes(int64_t batch, int64_t h, int64_t w, int64_t patch_size) {
   const int64_t H = h * patch_size, W = w * patch_size;
-  return batch * H * static_cast<int64_t>(sizeof(double)) +
-         (2 * batch * h * w + batch * kAvgDistThreads * 2 * W) * static_cast<int64_t>(sizeof(int32_t));
+  return (batch * H + batch * kAvgDistThreads * W) * 8 +
+         (batch * kAvgDistThreads * 2 * W + 2 * batch * h * w) * static_cast<int64_t>(sizeof(int32_t));
 }
 
 void mask_avg_dist_cuda(uintptr_t out, uintptr_t mask, uintptr_t workspace, int64_t batch, int64_t h, int64_t w,

@@ -38,6 +38,7 @@ void mask_avg_dist_cpu(uintptr_t out, uintptr_t mask, int64_t batch, int64_t h, 
 #pragma omp parallel num_threads(num_threads)
   {
     std::vector<int32_t> above(static_cast<size_t>(h * w)), below(static_cast<size_t>(h * w));
+    std::vector<int64_t> gu(static_cast<size_t>(W));
     std::vector<int32_t> s(static_cast<size_t>(W)), t(static_cast<size_t>(W));
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < batch; ++b) {
@@ -45,7 +46,7 @@ void mask_avg_dist_cpu(uintptr_t out, uintptr_t mask, int64_t batch, int64_t h, 
       for (int64_t j = 0; j < w; ++j) avg_dist_column(m, above.data(), below.data(), h, w, j);
       const AvgDistGrid grid{m, above.data(), below.data(), h, w, patch_size};
       double total = 0.0;
-      for (int64_t y = 0; y < H; ++y) total += avg_dist_row_sum(grid, y, s.data(), t.data());
+      for (int64_t y = 0; y < H; ++y) total += avg_dist_row_sum(grid, y, gu.data(), s.data(), t.data());
       dist[b] = avg_dist_finish(total, count_nonzero(m, h * w), h * w, patch_size);
     }
   }

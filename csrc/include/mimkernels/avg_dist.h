@@ -35,32 +35,39 @@ MK_HD void avg_dist_column(const uint8_t* mask, int32_t* above, int32_t* below, 
   }
 }
 
-// g(y, u)² for pixel row y and pixel column u; "no visible pixel in the column" is (H + W)², larger
-// than any real squared distance, so it never wins the row pass where a visible pixel exists.
-MK_HD int64_t avg_dist_vertical_sq(const AvgDistGrid& g, int64_t y, int64_t u) {
-  const int64_t i = y / g.patch, j = u / g.patch;
-  const int64_t none = g.h * g.patch + g.w * g.patch;
-  int64_t d = none;
+// g(y, u)² of pixel row y and any pixel column u of patch column j; 0 exactly when the pixel is
+// visible. "No visible pixel in the column" is (H + W)², larger than any real squared distance, so
+// it never wins the row pass where a visible pixel exists.
+MK_HD int64_t avg_dist_vertical_sq(const AvgDistGrid& g, int64_t y, int64_t j) {
+  const int64_t i = y / g.patch;
   const int64_t a = g.above[i * g.w + j], b = g.below[i * g.w + j];
-  if (a == i || b == i) return 0;
+  if (a == i) return 0;
+  int64_t d = g.h * g.patch + g.w * g.patch;
   if (a >= 0) d = y - (a * g.patch + g.patch - 1);
   if (b < g.h && b * g.patch - y < d) d = b * g.patch - y;
   return d * d;
 }
 
-// Row pass of pixel row y: the sum of sqrt(d²) over the masked pixels of the row. s and t: scratch
-// of W = w * patch ints each (the envelope's parabola apexes and the columns where each starts).
-MK_HD double avg_dist_row_sum(const AvgDistGrid& g, int64_t y, int32_t* s, int32_t* t) {
+// Row pass of pixel row y: the sum of sqrt(d²) over the masked pixels of the row. Scratch of
+// W = w * patch entries each: gu (g² per pixel column), s and t (the envelope's parabola apexes and
+// the columns where each starts).
+MK_HD double avg_dist_row_sum(const AvgDistGrid& g, int64_t y, int64_t* gu, int32_t* s, int32_t* t) {
   const int64_t W = g.w * g.patch;
+  bool any_masked = false;
+  for (int64_t j = 0, u = 0; j < g.w; ++j) {
+    const int64_t gj = avg_dist_vertical_sq(g, y, j);
+    any_masked |= gj > 0;
+    for (int64_t k = 0; k < g.patch; ++k, ++u) gu[u] = gj;
+  }
+  if (!any_masked) return 0.0;
   int64_t q = 0;
   s[0] = 0;
   t[0] = 0;
   for (int64_t u = 1; u < W; ++u) {
-    const int64_t gu = avg_dist_vertical_sq(g, y, u);
     // Pop the parabolas that u beats where they start: f(t, s) = (t - s)² + g(s)².
     while (q >= 0) {
       const int64_t tq = t[q], sq = s[q];
-      if ((tq - sq) * (tq - sq) + avg_dist_vertical_sq(g, y, sq) <= (tq - u) * (tq - u) + gu) break;
+      if ((tq - sq) * (tq - sq) + gu[sq] <= (tq - u) * (tq - u) + gu[u]) break;
       --q;
     }
     if (q < 0) {
@@ -69,7 +76,7 @@ MK_HD double avg_dist_row_sum(const AvgDistGrid& g, int64_t y, int32_t* s, int32
     } else {
       // First column where u is strictly better than s[q] (the numerator is >= 0 here, so / floors).
       const int64_t sq = s[q];
-      const int64_t start = 1 + (u * u - sq * sq + gu - avg_dist_vertical_sq(g, y, sq)) / (2 * (u - sq));
+      const int64_t start = 1 + (u * u - sq * sq + gu[u] - gu[sq]) / (2 * (u - sq));
       if (start < W) {
         ++q;
         s[q] = static_cast<int32_t>(u);
@@ -78,10 +85,9 @@ MK_HD double avg_dist_row_sum(const AvgDistGrid& g, int64_t y, int32_t* s, int32
     }
   }
   double sum = 0.0;
-  const int64_t row = (y / g.patch) * g.w;
   for (int64_t x = W - 1; x >= 0; --x) {
     const int64_t sq = s[q];
-    if (g.mask[row + x / g.patch]) sum += sqrt(static_cast<double>((x - sq) * (x - sq) + avg_dist_vertical_sq(g, y, sq)));
+    if (gu[x] > 0) sum += sqrt(static_cast<double>((x - sq) * (x - sq) + gu[sq]));
     if (x == t[q]) --q;
   }
   return sum;

@@ -38,18 +38,27 @@ MK_HD void heap_sort_ascending(uint64_t* keys, int64_t n) {
 }
 
 // One sample: out (n x n bytes, n = rand_size * scale, 1 = masked), keys (rand_size^2 scratch).
+// After the sort, bit 31 of the index word (free: tokens < 2^31) marks the masked cells in place:
+// keys[t] holds the mark of cell t, whatever key now sits there.
 MK_HD void simmim_mask_sample(uint8_t* out, uint64_t* keys, int64_t rand_size, int64_t scale, int64_t mask_count,
                               uint64_t seed, int64_t sample) {
+  constexpr uint64_t kMarked = 1ull << 31;
   const int64_t tokens = rand_size * rand_size;
   const int64_t n = rand_size * scale;
   for (int64_t t = 0; t < tokens; ++t) keys[t] = simmim_packed_key(seed, t, sample);
   heap_sort_ascending(keys, tokens);
-  for (int64_t k = 0; k < n * n; ++k) out[k] = 0;
-  for (int64_t k = 0; k < mask_count; ++k) {
-    const int64_t t = static_cast<int64_t>(keys[k] & 0xffffffffull);
-    const int64_t row0 = (t / rand_size) * scale, col0 = (t % rand_size) * scale;
-    for (int64_t r = row0; r < row0 + scale; ++r)
-      for (int64_t c = col0; c < col0 + scale; ++c) out[r * n + c] = 1;
+  for (int64_t k = 0; k < mask_count; ++k) keys[keys[k] & (kMarked - 1)] |= kMarked;
+  for (int64_t y = 0; y < n; ++y) {
+    uint8_t* row = out + y * n;
+    if (y % scale) {  // repeat the row above (numpy's repeat along rows)
+      for (int64_t x = 0; x < n; ++x) row[x] = row[x - n];
+      continue;
+    }
+    const uint64_t* cells = keys + (y / scale) * rand_size;
+    for (int64_t c = 0; c < rand_size; ++c) {
+      const uint8_t value = (cells[c] & kMarked) ? 1 : 0;
+      for (int64_t x = c * scale; x < (c + 1) * scale; ++x) row[x] = value;
+    }
   }
 }
 }  // namespace mimkernels
