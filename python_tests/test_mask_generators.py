@@ -16,7 +16,6 @@ from scipy import ndimage, stats
 
 import mimkernels as mk
 from mimkernels import _native, nn as mk_nn
-from mimkernels.masking import reference
 from mimkernels.testing import OfficialMaskingGenerator, OfficialSimMIMMaskGenerator, backends_on
 
 native = pytest.mark.skipif(not _native.available(), reason="mimkernels._C not built")
@@ -204,7 +203,8 @@ def block_samples():
     if not _native.available():
         pytest.skip("mimkernels._C not built")
     n = 20_000
-    return {name: (mk.block_mask(n, seed=100 + i, backend="cpp", **kw), official_block_masks(n, seed=i, input_size=14, **kw))
+    return {name: (mk.block_mask(n, seed=100 + i, backend="cpp", **kw),
+                   official_block_masks(n, seed=i, input_size=14, **kw))
             for i, (name, kw) in enumerate(BLOCK_SETTINGS.items())}
 
 
@@ -314,7 +314,8 @@ def test_simmim_bad_input(kw, exc, match):
     (dict(height=2.0), TypeError, "height"), (dict(min_aspect=0.0), ValueError, "min_aspect"),
     (dict(min_aspect=-1.0), ValueError, "min_aspect"), (dict(min_aspect=float("inf")), ValueError, "min_aspect"),
     (dict(min_aspect=2.0, max_aspect=1.0), ValueError, "max_aspect"), (dict(max_aspect=-2.0), ValueError, "max_aspect"),
-    (dict(min_num_patches=-1), ValueError, "min_num_patches"), (dict(max_num_patches=-1), ValueError, "max_num_patches"),
+    (dict(min_num_patches=-1), ValueError, "min_num_patches"),
+    (dict(max_num_patches=-1), ValueError, "max_num_patches"),
     (dict(num_masking_patches=7.5), TypeError, "num_masking_patches"), (dict(batch=-2), ValueError, "batch"),
     (dict(sample_offset=2**32), ValueError, "sample_offset"), (dict(backend="triton"), ValueError, "not implemented"),
 ])
