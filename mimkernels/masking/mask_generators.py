@@ -36,14 +36,14 @@ implements("simmim_mask", "torch", "cpp", "cuda")
 implements("block_mask", "torch", "cpp", "cuda")
 implements("mask_avg_dist", "torch", "cpp", "cuda")
 
-# Largest grid side: counters, sample indices and randint ranges are uint32 in the kernels.
+# Grid sides and mask-patch counts stay below 2^31: counters, indices and randint ranges are uint32
+# in the kernels (and bit 31 of a SimMIM index word marks masked cells).
 _MAX_SIDE = 1 << 31
 
 
-def _random_call_setup(batch: int, seed, generator, sample_offset: int, device) -> tuple[torch.device, int]:
+def _check_batch(batch: int, sample_offset: int) -> None:
     check_int(batch, "batch", minimum=0)
     rng.check_sample_offset(sample_offset, batch)
-    return _dispatch.as_device(device), rng.resolve_seed(seed, generator)
 
 
 def _num_threads() -> int:
@@ -75,8 +75,10 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
     rand_size, scale = input_size // mask_patch_size, mask_patch_size // model_patch_size
     if rand_size * rand_size >= _MAX_SIDE:
         raise ValueError(f"(input_size / mask_patch_size)² must be < 2^31, got {rand_size}²")
-    dev, key = _random_call_setup(batch, seed, generator, sample_offset, device)
+    _check_batch(batch, sample_offset)
+    dev = _dispatch.as_device(device)
     be = _dispatch.resolve_backend("simmim_mask", backend, dev)
+    key = rng.resolve_seed(seed, generator)
     mask_count = reference.simmim_mask_count(rand_size, ratio)
     if be == "torch":
         return reference.simmim_mask(batch, rand_size, scale, mask_count, key, sample_offset, dev)
@@ -148,8 +150,10 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     if min_aspect > max_aspect:
         raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
     log_aspect_ratio = (math.log(min_aspect), math.log(max_aspect))
-    dev, key = _random_call_setup(batch, seed, generator, sample_offset, device)
+    _check_batch(batch, sample_offset)
+    dev = _dispatch.as_device(device)
     be = _dispatch.resolve_backend("block_mask", backend, dev)
+    key = rng.resolve_seed(seed, generator)
     if be == "torch":
         return reference.block_mask(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
                                     log_aspect_ratio, key, sample_offset).to(dev)
