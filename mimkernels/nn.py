@@ -109,23 +109,27 @@ class SimMIMMaskGenerator(nn.Module):
 class BlockMaskGenerator(nn.Module):
     """BEiT / MaskFeat block-wise mask for a batch (the official unilm/SlowFast generator):
     forward(batch, seed=None, sample_offset=0) -> (B, height, width) bool, True = masked. Defaults:
-    MaskFeat (78/15); BEiT: num_masking_patches=75, min_num_patches=16. Usable as MaskCollator's mask_fn."""
+    MaskFeat (78/15); BEiT: num_masking_patches=75, min_num_patches=16; variant="mmpretrain": mmpretrain's
+    BEiTMaskGenerator (mimkernels.block_mask). Usable as MaskCollator's mask_fn."""
 
     def __init__(self, height: int = 14, width: int = 14, num_masking_patches: int = 78, min_num_patches: int = 15,
                  max_num_patches: int | None = None, min_aspect: float = 0.3, max_aspect: float | None = None,
-                 device=None, backend: str = "auto"):
+                 variant: str = "unilm", device=None, backend: str = "auto"):
         super().__init__()
         self.height, self.width = height, width
         self.num_masking_patches, self.min_num_patches, self.max_num_patches = (num_masking_patches, min_num_patches,
                                                                                 max_num_patches)
-        self.min_aspect, self.max_aspect, self.device, self.backend = min_aspect, max_aspect, device, backend
+        self.min_aspect, self.max_aspect, self.variant = min_aspect, max_aspect, variant
+        self.device, self.backend = device, backend
 
     def forward(self, batch: int, seed: int | None = None, sample_offset: int = 0) -> torch.Tensor:
         return mk.block_mask(batch, self.height, self.width, self.num_masking_patches, self.min_num_patches,
                              self.max_num_patches, self.min_aspect, self.max_aspect, seed=seed,
-                             sample_offset=sample_offset, device=self.device, backend=self.backend)
+                             sample_offset=sample_offset, device=self.device, variant=self.variant,
+                             backend=self.backend)
 
     def extra_repr(self) -> str:
         return (f"height={self.height}, width={self.width}, num_masking_patches={self.num_masking_patches}, "
                 f"min_num_patches={self.min_num_patches}, max_num_patches={self.max_num_patches}, "
-                f"min_aspect={self.min_aspect}, max_aspect={self.max_aspect}, backend={self.backend!r}")
+                f"min_aspect={self.min_aspect}, max_aspect={self.max_aspect}, variant={self.variant!r}, "
+                f"backend={self.backend!r}")

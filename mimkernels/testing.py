@@ -134,3 +134,47 @@ class OfficialMaskingGenerator:
                 mask_count += delta
 
         return mask
+
+
+class OfficialMMPretrainBEiTMaskGenerator(OfficialMaskingGenerator):
+    """open-mmlab/mmpretrain datasets/transforms/processing.py BEiTMaskGenerator: numpy draws, randint
+    with an exclusive upper bound, no early stop (`rs`: a numpy RandomState for np.random)."""
+
+    def __init__(self, input_size, num_masking_patches, min_num_patches=4, max_num_patches=None,
+                 min_aspect=0.3, max_aspect=None, rs=None):
+        super().__init__(input_size, num_masking_patches, min_num_patches, max_num_patches, min_aspect, max_aspect)
+        self.rs = rs
+
+    def _mask(self, mask, max_mask_patches):
+        delta = 0
+        for _ in range(10):
+            target_area = self.rs.uniform(self.min_num_patches, max_mask_patches)
+            aspect_ratio = math.exp(self.rs.uniform(*self.log_aspect_ratio))
+            h = int(round(math.sqrt(target_area * aspect_ratio)))
+            w = int(round(math.sqrt(target_area / aspect_ratio)))
+            if w < self.width and h < self.height:
+                top = self.rs.randint(0, self.height - h)
+                left = self.rs.randint(0, self.width - w)
+
+                num_masked = mask[top:top + h, left:left + w].sum()
+                # Overlap
+                if 0 < h * w - num_masked <= max_mask_patches:
+                    for i in range(top, top + h):
+                        for j in range(left, left + w):
+                            if mask[i, j] == 0:
+                                mask[i, j] = 1
+                                delta += 1
+                if delta > 0:
+                    break
+        return delta
+
+    def __call__(self):
+        mask = np.zeros(shape=(self.height, self.width), dtype=int)
+        mask_count = 0
+        while mask_count != self.num_masking_patches:
+            max_mask_patches = self.num_masking_patches - mask_count
+            max_mask_patches = min(max_mask_patches, self.max_num_patches)
+
+            delta = self._mask(mask, max_mask_patches)
+            mask_count += delta
+        return mask

@@ -16,7 +16,8 @@ from scipy import ndimage, stats
 
 import mimkernels as mk
 from mimkernels import _native, nn as mk_nn
-from mimkernels.testing import OfficialMaskingGenerator, OfficialSimMIMMaskGenerator, backends_on
+from mimkernels.testing import (OfficialMaskingGenerator, OfficialMMPretrainBEiTMaskGenerator, OfficialSimMIMMaskGenerator,
+                                backends_on)
 
 native = pytest.mark.skipif(not _native.available(), reason="mimkernels._C not built")
 
@@ -44,8 +45,11 @@ def cpp_on_two_threads(fn, *args, **kw):
 
 # ---- statistics ---------------------------------------------------------------------------------
 
-def official_block_masks(n, seed, **kw):
-    gen = OfficialMaskingGenerator(rnd=random.Random(seed), **kw)
+def official_block_masks(n, seed, variant="unilm", **kw):
+    if variant == "unilm":
+        gen = OfficialMaskingGenerator(14, rnd=random.Random(seed), **kw)
+    else:
+        gen = OfficialMMPretrainBEiTMaskGenerator(14, rs=np.random.RandomState(seed), **kw)
     return torch.from_numpy(np.stack([gen() for _ in range(n)])).bool()
 
 
@@ -59,7 +63,7 @@ def count_histogram_pvalue(ours, theirs, target):
     table = np.array([hist(ours), hist(theirs)])
     assert table.sum(1).min() > 0 and (table[:, -2] > 0).all()
     table = table[:, table.sum(0) > 0]
-    return stats.chi2_contingency(table)[1]
+    return stats.chi2_contingency(table)[1] if table.shape[1] > 1 else 1.0
 
 
 def two_proportion_z(k1, n1, k2, n2):
@@ -141,6 +145,7 @@ def test_simmim_ratio_edges():
 BLOCK_SETTINGS = {
     "maskfeat": dict(num_masking_patches=78, min_num_patches=15),
     "beit": dict(num_masking_patches=75, min_num_patches=16),
+    "mmpretrain": dict(num_masking_patches=78, min_num_patches=15, variant="mmpretrain"),
 }
 
 
@@ -161,6 +166,9 @@ def test_block_cpp_equals_torch_10k():
     dict(num_masking_patches=400, min_num_patches=4),  # more than H*W: stops when stuck
     dict(min_num_patches=0, min_aspect=0.01), dict(min_aspect=1.0), dict(max_num_patches=0),
     dict(height=32, width=32, num_masking_patches=400, min_num_patches=16),
+    dict(variant="mmpretrain"), dict(variant="mmpretrain", num_masking_patches=150, min_num_patches=4),
+    dict(variant="mmpretrain", height=1, width=5, num_masking_patches=0),
+    dict(variant="mmpretrain", height=7, width=20, num_masking_patches=50, min_num_patches=3, max_num_patches=10),
 ])
 def test_block_cpp_equals_torch(kw):
     for seed in SEEDS:
@@ -168,6 +176,8 @@ def test_block_cpp_equals_torch(kw):
         assert torch.equal(mk.block_mask(300, seed=seed, backend="cpp", **kw), ref)
         target = kw.get("num_masking_patches", 78)
         assert (ref.flatten(1).sum(1) <= max(target, 0)).all()
+        if kw.get("variant") == "mmpretrain":
+            assert (ref.flatten(1).sum(1) == target).all() and not ref[:, -1].any() and not ref[:, :, -1].any()
 
 
 @native
@@ -203,8 +213,7 @@ def block_samples():
     if not _native.available():
         pytest.skip("mimkernels._C not built")
     n = 20_000
-    return {name: (mk.block_mask(n, seed=100 + i, backend="cpp", **kw),
-                   official_block_masks(n, seed=i, input_size=14, **kw))
+    return {name: (mk.block_mask(n, seed=100 + i, backend="cpp", **kw), official_block_masks(n, seed=i, **kw))
             for i, (name, kw) in enumerate(BLOCK_SETTINGS.items())}
 
 
@@ -222,15 +231,17 @@ def test_block_distribution_vs_official(block_samples, name):
 
 def test_block_spec_table(block_samples):
     """The [sim] numbers of spec §5 (N = 1e5) within 5 standard errors at N = 2e4."""
-    table = {"maskfeat": (0.705, 0.209, 0.732, 0.044, 0.359), "beit": (0.664, 0.233, 0.715, 0.041, 0.344)}
+    table = {"maskfeat": (0.705, 0.209, 0.732, 0.044, 0.359), "beit": (0.664, 0.233, 0.715, 0.041, 0.344),
+             "mmpretrain": (1.0, 0.0, 0.790, 0.066, 0.3625)}
     for name, (p_exact, p_minus1, centre, corner, pair) in table.items():
         ours = block_samples[name][0]
         n, target = ours.shape[0], BLOCK_SETTINGS[name]["num_masking_patches"]
         counts = ours.flatten(1).sum(1)
+        last = 12 if name == "mmpretrain" else 13  # mmpretrain never masks row 13 and column 13
         for observed, expected in (((counts == target).double().mean(), p_exact),
                                    ((counts == target - 1).double().mean(), p_minus1),
                                    (ours[:, 6:8, 6:8].double().mean(), centre),
-                                   (ours[:, [0, 0, 13, 13], [0, 13, 0, 13]].double().mean(), corner)):
+                                   (ours[:, [0, 0, last, last], [0, last, 0, last]].double().mean(), corner)):
             assert abs(float(observed) - expected) < 5 * math.sqrt(expected * (1 - expected) / n) + 0.002
         # P(horizontal neighbours both masked), averaged over the 14·13 pairs.
         horizontal = (ours[:, :, 1:] & ours[:, :, :-1]).double().mean()
@@ -318,6 +329,9 @@ def test_simmim_bad_input(kw, exc, match):
     (dict(max_num_patches=-1), ValueError, "max_num_patches"),
     (dict(num_masking_patches=7.5), TypeError, "num_masking_patches"), (dict(batch=-2), ValueError, "batch"),
     (dict(sample_offset=2**32), ValueError, "sample_offset"), (dict(backend="triton"), ValueError, "not implemented"),
+    (dict(variant="slowfast"), ValueError, "variant"),
+    (dict(variant="mmpretrain", num_masking_patches=170), ValueError, "num_masking_patches"),
+    (dict(variant="mmpretrain", num_masking_patches=-1), ValueError, "num_masking_patches"),
 ])
 def test_block_bad_input(kw, exc, match):
     kw = {"batch": 2, "seed": 0, **kw}
@@ -343,7 +357,9 @@ def test_opcheck_native_ops():
     cpu = torch.device("cpu")
     torch.library.opcheck(torch.ops.mimkernels.simmim_mask_native.default, (3, 6, 8, 22, -5, 2, cpu))
     torch.library.opcheck(torch.ops.mimkernels.block_mask_native.default,
-                          (3, 14, 14, 78, 15, 78, math.log(0.3), -math.log(0.3), 2**63 - 1, 0, cpu))
+                          (3, 14, 14, 78, 15, 78, math.log(0.3), -math.log(0.3), False, 2**63 - 1, 0, cpu))
+    torch.library.opcheck(torch.ops.mimkernels.block_mask_native.default,
+                          (2, 14, 14, 78, 15, 78, math.log(0.3), -math.log(0.3), True, 5, 9, cpu))
     torch.library.opcheck(torch.ops.mimkernels.mask_avg_dist_native.default,
                           (torch.rand(3, 5, 6) < 0.5, 4))
 
@@ -399,7 +415,7 @@ def test_cuda_equals_torch():
         ref = mk.simmim_mask(4_096, *config, seed=5, sample_offset=3, backend="torch")
         got = mk.simmim_mask(4_096, *config, seed=5, sample_offset=3, device="cuda", backend="cuda")
         assert torch.equal(got.cpu(), ref)
-    for kw in (BLOCK_SETTINGS["maskfeat"], BLOCK_SETTINGS["beit"], dict(height=7, width=20, num_masking_patches=50)):
+    for kw in (*BLOCK_SETTINGS.values(), dict(height=7, width=20, num_masking_patches=50)):
         ref = mk.block_mask(10_000, seed=2**64 - 1, backend="cpp", **kw)  # cpp == torch: tests above
         got = mk.block_mask(10_000, seed=2**64 - 1, device="cuda", backend="cuda", **kw)
         assert torch.equal(got.cpu(), ref)

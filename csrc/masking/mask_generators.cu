@@ -88,10 +88,10 @@ void simmim_mask_cuda(uintptr_t out, uintptr_t workspace, int64_t batch, int64_t
 
 void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
                      int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                     uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+                     bool mmpretrain, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
   if (batch == 0) return;
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
-                          log_aspect_min, log_aspect_max};
+                          log_aspect_min, log_aspect_max, mmpretrain};
   block_mask_kernel<<<blocks_for(batch, kThreadsPerBlock), kThreadsPerBlock, 0, as_stream(stream)>>>(
       reinterpret_cast<uint8_t*>(out), batch, p, seed, sample_offset);
   MK_CHECK_LAUNCH("block_mask_kernel");

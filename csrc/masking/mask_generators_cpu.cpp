@@ -22,10 +22,10 @@ void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t sc
 
 void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
                     int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                    uint64_t seed, int64_t sample_offset, int num_threads) {
+                    bool mmpretrain, uint64_t seed, int64_t sample_offset, int num_threads) {
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
-                          log_aspect_min, log_aspect_max};
+                          log_aspect_min, log_aspect_max, mmpretrain};
 #pragma omp parallel for schedule(static) num_threads(num_threads)
   for (int64_t b = 0; b < batch; ++b) block_mask_sample(masks + b * height * width, p, seed, sample_offset + b);
 }

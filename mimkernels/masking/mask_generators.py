@@ -122,7 +122,7 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
                min_num_patches: int = 15, max_num_patches: int | None = None, min_aspect: float = 0.3,
                max_aspect: float | None = None, *, seed: int | None = None,
                generator: torch.Generator | None = None, sample_offset: int = 0, device=None,
-               backend: str = "auto") -> torch.Tensor:
+               variant: str = "unilm", backend: str = "auto") -> torch.Tensor:
     """BEiT / MaskFeat block-wise mask: (B, height, width) bool, True = masked.
 
     The official generator (unilm beit/masking_generator.py, SlowFast MaskingGenerator) per sample:
@@ -134,6 +134,11 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     BEiT uses num_masking_patches=75, min_num_patches=16. max_num_patches None means
     num_masking_patches; max_aspect None or 0 means 1 / min_aspect. num_masking_patches <= 0 gives
     empty masks. seed/generator/sample_offset: module docstring.
+
+    variant="mmpretrain": mmpretrain's BEiTMaskGenerator instead, whose randint excludes its upper
+    bound (the last row and column are never masked) and which retries until exactly
+    num_masking_patches cells (0 <= num_masking_patches <= (height - 1)(width - 1) is required; where
+    mmpretrain would loop forever, the kernels stop after 2^16 blocks).
     """
     check_int(height, "height", minimum=1)
     check_int(width, "width", minimum=1)
@@ -149,6 +154,12 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else _check_aspect(max_aspect, "max_aspect")
     if min_aspect > max_aspect:
         raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
+    if variant not in ("unilm", "mmpretrain"):
+        raise ValueError(f"variant must be 'unilm' or 'mmpretrain', got {variant!r}")
+    mmpretrain = variant == "mmpretrain"
+    if mmpretrain and not 0 <= num_masking_patches <= (height - 1) * (width - 1):
+        raise ValueError(f"variant='mmpretrain' masks exactly num_masking_patches cells outside the last row and "
+                         f"column: it must be in [0, {(height - 1) * (width - 1)}], got {num_masking_patches}")
     log_aspect_ratio = (math.log(min_aspect), math.log(max_aspect))
     _check_batch(batch, sample_offset)
     dev = _dispatch.as_device(device)
@@ -156,24 +167,24 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     key = rng.resolve_seed(seed, generator)
     if be == "torch":
         return reference.block_mask(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
-                                    log_aspect_ratio, key, sample_offset).to(dev)
+                                    log_aspect_ratio, key, sample_offset, mmpretrain).to(dev)
     return torch.ops.mimkernels.block_mask_native(batch, height, width, num_masking_patches, min_num_patches,
-                                                  max_num_patches, *log_aspect_ratio, rng.seed_to_i64(key),
-                                                  sample_offset, dev)
+                                                  max_num_patches, *log_aspect_ratio, mmpretrain,
+                                                  rng.seed_to_i64(key), sample_offset, dev)
 
 
 def _block_mask_fake(batch, height, width, num_masking_patches, min_num_patches, max_num_patches, log_aspect_min,
-                     log_aspect_max, seed, sample_offset, device):
+                     log_aspect_max, mmpretrain, seed, sample_offset, device):
     return torch.empty((batch, height, width), dtype=torch.bool, device=device)
 
 
 def _block_mask_native(batch: int, height: int, width: int, num_masking_patches: int, min_num_patches: int,
-                       max_num_patches: int, log_aspect_min: float, log_aspect_max: float, seed: int,
-                       sample_offset: int, device: torch.device) -> torch.Tensor:
+                       max_num_patches: int, log_aspect_min: float, log_aspect_max: float, mmpretrain: bool,
+                       seed: int, sample_offset: int, device: torch.device) -> torch.Tensor:
     out = _block_mask_fake(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
-                           log_aspect_min, log_aspect_max, seed, sample_offset, device)
+                           log_aspect_min, log_aspect_max, mmpretrain, seed, sample_offset, device)
     args = (_native.ptr(out), batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
-            log_aspect_min, log_aspect_max, seed % 2**64, sample_offset)
+            log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, sample_offset)
     if device.type == "cuda":
         _native.lib.block_mask_cuda(*args, _native.stream(device))
     else:

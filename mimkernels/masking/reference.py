@@ -100,10 +100,11 @@ def _unit_double(x0: int, x1: int) -> float:
 
 
 def _mask_one_block(mask: list, height: int, width: int, min_num_patches: int, max_mask_patches: int,
-                    log_aspect_ratio: tuple[float, float], next_draw) -> int:
+                    log_aspect_ratio: tuple[float, float], next_draw, inclusive: int) -> int:
     """unilm MaskingGenerator._mask: up to 10 attempts, stop after the first that adds cells.
     random.uniform(a, b) = a + (b − a)·u with u from one Philox call (area: words 0–1, aspect: 2–3);
-    random.randint(0, n) inclusive = (x · (n + 1)) >> 32 from a second call, made only when the block fits."""
+    random.randint(0, n) inclusive = (x · (n + 1)) >> 32 from a second call, made only when the block fits
+    (inclusive=0: mmpretrain's np.random.randint(0, n), exclusive, = (x · n) >> 32)."""
     delta = 0
     for _attempt in range(10):
         shape = next_draw()
@@ -114,8 +115,8 @@ def _mask_one_block(mask: list, height: int, width: int, min_num_patches: int, m
         w = int(round(math.sqrt(target_area / aspect_ratio)))
         if w < width and h < height:
             place = next_draw()
-            top = (place[0] * (height - h + 1)) >> 32
-            left = (place[1] * (width - w + 1)) >> 32
+            top = (place[0] * (height - h + inclusive)) >> 32
+            left = (place[1] * (width - w + inclusive)) >> 32
 
             num_masked = sum(sum(row[left:left + w]) for row in mask[top:top + h])
             # Overlap
@@ -131,19 +132,27 @@ def _mask_one_block(mask: list, height: int, width: int, min_num_patches: int, m
     return delta
 
 
+# mmpretrain retries a block that adds nothing forever; block_mask.h stops after this many blocks.
+MMPRETRAIN_MAX_BLOCKS = 1 << 16
+
+
 def _block_mask_one(calls: list, height: int, width: int, num_masking_patches: int, min_num_patches: int,
-                    max_num_patches: int, log_aspect_ratio: tuple[float, float]) -> list:
-    """unilm beit/masking_generator.py MaskingGenerator.__call__ for one sample; `calls`: the sample's
-    Philox calls in counter order (StopIteration when they run out)."""
+                    max_num_patches: int, log_aspect_ratio: tuple[float, float], mmpretrain: bool) -> list:
+    """unilm beit/masking_generator.py MaskingGenerator.__call__ for one sample (mmpretrain=True:
+    mmpretrain's BEiTMaskGenerator.transform, exclusive randint and no early stop); `calls`: the
+    sample's Philox calls in counter order (StopIteration when they run out)."""
     next_draw = iter(calls).__next__
     mask = [[0] * width for _ in range(height)]
     mask_count = 0
+    blocks = 0
     while mask_count < num_masking_patches:
         max_mask_patches = num_masking_patches - mask_count
         max_mask_patches = min(max_mask_patches, max_num_patches)
 
-        delta = _mask_one_block(mask, height, width, min_num_patches, max_mask_patches, log_aspect_ratio, next_draw)
-        if delta == 0:
+        delta = _mask_one_block(mask, height, width, min_num_patches, max_mask_patches, log_aspect_ratio, next_draw,
+                                inclusive=0 if mmpretrain else 1)
+        blocks += 1
+        if delta == 0 and (not mmpretrain or blocks == MMPRETRAIN_MAX_BLOCKS):
             break
         else:
             mask_count += delta
@@ -152,7 +161,7 @@ def _block_mask_one(calls: list, height: int, width: int, num_masking_patches: i
 
 def block_mask(batch: int, height: int, width: int, num_masking_patches: int, min_num_patches: int,
                max_num_patches: int, log_aspect_ratio: tuple[float, float], seed: int,
-               sample_offset: int) -> torch.Tensor:
+               sample_offset: int, mmpretrain: bool = False) -> torch.Tensor:
     """The official block mask of each sample, driven by the draws of block_mask.h (rng.md stream 3,
     running call counter per sample): (B, H, W) bool on the CPU, True = masked. The Philox calls are
     computed for the whole batch at once, 32 per sample (MaskFeat 78/15 makes 21 on average); the
@@ -164,7 +173,7 @@ def block_mask(batch: int, height: int, width: int, num_masking_patches: int, mi
         for b, sample_calls in zip(pending, calls):
             try:
                 masks[b] = _block_mask_one(sample_calls, height, width, num_masking_patches, min_num_patches,
-                                           max_num_patches, log_aspect_ratio)
+                                           max_num_patches, log_aspect_ratio, mmpretrain)
             except StopIteration:
                 retry.append(b)
         pending, count = retry, 4 * count

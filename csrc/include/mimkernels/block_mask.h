@@ -6,7 +6,8 @@
 // unit_double) and, only when the block fits (h < H and w < W), one more call `place` at i + 1
 // (top = below(x0, H - h + 1), left = below(x1, W - w + 1): randint with both bounds inclusive).
 // The algorithm is the official one step by step: 10 attempts per block, a block is accepted when it
-// adds 0 < new <= cap cells (overlap allowed), the mask stops early when a block adds nothing.
+// adds 0 < new <= cap cells (overlap allowed), the mask stops early when a block adds nothing
+// (unilm; mmpretrain's variant below).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -25,10 +26,17 @@ MK_HD double uniform_between(double a, double b, double u) {
 #endif
 }
 
+// mmpretrain's BEiTMaskGenerator (variant="mmpretrain") differs in two steps: randint(0, H - h) has an
+// exclusive upper bound (the last row and column are never masked), and a block that adds nothing
+// does not stop the mask: it retries until exactly num_masking_patches cells (the host checks that
+// they fit). kMmpretrainMaxBlocks bounds the retries, where mmpretrain could loop forever.
+constexpr int64_t kMmpretrainMaxBlocks = int64_t(1) << 16;
+
 struct BlockMaskParams {
   int64_t height, width;
   int64_t num_masking_patches, min_num_patches, max_num_patches;
   double log_aspect_min, log_aspect_max;  // ln(min_aspect), ln(max_aspect), computed once on the host
+  bool mmpretrain;
 };
 
 // One call of the official `_mask(mask, max_mask_patches)`: up to 10 attempts, stop at the first
@@ -48,8 +56,9 @@ MK_HD int64_t block_mask_add_block(uint8_t* mask, const BlockMaskParams& p, int6
     if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
     const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
     const Philox4 place = draw(seed, (*counter)++, sample, kStreamBlockMask);
-    const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + 1));
-    const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + 1));
+    const int64_t inclusive = p.mmpretrain ? 0 : 1;
+    const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
+    const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
     int64_t already = 0;
     for (int64_t r = top; r < top + h; ++r)
       for (int64_t c = left; c < left + w; ++c) already += mask[r * W + c];
@@ -68,11 +77,11 @@ MK_HD int64_t block_mask_sample(uint8_t* mask, const BlockMaskParams& p, uint64_
   for (int64_t k = 0; k < p.height * p.width; ++k) mask[k] = 0;
   uint32_t counter = 0;
   int64_t count = 0;
-  while (count < p.num_masking_patches) {
+  for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
     const int64_t remaining = p.num_masking_patches - count;
     const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
     const int64_t added = block_mask_add_block(mask, p, cap, seed, static_cast<uint32_t>(sample), &counter);
-    if (added == 0) break;
+    if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
     count += added;
   }
   return count;
