@@ -271,6 +271,17 @@ def test_avg_dist_vs_scipy(shape, patch, p_masked):
         torch.testing.assert_close(got.double(), expect, rtol=1e-6, atol=1e-6, equal_nan=True)
 
 
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), patch=st.integers(1, 5),
+       p_masked=st.floats(0.0, 1.0), seed=st.integers(0, 2**31))
+def test_avg_dist_hypothesis(batch, h, w, patch, p_masked, seed):
+    mask = torch.rand(batch, h, w, generator=torch.Generator().manual_seed(seed)) < p_masked
+    expect = scipy_avg_dist(mask, patch)
+    for be in backends_on("mask_avg_dist"):
+        torch.testing.assert_close(mk.mask_avg_dist(mask, patch, backend=be).double(), expect, rtol=1e-6, atol=1e-6,
+                                   equal_nan=True)
+
+
 @native
 def test_avg_dist_cpp_equals_torch_on_generated_masks():
     for mask, patch in ((mk.block_mask(64, seed=1), 16), (mk.simmim_mask(32, seed=2)[:, ::8, ::8], 32),
