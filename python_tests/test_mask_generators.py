@@ -375,6 +375,17 @@ def test_opcheck_native_ops():
                           (torch.rand(3, 5, 6) < 0.5, 4))
 
 
+@native
+def test_torch_compile_fullgraph():
+    def masks(m):
+        return (mk.block_mask(4, seed=3, backend="cpp"), mk.simmim_mask(2, seed=1, backend="cpp"),
+                mk.mask_avg_dist(m, 4, backend="cpp"))
+
+    m = torch.rand(2, 6, 6, generator=torch.Generator().manual_seed(0)) < 0.5
+    for got, expect in zip(torch.compile(masks, fullgraph=True, backend="aot_eager")(m), masks(m)):
+        assert torch.equal(got, expect)
+
+
 def test_nn_generators_and_repr():
     sim = mk_nn.SimMIMMaskGenerator(224, 32, 16, 0.6)
     block = mk_nn.BlockMaskGenerator(num_masking_patches=75, min_num_patches=16)
