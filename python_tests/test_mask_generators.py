@@ -135,9 +135,11 @@ def test_simmim_uniform_subset_vs_official():
 
 
 def test_simmim_ratio_edges():
-    assert not mk.simmim_mask(3, mask_ratio=0.0, seed=1, backend="torch").any()
-    assert mk.simmim_mask(3, mask_ratio=1.0, seed=1, backend="torch").all()
-    assert mk.simmim_mask(0, seed=1, backend="torch").shape == (0, 48, 48)
+    for be in backends_on("simmim_mask"):
+        assert not mk.simmim_mask(3, mask_ratio=0.0, seed=1, backend=be).any()
+        assert mk.simmim_mask(3, mask_ratio=1.0, seed=1, backend=be).all()
+        assert mk.simmim_mask(0, seed=1, backend=be).shape == (0, 48, 48)
+        assert mk.simmim_mask(2, 32, 32, 32, 0.5, seed=1, backend=be).shape == (2, 1, 1)  # one cell: ceil(0.5) = 1
 
 
 # ---- block mask ---------------------------------------------------------------------------------
