@@ -218,6 +218,20 @@ def test_radius_regimes(backend):
 
 
 @pytest.mark.parametrize("backend", FILTER_BACKENDS)
+def test_boxes_beyond_the_kernel_limit(backend):
+    """A box wider than MAX_BOX frequencies (radius 200 on a 300-wide image) runs the torch.fft path."""
+    x = torch.rand(2, 1, 3, 300)
+    for high in (False, True):
+        expected = reference.mfm_filter_official(x.double(), reference.frequency_mask(3, 300, 200, high), None)
+        got = mk.circular_filter(x, 200, high, clamp=None, backend=backend)
+        torch.testing.assert_close(got.double(), expected, atol=2e-6, rtol=0)
+    z = torch.randn(1, 3, 3, 300)
+    expected = reference.pixmim_target_official(z.double(), reference.frequency_mask(3, 300, 200, False, "pixmim"),
+                                                IMAGENET_MEAN, IMAGENET_STD)
+    torch.testing.assert_close(mk.lowfreq_target(z, 200, backend=backend).double(), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("backend", FILTER_BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_inputs(backend, dtype):
     """Computed in fp32, returned in the input dtype: one output ulp from the fp32 result."""

@@ -137,8 +137,9 @@ def frequency_mask(height: int, width: int, radius: float, *, high_pass: bool = 
 def _mfm_masks(height: int, width: int, radius: float, outer_radius: float | None, high_pass: torch.Tensor,
                device: torch.device) -> torch.Tensor:
     """(B, H, W) float32 pass masks: the low-pass disc, or its complement where high_pass."""
-    low = reference.frequency_mask(height, width, radius, False, "mfm", outer_radius).to(device)
-    return torch.where(high_pass[:, None, None], 1 - low, low)
+    low = reference.device_mask(height, width, radius, False, "mfm", outer_radius, device)
+    high = reference.device_mask(height, width, radius, True, "mfm", outer_radius, device)
+    return torch.where(high_pass[:, None, None], high, low)
 
 
 # ---- MFM filter and corruption ----------------------------------------------------------------
@@ -225,8 +226,8 @@ def lowfreq_target(imgs: torch.Tensor, radius: float = 40, *, mean: Sequence[flo
     be = _dispatch.resolve_backend("lowfreq_target", backend, imgs.device)
     imgs = imgs.detach()
     if be == "torch":
-        mask = reference.frequency_mask(imgs.shape[2], imgs.shape[3], radius, False,
-                                        "pixmim" if exact else "mfm").to(imgs.device)
+        mask = reference.device_mask(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm", None,
+                                     imgs.device)
         return reference.pixmim_target_fft(imgs, mask, mean, std)
     return torch.ops.mimkernels.pixmim_lowfreq_target(imgs, radius, list(mean) if mean is not None else None,
                                                       list(std) if std is not None else None, exact)
@@ -284,13 +285,17 @@ if HAS_TRITON:
         return _kernels.filter_plan(geometry, device, dtype), box_is_low
 
     def _affine(mean, std, device, dtype) -> torch.Tensor | None:
+        """(2, C): the mean and std rows the kernel reads (cached on the device)."""
         if mean is None:
             return None
-        return torch.tensor([mean, std], dtype=torch.float32).to(device=device, dtype=dtype)
+        return torch.cat(reference.affine_tensors(mean, std, dtype, device)).view(2, -1)
 
     def _run_mfm_filter(imgs, high_pass, radius, outer_radius, clamp, mean, std, out_dtype):
         dtype = _compute_dtype(imgs)
         plan, box_is_low = _mfm_plan(imgs.shape[2], imgs.shape[3], radius, outer_radius, imgs.device, dtype)
+        if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
+            masks = _mfm_masks(imgs.shape[2], imgs.shape[3], radius, outer_radius, high_pass, imgs.device)
+            return reference.mfm_filter_rfft(imgs, masks, clamp, mean, std).to(out_dtype)
         complement = high_pass if box_is_low else ~high_pass
         affine = _affine(mean, std, imgs.device, dtype)
         return _kernels.truncated_dft_filter(imgs, plan, complement=complement, clamp=clamp, affine=affine,
@@ -312,7 +317,7 @@ if HAS_TRITON:
         dtype = _compute_dtype(imgs)
         g = grad.to(dtype)
         if std is not None:
-            g = g / torch.tensor(std, dtype=torch.float32).to(device=g.device, dtype=dtype).view(1, -1, 1, 1)
+            g = g / reference.affine_tensors(std, std, dtype, g.device)[1]
         if clamp is not None:
             y_pre = _run_mfm_filter(imgs, high_pass, radius, outer_radius, None, None, None, dtype)
             g = torch.where((y_pre >= clamp[0]) & (y_pre <= clamp[1]), g, 0.0)
@@ -331,9 +336,9 @@ if HAS_TRITON:
                                                              ctx.clamp, ctx.std)
         return grad_imgs, None, None, None, None, None, None
 
-    define_op("mfm_filter", _mfm_filter_impl, fake=_mfm_filter_fake, triton=True,
+    define_op("mfm_filter", _mfm_filter_impl, fake=_mfm_filter_fake, triton=False,
               backward=_mfm_filter_backward, setup_context=_mfm_filter_setup)
-    define_op("mfm_filter_backward", _mfm_filter_backward_impl, fake=_mfm_filter_backward_fake, triton=True)
+    define_op("mfm_filter_backward", _mfm_filter_backward_impl, fake=_mfm_filter_backward_fake, triton=False)
 
     def _pixmim_target_impl(imgs: torch.Tensor, radius: float, mean: list[float] | None, std: list[float] | None,
                             exact: bool) -> torch.Tensor:
@@ -341,6 +346,9 @@ if HAS_TRITON:
         geometry = _kernels.MaskGeometry(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm",
                                          None)
         plan = _kernels.filter_plan(geometry, imgs.device, dtype)
+        if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
+            mask = reference.device_mask(*geometry, imgs.device)
+            return reference.pixmim_target_fft(imgs, mask, mean, std)
         affine = _affine(mean, std, imgs.device, dtype)
         return _kernels.truncated_dft_filter(imgs, plan, modulus=True, affine=affine, denorm_in=affine is not None,
                                              norm_out=affine is not None)
@@ -348,4 +356,4 @@ if HAS_TRITON:
     def _pixmim_target_fake(imgs, radius, mean, std, exact):
         return torch.empty_like(imgs, memory_format=torch.contiguous_format)
 
-    define_op("pixmim_lowfreq_target", _pixmim_target_impl, fake=_pixmim_target_fake, triton=True)
+    define_op("pixmim_lowfreq_target", _pixmim_target_impl, fake=_pixmim_target_fake, triton=False)

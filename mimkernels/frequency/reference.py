@@ -11,6 +11,8 @@ CPU has no half FFT); float64 inputs stay float64. Filters and targets come back
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 # Sources:
@@ -49,16 +51,29 @@ def frequency_mask(height: int, width: int, radius: float, high_pass: bool = Fal
     return keep.to(torch.float32)
 
 
+@functools.lru_cache(maxsize=64)
+def device_mask(height: int, width: int, radius: float, high_pass: bool, center: str, outer_radius: float | None,
+                device: torch.device) -> torch.Tensor:
+    """frequency_mask(...) on `device`, cached (repeated calls copy nothing to the device)."""
+    return frequency_mask(height, width, radius, high_pass, center, outer_radius).to(device)
+
+
 def signed_frequencies(n: int) -> torch.Tensor:
     """Signed frequency of each fftshifted index: j - n//2, for j in [0, n)."""
     return torch.arange(n, dtype=torch.int64) - n // 2
 
 
-def _affine(mean, std, channels: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(1, C, 1, 1) mean and std tensors, made in float32 as torchvision/mmselfsup make them."""
-    m = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1).to(device=device, dtype=dtype)
-    s = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1).to(device=device, dtype=dtype)
+@functools.lru_cache(maxsize=32)
+def _cached_affine(mean: tuple, std: tuple, dtype: torch.dtype, device: torch.device):
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(device=device, dtype=dtype)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(device=device, dtype=dtype)
     return m, s
+
+
+def affine_tensors(mean, std, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, C, 1, 1) mean and std, made in float32 as torchvision/mmselfsup make them, then cast to
+    `dtype`; cached per (stats, dtype, device) so that repeated calls copy nothing to the device."""
+    return _cached_affine(tuple(mean), tuple(std), dtype, torch.device(device))
 
 
 def _finish_filter(y: torch.Tensor, clamp, mean, std) -> torch.Tensor:
@@ -66,7 +81,7 @@ def _finish_filter(y: torch.Tensor, clamp, mean, std) -> torch.Tensor:
     if clamp is not None:
         y = torch.clamp(y, min=clamp[0], max=clamp[1])
     if mean is not None:
-        m, s = _affine(mean, std, y.shape[1], y.dtype, y.device)
+        m, s = affine_tensors(mean, std, y.dtype, y.device)
         y = (y - m) / s
     return y
 
@@ -114,7 +129,7 @@ def pixmim_target_official(imgs: torch.Tensor, mask: torch.Tensor, mean=None, st
     """
     x = imgs.to(compute_dtype(imgs))
     if mean is not None:
-        m, s = _affine(mean, std, x.shape[1], x.dtype, x.device)
+        m, s = affine_tensors(mean, std, x.dtype, x.device)
         x = x * s + m
     freq = torch.fft.fft2(x)
     freq = torch.fft.fftshift(freq, dim=(-2, -1))
@@ -130,7 +145,7 @@ def pixmim_target_fft(imgs: torch.Tensor, mask: torch.Tensor, mean=None, std=Non
     unit phase that abs() removes), for any mask and parity; affine steps as official."""
     x = imgs.to(compute_dtype(imgs))
     if mean is not None:
-        m, s = _affine(mean, std, x.shape[1], x.dtype, x.device)
+        m, s = affine_tensors(mean, std, x.dtype, x.device)
         x = x * s + m
     natural = torch.fft.ifftshift(mask.to(x.dtype), dim=(-2, -1))
     y = torch.abs(torch.fft.ifft2(torch.fft.fft2(x) * natural))

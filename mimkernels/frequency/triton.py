@@ -175,18 +175,27 @@ def _twiddles(n: int, padded_n: int, freqs: torch.Tensor, padded_k: int, sign: i
     return re, im
 
 
+# Largest padded box per axis the kernel takes: S (KY × KX complex fp32) lives in registers, and
+# 128 × 128 already needs 128 KB. Larger boxes (radius above ~64) are no longer "truncated": the
+# op runs the torch.fft path for them (frequency/__init__.py).
+MAX_BOX = 128
+
+
 def _pow2_at_least_16(n: int) -> int:
     return max(16, triton.next_power_of_2(n))
 
 
 @functools.lru_cache(maxsize=64)
-def filter_plan(mask: MaskGeometry, device: torch.device, dtype: torch.dtype) -> FilterPlan:
+def filter_plan(mask: MaskGeometry, device: torch.device, dtype: torch.dtype) -> FilterPlan | None:
     """Twiddles (float64 on the host, then `dtype` on `device`) and box mask of the pass mask
-    reference.frequency_mask(*mask), cached per (geometry, device, dtype)."""
+    reference.frequency_mask(*mask), cached per (geometry, device, dtype); None when the mask's
+    bounding box exceeds MAX_BOX frequencies on an axis."""
     height, width = mask.height, mask.width
     pass_mask = reference.frequency_mask(*mask)
     row0, rows, col0, cols = _box(pass_mask)
     ky, kx = _pow2_at_least_16(rows), _pow2_at_least_16(cols)
+    if max(ky, kx) > MAX_BOX:
+        return None
     block_h = 32 if height >= 32 else 16
     block_w = 32 if width >= 32 else 16
     hp, wp = triton.cdiv(height, block_h) * block_h, triton.cdiv(width, block_w) * block_w
@@ -229,6 +238,6 @@ def truncated_dft_filter(x: torch.Tensor, plan: FilterPlan, *, complement: torch
         c, float(lo), float(hi), H=h, W=w, HP=plan.twiddles[0].shape[1], WP=plan.twiddles[7].shape[1],
         KY=plan.ky, KX=plan.kx, BH=plan.block_h, BW=plan.block_w, MODULUS=modulus,
         HAS_COMPLEMENT=complement is not None, CLAMP=clamp is not None, DENORM_IN=denorm_in, NORM_OUT=norm_out,
-        PRECISION=precision, ACC=_ACC[plan.box_mask.dtype], num_warps=4,
+        PRECISION=precision, ACC=_ACC[plan.box_mask.dtype], num_warps=8 if plan.ky * plan.kx >= 64 * 64 else 4,
     )
     return out
