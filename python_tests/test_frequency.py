@@ -277,6 +277,17 @@ def test_filter_gradient_equals_official_chain(backend):
     torch.testing.assert_close(g, g_ref, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("backend", FILTER_BACKENDS)
+def test_clamp_bounds_pass_the_gradient(backend):
+    """torch.clamp's pass-through is inclusive: a pixel sitting exactly on a bound keeps its gradient."""
+    x = torch.rand(1, 1, 16, 16, requires_grad=True)
+    y_pre = mk.circular_filter(x.detach(), 3, False, clamp=None, backend=backend)
+    for clamp in ((y_pre[0, 0, 5, 7].item(), 2.0), (-1.0, y_pre[0, 0, 5, 7].item())):
+        out = mk.circular_filter(x, 3, False, clamp=clamp, backend=backend)
+        (g,) = torch.autograd.grad(out[0, 0, 5, 7], x)
+        assert g.abs().max() > 1e-3
+
+
 @needs_triton
 def test_filter_opcheck_and_compile():
     x = torch.rand(2, 3, 16, 16, requires_grad=True)
@@ -486,6 +497,23 @@ def test_photographs_at_224():
     assert loss.item() == pytest.approx(loss_oracle(pred.double().numpy(), z, masks), rel=1e-5)
 
 
+# ---- nn modules ------------------------------------------------------------------------------
+
+def test_modules():
+    from mimkernels import nn as mknn
+
+    x = torch.rand(4, 3, 16, 16)
+    corrupt = mknn.MFMCorruption(4, 0.5)
+    out, freq_mask, is_low = corrupt(x, seed=11)
+    expected = mk.mfm_corrupt(x, 4, 0.5, seed=11, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    assert torch.equal(out, expected[0]) and torch.equal(freq_mask, expected[1]) and torch.equal(is_low, expected[2])
+    assert "radius=4" in repr(corrupt)
+    z = torch.randn(2, 3, 16, 16)
+    assert torch.equal(mknn.LowFreqTarget(5)(z), mk.lowfreq_target(z, 5))
+    pred = torch.randn(4, 3, 16, 16)
+    assert torch.equal(mknn.FrequencyLoss()(pred, out, freq_mask), mk.frequency_loss(pred, out, freq_mask))
+
+
 # ---- argument errors ---------------------------------------------------------------------------
 
 def test_bad_arguments():
@@ -528,6 +556,17 @@ def test_bad_arguments():
         mk.frequency_mask(8, 8, 2, center="middle")
     with pytest.raises(ValueError, match="backend"):
         mk.frequency_loss(x, x, None, backend="triton")
+    with pytest.raises(TypeError, match="mean"):
+        mk.circular_filter(x, 2, False, mean=torch.zeros(3), std=(1.0,) * 3)
+
+
+def test_debug_check_of_mask_values(monkeypatch):
+    x = torch.rand(2, 3, 8, 8)
+    bad = torch.full((8, 8), 0.5)
+    assert torch.isfinite(mk.frequency_loss(x, x + 1, bad))  # unchecked by default: no host sync
+    monkeypatch.setenv("MIMKERNELS_DEBUG", "1")
+    with pytest.raises(ValueError, match="freq_mask"):
+        mk.frequency_loss(x, x, bad)
 
 
 # ---- GPU: the truncated DFT at the canonical size (run by benchmarks/run_gpu.sh) ------------------

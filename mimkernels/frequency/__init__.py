@@ -10,6 +10,9 @@ Backends:
   frequency/triton.py: only the frequencies inside the mask's bounding box, as small matrix
   products, the whole chain (de-normalize, filter, low/high choice, clamp or modulus, normalize)
   in one kernel; fp16/bf16 loaded as is and computed in fp32.
+The Triton paths are `custom_op`s with fakes on every device (not `triton_op`): their twiddle plans
+are built on the host from the geometry and cached, which functional tracing cannot do;
+torch.compile treats them as opaque calls.
 `frequency_loss` has no Triton kernel: it needs the whole spectrum of low-pass samples (gamma = 1
 has no Parseval shortcut), which cuFFT's rfft2 serves; the torch path already fuses it into one
 forward and one inverse transform.
@@ -104,7 +107,8 @@ def _high_pass_tensor(high_pass, batch: int, device: torch.device) -> torch.Tens
     if high_pass.dtype != torch.bool or tuple(high_pass.shape) != (batch,):
         raise ValueError(f"high_pass must be a bool or a (B,) = ({batch},) bool tensor, got "
                          f"{str(high_pass.dtype).replace('torch.', '')} of shape {tuple(high_pass.shape)}")
-    check_same_device(imgs=torch.empty(0, device=device), high_pass=high_pass)
+    if high_pass.device != device:
+        raise ValueError(f"high_pass is on {high_pass.device}, imgs on {device}: they must be on one device")
     return high_pass
 
 
@@ -243,7 +247,8 @@ def frequency_loss(pred: torch.Tensor, target: torch.Tensor, freq_mask: torch.Te
     freq_mask, the pass mask returned by mfm_corrupt ((B, H, W), or (H, W) for all samples,
     fftshifted), the loss is MFM's 'masked' mean over the removed frequencies of the whole batch:
     Σ (1 - M)·dist / (C·Σ_b,u,v (1 - M)) (NaN when nothing was removed, as official). freq_mask=None:
-    the plain mean over all frequencies ('normal'). Differentiable in pred and target.
+    the plain mean over all frequencies ('normal'). Differentiable in pred and target. freq_mask
+    values are checked to be 0/1 only with MIMKERNELS_DEBUG=1 (a value check syncs the host).
     """
     check_tensor(pred, "pred", ndim=4, dtypes=_IMAGE_DTYPES, what="(B, C, H, W) floating")
     check_tensor(target, "target", dtypes=_IMAGE_DTYPES)
@@ -259,6 +264,8 @@ def frequency_loss(pred: torch.Tensor, target: torch.Tensor, freq_mask: torch.Te
         if freq_mask.is_complex():
             raise TypeError("freq_mask must be a real 0/1 mask, got a complex tensor")
         dev = check_same_device(pred=pred, target=target, freq_mask=freq_mask)
+        if _dispatch.debug_checks() and not bool(((freq_mask == 0) | (freq_mask == 1)).all()):
+            raise ValueError("freq_mask must hold only 0 and 1 (a pass mask)")
     else:
         dev = check_same_device(pred=pred, target=target)
     gamma = _check_real(gamma, "gamma")

@@ -94,8 +94,8 @@ def _truncated_dft_filter_kernel(
             inside = (rows[:, None] < H) & (cols[None, :] < W)
             xt = tl.load(x_base + rows[:, None] * x_stride_h + cols[None, :] * x_stride_w, mask=inside,
                          other=0.0).to(ACC)
-            if DENORM_IN:
-                xt = tl.where(inside, xt * std + mean, 0.0)
+            if DENORM_IN:  # padded pixels turn into `mean`, but meet zero twiddle rows/columns
+                xt = xt * std + mean
             fx_off = cols[:, None] * KX + kx[None, :]
             t_re += tl.dot(xt, tl.load(fx_re_ptr + fx_off), input_precision=PRECISION)
             t_im += tl.dot(xt, tl.load(fx_im_ptr + fx_off), input_precision=PRECISION)
