@@ -599,7 +599,8 @@ def test_gpu_dot_precision(precision, tol):
     from mimkernels.frequency import triton as kernels
 
     x = sample_photos(224).cuda()
-    plan = kernels.filter_plan(kernels.MaskGeometry(224, 224, 16.0, False, "mfm", None), x.device, torch.float32)
+    plan = kernels.filter_plan(kernels.MaskGeometry(224, 224, 16.0, False, "mfm", None), x.device, torch.float32,
+                               True)
     got = kernels.truncated_dft_filter(x, plan, precision=precision)
     expected = reference.mfm_filter_official(x.double(), reference.frequency_mask(224, 224, 16).cuda(), None)
     err = (got.double() - expected).abs().max().item()

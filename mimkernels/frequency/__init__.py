@@ -289,7 +289,7 @@ if HAS_TRITON:
         max_d2 = (height // 2) ** 2 + (width // 2) ** 2
         box_is_low = outer_radius is None or outer_radius ** 2 > max_d2
         geometry = _kernels.MaskGeometry(height, width, radius, not box_is_low, "mfm", outer_radius)
-        return _kernels.filter_plan(geometry, device, dtype), box_is_low
+        return _kernels.filter_plan(geometry, device, dtype, True), box_is_low
 
     def _affine(mean, std, device, dtype) -> torch.Tensor | None:
         """(2, C): the mean and std rows the kernel reads (cached on the device)."""
@@ -352,12 +352,13 @@ if HAS_TRITON:
         dtype = _compute_dtype(imgs)
         geometry = _kernels.MaskGeometry(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm",
                                          None)
-        plan = _kernels.filter_plan(geometry, imgs.device, dtype)
+        plan = _kernels.filter_plan(geometry, imgs.device, dtype, not exact)
         if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
             mask = reference.device_mask(*geometry, imgs.device)
             return reference.pixmim_target_fft(imgs, mask, mean, std)
         affine = _affine(mean, std, imgs.device, dtype)
-        return _kernels.truncated_dft_filter(imgs, plan, modulus=True, affine=affine, denorm_in=affine is not None,
+        output = _kernels.OUTPUT_MODULUS if exact else _kernels.OUTPUT_ABS_REAL
+        return _kernels.truncated_dft_filter(imgs, plan, output=output, affine=affine, denorm_in=affine is not None,
                                              norm_out=affine is not None)
 
     def _pixmim_target_fake(imgs, radius, mean, std, exact):
