@@ -218,6 +218,18 @@ def test_radius_regimes(backend):
 
 
 @pytest.mark.parametrize("backend", FILTER_BACKENDS)
+def test_empty_batch_and_single_pixel(backend):
+    for shape in [(0, 3, 8, 8), (2, 3, 1, 1), (1, 3, 1, 5)]:
+        x = torch.rand(shape)
+        assert mk.circular_filter(x, 1, False, backend=backend).shape == x.shape
+        assert mk.lowfreq_target(x, 1, backend=backend).shape == x.shape
+        assert mk.mfm_corrupt(x, 1, seed=0, backend=backend)[0].shape == x.shape
+    x = torch.rand(2, 3, 1, 1)
+    torch.testing.assert_close(mk.circular_filter(x, 1, False, clamp=None, backend=backend), x)
+    assert torch.isnan(mk.frequency_loss(torch.rand(0, 3, 4, 4), torch.rand(0, 3, 4, 4), None))
+
+
+@pytest.mark.parametrize("backend", FILTER_BACKENDS)
 def test_boxes_beyond_the_kernel_limit(backend):
     """A box wider than MAX_BOX frequencies (radius 200 on a 300-wide image) runs the torch.fft path."""
     x = torch.rand(2, 1, 3, 300)

@@ -170,6 +170,8 @@ def circular_filter(imgs: torch.Tensor, radius: float, high_pass, *, clamp=(0.0,
 
 
 def _mfm_filter(imgs, radius, outer_radius, high_pass, clamp, mean, std, be: str) -> torch.Tensor:
+    if imgs.numel() == 0:  # (MKL's FFT refuses empty batches)
+        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
     if be == "torch":
         masks = _mfm_masks(imgs.shape[2], imgs.shape[3], radius, outer_radius, high_pass, imgs.device)
         return reference.mfm_filter_rfft(imgs, masks, clamp, mean, std)
@@ -229,6 +231,8 @@ def lowfreq_target(imgs: torch.Tensor, radius: float = 40, *, mean: Sequence[flo
         raise TypeError(f"exact must be a bool, got {type(exact).__name__}")
     be = _dispatch.resolve_backend("lowfreq_target", backend, imgs.device)
     imgs = imgs.detach()
+    if imgs.numel() == 0:  # (MKL's FFT refuses empty batches)
+        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
     if be == "torch":
         mask = reference.device_mask(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm", None,
                                      imgs.device)
@@ -272,6 +276,8 @@ def frequency_loss(pred: torch.Tensor, target: torch.Tensor, freq_mask: torch.Te
     if gamma <= 0:
         raise ValueError(f"gamma must be > 0, got {gamma}")
     _dispatch.resolve_backend("frequency_loss", backend, dev)
+    if pred.numel() == 0:  # an empty mean, as official (MKL's FFT refuses empty batches)
+        return torch.full((), math.nan, dtype=reference.compute_dtype(pred, target), device=dev)
     return reference.frequency_loss_rfft(pred, target, freq_mask, gamma)
 
 
