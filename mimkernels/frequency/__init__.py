@@ -286,8 +286,11 @@ def frequency_loss(pred: torch.Tensor, target: torch.Tensor, freq_mask: torch.Te
 if HAS_TRITON:
     from mimkernels.frequency import triton as _kernels
 
-    def _compute_dtype(imgs: torch.Tensor) -> torch.dtype:
-        return torch.float64 if imgs.dtype == torch.float64 else torch.float32
+    _compute_dtype = reference.compute_dtype
+
+    def _image_fake(imgs, *args):
+        """Every frequency op returns a contiguous tensor shaped like imgs."""
+        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
 
     def _mfm_plan(height: int, width: int, radius: float, outer_radius: float | None, device, dtype):
         """(plan, box_is_low): the kernel filters with the low-pass mask, or with the high-pass
@@ -319,9 +322,6 @@ if HAS_TRITON:
                          std: list[float] | None) -> torch.Tensor:
         return _run_mfm_filter(imgs, high_pass, radius, outer_radius, clamp, mean, std, imgs.dtype)
 
-    def _mfm_filter_fake(imgs, high_pass, radius, outer_radius, clamp, mean, std):
-        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
-
     def _mfm_filter_backward_impl(grad: torch.Tensor, imgs: torch.Tensor, high_pass: torch.Tensor, radius: float,
                                   outer_radius: float | None, clamp: list[float] | None,
                                   std: list[float] | None) -> torch.Tensor:
@@ -330,14 +330,14 @@ if HAS_TRITON:
         dtype = _compute_dtype(imgs)
         g = grad.to(dtype)
         if std is not None:
-            g = g / reference.affine_tensors(std, std, dtype, g.device)[1]
+            g = g / reference.affine_tensors(std, std, dtype, g.device)[1]  # (only the std half is used)
         if clamp is not None:
             y_pre = _run_mfm_filter(imgs, high_pass, radius, outer_radius, None, None, None, dtype)
             g = torch.where((y_pre >= clamp[0]) & (y_pre <= clamp[1]), g, 0.0)
         return _run_mfm_filter(g, high_pass, radius, outer_radius, None, None, None, imgs.dtype)
 
-    def _mfm_filter_backward_fake(grad, imgs, high_pass, radius, outer_radius, clamp, std):
-        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
+    def _mfm_filter_backward_fake(grad, imgs, *args):
+        return _image_fake(imgs)
 
     def _mfm_filter_setup(ctx, inputs, output):
         imgs, high_pass, ctx.radius, ctx.outer_radius, ctx.clamp, _, ctx.std = inputs
@@ -349,7 +349,7 @@ if HAS_TRITON:
                                                              ctx.clamp, ctx.std)
         return grad_imgs, None, None, None, None, None, None
 
-    define_op("mfm_filter", _mfm_filter_impl, fake=_mfm_filter_fake, triton=False,
+    define_op("mfm_filter", _mfm_filter_impl, fake=_image_fake, triton=False,
               backward=_mfm_filter_backward, setup_context=_mfm_filter_setup)
     define_op("mfm_filter_backward", _mfm_filter_backward_impl, fake=_mfm_filter_backward_fake, triton=False)
 
@@ -367,7 +367,4 @@ if HAS_TRITON:
         return _kernels.truncated_dft_filter(imgs, plan, output=output, affine=affine, denorm_in=affine is not None,
                                              norm_out=affine is not None)
 
-    def _pixmim_target_fake(imgs, radius, mean, std, exact):
-        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
-
-    define_op("pixmim_lowfreq_target", _pixmim_target_impl, fake=_pixmim_target_fake, triton=False)
+    define_op("pixmim_lowfreq_target", _pixmim_target_impl, fake=_image_fake, triton=False)
