@@ -3,9 +3,10 @@ target (spec/frequency.md).
 
 Backends:
 - "torch": torch.fft on the half spectrum where the mask is conjugate-symmetric (every MFM mask:
-  irfft2(rfft2(x)·M')), the full spectrum without the shifts for PixMIM (|ifft2(fft2(x)·ifftshift(M))|,
-  spec §4.4), and MFM's loss from one rfft2 of pred - target with a one-irfft2 backward. fp16/bf16
-  inputs are upcast to fp32 (there is no half FFT at 224).
+  irfft2(rfft2(x)·M')), one rfft2 and two real filters for PixMIM's asymmetric disc
+  (|ifft2(fft2(x)·ifftshift(M))| = sqrt(A² + B²), spec §4.4-4.5), and MFM's loss from one rfft2
+  of pred - target with a one-irfft2 backward. fp16/bf16 inputs are upcast to fp32 (there is no
+  half FFT at 224).
 - "triton" (`circular_filter`, `mfm_corrupt`, `lowfreq_target`): the truncated DFT of
   frequency/triton.py: only the frequencies inside the mask's bounding box, as small matrix
   products, the whole chain (de-normalize, filter, low/high choice, clamp or modulus, normalize)
@@ -236,7 +237,7 @@ def lowfreq_target(imgs: torch.Tensor, radius: float = 40, *, mean: Sequence[flo
     if be == "torch":
         mask = reference.device_mask(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm", None,
                                      imgs.device)
-        return reference.pixmim_target_fft(imgs, mask, mean, std)
+        return reference.pixmim_target_rfft(imgs, mask, mean, std)
     return torch.ops.mimkernels.pixmim_lowfreq_target(imgs, radius, list(mean) if mean is not None else None,
                                                       list(std) if std is not None else None, exact)
 
@@ -361,7 +362,7 @@ if HAS_TRITON:
         plan = _kernels.filter_plan(geometry, imgs.device, dtype, not exact)
         if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
             mask = reference.device_mask(*geometry, imgs.device)
-            return reference.pixmim_target_fft(imgs, mask, mean, std)
+            return reference.pixmim_target_rfft(imgs, mask, mean, std)
         affine = _affine(mean, std, imgs.device, dtype)
         output = _kernels.OUTPUT_MODULUS if exact else _kernels.OUTPUT_ABS_REAL
         return _kernels.truncated_dft_filter(imgs, plan, output=output, affine=affine, denorm_in=affine is not None,

@@ -3,7 +3,7 @@
 Two kinds of function live here:
 - the official chains, step by step (`mfm_filter_official`, `pixmim_target_official`,
   `frequency_loss_official`): the oracles of every kernel and of the fast torch paths;
-- the fast torch.fft paths the "torch" backend runs (`mfm_filter_rfft`, `pixmim_target_fft`,
+- the fast torch.fft paths the "torch" backend runs (`mfm_filter_rfft`, `pixmim_target_rfft`,
   `frequency_loss_rfft`), exact by the identities of spec §4.
 
 FFTs run in fp32/complex64 (fp16/bf16 inputs are upcast: cuFFT half needs power-of-two sizes and
@@ -140,15 +140,25 @@ def pixmim_target_official(imgs: torch.Tensor, mask: torch.Tensor, mean=None, st
     return y.to(imgs.dtype)
 
 
-def pixmim_target_fft(imgs: torch.Tensor, mask: torch.Tensor, mean=None, std=None) -> torch.Tensor:
-    """PixMIM's target as |ifft2(fft2(x) · ifftshift(M))| (spec §4.4: the missing ifftshift is a
-    unit phase that abs() removes), for any mask and parity; affine steps as official."""
+def pixmim_target_rfft(imgs: torch.Tensor, mask: torch.Tensor, mean=None, std=None) -> torch.Tensor:
+    """PixMIM's target from one rfft2 and one batched irfft2 of two real filters (spec §4.4-4.5):
+    the missing ifftshift is a unit phase that abs() removes, so target = |ifft2(X·M')| with
+    M' = ifftshift(M); split M' = Ms + Ma (symmetric and antisymmetric parts): ifft2(X·M') = A + iB
+    with A = irfft2(X·Ms), B = irfft2(-i·X·Ma) (both Hermitian products), |.| = sqrt(A² + B²).
+    Any mask and parity; affine steps as official."""
+    h, w = imgs.shape[-2:]
     x = imgs.to(compute_dtype(imgs))
     if mean is not None:
         m, s = affine_tensors(mean, std, x.dtype, x.device)
         x = x * s + m
     natural = torch.fft.ifftshift(mask.to(x.dtype), dim=(-2, -1))
-    y = torch.abs(torch.fft.ifft2(torch.fft.fft2(x) * natural))
+    mirrored = _mirror(natural)
+    cols = w // 2 + 1
+    parts = torch.stack([0.5 * (natural + mirrored), 0.5 * (natural - mirrored)])[..., :cols]   # (2, H, W//2+1)
+    rotation = torch.tensor([1, -1j], dtype=x.dtype.to_complex(), device=x.device)
+    z = torch.fft.rfft2(x).unsqueeze(-3)                                                      # (B, C, 1, H, cols)
+    a_b = torch.fft.irfft2(z * (parts * rotation.view(2, 1, 1)), s=(h, w))                    # (B, C, 2, H, W)
+    y = torch.sqrt(a_b[..., 0, :, :] ** 2 + a_b[..., 1, :, :] ** 2)
     if mean is not None:
         y = (y - m) / s
     return y.to(imgs.dtype)
