@@ -390,6 +390,17 @@ def test_target_backends_equal_official(backend, shape, radius):
                                reference.pixmim_target_official(pixel.double(), mask), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("backend", TARGET_BACKENDS)
+@settings(max_examples=8, deadline=None)
+@given(h=st.integers(1, 24), w=st.integers(1, 24), radius=st.floats(0, 14), seed=st.integers(0, 2 ** 16))
+def test_target_any_size_and_radius(backend, h, w, radius, seed):
+    """The asymmetric rim (spec §3) at every parity, inclusive radius, against the official chain."""
+    z = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    expected = reference.pixmim_target_official(z.double(), reference.frequency_mask(h, w, radius, False, "pixmim"),
+                                                IMAGENET_MEAN, IMAGENET_STD)
+    torch.testing.assert_close(mk.lowfreq_target(z, radius, backend=backend).double(), expected, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("h,w", [(8, 8), (9, 9), (8, 9), (7, 6)])
 def test_exact_target_is_modulus_of_unshifted_filter(h, w):
     """spec §4.4: the missing ifftshift is a unit phase: official == |ifft2(X·ifftshift(M))|."""
