@@ -601,24 +601,26 @@ def test_gpu_truncated_dft_at_224(dtype):
     high_pass = torch.tensor([False, True] * 4, device="cuda")
     masks = torch.where(high_pass[:, None, None].cpu(), *(reference.frequency_mask(224, 224, 16, hp)
                                                           for hp in (True, False))).cuda()
+    x = x.to(dtype)  # the reference filters the same (rounded) input
     expected = reference.mfm_filter_official(x.double(), masks, (0.0, 1.0))
-    got = mk.circular_filter(x.to(dtype), 16, high_pass, backend="triton")
+    got = mk.circular_filter(x, 16, high_pass, backend="triton")
     tol = 2e-6 if dtype == torch.float32 else torch.finfo(dtype).eps + 2e-6
     assert (got.double() - expected).abs().max().item() <= tol
-    z = (x - torch.tensor(IMAGENET_MEAN, device="cuda").view(1, 3, 1, 1)) / torch.tensor(
-        IMAGENET_STD, device="cuda").view(1, 3, 1, 1)
+    z = ((x.float() - torch.tensor(IMAGENET_MEAN, device="cuda").view(1, 3, 1, 1)) / torch.tensor(
+        IMAGENET_STD, device="cuda").view(1, 3, 1, 1)).to(dtype)
     target = reference.pixmim_target_official(z.double(), mk.frequency_mask(224, 224, 40, center="pixmim",
                                                                             device="cuda"), IMAGENET_MEAN,
                                               IMAGENET_STD)
-    got_t = mk.lowfreq_target(z.to(dtype), 40, backend="triton").double()
+    got_t = mk.lowfreq_target(z, 40, backend="triton").double()
     scale = 1e-5 if dtype == torch.float32 else torch.finfo(dtype).eps * target.abs().max().item() + 1e-5
     assert (got_t - target).abs().max().item() <= scale
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("precision,tol", [("ieee", 2e-6), ("tf32x3", 2e-6), ("tf32", 5e-3)])
+@pytest.mark.parametrize("precision,tol", [("ieee", 2e-6), ("tf32x3", 2e-6), ("tf32", 2e-2)])
 def test_gpu_dot_precision(precision, tol):
-    """What each tl.dot precision gives at 224, fp32 (plain TF32 misses the spec's tolerance)."""
+    """What each tl.dot precision gives at 224, fp32: ieee (the default) and tf32x3 meet the spec's
+    2e-6; plain TF32 (10-bit mantissa) is only held to a sanity bound (the spec says it misses)."""
     from mimkernels.frequency import triton as kernels
 
     x = sample_photos(224).cuda()
