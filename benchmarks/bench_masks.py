@@ -2,7 +2,7 @@
 
 CPU (runs on every machine, one thread: torch.set_num_threads(1), which the cpp backend follows):
 - block mask, MaskFeat 78/15 and BEiT 75/16 on 14x14: the official unilm/SlowFast Python generator
-  (a literal port, mimkernels.testing.OfficialMaskingGenerator, one call per image as in a data
+  (the official algorithm restated, mimkernels.testing.OfficialMaskingGenerator, one call per image as in a data
   loader) vs mimkernels cpp and the torch reference;
 - SimMIM 192/32/4/0.6: the official numpy generator vs mimkernels cpp and torch;
 - AvgDist of 64 block masks at 224 px (patch 16), cpp (the torch reference is ~7x slower: not timed,

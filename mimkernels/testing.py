@@ -1,5 +1,5 @@
 """Test helpers shared by python_tests/ (and usable by downstream code testing its own use):
-which backends can run an op on a device, per-dtype tolerances, real photographs, and literal ports
+which backends can run an op on a device, per-dtype tolerances, real photographs, and restatements
 of the official SimMIM and BEiT/MaskFeat mask generators (oracles and benchmark baselines).
 """
 from __future__ import annotations
@@ -51,130 +51,91 @@ def sample_photos(size: int | tuple[int, int] = 224, dtype: torch.dtype = torch.
     return out.round().to(torch.uint8) if dtype == torch.uint8 else (out / 255).to(dtype)
 
 
-# ---- the official mask generators, ported literally: oracles of the distribution tests and the
-# baselines of benchmarks/bench_masks.py (spec/masking.md §4–5) -------------------------------------
+# ---- the official mask generators' algorithms, restated: oracles of the distribution tests and the
+# baselines of benchmarks/bench_masks.py (spec/masking.md §4–5). Same draws, in the same order, as
+# the official classes; per-image Python, as the official data loaders run them. -------------------
 
 class OfficialSimMIMMaskGenerator:
-    """microsoft/SimMIM data/data_simmim.py MaskGenerator, with a numpy RandomState for np.random."""
+    """microsoft/SimMIM data/data_simmim.py MaskGenerator's algorithm: ceil(ratio · cells) mask patches
+    taken from one random permutation, upsampled to the model's patch grid; int (n, n), 1 = masked.
+    rs: a numpy RandomState standing in for np.random."""
 
     def __init__(self, input_size=192, mask_patch_size=32, model_patch_size=4, mask_ratio=0.6, rs=None):
-        self.input_size = input_size
-        self.mask_patch_size = mask_patch_size
-        self.model_patch_size = model_patch_size
-        self.mask_ratio = mask_ratio
-        assert self.input_size % self.mask_patch_size == 0
-        assert self.mask_patch_size % self.model_patch_size == 0
-        self.rand_size = self.input_size // self.mask_patch_size
-        self.scale = self.mask_patch_size // self.model_patch_size
-        self.token_count = self.rand_size ** 2
-        self.mask_count = int(np.ceil(self.token_count * self.mask_ratio))
+        self.side = input_size // mask_patch_size                  # mask patches per side
+        self.scale = mask_patch_size // model_patch_size           # model patches per mask patch
+        self.mask_count = int(np.ceil(self.side ** 2 * mask_ratio))
         self.rs = rs
 
-    def __call__(self):
-        mask_idx = self.rs.permutation(self.token_count)[:self.mask_count]
-        mask = np.zeros(self.token_count, dtype=int)
-        mask[mask_idx] = 1
-        mask = mask.reshape((self.rand_size, self.rand_size))
-        mask = mask.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
-        return mask
+    def __call__(self) -> np.ndarray:
+        cells = np.zeros(self.side ** 2, dtype=int)
+        cells[self.rs.permutation(self.side ** 2)[:self.mask_count]] = 1
+        return np.kron(cells.reshape(self.side, self.side), np.ones((self.scale, self.scale), dtype=int))
 
 
 class OfficialMaskingGenerator:
-    """microsoft/unilm beit/masking_generator.py MaskingGenerator (= SlowFast's), with a
-    random.Random instance in place of the global `random` module."""
+    """microsoft/unilm beit/masking_generator.py MaskingGenerator's algorithm (= SlowFast's MaskFeat):
+    blocks of area U(min_num_patches, budget) and log-uniform aspect, top/left uniform with inclusive
+    bounds; a block is kept when it masks between 1 and `budget` new cells; at most 10 tries per block;
+    stop at num_masking_patches or when 10 tries add nothing. rnd: a random.Random."""
+
+    STOP_WHEN_STUCK = True
 
     def __init__(self, input_size, num_masking_patches, min_num_patches=4, max_num_patches=None,
                  min_aspect=0.3, max_aspect=None, rnd=None):
-        if not isinstance(input_size, tuple):
-            input_size = (input_size,) * 2
-        self.height, self.width = input_size
-        self.num_patches = self.height * self.width
+        self.height, self.width = input_size if isinstance(input_size, tuple) else (input_size, input_size)
         self.num_masking_patches = num_masking_patches
         self.min_num_patches = min_num_patches
         self.max_num_patches = num_masking_patches if max_num_patches is None else max_num_patches
-        max_aspect = max_aspect or 1 / min_aspect
-        self.log_aspect_ratio = (math.log(min_aspect), math.log(max_aspect))
-        self.random = rnd
+        self.log_aspect = (math.log(min_aspect), math.log(max_aspect or 1 / min_aspect))
+        self.rnd = rnd
 
-    def _mask(self, mask, max_mask_patches):
-        delta = 0
-        for attempt in range(10):
-            target_area = self.random.uniform(self.min_num_patches, max_mask_patches)
-            aspect_ratio = math.exp(self.random.uniform(*self.log_aspect_ratio))
-            h = int(round(math.sqrt(target_area * aspect_ratio)))
-            w = int(round(math.sqrt(target_area / aspect_ratio)))
-            if w < self.width and h < self.height:
-                top = self.random.randint(0, self.height - h)
-                left = self.random.randint(0, self.width - w)
+    def _uniform(self, low: float, high: float) -> float:
+        return self.rnd.uniform(low, high)
 
-                num_masked = mask[top: top + h, left: left + w].sum()
-                # Overlap
-                if 0 < h * w - num_masked <= max_mask_patches:
-                    for i in range(top, top + h):
-                        for j in range(left, left + w):
-                            if mask[i, j] == 0:
-                                mask[i, j] = 1
-                                delta += 1
+    def _offset(self, largest: int) -> int:
+        return self.rnd.randint(0, largest)  # inclusive
 
-                if delta > 0:
-                    break
-        return delta
+    def _add_block(self, mask: np.ndarray, budget: int) -> int:
+        """Masks one block in place; returns how many cells it added (0: ten tries failed)."""
+        for _ in range(10):
+            area = self._uniform(self.min_num_patches, budget)
+            aspect = math.exp(self._uniform(*self.log_aspect))
+            h, w = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if h >= self.height or w >= self.width:
+                continue
+            top, left = self._offset(self.height - h), self._offset(self.width - w)
+            block = mask[top:top + h, left:left + w]
+            added = h * w - int(block.sum())
+            if 0 < added <= budget:
+                block[...] = 1
+                return added
+        return 0
 
-    def __call__(self):
-        mask = np.zeros(shape=(self.height, self.width), dtype=int)
-        mask_count = 0
-        while mask_count < self.num_masking_patches:
-            max_mask_patches = self.num_masking_patches - mask_count
-            max_mask_patches = min(max_mask_patches, self.max_num_patches)
-
-            delta = self._mask(mask, max_mask_patches)
-            if delta == 0:
+    def __call__(self) -> np.ndarray:
+        mask = np.zeros((self.height, self.width), dtype=int)
+        count = 0
+        while count != self.num_masking_patches:
+            added = self._add_block(mask, min(self.num_masking_patches - count, self.max_num_patches))
+            if added == 0 and self.STOP_WHEN_STUCK:
                 break
-            else:
-                mask_count += delta
-
+            count += added
         return mask
 
 
 class OfficialMMPretrainBEiTMaskGenerator(OfficialMaskingGenerator):
-    """open-mmlab/mmpretrain datasets/transforms/processing.py BEiTMaskGenerator: numpy draws, randint
-    with an exclusive upper bound, no early stop (`rs`: a numpy RandomState for np.random)."""
+    """open-mmlab/mmpretrain datasets/transforms/processing.py BEiTMaskGenerator's algorithm: numpy
+    draws, top/left with an exclusive upper bound, no stop when a block adds nothing. rs: a numpy
+    RandomState standing in for np.random."""
+
+    STOP_WHEN_STUCK = False
 
     def __init__(self, input_size, num_masking_patches, min_num_patches=4, max_num_patches=None,
                  min_aspect=0.3, max_aspect=None, rs=None):
         super().__init__(input_size, num_masking_patches, min_num_patches, max_num_patches, min_aspect, max_aspect)
         self.rs = rs
 
-    def _mask(self, mask, max_mask_patches):
-        delta = 0
-        for _ in range(10):
-            target_area = self.rs.uniform(self.min_num_patches, max_mask_patches)
-            aspect_ratio = math.exp(self.rs.uniform(*self.log_aspect_ratio))
-            h = int(round(math.sqrt(target_area * aspect_ratio)))
-            w = int(round(math.sqrt(target_area / aspect_ratio)))
-            if w < self.width and h < self.height:
-                top = self.rs.randint(0, self.height - h)
-                left = self.rs.randint(0, self.width - w)
+    def _uniform(self, low: float, high: float) -> float:
+        return self.rs.uniform(low, high)
 
-                num_masked = mask[top:top + h, left:left + w].sum()
-                # Overlap
-                if 0 < h * w - num_masked <= max_mask_patches:
-                    for i in range(top, top + h):
-                        for j in range(left, left + w):
-                            if mask[i, j] == 0:
-                                mask[i, j] = 1
-                                delta += 1
-                if delta > 0:
-                    break
-        return delta
-
-    def __call__(self):
-        mask = np.zeros(shape=(self.height, self.width), dtype=int)
-        mask_count = 0
-        while mask_count != self.num_masking_patches:
-            max_mask_patches = self.num_masking_patches - mask_count
-            max_mask_patches = min(max_mask_patches, self.max_num_patches)
-
-            delta = self._mask(mask, max_mask_patches)
-            mask_count += delta
-        return mask
+    def _offset(self, largest: int) -> int:
+        return self.rs.randint(0, largest)  # exclusive

@@ -1,4 +1,4 @@
-"""Frequency family (spec/frequency.md): masks against literal ports of the official mask builders;
+"""Frequency family (spec/frequency.md): masks against the official mask builders restated;
 the official chains, the fast torch paths and the Triton truncated DFT against an independent
 float64 numpy oracle (explicit DFT matrices); the identities of spec §4 as properties; gradcheck;
 MFM's per-sample choice (rng.md stream 4); real photographs at 224; argument errors."""
@@ -51,7 +51,7 @@ def unshift_np(z: np.ndarray) -> np.ndarray:
 
 
 def mfm_mask_oracle(n_h: int, n_w: int, r1, r2=999) -> np.ndarray:
-    """FreqMaskGenerator, literally (generalised to H x W): ones, 0 where r1² <= d² < r2² -> low-pass."""
+    """FreqMaskGenerator restated (generalised to H x W): ones, 0 where r1² <= d² < r2² -> low-pass."""
     mask = np.ones((n_h, n_w), dtype=np.int64)
     for y in range(n_h):
         for x in range(n_w):
@@ -62,7 +62,7 @@ def mfm_mask_oracle(n_h: int, n_w: int, r1, r2=999) -> np.ndarray:
 
 
 def pixmim_mask_oracle(h: int, w: int, radius) -> np.ndarray:
-    """LowFreqTargetGenerator._generate_low_pass_filter, literally (one channel)."""
+    """LowFreqTargetGenerator._generate_low_pass_filter restated (one channel)."""
     mask = np.ones((h, w), dtype=np.float32)
     for i in range(h):
         for j in range(w):

@@ -1,6 +1,6 @@
 """SimMIM mask, BEiT/MaskFeat block mask, AvgDist and MaskCollator (spec/masking.md §4–7).
 
-Oracles: literal ports of the official generators driven by ordinary RNGs (numpy for SimMIM, Python's
+Oracles: the official generators' algorithms restated (mimkernels.testing), driven by ordinary RNGs (numpy for SimMIM, Python's
 `random` for unilm's MaskingGenerator), compared in distribution; scipy's exact distance transform
 for AvgDist. The torch references are compared bit for bit with the cpp (and cuda) kernels.
 """
