@@ -13,30 +13,25 @@ from mimkernels.masking import reference
 from mimkernels.testing import backends_on
 
 
-# ---- MAE's original code (facebookresearch/mae models_mae.py), copied with noise passed in -------
+# ---- MAE's models_mae.py random_masking and decoder unshuffle, restated with noise passed in: its
+# unstable argsorts, the (B, K, D) repeated index and the mask built by a gather --------------------
 
 def mae_random_masking(x, mask_ratio, noise):
-    N, L, D = x.shape  # batch, length, dim
-    len_keep = int(L * (1 - mask_ratio))
-    # sort noise for each sample
-    ids_shuffle = torch.argsort(noise, dim=1)  # ascend: small is keep, large is remove
-    ids_restore = torch.argsort(ids_shuffle, dim=1)
-    # keep the first subset
-    ids_keep = ids_shuffle[:, :len_keep]
-    x_masked = torch.gather(x, dim=1, index=ids_keep.unsqueeze(-1).repeat(1, 1, D))
-    # generate the binary mask: 0 is keep, 1 is remove
-    mask = torch.ones([N, L], device=x.device)
-    mask[:, :len_keep] = 0
-    # unshuffle to get the binary mask
-    mask = torch.gather(mask, dim=1, index=ids_restore)
-    return x_masked, mask, ids_restore
+    n, length, d = x.shape
+    kept = int(length * (1 - mask_ratio))
+    order = torch.argsort(noise, dim=1)
+    restore = torch.argsort(order, dim=1)
+    x_kept = torch.gather(x, 1, order[:, :kept].unsqueeze(-1).repeat(1, 1, d))
+    removed = torch.ones(n, length, device=x.device)
+    removed[:, :kept] = 0
+    return x_kept, torch.gather(removed, 1, restore), restore
 
 
 def mae_decoder_unshuffle(x, ids_restore, mask_token):
-    mask_tokens = mask_token.repeat(x.shape[0], ids_restore.shape[1] + 1 - x.shape[1], 1)
-    x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)  # no cls token
-    x_ = torch.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).repeat(1, 1, x.shape[2]))  # unshuffle
-    return torch.cat([x[:, :1, :], x_], dim=1)  # append cls token
+    fill = mask_token.repeat(x.shape[0], ids_restore.shape[1] + 1 - x.shape[1], 1)
+    tokens = torch.cat([x[:, 1:], fill], dim=1)
+    tokens = torch.gather(tokens, 1, ids_restore.unsqueeze(-1).repeat(1, 1, x.shape[2]))
+    return torch.cat([x[:, :1], tokens], dim=1)
 
 
 # ---- numpy oracle, written from the spec --------------------------------------------------------

@@ -108,7 +108,8 @@ def test_reference_equals_oracle(b, c, h, w, p):
 
 
 def test_reference_equals_mae_and_simmim_code():
-    """The official code, copied (MAE models_mae.py forward_loss with norm_pix_loss; SimMIM models/simmim.py)."""
+    """The official computations restated op for op (MAE models_mae.py forward_loss with norm_pix_loss; SimMIM
+    models/simmim.py), including their torch.var default (unbiased) and the + 1e-5."""
     imgs = torch.randn(2, 3, 32, 32)
     p, mask = 16, mae_mask(2, 4)
     pred = torch.randn(2, 4, 768)
