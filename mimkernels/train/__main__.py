@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
                    help="MIM ops: mimkernels (fastest kernel per op, backend='auto') or torch (the eager reference)")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="image folder PATH/<class>/<image> (default: the embedded procedural shapes)")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="images per process and step")
     p.add_argument("--img-size", type=int, default=32)
     p.add_argument("--patch-size", type=int, default=4)
@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (default: a fresh runs/<method>-<ops>-<time>)")
     p.add_argument("--resume", default=None, metavar="CKPT", help="checkpoint.pt (or its run folder) to continue")
-    p.add_argument("--lr", type=float, default=1.5e-3, help="AdamW peak learning rate per 256 images (MAE's blr)")
+    p.add_argument("--lr", type=float, default=6e-3, help="AdamW peak learning rate per 256 images (MAE's blr)")
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--train-size", type=int, default=2048, help="embedded training images")
