@@ -1,0 +1,143 @@
+"""Hugging Face transformers: `patch_hf_vitmae(model)` for ViTMAE (integration.md §2).
+
+    from mimkernels.integrations import patch_hf_vitmae
+    model = patch_hf_vitmae(ViTMAEForPreTraining.from_pretrained(...))   # before Trainer / DDP / compile
+
+Bound onto the instance, one flag each:
+- masking: `model.vit.embeddings.random_masking(sequence, noise=None)` -> `mimkernels.random_masking`,
+  with the ratio read from `config.mask_ratio` at each call (as upstream) and a given `noise` honoured
+  (moved to the tokens' device, as upstream);
+- loss: the pixel loss -> `mimkernels.norm_pix_mse_loss(..., norm_pix=config.norm_pix_loss)`. Releases
+  with `ViTMAEForPreTraining.forward_loss` get that method replaced; releases that compute the loss
+  inline in `forward` (transformers 5) get a `forward` that runs the model's own `vit` and `decoder`
+  and returns the same output class;
+- decoder (off by default): `model.decoder.forward(hidden_states, ids_restore, interpolate_pos_encoding)`
+  with MAE's cat + gather + cat as `mimkernels.unshuffle_tokens`; another signature warns and is skipped.
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import torch
+from torch import nn
+
+import mimkernels as mk
+from mimkernels.integrations import _patching
+
+__all__ = ["patch_hf_vitmae"]
+
+_FORWARD_PARAMS = ("pixel_values", "noise", "interpolate_pos_encoding")
+_DECODER_PARAMS = ("hidden_states", "ids_restore", "interpolate_pos_encoding")
+
+
+def patch_hf_vitmae(model: nn.Module, *, masking: bool = True, loss: bool = True, decoder: bool = False,
+                    rng: str = "torch", generator=None, backend: str = "auto") -> nn.Module:
+    """Bind mimkernels' masking, loss and (opt-in) decoder unshuffle onto a transformers
+    `ViTMAEForPreTraining` (or the masking onto a `ViTMAEModel`, which has no loss or decoder); returns model.
+
+    rng: "torch" (default) draws `torch.rand(B, L)` where transformers does when no `noise` is given,
+    so masks equal upstream's for the same RNG state (ties aside: ours break by index); "philox" keys
+    them by one seed per call from `generator` (CPU) or torch's default generator. A `noise` argument
+    to `model(...)` always wins, as upstream. backend: passed to every op. Idempotent;
+    `mimkernels.integrations.unpatch(model)` restores it. Adds no parameters or buffers.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    _patching.check_rng(rng, generator)
+    owner = type(model).__name__
+    pretraining = hasattr(model, "vit")
+    embeddings = model.vit.embeddings if pretraining else getattr(model, "embeddings", None)
+    if embeddings is None:
+        raise ValueError(f"{owner} has neither 'vit' (ViTMAEForPreTraining) nor 'embeddings' (ViTMAEModel)")
+    if masking:
+        _patching.require(embeddings, "embeddings", ("random_masking", "config"), "masking=True")
+        _patching.check_signature(embeddings, "embeddings", "random_masking", ("sequence", "noise"))
+    loss, decoder = loss and pretraining, decoder and pretraining
+    if loss:
+        _patching.require(model, owner, ("config", "vit", "decoder"), "loss=True")
+        if not hasattr(type(model), "forward_loss") and not _takes(type(model).forward, _FORWARD_PARAMS):
+            warnings.warn(f"patch_hf_vitmae: {owner}.forward has an unknown signature; the loss is not patched")
+            loss = False
+    if decoder:
+        _patching.require(model.decoder, "decoder", ("decoder_embed", "mask_token", "decoder_pos_embed",
+                                                     "decoder_layers", "decoder_norm", "decoder_pred"),
+                          "decoder=True")
+        if not _takes(type(model.decoder).forward, _DECODER_PARAMS):
+            warnings.warn("patch_hf_vitmae: ViTMAEDecoder.forward has an unknown signature; the decoder is not patched")
+            decoder = False
+    _patching.unpatch(model)
+
+    if masking:
+        def random_masking(self, sequence, noise=None):
+            return _patching.masked_tokens(sequence, self.config.mask_ratio, noise, rng, generator, backend)
+
+        _patching.bind(embeddings, "random_masking", random_masking)
+    if loss:
+        if hasattr(type(model), "forward_loss"):
+            def forward_loss(self, pixel_values, pred, mask, interpolate_pos_encoding=False):
+                return _pixel_loss(self.config, pixel_values, pred, mask, interpolate_pos_encoding, backend)
+
+            _patching.bind(model, "forward_loss", forward_loss)
+        else:
+            _patching.bind(model, "forward", _forward_with_loss(backend))
+    if decoder:
+        _patching.bind(model.decoder, "forward", _decoder_forward(backend))
+    _patching.bind_name(model)
+    _patching.mark_patched(model, masking=masking, loss=loss, decoder=decoder, rng=rng, backend=backend)
+    return model
+
+
+def _takes(fn, params: tuple[str, ...]) -> bool:
+    """fn(self, *params, ...): the named parameters come first, in this order."""
+    names = list(inspect.signature(fn).parameters)[1:]
+    return names[:len(params)] == list(params)
+
+
+def _pixel_loss(config, pixel_values, pred, mask, interpolate_pos_encoding, backend):
+    """ViTMAE's loss: patchify (with its checks), norm_pix per config, masked MSE — fused."""
+    if not interpolate_pos_encoding and pixel_values.shape[2] != pixel_values.shape[3]:
+        raise ValueError("Make sure the pixel values have a squared size that is divisible by the patch size")
+    if pixel_values.shape[1] != config.num_channels:
+        raise ValueError("Make sure the number of channels of the pixel values is equal to the one set in the "
+                         "configuration")
+    return mk.norm_pix_mse_loss(pred, pixel_values, mask, config.patch_size, norm_pix=bool(config.norm_pix_loss),
+                                backend=backend)
+
+
+def _forward_with_loss(backend: str):
+    """ViTMAEForPreTraining.forward of transformers 5 (loss inline) with the fused loss."""
+    from transformers.models.vit_mae.modeling_vit_mae import ViTMAEForPreTrainingOutput
+
+    def forward(self, pixel_values=None, noise=None, interpolate_pos_encoding=None, attention_mask=None, **kwargs):
+        return_dict = kwargs.pop("return_dict", None)
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        outputs = self.vit(pixel_values, noise=noise, interpolate_pos_encoding=interpolate_pos_encoding,
+                           attention_mask=attention_mask, **kwargs)
+        logits = self.decoder(outputs.last_hidden_state, outputs.ids_restore,
+                              interpolate_pos_encoding=interpolate_pos_encoding).logits
+        loss = _pixel_loss(self.config, pixel_values, logits, outputs.mask, interpolate_pos_encoding, backend)
+        out = ViTMAEForPreTrainingOutput(loss=loss, logits=logits, mask=outputs.mask, ids_restore=outputs.ids_restore,
+                                         hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
+
+    return forward
+
+
+def _decoder_forward(backend: str):
+    """ViTMAEDecoder.forward(hidden_states, ids_restore, interpolate_pos_encoding=False) around unshuffle_tokens."""
+    from transformers.models.vit_mae.modeling_vit_mae import ViTMAEDecoderOutput
+
+    def forward(self, hidden_states, ids_restore, interpolate_pos_encoding=False):
+        x = self.decoder_embed(hidden_states)
+        # upstream's torch.cat promotes low-precision tokens to the fp32 mask token under autocast: same here
+        x = x.to(torch.promote_types(x.dtype, self.mask_token.dtype))
+        x = mk.unshuffle_tokens(x, ids_restore.to(x.device), self.mask_token, backend=backend)
+        x = x + (self.interpolate_pos_encoding(x) if interpolate_pos_encoding else self.decoder_pos_embed)
+        for layer in self.decoder_layers:
+            x = layer(x)
+        logits = self.decoder_pred(self.decoder_norm(x))
+        return ViTMAEDecoderOutput(logits=logits[:, 1:, :])
+
+    return forward

@@ -1,0 +1,151 @@
+"""patch_hf_vitmae against the real transformers ViTMAE (tiny config, CPU)."""
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+from transformers import ViTMAEConfig, ViTMAEForPreTraining, ViTMAEModel  # noqa: E402
+
+from mimkernels.integrations import is_patched, patch_hf_vitmae, unpatch  # noqa: E402
+
+IMG, P = 16, 4
+L = (IMG // P) ** 2
+
+
+def _config(**kw):
+    base = dict(image_size=IMG, patch_size=P, num_channels=3, hidden_size=16, num_hidden_layers=1,
+                num_attention_heads=2, intermediate_size=32, decoder_hidden_size=8, decoder_num_hidden_layers=1,
+                decoder_num_attention_heads=2, decoder_intermediate_size=16, mask_ratio=0.75, norm_pix_loss=True)
+    base.update(kw)
+    return ViTMAEConfig(**base)
+
+
+def _pair(cls=ViTMAEForPreTraining, **kw):
+    torch.manual_seed(0)
+    model = cls(_config(**kw))
+    twin = cls(_config(**kw))
+    twin.load_state_dict(model.state_dict())
+    return model, twin
+
+
+def _pixels(batch=3, size=IMG):
+    return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
+
+
+def _step(model, pixel_values, noise=None, seed=0, **kw):
+    torch.manual_seed(seed)
+    model.zero_grad(set_to_none=True)
+    out = model(pixel_values, noise=noise, **kw)
+    out.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out, grads, torch.rand(4)
+
+
+def _assert_same(a, b):
+    (out_a, grads_a, after_a), (out_b, grads_b, after_b) = a, b
+    assert torch.equal(out_a.mask, out_b.mask) and out_b.mask.dtype == torch.float32
+    assert torch.equal(out_a.ids_restore, out_b.ids_restore)
+    torch.testing.assert_close(out_a.logits, out_b.logits, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out_a.loss, out_b.loss, rtol=1e-6, atol=0)
+    assert torch.equal(after_a, after_b)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def _tie_free_seed(batch):
+    for seed in range(100):
+        torch.manual_seed(seed)
+        if all(row.unique().numel() == L for row in torch.rand(batch, L)):
+            return seed
+    raise AssertionError("no tie-free seed")
+
+
+@pytest.mark.parametrize("norm_pix_loss", [True, False])
+@pytest.mark.parametrize("decoder", [False, True])
+def test_given_noise_equals_upstream(norm_pix_loss, decoder):
+    upstream, patched = _pair(norm_pix_loss=norm_pix_loss)
+    patch_hf_vitmae(patched, decoder=decoder)
+    pixels = _pixels()
+    noise = torch.rand(3, L, generator=torch.Generator().manual_seed(2))
+    _assert_same(_step(upstream, pixels, noise), _step(patched, pixels, noise))
+
+
+def test_drawn_noise_equals_upstream_and_ratio_is_read_from_config():
+    upstream, patched = _pair()
+    patch_hf_vitmae(patched, decoder=True)
+    pixels = _pixels()
+    seed = _tie_free_seed(3)
+    _assert_same(_step(upstream, pixels, seed=seed), _step(patched, pixels, seed=seed))
+    for model in (upstream, patched):
+        model.config.mask_ratio = 0.5
+    a, b = _step(upstream, pixels, seed=seed), _step(patched, pixels, seed=seed)
+    _assert_same(a, b)
+    assert (b[0].mask.sum(1) == L // 2).all()
+
+
+def test_interpolate_pos_encoding_and_return_dict():
+    upstream, patched = _pair()
+    patch_hf_vitmae(patched, decoder=True)
+    pixels = _pixels(size=2 * IMG)
+    noise = torch.rand(3, 4 * L, generator=torch.Generator().manual_seed(2))
+    _assert_same(_step(upstream, pixels, noise, interpolate_pos_encoding=True),
+                 _step(patched, pixels, noise, interpolate_pos_encoding=True))
+    tuples = [m(_pixels(), noise=noise[:, :L], return_dict=False) for m in (upstream, patched)]
+    assert len(tuples[0]) == len(tuples[1])
+    torch.testing.assert_close(tuples[0][0], tuples[1][0], rtol=1e-6, atol=0)
+
+
+def test_vitmae_model_masking_only():
+    upstream, patched = _pair(ViTMAEModel)
+    patch_hf_vitmae(patched)
+    assert patched.__dict__["_mimkernels_patched"]["loss"] is False
+    noise = torch.rand(3, L, generator=torch.Generator().manual_seed(2))
+    a, b = upstream(_pixels(), noise=noise), patched(_pixels(), noise=noise)
+    assert torch.equal(a.mask, b.mask) and torch.equal(a.ids_restore, b.ids_restore)
+    assert torch.equal(a.last_hidden_state, b.last_hidden_state)
+
+
+def test_philox_rng_and_noise_still_wins():
+    model = _pair()[1]
+    patch_hf_vitmae(model, rng="philox", generator=torch.Generator().manual_seed(4))
+    emb = model.vit.embeddings
+    x = torch.randn(2, L, 16)
+    import mimkernels as mk
+    want = mk.random_masking(x, 0.75, generator=torch.Generator().manual_seed(4))
+    for u, v in zip(emb.random_masking(x), want):
+        assert torch.equal(u, v)
+    noise = torch.rand(2, L)
+    for u, v in zip(emb.random_masking(x, noise), mk.random_masking(x, 0.75, noise=noise)):
+        assert torch.equal(u, v)
+
+
+def test_unpatch_idempotent_no_new_state_and_compile():
+    upstream, model = _pair()
+    keys = {m: set(m.__dict__) for m in model.modules()}
+    state = {n: t.data_ptr() for n, t in model.state_dict().items()}
+    patch_hf_vitmae(model, decoder=True)
+    patch_hf_vitmae(model, decoder=True)
+    assert is_patched(model) and "[mimkernels]" in repr(model).splitlines()[0]
+    assert {n: t.data_ptr() for n, t in model.state_dict().items()} == state
+    noise = torch.rand(2, L, generator=torch.Generator().manual_seed(2))
+    compiled = torch.compile(model, backend="aot_eager")
+    got = compiled(_pixels(2), noise=noise)
+    want = upstream(_pixels(2), noise=noise)
+    torch.testing.assert_close(got.loss, want.loss, rtol=1e-6, atol=0)
+    got.loss.backward()
+    unpatch(model)
+    assert {m: set(m.__dict__) for m in model.modules()} == keys and not is_patched(model)
+    noise3 = torch.rand(3, L, generator=torch.Generator().manual_seed(5))
+    _assert_same(_step(upstream, _pixels(), noise3), _step(model, _pixels(), noise3))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="rng"):
+        patch_hf_vitmae(_pair()[1], rng="numpy")
+    with pytest.raises(ValueError, match="neither"):
+        patch_hf_vitmae(torch.nn.Linear(2, 2))
+    model = _pair()[1]
+    model.config.mask_ratio = 1.5
+    patch_hf_vitmae(model)
+    with pytest.raises(ValueError, match="mask_ratio"):
+        model(_pixels())
