@@ -114,9 +114,16 @@ def masked_tokens(x: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None
     stream and the masks equal upstream's (ties in the noise aside: ours break by index). Caller
     `noise` (HF's argument) wins over both modes and is moved to x's device, as HF does.
     rng="philox" keys the masks by one seed drawn from `generator` (else torch's default CPU generator).
+    That draw is a host integer, so under torch.compile the Philox call runs eagerly (one graph break,
+    no recompilation per seed); the masks are those of eager mode.
     """
     if noise is None and rng == "torch":
         noise = torch.rand(x.shape[0], x.shape[1], device=x.device)
     if noise is not None:
         return mk.random_masking(x, mask_ratio, noise=noise.to(x.device), backend=backend)
+    return _philox_masking(x, mask_ratio, generator=generator, backend=backend)
+
+
+@torch.compiler.disable
+def _philox_masking(x, mask_ratio, *, generator, backend):
     return mk.random_masking(x, mask_ratio, generator=generator, backend=backend)
