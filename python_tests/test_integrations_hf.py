@@ -155,3 +155,65 @@ def test_bad_arguments():
     patch_hf_vitmae(model)
     with pytest.raises(ValueError, match="mask_ratio"):
         model(_pixels())
+
+
+# ---- SimMIM: ViTForMaskedImageModeling ----
+
+def _simmim_pair():
+    from transformers import ViTConfig, ViTForMaskedImageModeling
+
+    cfg = dict(image_size=IMG, patch_size=P, encoder_stride=P, num_channels=3, hidden_size=16, num_hidden_layers=1,
+               num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    model = ViTForMaskedImageModeling(ViTConfig(**cfg))
+    twin = ViTForMaskedImageModeling(ViTConfig(**cfg))
+    twin.load_state_dict(model.state_dict())
+    return model, twin
+
+
+@pytest.mark.parametrize("mask_dtype", [torch.bool, torch.int64])
+def test_simmim_patched_step_equals_upstream(mask_dtype):
+    from mimkernels.integrations import patch_hf_simmim
+
+    upstream, patched = _simmim_pair()
+    patch_hf_simmim(patched)
+    pixels = _pixels()
+    masked = (torch.rand(3, L, generator=torch.Generator().manual_seed(3)) < 0.6).to(mask_dtype)
+    runs = []
+    for model in (upstream, patched):
+        model.zero_grad(set_to_none=True)
+        out = model(pixels, bool_masked_pos=masked)
+        out.loss.backward()
+        runs.append((out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (a, grads_a), (b, grads_b) = runs
+    assert torch.equal(a.reconstruction, b.reconstruction)
+    torch.testing.assert_close(a.loss, b.loss, rtol=1e-6, atol=0)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7, msg=name)
+    assert patched(pixels).loss is None
+    assert len(patched(pixels, bool_masked_pos=masked, return_dict=False)) == 2
+    unpatch(patched)
+    assert "forward" not in patched.__dict__
+
+
+def test_hf_simmim_loss_shapes_dtypes_and_empty_mask():
+    from mimkernels.integrations import hf_simmim_loss
+
+    pixels = _pixels(2)
+    rec = torch.randn(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(4))
+    flat = torch.rand(2, L, generator=torch.Generator().manual_seed(5)) < 0.5
+    up = flat.reshape(2, IMG // P, IMG // P).repeat_interleave(P, 1).repeat_interleave(P, 2).unsqueeze(1)
+    want = (torch.nn.functional.l1_loss(pixels.double(), rec.double(), reduction="none") * up).sum() \
+        / (up.sum() + 1e-5) / 3
+    for mask in (flat, flat.long(), flat.float(), flat.reshape(2, IMG // P, IMG // P)):
+        got = hf_simmim_loss(pixels, rec, mask, P, 3)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=0)
+    got16 = hf_simmim_loss(pixels, rec.bfloat16(), flat, P)
+    want16 = (torch.nn.functional.l1_loss(pixels.double(), rec.bfloat16().double(), reduction="none") * up).sum() \
+        / (up.sum() + 1e-5) / 3
+    torch.testing.assert_close(got16.double(), want16, rtol=1e-6, atol=0)
+    assert hf_simmim_loss(pixels, rec, torch.zeros_like(flat), P).item() == 0
+    with pytest.raises(ValueError, match="patches"):
+        hf_simmim_loss(pixels, rec, flat[:, :-1], P)

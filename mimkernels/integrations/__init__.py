@@ -15,6 +15,8 @@ from mimkernels.integrations._patching import is_patched, unpatch
 _LAZY = {
     "patch_mae": "mae",
     "patch_hf_vitmae": "hf",
+    "patch_hf_simmim": "hf",
+    "hf_simmim_loss": "hf",
 }
 
 __all__ = ["unpatch", "is_patched", *_LAZY]

@@ -17,6 +17,7 @@ Bound onto the instance, one flag each:
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 
 import torch
@@ -25,7 +26,7 @@ from torch import nn
 import mimkernels as mk
 from mimkernels.integrations import _patching
 
-__all__ = ["patch_hf_vitmae"]
+__all__ = ["patch_hf_vitmae", "patch_hf_simmim", "hf_simmim_loss"]
 
 _FORWARD_PARAMS = ("pixel_values", "noise", "interpolate_pos_encoding")
 _DECODER_PARAMS = ("hidden_states", "ids_restore", "interpolate_pos_encoding")
@@ -139,5 +140,79 @@ def _decoder_forward(backend: str):
             x = layer(x)
         logits = self.decoder_pred(self.decoder_norm(x))
         return ViTMAEDecoderOutput(logits=logits[:, 1:, :])
+
+    return forward
+
+
+# ---- SimMIM: ViTForMaskedImageModeling (bool_masked_pos (B, num_patches), 1 = masked) ----
+
+def hf_simmim_loss(pixel_values: torch.Tensor, reconstruction: torch.Tensor, bool_masked_pos: torch.Tensor,
+                   patch_size: int, num_channels: int | None = None, *, backend: str = "auto") -> torch.Tensor:
+    """ViTForMaskedImageModeling's loss, `(l1(pixel_values, reconstruction) · mask_up).sum() /
+    (mask_up.sum() + 1e-5) / num_channels`, without materialising the upsampled mask.
+
+    pixel_values, reconstruction (B, C, H, W); bool_masked_pos (B, (H/p)·(W/p)) flattened row-major as
+    HF passes it, or (B, H/p, W/p); bool, integer or float, 1 = masked. num_channels defaults to C.
+    Returns a float32 scalar; an empty mask gives 0, as upstream."""
+    _check_4d(pixel_values, "pixel_values")
+    height, width = pixel_values.shape[2] // patch_size, pixel_values.shape[3] // patch_size
+    mask = bool_masked_pos
+    if isinstance(mask, torch.Tensor) and mask.dim() == 2:
+        if mask.shape[1] != height * width:
+            raise ValueError(f"bool_masked_pos has {mask.shape[1]} patches, pixel_values {tuple(pixel_values.shape)} "
+                             f"with patch_size {patch_size} has {height}x{width}")
+        mask = mask.reshape(mask.shape[0], height, width)
+    return mk.masked_l1_loss(reconstruction, pixel_values, mask, num_channels, backend=backend)
+
+
+def _check_4d(t, name: str) -> None:
+    if not isinstance(t, torch.Tensor) or t.dim() != 4:
+        raise ValueError(f"{name} must be a (B, C, H, W) tensor, got {getattr(t, 'shape', type(t).__name__)}")
+
+
+def patch_hf_simmim(model: nn.Module, *, loss: bool = True, backend: str = "auto") -> nn.Module:
+    """Bind a `forward` onto a transformers `ViTForMaskedImageModeling` whose loss is `hf_simmim_loss`
+    (the upsampled mask is never built); the model's own `vit` and `decoder` run unchanged and the same
+    `MaskedImageModelingOutput` comes back. Idempotent; `unpatch(model)` restores it."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    owner = type(model).__name__
+    _patching.require(model, owner, ("config", "vit", "decoder"), "patch_hf_simmim")
+    if not _takes(type(model).forward, ("pixel_values", "bool_masked_pos", "interpolate_pos_encoding")):
+        raise ValueError(f"{owner}.forward does not take (pixel_values, bool_masked_pos, interpolate_pos_encoding)")
+    _patching.unpatch(model)
+    if loss:
+        _patching.bind(model, "forward", _simmim_forward(backend))
+        _patching.bind_name(model)
+    _patching.mark_patched(model, loss=loss, backend=backend)
+    return model
+
+
+def _simmim_forward(backend: str):
+    """ViTForMaskedImageModeling.forward with hf_simmim_loss."""
+    from transformers.modeling_outputs import MaskedImageModelingOutput
+
+    def forward(self, pixel_values=None, bool_masked_pos=None, interpolate_pos_encoding=None, attention_mask=None,
+                **kwargs):
+        return_dict = kwargs.pop("return_dict", None)
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        if bool_masked_pos is not None and self.config.patch_size != self.config.encoder_stride:
+            raise ValueError(f"When `bool_masked_pos` is provided, `patch_size` must be equal to `encoder_stride`; got "
+                             f"{self.config.patch_size} and {self.config.encoder_stride}")
+        outputs = self.vit(pixel_values, bool_masked_pos=bool_masked_pos,
+                           interpolate_pos_encoding=interpolate_pos_encoding, attention_mask=attention_mask, **kwargs)
+        tokens = outputs.last_hidden_state[:, 1:]
+        batch, length, dim = tokens.shape
+        side = math.floor(length ** 0.5)
+        reconstruction = self.decoder(tokens.permute(0, 2, 1).reshape(batch, dim, side, side))
+        loss = None
+        if bool_masked_pos is not None:
+            size = self.config.image_size // self.config.patch_size
+            loss = hf_simmim_loss(pixel_values, reconstruction, bool_masked_pos.reshape(-1, size, size),
+                                  self.config.patch_size, self.config.num_channels, backend=backend)
+        out = MaskedImageModelingOutput(loss=loss, reconstruction=reconstruction, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions)
+        return out if return_dict else out.to_tuple()
 
     return forward
