@@ -1,39 +1,52 @@
-"""Fixtures every benchmarks/bench_<family>.py uses: CUDA-synchronized timing through
-pytest-benchmark, and the roofline: minimum bytes of an op -> GB/s in `extra_info`.
+"""Fixtures every benchmarks/bench_<family>.py uses: `timed` (device-synchronized timing with cache
+rotation, peak memory and the roofline, all in pytest-benchmark's extra_info) and `copy_bandwidth`
+(the device's copy GB/s, measured once per session). The measuring itself is benchmarks/harness.py.
 
-GPU benchmarks skip without a GPU; CPU benchmarks (masks, HOG cpp) run everywhere.
-Run: python -m pytest benchmarks --benchmark-json=out.json
+GPU benchmarks skip without a GPU (module-level skipif); CPU benchmarks (masks, HOG cpp) run everywhere.
+Run: python -m pytest benchmarks --benchmark-json=out.json; then python -m benchmarks.report out.json --out DIR
 """
+import functools
+
 import pytest
 import torch
 
+from benchmarks import harness
 
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+_copy_gbps: dict[str, float] = {}  # device name -> GB/s, for machine_info
+
+
+@pytest.fixture(scope="session")
+def copy_bandwidth():
+    """copy_bandwidth(device) -> GB/s of a large copy within that device (bytes read + written),
+    measured the first time a device is asked for, then reused for the session."""
+    measured: dict[torch.device, float] = {}
+
+    def get(device: torch.device) -> float:
+        if device not in measured:
+            measured[device] = harness.measure_copy_bandwidth(device)
+            _copy_gbps[harness.device_name(device)] = measured[device]
+        return measured[device]
+
+    return get
 
 
 @pytest.fixture
-def timed(benchmark):
-    """timed(fn, *args, bytes_moved=..., **extra): time fn(*args) (synchronized, with warm-up) and
-    record the effective bandwidth (bytes_moved / median time) with `extra` in extra_info."""
+def timed(benchmark, copy_bandwidth):
+    """timed(fn, *args, bytes_moved=0, inputs=None, device=None, **extra): harness.measure with this
+    test's pytest-benchmark fixture and the session's copy bandwidth."""
+    return functools.partial(harness.measure, benchmark, copy_bandwidth)
 
-    def run(fn, *args, bytes_moved: int = 0, **extra):
-        def call():
-            out = fn(*args)
-            _sync()
-            return out
 
-        for _ in range(3):  # warm-up: compile, autotune, caches
-            call()
-        result = benchmark.pedantic(call, rounds=20, iterations=1)
-        median = benchmark.stats.stats.median
-        benchmark.extra_info.update(extra)
-        if bytes_moved:
-            benchmark.extra_info["bytes"] = bytes_moved
-            benchmark.extra_info["GB/s"] = bytes_moved / median / 1e9
-        if torch.cuda.is_available():
-            benchmark.extra_info["gpu_name"] = torch.cuda.get_device_name()
-        return result
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Versions, the GPU and the copy bandwidths measured in this session, into the JSON's machine_info."""
+    import mimkernels
+    from mimkernels import _native
 
-    return run
+    machine_info["mimkernels"] = {"version": mimkernels.__version__, "git": _native.build_info().get("git")}
+    machine_info["torch"] = {"version": torch.__version__, "cuda": torch.version.cuda}
+    machine_info["triton"] = harness.version_of("triton")
+    if torch.cuda.is_available():
+        machine_info["gpu"] = {"name": torch.cuda.get_device_name(),
+                               "compute_capability": "%d.%d" % torch.cuda.get_device_capability()}
+    machine_info["copy_GB/s"] = dict(_copy_gbps)
