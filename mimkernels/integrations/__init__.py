@@ -1,6 +1,6 @@
 """Drop-ins for the trainers researchers already use (integration.md): one call each.
 
-    from mimkernels.integrations import patch_mae, patch_hf_vitmae, unpatch
+    from mimkernels.integrations import patch_mae, patch_hf_vitmae, patch_hf_simmim, forward_masked, unpatch
 
 `import mimkernels` never imports this package, and this package imports a host (transformers,
 timm, lightly, mmengine) only when a name that needs it is first used.
@@ -17,6 +17,11 @@ _LAZY = {
     "patch_hf_vitmae": "hf",
     "patch_hf_simmim": "hf",
     "hf_simmim_loss": "hf",
+    "forward_masked": "timm",
+    "random_token_mask": "lightly",
+    "masked_patch_target": "lightly",
+    "patch_lightly": "lightly",
+    "unpatch_lightly": "lightly",
 }
 
 __all__ = ["unpatch", "is_patched", *_LAZY]

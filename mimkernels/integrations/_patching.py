@@ -63,8 +63,8 @@ def require(obj, owner: str, names: Iterable[str], why: str) -> None:
     """ValueError naming the first attribute of `names` that `obj` lacks (a fork changed the model)."""
     for name in names:
         if not hasattr(obj, name):
-            raise ValueError(f"{owner} has no attribute {name!r}, which {why} needs; this model's structure "
-                             f"differs from the upstream one (turn that flag off, or patch by hand)")
+            raise ValueError(f"{owner} has no attribute {name!r}, which {why} needs: this model's structure "
+                             "differs from the upstream one")
 
 
 def original(module: nn.Module, name: str):
