@@ -1,0 +1,152 @@
+"""mmpretrain-style target/loss modules, registered in mmengine's MODELS registry under `MIMK*` names
+(integration.md §4).
+
+    custom_imports = dict(imports=["mimkernels.integrations.mmpretrain"], allow_failed_imports=False)
+    model = dict(..., head=dict(type="MIMKMAEPretrainHead", norm_pix=True, patch_size=16,
+                                loss=dict(type="PixelReconstructionLoss", criterion="L2")))
+
+- `MIMKPixelReconstructionLoss(criterion, channel=None)`: PixelReconstructionLoss's forward — the
+  elementwise L1/L2, the mean over the last dim of 3-D inputs, `(loss * mask).sum() / mask.sum() /
+  channel` with **no** eps (an empty mask gives NaN) — fused for the two layouts mmpretrain uses
+  (L2 on (B, L, D) rows: MAE, MaskFeat; L1 on (B, C, H, W) images: SimMIM), eager otherwise.
+- `MIMKMAEPretrainHead(loss, norm_pix=False, patch_size=16)`: `loss(pred, target_imgs, mask)` is
+  `norm_pix_mse_loss` (patchify + norm_pix + masked MSE in one pass) for an L2 pixel loss.
+- `MIMKSimMIMHead(patch_size, loss)`: `forward(pred, target, mask (B, h, w))` reads the low-resolution
+  mask in place (`masked_l1_loss`) instead of upsampling it with repeat_interleave.
+
+Registered on import into mmpretrain's MODELS when mmpretrain imports, else into mmengine's root
+MODELS (mmpretrain's is its child, so its configs find them), with force=False.
+`register_as_defaults()` also registers them under the upstream names, force=True.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import mimkernels as mk
+
+__all__ = ["MIMKPixelReconstructionLoss", "MIMKMAEPretrainHead", "MIMKSimMIMHead", "register_as_defaults"]
+
+_PIXEL_LOSS_NAMES = ("PixelReconstructionLoss", "MIMKPixelReconstructionLoss")
+
+
+def _registry():
+    try:
+        from mmpretrain.registry import MODELS
+    except Exception:  # mmpretrain absent, or its own imports (mmcv) fail
+        from mmengine.registry import MODELS
+    return MODELS
+
+
+class MIMKPixelReconstructionLoss(nn.Module):
+    """mmpretrain PixelReconstructionLoss(criterion 'L1' | 'L2', channel=None), fused where it can be."""
+
+    def __init__(self, criterion: str, channel: int | None = None) -> None:
+        super().__init__()
+        if criterion not in ("L1", "L2"):
+            raise NotImplementedError(f"PixelReconstructionLoss supports L1 and L2 loss, got {criterion!r}")
+        self.criterion, self.channel = criterion, channel if channel is not None else 1
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None and self.criterion == "L2" and pred.dim() == 3 and mask.dim() == 2:
+            return mk.masked_mse_loss(pred, target, mask) / self.channel
+        if mask is not None and self.criterion == "L1" and pred.dim() == 4 and mask.dim() in (3, 4):
+            return _l1_without_eps(pred, target, mask.reshape(mask.shape[0], *mask.shape[-2:]), self.channel)
+        penalty = (pred - target).abs() if self.criterion == "L1" else (pred - target) ** 2
+        if penalty.dim() == 3:
+            penalty = penalty.mean(dim=-1)
+        if mask is None:
+            return penalty.mean()
+        return (penalty * mask).sum() / mask.sum() / self.channel
+
+    def extra_repr(self) -> str:
+        return f"criterion={self.criterion!r}, channel={self.channel}"
+
+
+def _l1_without_eps(pred, target, mask, channel: int) -> torch.Tensor:
+    """Σ m·|pred − target| / Σ m_up / channel, mask (B, h, w) at any resolution dividing (H, W): SimMIM's
+    masked_l1_loss rescaled from its (count + 1e-5) denominator to mmpretrain's (count); an empty
+    mask gives NaN, as mmpretrain."""
+    cells = (target.shape[2] // mask.shape[1]) * (target.shape[3] // mask.shape[2])
+    count = mask.sum(dtype=torch.float64) * cells
+    loss = mk.masked_l1_loss(pred, target, mask, channel)
+    return (loss * ((count + 1e-5) / count)).to(loss.dtype)
+
+
+def _build_loss(loss):
+    """The loss module of a head config: pixel losses become MIMKPixelReconstructionLoss, others are
+    built by the registry."""
+    if isinstance(loss, nn.Module):
+        return loss
+    cfg = dict(loss)
+    if cfg.get("type") in _PIXEL_LOSS_NAMES:
+        cfg.pop("type")
+        return MIMKPixelReconstructionLoss(**cfg)
+    return _registry().build(cfg)
+
+
+def _fusable_l2(loss_module) -> bool:
+    return isinstance(loss_module, MIMKPixelReconstructionLoss) and loss_module.criterion == "L2"
+
+
+class MIMKMAEPretrainHead(nn.Module):
+    """mmpretrain MAEPretrainHead(loss, norm_pix=False, patch_size=16); `loss(pred, target, mask)` with
+    target the (B, C, H, W) images is one fused `norm_pix_mse_loss` for an L2 pixel loss."""
+
+    def __init__(self, loss: dict, norm_pix: bool = False, patch_size: int = 16) -> None:
+        super().__init__()
+        self.norm_pix, self.patch_size = norm_pix, patch_size
+        self.loss_module = _build_loss(loss)
+
+    def patchify(self, imgs: torch.Tensor) -> torch.Tensor:
+        return mk.patchify(imgs, self.patch_size)
+
+    def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
+        return mk.unpatchify(x, self.patch_size, 3)
+
+    def construct_target(self, target: torch.Tensor) -> torch.Tensor:
+        if self.norm_pix:
+            return mk.patch_norm_target(target, self.patch_size).to(torch.promote_types(target.dtype, torch.float32))
+        return mk.patchify(target, self.patch_size)
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if _fusable_l2(self.loss_module):
+            loss = mk.norm_pix_mse_loss(pred, target, mask, self.patch_size, norm_pix=bool(self.norm_pix))
+            return loss / self.loss_module.channel
+        return self.loss_module(pred, self.construct_target(target), mask)
+
+
+class MIMKSimMIMHead(nn.Module):
+    """mmpretrain SimMIMHead(patch_size, loss): forward(pred, target, mask (B, h, w)) without upsampling the mask."""
+
+    def __init__(self, patch_size: int, loss: dict) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.loss = _build_loss(loss)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.loss, MIMKPixelReconstructionLoss) and self.loss.criterion == "L1":
+            return _l1_without_eps(pred, target, mask, self.loss.channel)
+        mask = mask.repeat_interleave(self.patch_size, 1).repeat_interleave(self.patch_size, 2).unsqueeze(1)
+        return self.loss(pred, target, mask.contiguous())
+
+
+_CLASSES = {"PixelReconstructionLoss": MIMKPixelReconstructionLoss, "MAEPretrainHead": MIMKMAEPretrainHead,
+            "SimMIMHead": MIMKSimMIMHead}
+
+
+def _register(force: bool, upstream_names: bool) -> None:
+    registry = _registry()
+    for upstream, cls in _CLASSES.items():
+        name = upstream if upstream_names else cls.__name__
+        if force or registry.get(name) is not cls:
+            registry.register_module(name=name, module=cls, force=force)
+
+
+def register_as_defaults() -> None:
+    """Also register the classes under the upstream names (PixelReconstructionLoss, MAEPretrainHead,
+    SimMIMHead), replacing mmpretrain's (force=True): existing configs then build the fused versions."""
+    _register(force=True, upstream_names=True)
+
+
+_register(force=False, upstream_names=False)
