@@ -4,6 +4,7 @@
 // Each family adds its functions in its own section below; names end in _cpu or _cuda.
 #include <pybind11/pybind11.h>
 
+#include "hog/hog.h"
 #include "masking/masking.h"
 #include "rng/rng.h"
 
@@ -31,4 +32,8 @@ PYBIND11_MODULE(_C, m) {
 #endif
 
   // ---- hog ----
+  m.def("hog_cpu", &hog_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("hog_cuda", &hog_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
 }

@@ -5,10 +5,13 @@ re-exported here; `mimkernels.nn` holds drop-in modules; `python -m mimkernels.i
 was built and what can run.
 """
 from mimkernels import rng
-from mimkernels.pixel import patchify, unpatchify
+from mimkernels.pixel import (masked_l1_loss, masked_mse_loss, norm_pix_mse_loss, patch_norm_target, patchify,
+                               unpatchify)
+from mimkernels.hog import hog, hog_map
 from mimkernels.masking import gather_patches, random_mask_indices, random_masking, unshuffle_tokens
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "rng", "patchify", "unpatchify", "random_mask_indices", "random_masking", "gather_patches",
-           "unshuffle_tokens"]
+           "unshuffle_tokens", "patch_norm_target", "masked_mse_loss", "norm_pix_mse_loss", "masked_l1_loss",
+           "hog", "hog_map"]

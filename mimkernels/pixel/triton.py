@@ -11,6 +11,16 @@ Patch copy: one kernel moves pixels between an image (B, C, H, W, any strides) a
 
 For element d of a patch row: pi = d // (p·C), qj = (d // C) % p, c = d % C; patch l = i·w + j
 sits at rows i·p.., columns j·p... Program (row, block) copies BLOCK_D elements of one row.
+
+Per-patch normalized target and masked losses (spec/pixel.md): one program per patch row (b, l),
+the whole row of D = p·p·C elements in one tile, statistics in ACC (float32; float64 for float64
+inputs). With u = x − μ and s = √(Σu²/(D − 1) + eps), the target is t = u / s (two passes over the
+tile in registers, no Σx² cancellation), and its backward, for an upstream gradient g_t, is
+    g_x = (g_t − mean(g_t) − t · Σ(g_t·t) / (D − 1)) / s.
+Losses write one partial per program into an ACC buffer; the launcher sums it (a fixed-order tree,
+no atomics) and divides. Backward kernels take the scalar factor (grad / normaliser) as a 0-d
+tensor, so nothing syncs the host, and recompute the target from the image instead of saving it.
+SimMIM's L1: one program per tile of up to 4096 pixels of one (b, c) plane, the mask read at (y // p, x // p).
 """
 from __future__ import annotations
 
@@ -20,6 +30,17 @@ import triton.language as tl
 
 from mimkernels._dispatch import triton_launch
 from mimkernels._triton_lib import block_settings
+
+
+@triton.jit
+def _patch_offsets(b, patch, d, stride_b, stride_c, stride_h, stride_w, C, grid_w, P: tl.constexpr):
+    """Offsets into an image (B, C, H, W) of the elements d of patch `patch` of sample b, (p, q, c) order."""
+    i = patch // grid_w
+    j = patch % grid_w
+    pi = d // (P * C)
+    qj = (d // C) % P
+    c = d % C
+    return b * stride_b + c * stride_c + (i * P + pi) * stride_h + (j * P + qj) * stride_w
 
 
 @triton.jit
@@ -44,14 +65,9 @@ def _patch_copy_kernel(
         patch = tl.load(ids_ptr + b * ids_stride_b + k * ids_stride_k).to(tl.int64)
     else:
         patch = k
-    i = patch // grid_w
-    j = patch % grid_w
     d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
     in_row = d < D
-    pi = d // (P * C)
-    qj = (d // C) % P
-    c = d % C
-    img_off = b * img_stride_b + c * img_stride_c + (i * P + pi) * img_stride_h + (j * P + qj) * img_stride_w
+    img_off = _patch_offsets(b, patch, d, img_stride_b, img_stride_c, img_stride_h, img_stride_w, C, grid_w, P)
     patch_off = b * patch_stride_b + k * patch_stride_k + d * patch_stride_d
     if TO_PATCHES:
         v = tl.load(img_ptr + img_off, mask=in_row)
@@ -96,3 +112,357 @@ def unpatchify(x: torch.Tensor, patch_size: int, channels: int, height: int, wid
     out = alloc((x.shape[0], channels, height, width), dtype=x.dtype, device=x.device)
     patch_copy(out, x, patch_size, ids, to_patches=False)
     return out
+
+
+# ---- per-patch normalized target and masked losses ------------------------------------------------
+
+# The largest patch row one program holds in registers (p = 64 at C = 3 fits); larger rows take the
+# torch backend (the front door decides).
+MAX_PATCH_ELEMENTS = 16384
+
+
+@triton.jit
+def _patch_row(L, D, BLOCK_D: tl.constexpr):
+    """This program's patch row: (row = b·L + l, b, l, the element indices d, d < D), all int64."""
+    row = tl.program_id(0).to(tl.int64)
+    d = tl.arange(0, BLOCK_D).to(tl.int64)
+    return row, row // L, row % L, d, d < D
+
+
+@triton.jit
+def _load_row(ptr, stride_b, stride_l, stride_d, b, l, d, in_row, ACC: tl.constexpr):
+    """Row (b, l) of a (B, L, D) tensor, any strides, in ACC; zero outside the row."""
+    return tl.load(ptr + b * stride_b + l * stride_l + d * stride_d, mask=in_row, other=0.0).to(ACC)
+
+
+@triton.jit
+def _load_target(tgt_ptr,               # image (B, C, H, W) when FROM_IMAGE, else rows (B, L, D)
+                 stride_0, stride_1, stride_2, stride_3,  # image (b, c, h, w) or rows (b, l, d, unused)
+                 b, l, d, in_row, D, C, grid_w, eps,
+                 P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, ACC: tl.constexpr):
+    """Target row (b, l) in ACC, zero outside the row, normalized per patch when NORM; and the
+    row's s = √(var + eps) (1 without NORM)."""
+    if FROM_IMAGE:
+        off = _patch_offsets(b, l, d, stride_0, stride_1, stride_2, stride_3, C, grid_w, P)
+        t = tl.load(tgt_ptr + off, mask=in_row, other=0.0).to(ACC)
+    else:
+        t = _load_row(tgt_ptr, stride_0, stride_1, stride_2, b, l, d, in_row, ACC)
+    std = tl.full((), 1.0, ACC)
+    if NORM:
+        t = tl.where(in_row, t - tl.sum(t, 0) / D, 0.0)
+        std = tl.sqrt(tl.sum(t * t, 0) / (D - 1) + eps)
+        t = t / std
+    return t, std
+
+
+@triton.jit
+def _norm_backward(g_t, t, std, in_row, D):
+    """Gradient w.r.t. the patch pixels of t = (x − μ) / √(var + eps), given g_t (zero outside the row)."""
+    g_t = tl.where(in_row, g_t, 0.0)
+    return (g_t - tl.sum(g_t, 0) / D - t * (tl.sum(g_t * t, 0) / (D - 1))) / std
+
+
+@triton.jit
+def _patch_norm_target_kernel(
+    out_ptr,            # (B, L, D) contiguous, imgs.dtype
+    img_ptr,            # (B, C, H, W) any strides
+    img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+    L, D, C, grid_w, eps,
+    P: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
+    t, _ = _load_target(img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w, b, l, d, in_row,
+                        D, C, grid_w, eps, P, True, True, ACC)
+    tl.store(out_ptr + row * D + d, t.to(out_ptr.dtype.element_ty), mask=in_row)
+
+
+@triton.jit
+def _patch_norm_target_bwd_kernel(
+    grad_img_ptr,       # (B, C, H, W) contiguous, written
+    grad_ptr,           # (B, L, D) upstream gradient, any strides
+    grad_stride_b, grad_stride_l, grad_stride_d,
+    img_ptr,            # (B, C, H, W) any strides
+    img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+    L, D, C, H, W, grid_w, eps,
+    P: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
+    t, std = _load_target(img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w, b, l, d, in_row,
+                          D, C, grid_w, eps, P, True, True, ACC)
+    g_t = _load_row(grad_ptr, grad_stride_b, grad_stride_l, grad_stride_d, b, l, d, in_row, ACC)
+    g_x = _norm_backward(g_t, t, std, in_row, D)
+    out = _patch_offsets(b, l, d, C * H * W, H * W, W, 1, C, grid_w, P)
+    tl.store(grad_img_ptr + out, g_x.to(grad_img_ptr.dtype.element_ty), mask=in_row)
+
+
+@triton.jit
+def _masked_mse_fwd_kernel(
+    part_ptr,           # (B·L,) ACC: m_bl · mean_d (pred − target)²
+    pred_ptr,           # (B, L, D) any strides
+    pred_stride_b, pred_stride_l, pred_stride_d,
+    tgt_ptr,            # image (B, C, H, W) when FROM_IMAGE, else rows (B, L, D); any strides
+    tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3,
+    mask_ptr,           # (B, L) any numeric dtype, 1 = masked
+    mask_stride_b, mask_stride_l,
+    L, D, C, grid_w, eps,
+    P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
+    t, _ = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b, l, d, in_row,
+                        D, C, grid_w, eps, P, FROM_IMAGE, NORM, ACC)
+    x = _load_row(pred_ptr, pred_stride_b, pred_stride_l, pred_stride_d, b, l, d, in_row, ACC)
+    diff = tl.where(in_row, x - t, 0.0)
+    m = tl.load(mask_ptr + b * mask_stride_b + l * mask_stride_l).to(ACC)
+    tl.store(part_ptr + row, m * (tl.sum(diff * diff, 0) / D))
+
+
+@triton.jit
+def _masked_mse_bwd_kernel(
+    grad_pred_ptr,      # (B, L, D) contiguous, pred.dtype; written when NEED_PRED
+    grad_tgt_ptr,       # contiguous, target.dtype, the target's shape; written when NEED_TARGET
+    scale_ptr,          # 0-d ACC: 2 · grad / (D · Σ m)
+    pred_ptr,
+    pred_stride_b, pred_stride_l, pred_stride_d,
+    tgt_ptr,
+    tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3,
+    mask_ptr,
+    mask_stride_b, mask_stride_l,
+    L, D, C, H, W, grid_w, eps,
+    P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, NEED_PRED: tl.constexpr,
+    NEED_TARGET: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
+    t, std = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b, l, d, in_row,
+                          D, C, grid_w, eps, P, FROM_IMAGE, NORM, ACC)
+    x = _load_row(pred_ptr, pred_stride_b, pred_stride_l, pred_stride_d, b, l, d, in_row, ACC)
+    m = tl.load(mask_ptr + b * mask_stride_b + l * mask_stride_l).to(ACC)
+    g = (tl.load(scale_ptr) * m) * (x - t)  # ∂loss/∂pred; NaN for an empty mask, as autograd
+    if NEED_PRED:
+        tl.store(grad_pred_ptr + row * D + d, g.to(grad_pred_ptr.dtype.element_ty), mask=in_row)
+    if NEED_TARGET:
+        if NORM:
+            g_t = _norm_backward(-g, t, std, in_row, D)
+        else:
+            g_t = -g
+        if FROM_IMAGE:
+            out = _patch_offsets(b, l, d, C * H * W, H * W, W, 1, C, grid_w, P)
+        else:
+            out = row * D + d
+        tl.store(grad_tgt_ptr + out, g_t.to(grad_tgt_ptr.dtype.element_ty), mask=in_row)
+
+
+@triton.jit
+def _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+             img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+             mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
+             C, H, W, cell, ACC: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """This program's BLOCK_H × BLOCK_W tile of plane (b, c): (x_rec − imgs in ACC, the mask weight of each
+    pixel read at (y // cell, x // cell), the in-image flag, the offset of each pixel in a contiguous image)."""
+    plane = tl.program_id(0).to(tl.int64)
+    b = plane // C
+    c = plane % C
+    y = tl.program_id(1).to(tl.int64) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    x = tl.program_id(2).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    inside = (y < H) & (x < W)
+    xr = tl.load(xr_ptr + b * xr_stride_b + c * xr_stride_c + y * xr_stride_h + x * xr_stride_w, mask=inside,
+                 other=0.0)
+    xi = tl.load(img_ptr + b * img_stride_b + c * img_stride_c + y * img_stride_h + x * img_stride_w,
+                 mask=inside, other=0.0)
+    m = tl.load(mask_ptr + b * mask_stride_b + (y // cell) * mask_stride_h + (x // cell) * mask_stride_w,
+                mask=inside, other=0).to(ACC)
+    return xr.to(ACC) - xi.to(ACC), m, inside, plane * H * W + y * W + x
+
+
+@triton.jit
+def _masked_l1_fwd_kernel(
+    part_ptr,           # (B·C, cdiv(H, BLOCK_H), cdiv(W, BLOCK_W)) ACC: Σ m · |x_rec − imgs| over each tile
+    xr_ptr,             # x_rec (B, C, H, W) any strides
+    xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+    img_ptr,            # imgs (B, C, H, W) any strides
+    img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+    mask_ptr,           # (B, h, w) any numeric dtype, 1 = masked
+    mask_stride_b, mask_stride_h, mask_stride_w,
+    C, H, W, cell,      # cell: pixels per mask cell along each axis (H / h)
+    ACC: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
+):
+    diff, m, _, _ = _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+                             img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+                             mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
+                             C, H, W, cell, ACC, BLOCK_H, BLOCK_W)
+    tile = (tl.program_id(0).to(tl.int64) * tl.num_programs(1) + tl.program_id(1)) * tl.num_programs(2) \
+        + tl.program_id(2)
+    tl.store(part_ptr + tile, tl.sum(tl.sum(m * tl.abs(diff), 1), 0))
+
+
+@triton.jit
+def _masked_l1_bwd_kernel(
+    grad_xr_ptr,        # (B, C, H, W) contiguous, x_rec.dtype; written when NEED_XREC
+    grad_img_ptr,       # (B, C, H, W) contiguous, imgs.dtype; written when NEED_IMGS
+    scale_ptr,          # 0-d ACC: grad / (count + 1e-5) / in_chans
+    xr_ptr,
+    xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+    img_ptr,
+    img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+    mask_ptr,
+    mask_stride_b, mask_stride_h, mask_stride_w,
+    C, H, W, cell,
+    NEED_XREC: tl.constexpr, NEED_IMGS: tl.constexpr, ACC: tl.constexpr, BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+):
+    diff, m, inside, out = _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+                                    img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+                                    mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
+                                    C, H, W, cell, ACC, BLOCK_H, BLOCK_W)
+    sign = tl.where(diff > 0, 1.0, tl.where(diff < 0, -1.0, 0.0)).to(ACC)  # sign(0) = 0, as abs' backward
+    g = (tl.load(scale_ptr) * m) * sign
+    if NEED_XREC:
+        tl.store(grad_xr_ptr + out, g.to(grad_xr_ptr.dtype.element_ty), mask=inside)
+    if NEED_IMGS:
+        tl.store(grad_img_ptr + out, (-g).to(grad_img_ptr.dtype.element_ty), mask=inside)
+
+
+def _acc_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+_TL_ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
+
+
+def _row_settings(d: int) -> tuple[int, int]:
+    """(BLOCK_D, num_warps) for one patch row of d elements held whole in one program."""
+    block_d, num_warps = block_settings(d, max_block=MAX_PATCH_ELEMENTS)
+    return block_d, 16 if block_d >= 8192 else num_warps
+
+
+def _loadable_mask(mask: torch.Tensor) -> torch.Tensor:
+    """bool masks as uint8 (same bytes, any strides); other dtypes as they are."""
+    return mask.view(torch.uint8) if mask.dtype == torch.bool else mask
+
+
+def _mask_sum(mask: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
+    """Σ mask: exact int64 for bool/integer masks, acc for floating ones."""
+    return mask.sum(dtype=acc if mask.is_floating_point() else torch.int64)
+
+
+def _target_geometry(target: torch.Tensor, patch_size: int, from_image: bool):
+    """(four target strides, C, H, W, grid_w) for the MSE kernels."""
+    if from_image:
+        _, c, h, w = target.shape
+        return target.stride(), c, h, w, w // patch_size
+    return (*target.stride(), 0), 1, 1, 1, 1
+
+
+def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float) -> torch.Tensor:
+    """(B, C, H, W) any strides -> (B, L, p·p·C) in imgs.dtype, per-patch normalized (statistics in ACC)."""
+    b, c, h, w = imgs.shape
+    length, d = (h // patch_size) * (w // patch_size), patch_size * patch_size * c
+    out = torch.empty((b, length, d), dtype=imgs.dtype, device=imgs.device)
+    if out.numel() == 0:
+        return out
+    block_d, num_warps = _row_settings(d)
+    triton_launch(_patch_norm_target_kernel)[(b * length,)](
+        out, imgs, *imgs.stride(), length, d, c, w // patch_size, eps,
+        P=patch_size, ACC=_TL_ACC[_acc_dtype(imgs)], BLOCK_D=block_d, num_warps=num_warps)
+    return out
+
+
+def patch_norm_target_backward(grad: torch.Tensor, imgs: torch.Tensor, patch_size: int, eps: float) -> torch.Tensor:
+    """grad (B, L, p·p·C) -> grad_imgs (B, C, H, W) contiguous, imgs.dtype."""
+    b, c, h, w = imgs.shape
+    length, d = grad.shape[1], grad.shape[2]
+    grad_imgs = torch.empty((b, c, h, w), dtype=imgs.dtype, device=imgs.device)
+    if grad_imgs.numel() == 0:
+        return grad_imgs
+    block_d, num_warps = _row_settings(d)
+    triton_launch(_patch_norm_target_bwd_kernel)[(b * length,)](
+        grad_imgs, grad, *grad.stride(), imgs, *imgs.stride(), length, d, c, h, w, w // patch_size, eps,
+        P=patch_size, ACC=_TL_ACC[_acc_dtype(imgs, grad)], BLOCK_D=block_d, num_warps=num_warps)
+    return grad_imgs
+
+
+def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch_size: int = 1,
+                    from_image: bool = False, norm: bool = False, eps: float = 0.0) -> torch.Tensor:
+    """Σ m_bl · mean_d (pred − T)² / Σ m_bl, a 0-d ACC tensor; T = target rows (B, L, D), or, with
+    from_image, the patches of the image `target`, normalized when `norm`. Empty mask: 0/0 = NaN."""
+    b, length, d = pred.shape
+    acc = _acc_dtype(pred, target)
+    partial = torch.empty(b * length, dtype=acc, device=pred.device)
+    if partial.numel():
+        strides, c, _, _, grid_w = _target_geometry(target, patch_size, from_image)
+        block_d, num_warps = _row_settings(d)
+        loadable = _loadable_mask(mask)
+        triton_launch(_masked_mse_fwd_kernel)[(b * length,)](
+            partial, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(),
+            length, d, c, grid_w, eps, P=patch_size, FROM_IMAGE=from_image, NORM=norm, ACC=_TL_ACC[acc],
+            BLOCK_D=block_d, num_warps=num_warps)
+    return partial.sum() / _mask_sum(mask, acc).to(acc)
+
+
+def masked_mse_loss_backward(grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                             need_pred: bool, need_target: bool, patch_size: int = 1, from_image: bool = False,
+                             norm: bool = False, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grad_pred in pred's shape and dtype, grad_target in the target's shape and dtype), contiguous;
+    a gradient not asked for is an empty tensor."""
+    b, length, d = pred.shape
+    acc = _acc_dtype(pred, target)
+    grad_pred = torch.empty(pred.shape if need_pred else (0,), dtype=pred.dtype, device=pred.device)
+    grad_target = torch.empty(target.shape if need_target else (0,), dtype=target.dtype, device=target.device)
+    if b * length == 0 or not (need_pred or need_target):
+        return grad_pred, grad_target
+    scale = (2.0 * grad.to(acc)) / (d * _mask_sum(mask, acc).to(acc))
+    strides, c, h, w, grid_w = _target_geometry(target, patch_size, from_image)
+    block_d, num_warps = _row_settings(d)
+    loadable = _loadable_mask(mask)
+    triton_launch(_masked_mse_bwd_kernel)[(b * length,)](
+        grad_pred, grad_target, scale, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(),
+        length, d, c, h, w, grid_w, eps, P=patch_size, FROM_IMAGE=from_image, NORM=norm, NEED_PRED=need_pred,
+        NEED_TARGET=need_target, ACC=_TL_ACC[acc], BLOCK_D=block_d, num_warps=num_warps)
+    return grad_pred, grad_target
+
+
+def _l1_settings(imgs: torch.Tensor) -> tuple[tuple[int, int, int], int, int, int]:
+    """(grid, BLOCK_H, BLOCK_W, num_warps): tiles of up to 4096 pixels of one (b, c) plane."""
+    b, c, h, w = imgs.shape
+    block_w = min(triton.next_power_of_2(w), 1024)
+    block_h = min(triton.next_power_of_2(h), max(1, 4096 // block_w))
+    _, num_warps = block_settings(block_h * block_w)
+    return (b * c, triton.cdiv(h, block_h), triton.cdiv(w, block_w)), block_h, block_w, num_warps
+
+
+def _l1_denominator(mask: torch.Tensor, cell: int, acc: torch.dtype) -> torch.Tensor:
+    """SimMIM's mask_up.sum() + 1e-5: masked pixels counted once (not × C), in ACC."""
+    return (_mask_sum(mask, acc) * (cell * cell)).to(acc) + 1e-5
+
+
+def masked_l1_loss(x_rec: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """SimMIM's loss, a 0-d ACC tensor: Σ m·|x_rec − imgs| / (p²·Σ mask + 1e-5) / in_chans."""
+    acc = _acc_dtype(x_rec, imgs)
+    cell = imgs.shape[2] // mask.shape[1]
+    grid, block_h, block_w, num_warps = _l1_settings(imgs)
+    partial = torch.empty(grid, dtype=acc, device=imgs.device)
+    if partial.numel():
+        loadable = _loadable_mask(mask)
+        triton_launch(_masked_l1_fwd_kernel)[grid](
+            partial, x_rec, *x_rec.stride(), imgs, *imgs.stride(), loadable, *loadable.stride(),
+            imgs.shape[1], imgs.shape[2], imgs.shape[3], cell, ACC=_TL_ACC[acc], BLOCK_H=block_h,
+            BLOCK_W=block_w, num_warps=num_warps)
+    return partial.sum() / _l1_denominator(mask, cell, acc) / in_chans
+
+
+def masked_l1_loss_backward(grad: torch.Tensor, x_rec: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor,
+                            in_chans: int, need_x_rec: bool, need_imgs: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grad_x_rec, grad_imgs), contiguous, in their inputs' dtypes; one not asked for is empty."""
+    acc = _acc_dtype(x_rec, imgs)
+    cell = imgs.shape[2] // mask.shape[1]
+    grad_xr = torch.empty(x_rec.shape if need_x_rec else (0,), dtype=x_rec.dtype, device=x_rec.device)
+    grad_imgs = torch.empty(imgs.shape if need_imgs else (0,), dtype=imgs.dtype, device=imgs.device)
+    if imgs.numel() == 0 or not (need_x_rec or need_imgs):
+        return grad_xr, grad_imgs
+    scale = grad.to(acc) / _l1_denominator(mask, cell, acc) / in_chans
+    grid, block_h, block_w, num_warps = _l1_settings(imgs)
+    loadable = _loadable_mask(mask)
+    triton_launch(_masked_l1_bwd_kernel)[grid](
+        grad_xr, grad_imgs, scale, x_rec, *x_rec.stride(), imgs, *imgs.stride(), loadable, *loadable.stride(),
+        imgs.shape[1], imgs.shape[2], imgs.shape[3], cell, NEED_XREC=need_x_rec, NEED_IMGS=need_imgs,
+        ACC=_TL_ACC[acc], BLOCK_H=block_h, BLOCK_W=block_w, num_warps=num_warps)
+    return grad_xr, grad_imgs

@@ -1,0 +1,174 @@
+// CPU build of the HOG target: OpenMP over bands (image, channel, row of cells). A band is walked
+// one pixel row at a time, in phases the compiler vectorizes: gradients of the whole row, magnitudes
+// (windowed), bins (boundary-outer count); then the votes go into the band's cell histograms in
+// pixel order (deterministic), and each (channel, cell) vector is normalized and stored.
+// The per-pixel math is mimkernels/hog.h's, shared with the CUDA kernel.
+#include "hog.h"
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+#include "mimkernels/hog.h"
+
+// fmaf must be the FMA instruction to vectorize (it is a libm call without -mfma): an x86-64-v3
+// clone of the band loop is picked at load time where the CPU has AVX2 + FMA.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MK_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MK_CPU_CLONES
+#endif
+
+namespace mimkernels {
+namespace {
+
+struct HogCpuArgs {
+  const float* cot;
+  const float* window_rows;  // (gw, cols): window[i % gw][j % gw] tiled along the row, or nullptr
+  float* out;
+  index_t channels, height, width, cells_h, cells_w, patch_cells;
+  int nbins, pool, gw;
+  bool norm_out;
+};
+
+// Scratch of one thread: three converted input rows (slot = row % 3) and one pixel row of votes.
+struct HogCpuScratch {
+  explicit HogCpuScratch(index_t width, index_t cols, index_t hist_size)
+      : rows(3 * width), gx(cols), gy(cols), magnitude(cols), bin(cols), hist(hist_size) {}
+  std::vector<float> rows, gx, gy, magnitude;
+  std::vector<int> bin;
+  std::vector<float> hist;
+  index_t row_in_slot[3] = {-1, -1, -1};
+};
+
+// x[j] = sqrtf(x[j]), j < n, without the errno branch that keeps g++ from vectorizing sqrtf (x >= 0 here).
+void sqrt_in_place(float* x, index_t n) {
+  index_t j = 0;
+#if defined(__SSE__)
+  for (; j + 4 <= n; j += 4) _mm_storeu_ps(x + j, _mm_sqrt_ps(_mm_loadu_ps(x + j)));
+#endif
+  for (; j < n; ++j) x[j] = sqrtf(x[j]);
+}
+
+template <typename T>
+const float* input_row(const T* plane, index_t r, index_t width, HogCpuScratch& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    return plane + r * width;
+  } else {
+    float* slot = s.rows.data() + (r % 3) * width;
+    if (s.row_in_slot[r % 3] != r) {
+      const T* src = plane + r * width;
+      for (index_t j = 0; j < width; ++j) slot[j] = to_float(src[j]);
+      s.row_in_slot[r % 3] = r;
+    }
+    return slot;
+  }
+}
+
+// Gradients, windowed magnitudes and bins of pixel row i, columns [0, cols).
+MK_CPU_CLONES void hog_row_votes(const float* up, const float* mid, const float* down, index_t i, index_t cols,
+                                 const HogCpuArgs& a, HogCpuScratch& s) {
+  float* gx = s.gx.data();
+  float* gy = s.gy.data();
+  float* magnitude = s.magnitude.data();
+  int* bin = s.bin.data();
+  const index_t w = a.width;
+  const index_t last = cols < w ? cols : w - 1;  // interior columns: [1, last)
+  for (index_t j = 1; j < last; ++j) {
+    gx[j] = hog_gradient(up[j - 1], up[j + 1], mid[j - 1], mid[j + 1], down[j - 1], down[j + 1]);
+    gy[j] = hog_gradient(up[j - 1], down[j - 1], up[j], down[j], up[j + 1], down[j + 1]);
+  }
+  for (index_t j : {index_t{0}, w - 1}) {  // reflected columns
+    if (j >= cols) continue;
+    const index_t l = hog_reflect(j - 1, w), r = hog_reflect(j + 1, w);
+    gx[j] = hog_gradient(up[l], up[r], mid[l], mid[r], down[l], down[r]);
+    gy[j] = hog_gradient(up[l], down[l], up[j], down[j], up[r], down[r]);
+  }
+  for (index_t j = 0; j < cols; ++j) magnitude[j] = hog_squared_magnitude(gx[j], gy[j]);
+  sqrt_in_place(magnitude, cols);
+  if (a.window_rows != nullptr) {
+    const float* weights = a.window_rows + (i % a.gw) * cols;
+    for (index_t j = 0; j < cols; ++j) magnitude[j] *= weights[j];
+  }
+  for (index_t j = 0; j < cols; ++j) bin[j] = 0;
+  for (int k = 0; k < a.nbins - 1; ++k) {
+    const float hi = a.cot[2 * k], lo = a.cot[2 * k + 1];
+    for (index_t j = 0; j < cols; ++j) {
+      const float v = gx[j] > 0.0f ? gy[j] : -gy[j];
+      bin[j] += hog_past_boundary(fabsf(gx[j]), v, hi, lo);
+    }
+  }
+  for (index_t j = 0; j < cols; ++j) bin[j] = gx[j] == 0.0f ? 0 : bin[j];
+}
+
+template <typename T>
+void hog_band(const T* plane, index_t b, index_t c, index_t cy, const HogCpuArgs& a, HogCpuScratch& s) {
+  const index_t cols = a.cells_w * a.pool;
+  float* hist = s.hist.data();  // (cells_w, nbins)
+  for (index_t n = 0; n < a.cells_w * a.nbins; ++n) hist[n] = 0.0f;
+  s.row_in_slot[0] = s.row_in_slot[1] = s.row_in_slot[2] = -1;
+  for (index_t i = cy * a.pool; i < (cy + 1) * a.pool; ++i) {
+    const float* up = input_row(plane, hog_reflect(i - 1, a.height), a.width, s);
+    const float* mid = input_row(plane, i, a.width, s);
+    const float* down = input_row(plane, hog_reflect(i + 1, a.height), a.width, s);
+    hog_row_votes(up, mid, down, i, cols, a, s);
+    for (index_t cx = 0, j = 0; cx < a.cells_w; ++cx) {
+      float* cell = hist + cx * a.nbins;
+      for (int px = 0; px < a.pool; ++px, ++j) cell[s.bin[j]] += s.magnitude[j];
+    }
+  }
+  for (index_t cx = 0; cx < a.cells_w; ++cx) {
+    float* cell = hist + cx * a.nbins;
+    if (a.norm_out) hog_normalize(cell, a.nbins, 1);
+    for (int k = 0; k < a.nbins; ++k) {
+      a.out[hog_out_offset(b, c, k, cy, cx, a.channels, a.nbins, a.cells_h, a.cells_w, a.patch_cells)] = cell[k];
+    }
+  }
+}
+
+template <typename T>
+void hog_cpu_typed(const T* imgs, const HogCpuArgs& a, index_t batch, int num_threads) {
+  const index_t bands = batch * a.channels * a.cells_h;
+  const index_t cols = a.cells_w * a.pool;
+#pragma omp parallel num_threads(num_threads)
+  {
+    HogCpuScratch scratch(a.width, cols, a.cells_w * a.nbins);
+#pragma omp for schedule(static)
+    for (index_t band = 0; band < bands; ++band) {
+      const index_t cy = band % a.cells_h;
+      const index_t bc = band / a.cells_h;
+      hog_band(imgs + bc * a.height * a.width, bc / a.channels, bc % a.channels, cy, a, scratch);
+    }
+  }
+}
+}  // namespace
+
+void hog_cpu(uintptr_t imgs, int dtype, uintptr_t cot, uintptr_t window, uintptr_t out, int64_t batch,
+             int64_t channels, int64_t height, int64_t width, int nbins, int pool, int gaussian_window,
+             int64_t patch_cells, bool norm_out, int num_threads) {
+  HogCpuArgs a{reinterpret_cast<const float*>(cot), nullptr, reinterpret_cast<float*>(out), channels, height, width,
+               height / pool, width / pool, patch_cells, nbins, pool, gaussian_window, norm_out};
+  const index_t cols = a.cells_w * pool;
+  std::vector<float> window_rows;
+  if (gaussian_window > 0) {
+    const float* g = reinterpret_cast<const float*>(window);
+    window_rows.resize(static_cast<size_t>(gaussian_window * cols));
+    for (index_t r = 0; r < gaussian_window; ++r) {
+      for (index_t j = 0; j < cols; ++j) window_rows[r * cols + j] = g[r * gaussian_window + j % gaussian_window];
+    }
+    a.window_rows = window_rows.data();
+  }
+  num_threads = num_threads > 0 ? num_threads : 1;
+  switch (dtype) {
+    case kHogFloat32: return hog_cpu_typed(reinterpret_cast<const float*>(imgs), a, batch, num_threads);
+    case kHogFloat16: return hog_cpu_typed(reinterpret_cast<const Half16*>(imgs), a, batch, num_threads);
+    case kHogBFloat16: return hog_cpu_typed(reinterpret_cast<const BFloat16*>(imgs), a, batch, num_threads);
+    case kHogUInt8: return hog_cpu_typed(reinterpret_cast<const uint8_t*>(imgs), a, batch, num_threads);
+    default: throw std::invalid_argument("hog_cpu: unknown dtype code " + std::to_string(dtype));
+  }
+}
+}  // namespace mimkernels

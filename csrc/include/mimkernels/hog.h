@@ -1,0 +1,105 @@
+// MaskFeat HOG target (spec/hog.md §1, §8), per pixel and per cell, shared by the CPU and CUDA builds.
+// The formulas are the Triton kernel's (mimkernels/hog/triton.py), operation for operation:
+//   gx = ((tl - tr) + 2(ml - mr)) + (bl - br)        left column minus right column, pairwise first
+//   gy = ((tl - bl) + 2(tm - bm)) + (tr - br)        top row minus bottom row
+//   m  = sqrt(fma(gx, gx, gy * gy))                  (explicit fmaf: nvcc would contract, g++ not)
+//   bin = #{k in 1..nbins-1 : fma(u, lo_k, fma(u, hi_k, -v)) >= 0}, u = |gx|, v = gx > 0 ? gy : -gy,
+//         cot(k pi / nbins) = hi_k + lo_k; gx == 0 (and NaN) -> bin 0        (sign test, no atan2)
+//   a (channel, cell) nbins-vector h -> h / max(||h||_2, 1e-12)
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "mimkernels/common.h"
+
+namespace mimkernels {
+
+// Input dtypes of the native kernels (codes shared with mimkernels/hog/__init__.py).
+enum HogDtype : int { kHogFloat32 = 0, kHogFloat16 = 1, kHogBFloat16 = 2, kHogUInt8 = 3 };
+struct Half16 { uint16_t bits; };    // IEEE binary16, as stored
+struct BFloat16 { uint16_t bits; };  // bfloat16, as stored
+
+MK_HD float bits_as_float(uint32_t bits) {
+  float f;
+  memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// Exact upcasts to fp32.
+MK_HD float to_float(float x) { return x; }
+MK_HD float to_float(uint8_t x) { return static_cast<float>(x); }
+MK_HD float to_float(BFloat16 x) { return bits_as_float(static_cast<uint32_t>(x.bits) << 16); }
+MK_HD float to_float(Half16 x) {
+  const uint32_t sign = static_cast<uint32_t>(x.bits & 0x8000u) << 16;
+  const uint32_t exponent = (x.bits >> 10) & 0x1fu;
+  const uint32_t mantissa = x.bits & 0x3ffu;
+  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24, exact in fp32
+    const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-08f;
+    return sign ? -magnitude : magnitude;
+  }
+  if (exponent == 31) return bits_as_float(sign | 0x7f800000u | (mantissa << 13));  // inf, nan
+  return bits_as_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+}
+
+// Reflect padding by one: -1 -> 1, n -> n - 2 (needs n >= 2).
+MK_HD index_t hog_reflect(index_t i, index_t n) { return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i); }
+
+struct HogVote {
+  int bin;
+  float magnitude;  // |g|, not yet windowed
+};
+
+// One Sobel component from its three differences, pairwise first: ((a0 - b0) + 2 (a1 - b1)) + (a2 - b2).
+// gx = hog_gradient(tl, tr, ml, mr, bl, br), gy = hog_gradient(tl, bl, tm, bm, tr, br).
+MK_HD float hog_gradient(float a0, float b0, float a1, float b1, float a2, float b2) {
+  return ((a0 - b0) + 2.0f * (a1 - b1)) + (a2 - b2);
+}
+
+MK_HD float hog_squared_magnitude(float gx, float gy) { return fmaf(gx, gx, gy * gy); }
+MK_HD float hog_magnitude(float gx, float gy) { return sqrtf(hog_squared_magnitude(gx, gy)); }
+
+// 1 when the direction (u, v) = (|gx|, gx > 0 ? gy : -gy) lies at or past the boundary whose cotangent is
+// hi + lo, i.e. v <= u (hi + lo); one rounding per fma keeps the sign exact for the stored constant.
+MK_HD int hog_past_boundary(float u, float v, float hi, float lo) { return fmaf(u, lo, fmaf(u, hi, -v)) >= 0.0f; }
+
+// Unsigned orientation bin of atan2(gx, gy); cot holds nbins - 1 (hi, lo) pairs.
+MK_HD int hog_orientation_bin(float gx, float gy, const float* cot, int nbins) {
+  if (gx == 0.0f) return 0;
+  const float u = fabsf(gx);
+  const float v = gx > 0.0f ? gy : -gy;
+  int count = 0;
+  for (int k = 0; k < nbins - 1; ++k) count += hog_past_boundary(u, v, cot[2 * k], cot[2 * k + 1]);
+  return count;
+}
+
+// The vote of one pixel from its 8 stencil neighbours (t/m/b = row above/same/below, l/m/r = column).
+MK_HD HogVote hog_vote(float tl, float tm, float tr, float ml, float mr, float bl, float bm, float br,
+                       const float* cot, int nbins) {
+  const float gx = hog_gradient(tl, tr, ml, mr, bl, br);
+  const float gy = hog_gradient(tl, bl, tm, bm, tr, br);
+  return {hog_orientation_bin(gx, gy, cot, nbins), hog_magnitude(gx, gy)};
+}
+
+// hist[k * stride], k < nbins: divided by max(||hist||_2, 1e-12) (F.normalize(p=2, eps=1e-12)).
+MK_HD void hog_normalize(float* hist, int nbins, int stride) {
+  float sumsq = 0.0f;
+  for (int k = 0; k < nbins; ++k) sumsq = fmaf(hist[k * stride], hist[k * stride], sumsq);
+  const float norm = sqrtf(sumsq);
+  const float divisor = norm < 1e-12f ? 1e-12f : norm;  // not fmaxf: a NaN norm must stay NaN
+  for (int k = 0; k < nbins; ++k) hist[k * stride] /= divisor;
+}
+
+// Offset of bin k of cell (cy, cx), channel c, image b in the output: the per-patch rows
+// (B, L, C*nbins*u*u), entry ((c*nbins + k)*u + cy%u)*u + cx%u of patch (cy/u)*(cells_w/u) + cx/u,
+// when patch_cells u > 0; else the map (B, C, nbins, cells_h, cells_w).
+MK_HD index_t hog_out_offset(index_t b, index_t c, index_t k, index_t cy, index_t cx, index_t channels, index_t nbins,
+                             index_t cells_h, index_t cells_w, index_t patch_cells) {
+  if (patch_cells == 0) return (((b * channels + c) * nbins + k) * cells_h + cy) * cells_w + cx;
+  const index_t u = patch_cells;
+  const index_t patches = (cells_h / u) * (cells_w / u);
+  const index_t patch = (cy / u) * (cells_w / u) + cx / u;
+  return (b * patches + patch) * (channels * nbins * u * u) + ((c * nbins + k) * u + cy % u) * u + cx % u;
+}
+
+}  // namespace mimkernels
