@@ -102,3 +102,19 @@ def test_registered_in_mmengine():
         models.register_module(name="MIMKSimMIMHead", module=type("Other", (), {}))
     mkm.register_as_defaults()
     assert models.get("PixelReconstructionLoss") is mkm.MIMKPixelReconstructionLoss
+
+
+@pytest.mark.parametrize("size", [32, 48])
+def test_hog_generator_layout_and_state(size):
+    import mimkernels as mk
+
+    gen = mkm.MIMKHOGGenerator(nbins=9, pool=8, gaussian_window=16)
+    x = torch.randn(2, 3, size, size, generator=_gen(1))
+    got = gen(x)
+    assert got.shape == (2, (size // 16) ** 2, 108) and not got.requires_grad
+    assert torch.equal(got, mk.hog(x, nbins=9, pool=8, gaussian_window=16, patch_size=16))
+    assert torch.equal(gen.out, mk.hog_map(x)) and (gen.h, gen.w) == (size, size)
+    # mmpretrain's _reshape on .out: unfold the cell map into 2x2-cell patches
+    feat = gen.out.flatten(1, 2).permute(0, 2, 3, 1)
+    feat = feat.unfold(1, 2, 2).unfold(2, 2, 2).flatten(1, 2).flatten(2)
+    assert torch.equal(got, feat)

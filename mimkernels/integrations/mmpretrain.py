@@ -13,6 +13,10 @@
   `norm_pix_mse_loss` (patchify + norm_pix + masked MSE in one pass) for an L2 pixel loss.
 - `MIMKSimMIMHead(patch_size, loss)`: `forward(pred, target, mask (B, h, w))` reads the low-resolution
   mask in place (`masked_l1_loss`) instead of upsampling it with repeat_interleave.
+- `MIMKHOGGenerator(nbins=9, pool=8, gaussian_window=16)`: MaskFeat's HOG target, `forward(x)` ->
+  (B, L, C·nbins·u²) from one `hog_map` pass, keeping `.out` (B, C, nbins, H/pool, W/pool) and
+  `.h`, `.w` as upstream; the patch grid comes from the image (`patch_size=16`, where upstream
+  hard-codes 14 patches per side). `generate_hog_image` (visualisation) is not provided.
 
 Registered on import into mmpretrain's MODELS when mmpretrain imports, else into mmengine's root
 MODELS (mmpretrain's is its child, so its configs find them), with force=False.
@@ -25,7 +29,8 @@ from torch import nn
 
 import mimkernels as mk
 
-__all__ = ["MIMKPixelReconstructionLoss", "MIMKMAEPretrainHead", "MIMKSimMIMHead", "register_as_defaults"]
+__all__ = ["MIMKPixelReconstructionLoss", "MIMKMAEPretrainHead", "MIMKSimMIMHead", "MIMKHOGGenerator",
+           "register_as_defaults"]
 
 _PIXEL_LOSS_NAMES = ("PixelReconstructionLoss", "MIMKPixelReconstructionLoss")
 
@@ -131,8 +136,32 @@ class MIMKSimMIMHead(nn.Module):
         return self.loss(pred, target, mask.contiguous())
 
 
+class MIMKHOGGenerator(nn.Module):
+    """mmpretrain HOGGenerator(nbins=9, pool=8, gaussian_window=16): x (B, C, H, W) -> (B, L, C·nbins·u²)
+    float32, u = patch_size // pool, in its per-patch layout ((c·nbins + k)·u + cy)·u + cx; no gradient."""
+
+    def __init__(self, nbins: int = 9, pool: int = 8, gaussian_window: int = 16, patch_size: int = 16) -> None:
+        super().__init__()
+        self.nbins, self.pool, self.gaussian_window, self.patch_size = nbins, pool, gaussian_window, patch_size
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.h, self.w = x.size(-2), x.size(-1)
+        if self.patch_size % self.pool or self.h % self.patch_size or self.w % self.patch_size:
+            raise ValueError(f"patch_size {self.patch_size} must be a multiple of pool {self.pool} and divide "
+                             f"the image {self.h}x{self.w}")
+        self.out = mk.hog_map(x, nbins=self.nbins, pool=self.pool, gaussian_window=self.gaussian_window)
+        b, c, k, _, _ = self.out.shape
+        u, gh, gw = self.patch_size // self.pool, self.h // self.patch_size, self.w // self.patch_size
+        cells = self.out[:, :, :, :gh * u, :gw * u].reshape(b, c, k, gh, u, gw, u)
+        return cells.permute(0, 3, 5, 1, 2, 4, 6).reshape(b, gh * gw, c * k * u * u)
+
+    def extra_repr(self) -> str:
+        return f"nbins={self.nbins}, pool={self.pool}, gaussian_window={self.gaussian_window}"
+
+
 _CLASSES = {"PixelReconstructionLoss": MIMKPixelReconstructionLoss, "MAEPretrainHead": MIMKMAEPretrainHead,
-            "SimMIMHead": MIMKSimMIMHead}
+            "SimMIMHead": MIMKSimMIMHead, "HOGGenerator": MIMKHOGGenerator}
 
 
 def _register(force: bool, upstream_names: bool) -> None:
@@ -145,7 +174,7 @@ def _register(force: bool, upstream_names: bool) -> None:
 
 def register_as_defaults() -> None:
     """Also register the classes under the upstream names (PixelReconstructionLoss, MAEPretrainHead,
-    SimMIMHead), replacing mmpretrain's (force=True): existing configs then build the fused versions."""
+    SimMIMHead, HOGGenerator), replacing mmpretrain's (force=True): existing configs then build the fused versions."""
     _register(force=True, upstream_names=True)
 
 
