@@ -217,3 +217,34 @@ def test_hf_simmim_loss_shapes_dtypes_and_empty_mask():
     assert hf_simmim_loss(pixels, rec, torch.zeros_like(flat), P).item() == 0
     with pytest.raises(ValueError, match="patches"):
         hf_simmim_loss(pixels, rec, flat[:, :-1], P)
+
+
+class ViTMAEWithForwardLoss(ViTMAEForPreTraining):
+    """The transformers 4.x layout, where forward calls self.forward_loss(pixel_values, pred, mask,
+    interpolate_pos_encoding): forward_loss re-derived from 4.x, step by step."""
+
+    def forward_loss(self, pixel_values, pred, mask, interpolate_pos_encoding=False):
+        target = self.patchify(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+        if self.config.norm_pix_loss:
+            mean = target.mean(dim=-1, keepdim=True)
+            var = target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1.0e-6) ** 0.5
+        loss = ((pred - target) ** 2).mean(dim=-1)
+        return (loss * mask).sum() / mask.sum()
+
+    def forward(self, pixel_values=None, noise=None, interpolate_pos_encoding=None, **kwargs):
+        out = self.vit(pixel_values, noise=noise, interpolate_pos_encoding=interpolate_pos_encoding)
+        logits = self.decoder(out.last_hidden_state, out.ids_restore,
+                              interpolate_pos_encoding=interpolate_pos_encoding).logits
+        loss = self.forward_loss(pixel_values, logits, out.mask, interpolate_pos_encoding=interpolate_pos_encoding)
+        from transformers.models.vit_mae.modeling_vit_mae import ViTMAEForPreTrainingOutput
+
+        return ViTMAEForPreTrainingOutput(loss=loss, logits=logits, mask=out.mask, ids_restore=out.ids_restore)
+
+
+def test_releases_with_forward_loss_get_it_replaced():
+    upstream, patched = _pair(ViTMAEWithForwardLoss)
+    patch_hf_vitmae(patched)
+    assert "forward_loss" in patched.__dict__ and "forward" not in patched.__dict__
+    noise = torch.rand(3, L, generator=torch.Generator().manual_seed(2))
+    _assert_same(_step(upstream, _pixels(), noise), _step(patched, _pixels(), noise))

@@ -153,7 +153,7 @@ def _run(model, imgs, seed, mask_ratio=0.75):
     loss, pred, mask = model(imgs, mask_ratio)
     loss.backward()
     after = torch.rand(4)  # the global stream after the step
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    grads = {n.removeprefix("module."): p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return loss.detach(), pred.detach(), mask, grads, after
 
 
@@ -320,3 +320,20 @@ def test_fork_with_different_structure_is_rejected():
         patch_mae(_pair()[1], generator=torch.Generator())
     with pytest.raises(TypeError):
         patch_mae(object())
+
+
+def test_patched_model_under_ddp(tmp_path):
+    """Patched before wrapping, as the README says: DDP (gloo, one process, MAE's
+    find_unused_parameters=True) runs the bound methods and gives the unwrapped model's gradients."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        upstream, patched = _pair()
+        patch_mae(patched)
+        wrapped = torch.nn.parallel.DistributedDataParallel(patched, find_unused_parameters=True)
+        imgs = _imgs()
+        seed = _tie_free_seed(imgs.shape[0])
+        _assert_same_step(_run(upstream, imgs, seed), _run(wrapped, imgs, seed))
+    finally:
+        dist.destroy_process_group()
