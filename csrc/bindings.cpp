@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include "hog/hog.h"
+#include "masking/mask_generators.h"
 #include "masking/masking.h"
 #include "rng/rng.h"
 
@@ -29,6 +30,15 @@ PYBIND11_MODULE(_C, m) {
   m.def("mae_mask_indices_cpu", &mae_mask_indices_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("mae_mask_indices_cuda", &mae_mask_indices_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
+  m.def("simmim_mask_cpu", &simmim_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("block_mask_cpu", &block_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("mask_avg_dist_cpu", &mask_avg_dist_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("simmim_mask_cuda", &simmim_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("block_mask_cuda", &block_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("mask_avg_dist_cuda", &mask_avg_dist_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("mask_avg_dist_workspace_bytes", &mask_avg_dist_workspace_bytes);
 #endif
 
   // ---- hog ----

@@ -8,10 +8,11 @@ from mimkernels import rng
 from mimkernels.pixel import (masked_l1_loss, masked_mse_loss, norm_pix_mse_loss, patch_norm_target, patchify,
                                unpatchify)
 from mimkernels.hog import hog, hog_map
-from mimkernels.masking import gather_patches, random_mask_indices, random_masking, unshuffle_tokens
+from mimkernels.masking import (MaskCollator, block_mask, gather_patches, mask_avg_dist, random_mask_indices,
+                                random_masking, simmim_mask, unshuffle_tokens)
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "rng", "patchify", "unpatchify", "random_mask_indices", "random_masking", "gather_patches",
            "unshuffle_tokens", "patch_norm_target", "masked_mse_loss", "norm_pix_mse_loss", "masked_l1_loss",
-           "hog", "hog_map"]
+           "hog", "hog_map", "simmim_mask", "block_mask", "mask_avg_dist", "MaskCollator"]

@@ -144,3 +144,53 @@ class HOG(nn.Module):
         return (f"nbins={self.nbins}, pool={self.pool}, gaussian_window={self.gaussian_window}, "
                 f"norm_out={self.norm_out}, patch_size={self.patch_size}, output={self.output!r}, "
                 f"backend={self.backend!r}")
+
+
+# ---- masking: SimMIM and BEiT/MaskFeat mask generators ----
+
+class SimMIMMaskGenerator(nn.Module):
+    """SimMIM's random mask for a batch: forward(batch, seed=None, sample_offset=0) -> (B, n, n) bool,
+    True = masked, n = input_size / model_patch_size. Usable as MaskCollator's mask_fn."""
+
+    def __init__(self, input_size: int = 192, mask_patch_size: int = 32, model_patch_size: int = 4,
+                 mask_ratio: float = 0.6, device=None, backend: str = "auto"):
+        super().__init__()
+        self.input_size, self.mask_patch_size, self.model_patch_size = input_size, mask_patch_size, model_patch_size
+        self.mask_ratio, self.device, self.backend = mask_ratio, device, backend
+
+    def forward(self, batch: int, seed: int | None = None, sample_offset: int = 0) -> torch.Tensor:
+        return mk.simmim_mask(batch, self.input_size, self.mask_patch_size, self.model_patch_size, self.mask_ratio,
+                              seed=seed, sample_offset=sample_offset, device=self.device, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return (f"input_size={self.input_size}, mask_patch_size={self.mask_patch_size}, "
+                f"model_patch_size={self.model_patch_size}, mask_ratio={self.mask_ratio}, backend={self.backend!r}")
+
+
+class BlockMaskGenerator(nn.Module):
+    """BEiT / MaskFeat block-wise mask for a batch (the official unilm/SlowFast generator):
+    forward(batch, seed=None, sample_offset=0) -> (B, height, width) bool, True = masked. Defaults:
+    MaskFeat (78/15); BEiT: num_masking_patches=75, min_num_patches=16; variant="mmpretrain": mmpretrain's
+    BEiTMaskGenerator (mimkernels.block_mask). Usable as MaskCollator's mask_fn."""
+
+    def __init__(self, height: int = 14, width: int = 14, num_masking_patches: int = 78, min_num_patches: int = 15,
+                 max_num_patches: int | None = None, min_aspect: float = 0.3, max_aspect: float | None = None,
+                 variant: str = "unilm", device=None, backend: str = "auto"):
+        super().__init__()
+        self.height, self.width = height, width
+        self.num_masking_patches, self.min_num_patches, self.max_num_patches = (num_masking_patches, min_num_patches,
+                                                                                max_num_patches)
+        self.min_aspect, self.max_aspect, self.variant = min_aspect, max_aspect, variant
+        self.device, self.backend = device, backend
+
+    def forward(self, batch: int, seed: int | None = None, sample_offset: int = 0) -> torch.Tensor:
+        return mk.block_mask(batch, self.height, self.width, self.num_masking_patches, self.min_num_patches,
+                             self.max_num_patches, self.min_aspect, self.max_aspect, seed=seed,
+                             sample_offset=sample_offset, device=self.device, variant=self.variant,
+                             backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return (f"height={self.height}, width={self.width}, num_masking_patches={self.num_masking_patches}, "
+                f"min_num_patches={self.min_num_patches}, max_num_patches={self.max_num_patches}, "
+                f"min_aspect={self.min_aspect}, max_aspect={self.max_aspect}, variant={self.variant!r}, "
+                f"backend={self.backend!r}")

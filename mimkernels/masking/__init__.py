@@ -1,4 +1,5 @@
-"""Masking family: MAE random masking and the decoder unshuffle (spec/masking.md §2, §3).
+"""Masking family: MAE random masking and the decoder unshuffle (spec/masking.md §2, §3) here;
+SimMIM's mask, the BEiT/MaskFeat block mask, AvgDist and MaskCollator in mask_generators.py (§4–6).
 
 Front doors validate once, pick a backend (`_dispatch.resolve_backend`) and run it. Backends:
 "torch" (eager reference, any device) for every op; "cpp"/"cuda" (native, csrc/masking) for
@@ -32,7 +33,8 @@ from mimkernels import _dispatch, _native, rng
 from mimkernels._dispatch import HAS_TRITON, check_int, check_same_device, check_tensor, define_op, implements
 from mimkernels.masking import reference
 
-__all__ = ["random_mask_indices", "random_masking", "gather_patches", "unshuffle_tokens"]
+__all__ = ["random_mask_indices", "random_masking", "gather_patches", "unshuffle_tokens", "simmim_mask", "block_mask",
+           "mask_avg_dist", "MaskCollator"]
 
 implements("random_mask_indices", "torch", "triton", "cpp", "cuda")
 implements("random_masking", "torch", "triton")
@@ -338,3 +340,7 @@ if HAS_TRITON:
     define_op("unshuffle_tokens", _unshuffle_impl, fake=_unshuffle_fake, triton=True,
               backward=_unshuffle_backward, setup_context=_unshuffle_setup)
     define_op("unshuffle_tokens_backward", _unshuffle_backward_impl, fake=_unshuffle_backward_fake, triton=True)
+
+
+# Last: mask_generators reuses _check_ratio from this module.
+from mimkernels.masking.mask_generators import MaskCollator, block_mask, mask_avg_dist, simmim_mask  # noqa: E402

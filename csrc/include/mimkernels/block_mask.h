@@ -1,0 +1,89 @@
+// BEiT / MaskFeat block-wise mask (spec/masking.md §5: unilm beit/masking_generator.py, SlowFast
+// MaskingGenerator), one sample per call, shared by the CPU (cpp) and CUDA builds.
+//
+// Draws (rng.md, stream 3): counter i = the running count of Philox calls of this sample, from 0.
+// Each attempt makes one call `shape` at i (u_area from words x0, x1; u_aspect from x2, x3, both
+// unit_double) and, only when the block fits (h < H and w < W), one more call `place` at i + 1
+// (top = below(x0, H - h + 1), left = below(x1, W - w + 1): randint with both bounds inclusive).
+// The algorithm is the official one step by step: 10 attempts per block, a block is accepted when it
+// adds 0 < new <= cap cells (overlap allowed), the mask stops early when a block adds nothing
+// (unilm; mmpretrain's variant below).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "mimkernels/common.h"
+#include "mimkernels/rng.h"
+
+namespace mimkernels {
+// a + (b - a) * u rounded after each operation as Python does: nvcc would contract it into an FMA
+// (g++ on x86-64 has no FMA without -mfma, so plain operators round each step).
+MK_HD double uniform_between(double a, double b, double u) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, __dmul_rn(__dsub_rn(b, a), u));
+#else
+  return a + (b - a) * u;
+#endif
+}
+
+// mmpretrain's BEiTMaskGenerator (variant="mmpretrain") differs in two steps: randint(0, H - h) has an
+// exclusive upper bound (the last row and column are never masked), and a block that adds nothing
+// does not stop the mask: it retries until exactly num_masking_patches cells (the host checks that
+// they fit). kMmpretrainMaxBlocks bounds the retries, where mmpretrain could loop forever.
+constexpr int64_t kMmpretrainMaxBlocks = int64_t(1) << 16;
+
+struct BlockMaskParams {
+  int64_t height, width;
+  int64_t num_masking_patches, min_num_patches, max_num_patches;
+  double log_aspect_min, log_aspect_max;  // ln(min_aspect), ln(max_aspect), computed once on the host
+  bool mmpretrain;
+};
+
+// One call of the official `_mask(mask, max_mask_patches)`: up to 10 attempts, stop at the first
+// that adds cells. Returns the number of cells added (0: every attempt failed). `counter` advances.
+MK_HD int64_t block_mask_add_block(uint8_t* mask, const BlockMaskParams& p, int64_t cap, uint64_t seed,
+                                   uint32_t sample, uint32_t* counter) {
+  const int64_t H = p.height, W = p.width;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const Philox4 shape = draw(seed, (*counter)++, sample, kStreamBlockMask);
+    const double target_area = uniform_between(static_cast<double>(p.min_num_patches), static_cast<double>(cap),
+                                               unit_double(shape.x0, shape.x1));
+    const double aspect = exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
+    // Python's round is half to even, as rint in the default rounding mode. Compared as doubles
+    // before the integer conversion, so a huge block is rejected without overflow.
+    const double h_real = rint(sqrt(target_area * aspect));
+    const double w_real = rint(sqrt(target_area / aspect));
+    if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
+    const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
+    const Philox4 place = draw(seed, (*counter)++, sample, kStreamBlockMask);
+    const int64_t inclusive = p.mmpretrain ? 0 : 1;
+    const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
+    const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
+    int64_t already = 0;
+    for (int64_t r = top; r < top + h; ++r)
+      for (int64_t c = left; c < left + w; ++c) already += mask[r * W + c];
+    const int64_t added = h * w - already;
+    if (0 < added && added <= cap) {
+      for (int64_t r = top; r < top + h; ++r)
+        for (int64_t c = left; c < left + w; ++c) mask[r * W + c] = 1;
+      return added;
+    }
+  }
+  return 0;
+}
+
+// One sample: mask (H x W bytes, zeroed here, 1 = masked). Returns the number of masked cells.
+MK_HD int64_t block_mask_sample(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  for (int64_t k = 0; k < p.height * p.width; ++k) mask[k] = 0;
+  uint32_t counter = 0;
+  int64_t count = 0;
+  for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
+    const int64_t remaining = p.num_masking_patches - count;
+    const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
+    const int64_t added = block_mask_add_block(mask, p, cap, seed, static_cast<uint32_t>(sample), &counter);
+    if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
+    count += added;
+  }
+  return count;
+}
+}  // namespace mimkernels

@@ -1,0 +1,28 @@
+// Host entry points of the SimMIM mask, the block mask and AvgDist (bindings.cpp binds them).
+// Outputs are contiguous: masks (batch, n, n) / (batch, H, W) bool as bytes, AvgDist (batch,) float32.
+// cpu entries run an OpenMP loop over samples on num_threads threads (>= 1).
+#pragma once
+#include <cstdint>
+
+namespace mimkernels {
+void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
+                     uint64_t seed, int64_t sample_offset, int num_threads);
+void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
+                    int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
+                    bool mmpretrain, uint64_t seed, int64_t sample_offset, int num_threads);
+// mask: (batch, h, w) bytes, nonzero = masked.
+void mask_avg_dist_cpu(uintptr_t out, uintptr_t mask, int64_t batch, int64_t h, int64_t w, int64_t patch_size,
+                       int num_threads);
+#ifdef MIMKERNELS_WITH_CUDA
+// workspace: (batch, rand_size^2) uint64 sort keys.
+void simmim_mask_cuda(uintptr_t out, uintptr_t workspace, int64_t batch, int64_t rand_size, int64_t scale,
+                      int64_t mask_count, uint64_t seed, int64_t sample_offset, uintptr_t stream);
+void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
+                     int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
+                     bool mmpretrain, uint64_t seed, int64_t sample_offset, uintptr_t stream);
+// workspace: mask_avg_dist_workspace_bytes(batch, h, w, patch_size) bytes.
+void mask_avg_dist_cuda(uintptr_t out, uintptr_t mask, uintptr_t workspace, int64_t batch, int64_t h, int64_t w,
+                        int64_t patch_size, uintptr_t stream);
+int64_t mask_avg_dist_workspace_bytes(int64_t batch, int64_t h, int64_t w, int64_t patch_size);
+#endif
+}  // namespace mimkernels
