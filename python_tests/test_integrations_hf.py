@@ -248,3 +248,28 @@ def test_releases_with_forward_loss_get_it_replaced():
     assert "forward_loss" in patched.__dict__ and "forward" not in patched.__dict__
     noise = torch.rand(3, L, generator=torch.Generator().manual_seed(2))
     _assert_same(_step(upstream, _pixels(), noise), _step(patched, _pixels(), noise))
+
+
+def test_simmim_collator_batches_masks_the_model_takes():
+    import mimkernels as mk
+    from mimkernels.integrations import SimMIMCollator, patch_hf_simmim
+
+    collate = SimMIMCollator(input_size=IMG, mask_patch_size=8, model_patch_size=P, mask_ratio=0.6, seed=3)
+    seed = collate.step_seed()
+    examples = [{"pixel_values": img} for img in _pixels(5)]
+    batch = collate(examples)
+    assert set(batch) == {"pixel_values", "bool_masked_pos"} and torch.equal(batch["pixel_values"], _pixels(5))
+    mask = batch["bool_masked_pos"]
+    assert mask.shape == (5, L) and mask.dtype == torch.int64
+    assert torch.equal(mask, mk.simmim_mask(5, IMG, 8, P, 0.6, seed=seed).flatten(1).long())
+    cells = mask.reshape(5, 2, 2, 2, 2)[:, :, 0, :, 0]          # one value per 8x8 mask patch
+    assert (cells.sum((1, 2)) == 3).all()                       # ceil(4 · 0.6) = 3 mask patches
+    assert torch.equal(cells.repeat_interleave(2, 1).repeat_interleave(2, 2).reshape(5, L), mask)
+    assert not torch.equal(collate(examples)["bool_masked_pos"], mask)   # next step, next masks
+    boolean = SimMIMCollator(IMG, 8, P, 0.6, mask_dtype=torch.bool)([e["pixel_values"] for e in examples])
+    assert boolean["bool_masked_pos"].dtype == torch.bool
+    upstream, patched = _simmim_pair()
+    patch_hf_simmim(patched)
+    torch.testing.assert_close(patched(**batch).loss, upstream(**batch).loss, rtol=1e-6, atol=0)
+    with pytest.raises(ValueError):
+        SimMIMCollator(IMG, 5, P)

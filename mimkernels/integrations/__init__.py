@@ -17,6 +17,7 @@ _LAZY = {
     "patch_hf_vitmae": "hf",
     "patch_hf_simmim": "hf",
     "hf_simmim_loss": "hf",
+    "SimMIMCollator": "hf",
     "forward_masked": "timm",
     "random_token_mask": "lightly",
     "masked_patch_target": "lightly",

@@ -16,6 +16,7 @@ Bound onto the instance, one flag each:
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import warnings
@@ -26,7 +27,7 @@ from torch import nn
 import mimkernels as mk
 from mimkernels.integrations import _patching
 
-__all__ = ["patch_hf_vitmae", "patch_hf_simmim", "hf_simmim_loss"]
+__all__ = ["patch_hf_vitmae", "patch_hf_simmim", "hf_simmim_loss", "SimMIMCollator"]
 
 _FORWARD_PARAMS = ("pixel_values", "noise", "interpolate_pos_encoding")
 _DECODER_PARAMS = ("hidden_states", "ids_restore", "interpolate_pos_encoding")
@@ -216,3 +217,34 @@ def _simmim_forward(backend: str):
         return out if return_dict else out.to_tuple()
 
     return forward
+
+
+class SimMIMCollator(mk.MaskCollator):
+    """`run_mim.py`'s MaskGenerator + collate_fn in one batched call: examples (dicts holding
+    "pixel_values" (C, H, W), as the HF dataset transform yields, or bare tensors) ->
+    {"pixel_values": (B, C, H, W), "bool_masked_pos": (B, n·n)}, n = input_size / model_patch_size,
+    flattened row-major, 1 = masked, mask_dtype int64 as run_mim.py (or bool, as the model documents).
+
+    Each mask has exactly ceil(ratio · (input_size / mask_patch_size)²) masked mask patches
+    (`mimkernels.simmim_mask`, one call per batch). Seeds: MaskCollator's, derive_seed(derive_seed(seed,
+    epoch), rank, worker, step): distinct across ranks, workers, steps and `set_epoch(epoch)`.
+    run_mim.py draws with numpy's global RNG per example; the distribution is the same, the bits are not.
+    """
+
+    def __init__(self, input_size: int = 192, mask_patch_size: int = 32, model_patch_size: int = 4,
+                 mask_ratio: float = 0.6, *, seed: int = 0, mask_dtype: torch.dtype = torch.int64) -> None:
+        mk.simmim_mask(0, input_size, mask_patch_size, model_patch_size, mask_ratio)   # validates the arguments
+        if mask_dtype not in (torch.int64, torch.bool):
+            raise ValueError(f"mask_dtype must be torch.int64 or torch.bool, got {mask_dtype}")
+        mask_fn = functools.partial(mk.simmim_mask, input_size=input_size, mask_patch_size=mask_patch_size,
+                                    model_patch_size=model_patch_size, mask_ratio=mask_ratio)
+        super().__init__(mask_fn, seed, collate_fn=_stack_pixel_values)
+        self.mask_dtype = mask_dtype
+
+    def __call__(self, examples: list) -> dict:
+        pixel_values, mask = super().__call__(examples)
+        return {"pixel_values": pixel_values, "bool_masked_pos": mask.flatten(1).to(self.mask_dtype)}
+
+
+def _stack_pixel_values(examples: list) -> torch.Tensor:
+    return torch.stack([e["pixel_values"] if isinstance(e, dict) else e for e in examples])
