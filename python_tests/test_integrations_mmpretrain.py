@@ -118,3 +118,37 @@ def test_hog_generator_layout_and_state(size):
     feat = gen.out.flatten(1, 2).permute(0, 2, 3, 1)
     feat = feat.unfold(1, 2, 2).unfold(2, 2, 2).flatten(1, 2).flatten(2)
     assert torch.equal(got, feat)
+
+
+def test_simmim_mask_transform():
+    import numpy as np
+
+    t = mmengine_registry.TRANSFORMS.build(dict(type="MIMKSimMIMMaskGenerator", input_size=192, mask_patch_size=32,
+                                                model_patch_size=4, mask_ratio=0.6))
+    np.random.seed(0)
+    results = t({"img": None})
+    mask = results["mask"]
+    assert isinstance(mask, np.ndarray) and mask.dtype == np.int64 and mask.shape == (48, 48)
+    cells = mask[::8, ::8]
+    assert cells.sum() == 22 and (np.repeat(np.repeat(cells, 8, 0), 8, 1) == mask).all()   # ceil(36 · 0.6)
+    np.random.seed(0)
+    assert (t({})["mask"] == mask).all()                      # numpy's global RNG keys it, as upstream
+    assert not (t({})["mask"] == mask).all()
+
+
+@pytest.mark.parametrize("semantics", ["mmpretrain", "unilm"])
+def test_beit_mask_transform(semantics):
+    import numpy as np
+
+    t = mkm.MIMKBEiTMaskGenerator(input_size=14, num_masking_patches=75, min_num_patches=16, semantics=semantics)
+    np.random.seed(1)
+    masks = np.stack([t({})["mask"] for _ in range(40)])
+    assert masks.dtype == np.int64 and masks.shape == (40, 14, 14)
+    counts = masks.sum((1, 2))
+    if semantics == "mmpretrain":          # exact count; numpy's exclusive randint never reaches the last row/column
+        assert (counts == 75).all() and masks[:, 13, :].sum() == 0 and masks[:, :, 13].sum() == 0
+    else:
+        assert (counts <= 75).all() and masks[:, 13, :].sum() + masks[:, :, 13].sum() > 0
+    assert mmengine_registry.TRANSFORMS.get("MIMKBEiTMaskGenerator") is mkm.MIMKBEiTMaskGenerator
+    with pytest.raises(ValueError, match="semantics"):
+        mkm.MIMKBEiTMaskGenerator(14, 75, semantics="beit")

@@ -18,29 +18,42 @@
   `.h`, `.w` as upstream; the patch grid comes from the image (`patch_size=16`, where upstream
   hard-codes 14 patches per side). `generate_hog_image` (visualisation) is not provided.
 
-Registered on import into mmpretrain's MODELS when mmpretrain imports, else into mmengine's root
-MODELS (mmpretrain's is its child, so its configs find them), with force=False.
+Data transforms (TRANSFORMS), `transform(results) -> results` adding `results['mask']`, a numpy int64
+grid, 1 = masked, as upstream:
+- `MIMKSimMIMMaskGenerator(input_size=192, mask_patch_size=32, model_patch_size=4, mask_ratio=0.6)`;
+- `MIMKBEiTMaskGenerator(input_size, num_masking_patches, min_num_patches=4, max_num_patches=None,
+  min_aspect=0.3, max_aspect=None, semantics="mmpretrain")`: mmpretrain's variant by default (the class
+  it replaces: exact count, the last row and column never masked), or "unilm" (the official one).
+Both draw with the compiled CPU kernels (`backend="auto"`), keyed by one seed per call taken from
+numpy's global RNG — the source upstream draws from, which mmengine seeds per rank and worker —
+so masks are reproducible under mmengine's seeding and distinct across workers; the bits differ
+from upstream's, the distributions do not (spec/masking.md §4-5).
+
+Registered on import into mmpretrain's MODELS / TRANSFORMS when mmpretrain imports, else into
+mmengine's root registries (mmpretrain's are their children, so its configs find them), force=False.
 `register_as_defaults()` also registers them under the upstream names, force=True.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 import mimkernels as mk
 
 __all__ = ["MIMKPixelReconstructionLoss", "MIMKMAEPretrainHead", "MIMKSimMIMHead", "MIMKHOGGenerator",
-           "register_as_defaults"]
+           "MIMKSimMIMMaskGenerator", "MIMKBEiTMaskGenerator", "register_as_defaults"]
 
 _PIXEL_LOSS_NAMES = ("PixelReconstructionLoss", "MIMKPixelReconstructionLoss")
 
 
-def _registry():
+def _registry(kind: str = "MODELS"):
+    """mmpretrain's MODELS or TRANSFORMS registry, else mmengine's root one of that kind."""
     try:
-        from mmpretrain.registry import MODELS
+        from mmpretrain import registry
     except Exception:  # mmpretrain absent, or its own imports (mmcv) fail
-        from mmengine.registry import MODELS
-    return MODELS
+        from mmengine import registry
+    return getattr(registry, kind)
 
 
 class MIMKPixelReconstructionLoss(nn.Module):
@@ -160,21 +173,84 @@ class MIMKHOGGenerator(nn.Module):
         return f"nbins={self.nbins}, pool={self.pool}, gaussian_window={self.gaussian_window}"
 
 
+# ---- data transforms ----
+
+def _call_seed() -> int:
+    """One 63-bit seed from numpy's global RNG: what upstream's transforms draw from."""
+    return int(np.random.randint(0, 2 ** 63 - 1, dtype=np.int64))
+
+
+class _MaskTransform:
+    """mmcv BaseTransform's protocol: transform(results) -> results, also as __call__."""
+
+    def mask(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def transform(self, results: dict) -> dict:
+        results["mask"] = self.mask().to(torch.int64).numpy()
+        return results
+
+    def __call__(self, results: dict) -> dict:
+        return self.transform(results)
+
+
+class MIMKSimMIMMaskGenerator(_MaskTransform):
+    """mmpretrain SimMIMMaskGenerator: results['mask'] (n, n) int64, n = input_size / model_patch_size."""
+
+    def __init__(self, input_size: int = 192, mask_patch_size: int = 32, model_patch_size: int = 4,
+                 mask_ratio: float = 0.6) -> None:
+        mk.simmim_mask(0, input_size, mask_patch_size, model_patch_size, mask_ratio)  # validates the arguments
+        self.input_size, self.mask_patch_size = input_size, mask_patch_size
+        self.model_patch_size, self.mask_ratio = model_patch_size, mask_ratio
+
+    def mask(self) -> torch.Tensor:
+        return mk.simmim_mask(1, self.input_size, self.mask_patch_size, self.model_patch_size, self.mask_ratio,
+                              seed=_call_seed())[0]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(input_size={self.input_size}, mask_patch_size={self.mask_patch_size}, "
+                f"model_patch_size={self.model_patch_size}, mask_ratio={self.mask_ratio})")
+
+
+class MIMKBEiTMaskGenerator(_MaskTransform):
+    """mmpretrain BEiTMaskGenerator: results['mask'] (H, W) int64; semantics "mmpretrain" (default) or "unilm"."""
+
+    def __init__(self, input_size, num_masking_patches: int, min_num_patches: int = 4,
+                 max_num_patches: int | None = None, min_aspect: float = 0.3, max_aspect: float | None = None,
+                 semantics: str = "mmpretrain") -> None:
+        if semantics not in ("mmpretrain", "unilm"):
+            raise ValueError(f"semantics must be 'mmpretrain' or 'unilm', got {semantics!r}")
+        self.height, self.width = (input_size, input_size) if not isinstance(input_size, (tuple, list)) \
+            else tuple(input_size)
+        self.kwargs = dict(num_masking_patches=num_masking_patches, min_num_patches=min_num_patches,
+                           max_num_patches=max_num_patches, min_aspect=min_aspect, max_aspect=max_aspect,
+                           variant=semantics)
+        mk.block_mask(0, self.height, self.width, **self.kwargs)  # validates the arguments
+
+    def mask(self) -> torch.Tensor:
+        return mk.block_mask(1, self.height, self.width, **self.kwargs, seed=_call_seed())[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(input_size={(self.height, self.width)}, {self.kwargs})"
+
+
 _CLASSES = {"PixelReconstructionLoss": MIMKPixelReconstructionLoss, "MAEPretrainHead": MIMKMAEPretrainHead,
             "SimMIMHead": MIMKSimMIMHead, "HOGGenerator": MIMKHOGGenerator}
+_TRANSFORMS = {"SimMIMMaskGenerator": MIMKSimMIMMaskGenerator, "BEiTMaskGenerator": MIMKBEiTMaskGenerator}
 
 
 def _register(force: bool, upstream_names: bool) -> None:
-    registry = _registry()
-    for upstream, cls in _CLASSES.items():
-        name = upstream if upstream_names else cls.__name__
-        if force or registry.get(name) is not cls:
-            registry.register_module(name=name, module=cls, force=force)
+    for kind, classes in (("MODELS", _CLASSES), ("TRANSFORMS", _TRANSFORMS)):
+        registry = _registry(kind)
+        for upstream, cls in classes.items():
+            name = upstream if upstream_names else cls.__name__
+            if force or registry.get(name) is not cls:
+                registry.register_module(name=name, module=cls, force=force)
 
 
 def register_as_defaults() -> None:
     """Also register the classes under the upstream names (PixelReconstructionLoss, MAEPretrainHead,
-    SimMIMHead, HOGGenerator), replacing mmpretrain's (force=True): existing configs then build the fused versions."""
+    SimMIMHead, HOGGenerator, SimMIMMaskGenerator, BEiTMaskGenerator), replacing mmpretrain's (force=True): existing configs then build the fused versions."""
     _register(force=True, upstream_names=True)
 
 
