@@ -10,9 +10,13 @@ from mimkernels.pixel import (masked_l1_loss, masked_mse_loss, norm_pix_mse_loss
 from mimkernels.hog import hog, hog_map
 from mimkernels.masking import (MaskCollator, block_mask, gather_patches, mask_avg_dist, random_mask_indices,
                                 random_masking, simmim_mask, unshuffle_tokens)
+from mimkernels.frequency import (IMAGENET_MEAN, IMAGENET_STD, circular_filter, frequency_loss, frequency_mask,
+                                  lowfreq_target, mfm_corrupt)
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "rng", "patchify", "unpatchify", "random_mask_indices", "random_masking", "gather_patches",
            "unshuffle_tokens", "patch_norm_target", "masked_mse_loss", "norm_pix_mse_loss", "masked_l1_loss",
-           "hog", "hog_map", "simmim_mask", "block_mask", "mask_avg_dist", "MaskCollator"]
+           "hog", "hog_map", "simmim_mask", "block_mask", "mask_avg_dist", "MaskCollator",
+           "IMAGENET_MEAN", "IMAGENET_STD", "frequency_mask", "circular_filter", "mfm_corrupt", "lowfreq_target",
+           "frequency_loss"]
