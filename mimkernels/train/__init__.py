@@ -1,0 +1,1 @@
+"""The reference trainer: `python -m mimkernels.train --help` (layout: data, vit, ops, methods, probe, viz)."""
