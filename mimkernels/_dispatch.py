@@ -128,9 +128,14 @@ def define_op(name: str, impl: Callable, *, fake: Callable, triton: bool, backwa
     return op
 
 
-def triton_launch(kernel):
-    """`triton_launch(kernel)[grid](...)` inside the body of a define_op(triton=True) op."""
-    if TRITON_INTERPRET:
+def triton_launch(kernel, *, traceable: bool = True):
+    """`triton_launch(kernel)[grid](...)` inside the body of a define_op(triton=True) op.
+
+    traceable=False in the body of an opaque op (define_op(triton=False)): the kernel itself. Outside
+    a triton_op, wrap_triton dispatches a higher-order op per launch and keeps each launch's constant
+    arguments in torch's global kernel side table, which then grows with every call.
+    """
+    if TRITON_INTERPRET or not traceable:
         return kernel
     from torch.library import wrap_triton
 
