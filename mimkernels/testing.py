@@ -147,8 +147,7 @@ class OfficialMMPretrainBEiTMaskGenerator(OfficialMaskingGenerator):
 # keeps what they would launch (kernel, grid, arguments); `compile_for_gpu` builds one launch to a
 # cubin with Triton's bundled ptxas, no GPU needed, in a process where TRITON_INTERPRET is unset.
 
-TRITON_KERNEL_MODULES = ("mimkernels.masking.triton", "mimkernels.pixel.triton", "mimkernels.hog.triton",
-                         "mimkernels.frequency.triton")
+TRITON_KERNEL_MODULES = _dispatch.TRITON_KERNEL_MODULES
 
 # CUDA's launch limits: blocks per grid along x, y, z.
 MAX_GRID = (2 ** 31 - 1, 65535, 65535)

@@ -255,6 +255,20 @@ def check_torch_sees_each_store(launches) -> None:
         triton.runtime.driver.set_active(previous)
 
 
+def check_triton_ops_list_their_kernels() -> None:
+    """Every triton_op lists the package's launched kernels (`register_triton_kernels`): torch.compile's
+    AOTAutograd cache keys on their sources."""
+    from torch._library.triton import triton_ops_to_kernels
+
+    from torch._inductor.codegen.wrapper import user_defined_triton_kernel_transitive_closure_source_code
+
+    ops = {name: kernels for name, kernels in triton_ops_to_kernels.items() if name.startswith("mimkernels::")}
+    names = {name: {kernel.fn.__name__ for kernel in kernels} for name, kernels in ops.items()}
+    assert ops and all(kernels >= _launched_kernel_names() for kernels in names.values()), names
+    l1_backward = next(k for k in next(iter(ops.values())) if k.fn.__name__ == "_masked_l1_bwd_kernel")
+    assert "def _l1_diff" in user_defined_triton_kernel_transitive_closure_source_code(l1_backward)  # helpers hashed
+
+
 def compile_all(report=print) -> None:
     """Compile the compile set for sm_90 (TRITON_INTERPRET must be unset); report shared memory and time."""
     start = time.perf_counter()
@@ -272,7 +286,7 @@ def test_every_kernel_compiles_for_sm90(tmp_path):
     """Triton's code generator and ptxas, which the interpreter never runs, on every launch of the
     compile set: a type error, an unsupported op or a shape the GPU backend refuses fails here. The
     same process (GPU registration, no interpreter) runs `check_opaque_ops_launch_directly` and
-    `check_torch_sees_each_store`."""
+    `check_torch_sees_each_store` and `check_triton_ops_list_their_kernels`."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_CACHE_DIR"] = str(tmp_path)  # compile for real, not from a cache
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -285,5 +299,6 @@ def test_every_kernel_compiles_for_sm90(tmp_path):
 if __name__ == "__main__":
     assert not _dispatch.TRITON_INTERPRET, "run without TRITON_INTERPRET"
     check_opaque_ops_launch_directly()
+    check_triton_ops_list_their_kernels()
     check_torch_sees_each_store(compile_set())
     compile_all()
