@@ -10,6 +10,7 @@ and what they would launch is
 Run it as a module (`python -m python_tests.test_triton_codegen`, TRITON_INTERPRET unset) to
 see each kernel's shared memory and compile time.
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -161,11 +162,13 @@ def test_every_kernel_is_recorded_with_every_flag_value():
 
 @pytest.mark.parametrize("batch", [256, 2048])
 def test_grids_within_cuda_limits(batch):
-    """Every launch at 224 px (B = 256 and 2048) and at a 1024 px image fits CUDA's grid limits."""
+    """Every launch at 224 px (B = 256 and 2048) and at a 1024 px image fits CUDA's grid limits, and no
+    kernel gets a torch.bool tensor (Triton makes it an int1 pointer; the launchers pass masks as uint8)."""
     launches = _record(batch, 224, variants=False) + _record(2, 1024, variants=False)
     assert {launch.name for launch in launches} == _launched_kernel_names()
     for launch in launches:
         assert all(0 < n <= limit for n, limit in zip(launch.grid, testing.MAX_GRID)), (launch.name, launch.grid)
+        assert "*i1" not in launch.signature()[0].values(), f"{launch.name}: a torch.bool pointer (load as uint8)"
 
 
 def test_masked_l1_grid_on_tall_images():
@@ -222,15 +225,11 @@ KERNEL_OUTPUTS = {
 }
 
 
-def check_torch_sees_each_store(launches) -> None:
-    """Under torch.compile a triton_op's launches are functionalized from torch's analysis of the
-    kernel's TTIR: the tensors it writes are cloned first and copied back after. The analysis must
-    not fail (it would then take every tensor as written) nor over-approximate (a store through an
-    offset returned by a helper that took pointers counts as a store to those pointers): the tensors
-    a launch writes must be among its kernel's outputs. Needs only a target, given by a stub driver."""
+@contextlib.contextmanager
+def _target_only_driver():
+    """Triton's active driver stubbed to name an sm_90 target: all torch's kernel analysis needs."""
     import triton
     from triton.backends.compiler import GPUTarget
-    from torch._higher_order_ops.triton_kernel_wrap import analyze_kernel_access, generate_ttir, ttir_to_functions
 
     class TargetOnlyDriver:
         def get_current_target(self):
@@ -239,6 +238,20 @@ def check_torch_sees_each_store(launches) -> None:
     previous = triton.runtime.driver._active
     triton.runtime.driver.set_active(TargetOnlyDriver())
     try:
+        yield
+    finally:
+        triton.runtime.driver.set_active(previous)
+
+
+def check_torch_sees_each_store(launches) -> None:
+    """Under torch.compile a triton_op's launches are functionalized from torch's analysis of the
+    kernel's TTIR: the tensors it writes are cloned first and copied back after. The analysis must
+    not fail (it would then take every tensor as written) nor over-approximate (a store through an
+    offset returned by a helper that took pointers counts as a store to those pointers): the tensors
+    a launch writes must be among its kernel's outputs. Needs only a target, given by a stub driver."""
+    from torch._higher_order_ops.triton_kernel_wrap import analyze_kernel_access, generate_ttir, ttir_to_functions
+
+    with _target_only_driver():
         for launch in launches:
             kwargs = {k: torch.empty_strided(v.shape, v.stride(), dtype=v.dtype) if isinstance(v, torch.Tensor)
                       else v for k, v in launch.arguments.items()}
@@ -251,8 +264,6 @@ def check_torch_sees_each_store(launches) -> None:
             outputs = KERNEL_OUTPUTS[launch.name]
             assert written and written <= outputs, f"{launch.name}: torch sees writes to {sorted(written)}, " \
                                                    f"the kernel writes {sorted(outputs)}"
-    finally:
-        triton.runtime.driver.set_active(previous)
 
 
 def check_triton_ops_list_their_kernels() -> None:
@@ -267,6 +278,68 @@ def check_triton_ops_list_their_kernels() -> None:
     assert ops and all(kernels >= _launched_kernel_names() for kernels in names.values()), names
     l1_backward = next(k for k in next(iter(ops.values())) if k.fn.__name__ == "_masked_l1_bwd_kernel")
     assert "def _l1_diff" in user_defined_triton_kernel_transitive_closure_source_code(l1_backward)  # helpers hashed
+
+
+def _triton_op_calls():
+    """op name -> the arguments of a call of torch.ops.mimkernels.<op> on small CPU tensors, for every triton_op."""
+    import importlib
+
+    hog = importlib.import_module("mimkernels.hog")
+    imgs, rows, grad = torch.randn(2, 3, 32, 32), torch.randn(2, 4, 768), torch.ones(())
+    mask, cells = torch.rand(2, 4) < 0.5, torch.rand(2, 2, 2) < 0.5
+    ids, ids_restore = torch.tensor([[0, 2], [3, 1]]), torch.tensor([[0, 2, 3, 1], [1, 0, 2, 3]])
+    tokens, cot_window = torch.randn(2, 4, 8), hog.tables(9, 16, torch.device("cpu"))
+    return {
+        "patchify": (imgs, 16),
+        "unpatchify": (rows, 16, 3, 32, 32),
+        "patch_norm_target": (imgs, 16, 1e-6),
+        "patch_norm_target_backward": (rows, imgs, 16, 1e-6),
+        "masked_mse_loss": (rows, rows, mask),
+        "masked_mse_loss_backward": (grad, rows, rows, mask, True, True),
+        "norm_pix_mse_loss": (rows, imgs, mask, 16, True, 1e-6),
+        "norm_pix_mse_loss_backward": (grad, rows, imgs, mask, 16, True, 1e-6,
+                                                                            True, True),
+        "masked_l1_loss": (imgs, imgs, cells, 3),
+        "masked_l1_loss_backward": (grad, imgs, imgs, cells, 3, True, True),
+        "hog": (imgs, *cot_window, 9, 8, 16, 16, True),
+        "mae_random_mask_indices": (2, 4, 1, 7, 0, torch.device("cpu")),
+        "mae_random_mask_indices_from_noise": (torch.rand(2, 4), 1),
+        "gather_rows": (tokens, ids),
+        "scatter_rows": (tokens[:, :2], ids, 4),
+        "gather_patches": (imgs, ids, 16),
+        "scatter_patches": (rows[:, :2], ids, 16, 3, 32, 32),
+        "unshuffle_tokens": (tokens[:, :3], ids_restore, torch.zeros(1, 1, 8)),
+        "unshuffle_tokens_backward": (torch.randn(2, 5, 8), ids_restore, 2),
+    }
+
+
+def check_triton_ops_trace_into_kernels() -> None:
+    """The GPU registration: every define_op(triton=True) op is a triton_op whose body torch.compile's
+    functional tracing (fake tensors: nothing runs) turns into Triton kernel launches. A body that
+    syncs, reads tensor values or launches without `triton_launch` fails here."""
+    from functorch.compile import aot_function
+
+    class Traced(Exception):
+        pass
+
+    def capture(graph, _):
+        raise Traced(graph)
+
+    calls = _triton_op_calls()
+    assert {f"mimkernels::{name}" for name in calls} == set(_dispatch._TRITON_OPS)
+    for name, args in calls.items():
+        at = [i for i, arg in enumerate(args) if isinstance(arg, torch.Tensor)]
+
+        def call(*tensors, op=getattr(torch.ops.mimkernels, name), args=args, at=at):
+            return op(*[tensors[at.index(i)] if i in at else arg for i, arg in enumerate(args)])
+
+        try:
+            with _target_only_driver():
+                aot_function(call, fw_compiler=capture)(*[args[i] for i in at])
+            raise AssertionError(f"{name}: not traced")
+        except Traced as traced:
+            targets = {str(node.target) for node in traced.args[0].graph.nodes}
+        assert "triton_kernel_wrapper_functional" in targets, (name, targets)
 
 
 def compile_all(report=print) -> None:
@@ -286,7 +359,8 @@ def test_every_kernel_compiles_for_sm90(tmp_path):
     """Triton's code generator and ptxas, which the interpreter never runs, on every launch of the
     compile set: a type error, an unsupported op or a shape the GPU backend refuses fails here. The
     same process (GPU registration, no interpreter) runs `check_opaque_ops_launch_directly` and
-    `check_torch_sees_each_store` and `check_triton_ops_list_their_kernels`."""
+    `check_torch_sees_each_store`, `check_triton_ops_list_their_kernels` and
+    `check_triton_ops_trace_into_kernels`."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_CACHE_DIR"] = str(tmp_path)  # compile for real, not from a cache
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -301,4 +375,5 @@ if __name__ == "__main__":
     check_opaque_ops_launch_directly()
     check_triton_ops_list_their_kernels()
     check_torch_sees_each_store(compile_set())
+    check_triton_ops_trace_into_kernels()
     compile_all()
