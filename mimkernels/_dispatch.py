@@ -108,6 +108,12 @@ def resolve_backend(op: str, backend: str, device: torch.device) -> str:
 
 # ---- torch.library ---------------------------------------------------------------------------
 
+# Modules holding the package's Triton kernels; qualnames of the ops define_op made triton_ops.
+TRITON_KERNEL_MODULES = ("mimkernels.masking.triton", "mimkernels.pixel.triton", "mimkernels.hog.triton",
+                         "mimkernels.frequency.triton")
+_TRITON_OPS: list[str] = []
+
+
 def define_op(name: str, impl: Callable, *, fake: Callable, triton: bool, backward: Callable | None = None,
               setup_context: Callable | None = None, mutates_args: Iterable[str] = ()):
     """Define `torch.ops.mimkernels.<name>` from a type-annotated Python body and return its CustomOpDef.
@@ -120,6 +126,7 @@ def define_op(name: str, impl: Callable, *, fake: Callable, triton: bool, backwa
     qualname = f"mimkernels::{name}"
     if triton and not TRITON_INTERPRET:
         op = torch.library.triton_op(qualname, impl, mutates_args=tuple(mutates_args))
+        _TRITON_OPS.append(qualname)
     else:
         op = torch.library.custom_op(qualname, impl, mutates_args=tuple(mutates_args))
         op.register_fake(fake)
@@ -128,9 +135,31 @@ def define_op(name: str, impl: Callable, *, fake: Callable, triton: bool, backwa
     return op
 
 
-def triton_launch(kernel):
-    """`triton_launch(kernel)[grid](...)` inside the body of a define_op(triton=True) op."""
-    if TRITON_INTERPRET:
+def register_triton_kernels() -> None:
+    """Give every triton_op define_op made the kernels of TRITON_KERNEL_MODULES (once all families are
+    imported). torch.compile's AOTAutograd cache hashes an op's kernel sources into its key, and
+    torch's scan of the op body cannot follow `triton_launch`: without this, an edited kernel would be
+    served from the cache as compiled before the edit. (Every op gets every kernel: a superset only
+    costs cache hits after an edit.)"""
+    if not _TRITON_OPS:
+        return
+    from torch._library.triton import triton_ops_to_kernels
+    from triton.runtime.jit import JITFunction
+
+    kernels = list({id(obj): obj for name in TRITON_KERNEL_MODULES
+                    for obj in vars(importlib.import_module(name)).values() if isinstance(obj, JITFunction)}.values())
+    for qualname in _TRITON_OPS:
+        triton_ops_to_kernels[qualname] = kernels
+
+
+def triton_launch(kernel, *, traceable: bool = True):
+    """`triton_launch(kernel)[grid](...)` inside the body of a define_op(triton=True) op.
+
+    traceable=False in the body of an opaque op (define_op(triton=False)): the kernel itself. Outside
+    a triton_op, wrap_triton dispatches a higher-order op per launch and keeps each launch's constant
+    arguments in torch's global kernel side table, which then grows with every call.
+    """
+    if TRITON_INTERPRET or not traceable:
         return kernel
     from torch.library import wrap_triton
 

@@ -254,7 +254,7 @@ def truncated_dft_filter(x: torch.Tensor, plan: FilterPlan, *, complement: torch
     comp = complement.to(torch.int8) if complement is not None else out
     mean, std = (affine[0], affine[1]) if affine is not None else (out, out)
     lo, hi = clamp if clamp is not None else (0.0, 0.0)
-    triton_launch(_truncated_dft_filter_kernel)[(b * c,)](
+    triton_launch(_truncated_dft_filter_kernel, traceable=False)[(b * c,)](  # an opaque op's body
         x, *x.stride(), out, *plan.twiddles, plan.box_mask, comp, mean, std,
         c, float(lo), float(hi), H=h, W=w, HP=plan.twiddles[0].shape[1], WP=plan.twiddles[7].shape[1],
         KY=plan.ky, KX=plan.kx, BH=plan.block_h, BW=plan.block_w, OUTPUT=output,

@@ -252,25 +252,29 @@ def _masked_mse_bwd_kernel(
 
 
 @triton.jit
-def _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
-             img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
-             mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
-             C, H, W, cell, ACC: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
-    """This program's BLOCK_H × BLOCK_W tile of plane (b, c): (x_rec − imgs in ACC, the mask weight of each
-    pixel read at (y // cell, x // cell), the in-image flag, the offset of each pixel in a contiguous image)."""
+def _l1_tile(C, H, W, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """This program's BLOCK_H × BLOCK_W tile of plane (b, c): (plane = b·C + c, b, c, rows y (BLOCK_H, 1),
+    columns x (1, BLOCK_W), the in-image flag), all int64. No pointers in, so that torch's analysis of the
+    kernel (triton_op under torch.compile) sees which tensors each store writes."""
     plane = tl.program_id(0).to(tl.int64)
-    b = plane // C
-    c = plane % C
     y = tl.program_id(1).to(tl.int64) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
     x = tl.program_id(2).to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    inside = (y < H) & (x < W)
+    return plane, plane // C, plane % C, y, x, (y < H) & (x < W)
+
+
+@triton.jit
+def _l1_diff(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+             img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+             mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
+             b, c, y, x, inside, cell, ACC: tl.constexpr):
+    """(x_rec − imgs in ACC, the mask weight of each pixel read at (y // cell, x // cell)) on a tile."""
     xr = tl.load(xr_ptr + b * xr_stride_b + c * xr_stride_c + y * xr_stride_h + x * xr_stride_w, mask=inside,
                  other=0.0)
     xi = tl.load(img_ptr + b * img_stride_b + c * img_stride_c + y * img_stride_h + x * img_stride_w,
                  mask=inside, other=0.0)
     m = tl.load(mask_ptr + b * mask_stride_b + (y // cell) * mask_stride_h + (x // cell) * mask_stride_w,
                 mask=inside, other=0).to(ACC)
-    return xr.to(ACC) - xi.to(ACC), m, inside, plane * H * W + y * W + x
+    return xr.to(ACC) - xi.to(ACC), m
 
 
 @triton.jit
@@ -285,10 +289,10 @@ def _masked_l1_fwd_kernel(
     C, H, W, cell,      # cell: pixels per mask cell along each axis (H / h)
     ACC: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
 ):
-    diff, m, _, _ = _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
-                             img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
-                             mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
-                             C, H, W, cell, ACC, BLOCK_H, BLOCK_W)
+    _, b, c, y, x, inside = _l1_tile(C, H, W, BLOCK_H, BLOCK_W)
+    diff, m = _l1_diff(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+                       img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+                       mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w, b, c, y, x, inside, cell, ACC)
     tile = (tl.program_id(0).to(tl.int64) * tl.num_programs(1) + tl.program_id(1)) * tl.num_programs(2) \
         + tl.program_id(2)
     tl.store(part_ptr + tile, tl.sum(tl.sum(m * tl.abs(diff), 1), 0))
@@ -309,10 +313,11 @@ def _masked_l1_bwd_kernel(
     NEED_XREC: tl.constexpr, NEED_IMGS: tl.constexpr, ACC: tl.constexpr, BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
-    diff, m, inside, out = _l1_tile(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
-                                    img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
-                                    mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w,
-                                    C, H, W, cell, ACC, BLOCK_H, BLOCK_W)
+    plane, b, c, y, x, inside = _l1_tile(C, H, W, BLOCK_H, BLOCK_W)
+    diff, m = _l1_diff(xr_ptr, xr_stride_b, xr_stride_c, xr_stride_h, xr_stride_w,
+                       img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+                       mask_ptr, mask_stride_b, mask_stride_h, mask_stride_w, b, c, y, x, inside, cell, ACC)
+    out = plane * H * W + y * W + x  # the pixel's offset in a contiguous image
     sign = tl.where(diff > 0, 1.0, tl.where(diff < 0, -1.0, 0.0)).to(ACC)  # sign(0) = 0, as abs' backward
     g = (tl.load(scale_ptr) * m) * sign
     if NEED_XREC:
