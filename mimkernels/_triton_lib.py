@@ -17,12 +17,6 @@ def philox_draw(seed, i, sample, STREAM: tl.constexpr):
     return tl.philox(seed, c0, c1, c2.to(tl.uint32), c3.to(tl.uint32))
 
 
-@triton.jit
-def unit_float(x):
-    """uint32 -> float32 in [0, 1): (x >> 8)·2^-24 (rng.md), exact."""
-    return (x >> 8).to(tl.float32) * 5.9604644775390625e-08
-
-
 def block_settings(n: int, max_block: int = 4096) -> tuple[int, int]:
     """(BLOCK, num_warps) for a row of n elements: BLOCK = next power of two (capped), warps by size."""
     block = min(triton.next_power_of_2(max(int(n), 1)), max_block)
