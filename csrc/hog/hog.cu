@@ -127,17 +127,9 @@ void hog_cuda(uintptr_t imgs, int dtype, uintptr_t cot, uintptr_t window, uintpt
                                 std::to_string(max_shared) + "; use backend='triton'");
   }
   const cudaStream_t s = as_stream(stream);
-  const auto args = [&](auto tag) {
-    using T = decltype(tag);
-    launch<T>(imgs, cot, window, out, batch, channels, height, width, nbins, pool, gaussian_window, patch_cells,
-              norm_out, tile, s);
-  };
-  switch (dtype) {
-    case kHogFloat32: return args(float{});
-    case kHogFloat16: return args(Half16{});
-    case kHogBFloat16: return args(BFloat16{});
-    case kHogUInt8: return args(uint8_t{});
-    default: throw std::invalid_argument("hog_cuda: unknown dtype code " + std::to_string(dtype));
-  }
+  hog_with_dtype(dtype, "hog_cuda", [&](auto tag) {
+    launch<decltype(tag)>(imgs, cot, window, out, batch, channels, height, width, nbins, pool, gaussian_window,
+                          patch_cells, norm_out, tile, s);
+  });
 }
 }  // namespace mimkernels

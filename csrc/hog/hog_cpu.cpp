@@ -7,8 +7,6 @@
 
 #include <omp.h>
 
-#include <stdexcept>
-#include <string>
 #include <type_traits>
 #include <vector>
 #if defined(__SSE__)
@@ -161,12 +159,8 @@ void hog_cpu(uintptr_t imgs, int dtype, uintptr_t cot, uintptr_t window, uintptr
     }
     a.window_rows = window_rows.data();
   }
-  switch (dtype) {
-    case kHogFloat32: return hog_cpu_typed(reinterpret_cast<const float*>(imgs), a, batch, num_threads);
-    case kHogFloat16: return hog_cpu_typed(reinterpret_cast<const Half16*>(imgs), a, batch, num_threads);
-    case kHogBFloat16: return hog_cpu_typed(reinterpret_cast<const BFloat16*>(imgs), a, batch, num_threads);
-    case kHogUInt8: return hog_cpu_typed(reinterpret_cast<const uint8_t*>(imgs), a, batch, num_threads);
-    default: throw std::invalid_argument("hog_cpu: unknown dtype code " + std::to_string(dtype));
-  }
+  hog_with_dtype(dtype, "hog_cpu", [&](auto tag) {
+    hog_cpu_typed(reinterpret_cast<const decltype(tag)*>(imgs), a, batch, num_threads);
+  });
 }
 }  // namespace mimkernels

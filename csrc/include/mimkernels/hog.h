@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "mimkernels/common.h"
 
@@ -19,6 +21,18 @@ namespace mimkernels {
 enum HogDtype : int { kHogFloat32 = 0, kHogFloat16 = 1, kHogBFloat16 = 2, kHogUInt8 = 3 };
 struct Half16 { uint16_t bits; };    // IEEE binary16, as stored
 struct BFloat16 { uint16_t bits; };  // bfloat16, as stored
+
+// Host: calls run(T{}) with T the element type of dtype code `dtype`; ValueError (in Python) otherwise.
+template <typename Run>
+void hog_with_dtype(int dtype, const char* who, Run&& run) {
+  switch (dtype) {
+    case kHogFloat32: return run(float{});
+    case kHogFloat16: return run(Half16{});
+    case kHogBFloat16: return run(BFloat16{});
+    case kHogUInt8: return run(uint8_t{});
+    default: throw std::invalid_argument(std::string(who) + ": unknown dtype code " + std::to_string(dtype));
+  }
+}
 
 MK_HD float bits_as_float(uint32_t bits) {
   float f;
