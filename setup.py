@@ -106,11 +106,16 @@ class NinjaBuildExt(build_ext):
             f"-I{sysconfig.get_paths()['include']}",
         ]
         defines = ["-DMIMKERNELS_WITH_CUDA"] if nvcc else []
-        cxx_flags = ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fopenmp", "-Wall", *opt, *defines, *includes]
+        # -ffp-contract=off: the shared MK_HD bodies must round as written on the host. g++ contracts
+        # a * b + c into an FMA in C++ wherever the target has one (aarch64 hosts, hog_cpu.cpp's
+        # x86-64-v3 clone), which would break their bit-identity with the torch reference and the GPU.
+        cxx_flags = ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fopenmp", "-ffp-contract=off", "-Wall", *opt,
+                     *defines, *includes]
         cpp_sources = sorted(glob.glob(os.path.join(ROOT, "csrc", "**", "*.cpp"), recursive=True))
         cu_sources = sorted(glob.glob(os.path.join(ROOT, "csrc", "**", "*.cu"), recursive=True)) if nvcc else []
         arch_flags, archs = parse_archs(os.environ.get("MIMKERNELS_CUDA_ARCH_LIST", DEFAULT_ARCHS)) if nvcc else ([], [])
-        nvcc_flags = ["-std=c++17", "-Xcompiler", "-fPIC,-fvisibility=hidden", "--expt-relaxed-constexpr",
+        nvcc_flags = ["-std=c++17", "-Xcompiler", "-fPIC,-fvisibility=hidden,-ffp-contract=off",
+                      "--expt-relaxed-constexpr",
                       *(["-G", "-O0"] if debug else ["-O3", "-lineinfo"]), *arch_flags, *defines, *includes]
 
         def obj(src):

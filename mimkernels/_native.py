@@ -83,11 +83,26 @@ def build_info() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def ptr(t: torch.Tensor) -> int:
-    """Raw data pointer for the native kernels (the front door made `t` contiguous when needed)."""
+def ptr(t: torch.Tensor, dtype: torch.dtype) -> int:
+    """Raw data pointer of `t` for the native kernels, which read and write it as a dense row-major
+    array of `dtype`. A non-contiguous tensor or another dtype would give a silently wrong answer, so
+    either raises RuntimeError (a bug of the caller: op bodies make their inputs contiguous first).
+    Metadata checks only: no synchronization."""
+    if t.dtype != dtype or not t.is_contiguous():
+        raise RuntimeError(f"mimkernels internal error: a native kernel needs a contiguous {dtype} tensor, got "
+                           f"{t.dtype} of shape {tuple(t.shape)} and strides {t.stride()}")
     return t.data_ptr()
 
 
-def stream(device: torch.device) -> int:
-    """Handle of the current CUDA stream on `device`: native kernels launch on it, never on stream 0."""
-    return torch.cuda.current_stream(device).cuda_stream
+def cpu_threads() -> int:
+    """OpenMP threads of the cpp kernels: torch's intra-op count (torch.set_num_threads; 1 in DataLoader
+    workers), so a cpp op never runs more threads than the torch ops around it."""
+    return max(1, torch.get_num_threads())
+
+
+def cuda_call(name: str, device: torch.device, *args):
+    """`lib.<name>(*args, stream)` with `device` as the current CUDA device and the handle of its current
+    stream last: native kernels launch on the caller's device and stream (never another GPU's, never
+    stream 0), as torch's own ops do."""
+    with torch.cuda.device(device):
+        return getattr(lib, name)(*args, torch.cuda.current_stream(device).cuda_stream)

@@ -61,14 +61,17 @@ def sanity() -> dict[str, str]:
     results = {}
     expected = rng.philox4x32_10(0, 0, 0, 0, 0)
     expected = torch.stack(expected).to(torch.int64)
-    for name, device, fill in (("cpp", "cpu", "philox_fill_cpu"), ("cuda", "cuda", "philox_fill_cuda")):
+    for name, device in (("cpp", "cpu"), ("cuda", "cuda")):
         reason = _dispatch.backend_unavailable_reason(name, torch.device(device))
         if reason is not None:
             continue
         try:
             out = torch.zeros(4, dtype=torch.int32, device=device)
-            args = (_native.ptr(out), 1, 0, 0, 0, 0, 0)
-            getattr(_native.lib, fill)(*args, *(() if device == "cpu" else (_native.stream(out.device),)))
+            args = (_native.ptr(out, torch.int32), 1, 0, 0, 0, 0, 0)
+            if device == "cpu":
+                _native.lib.philox_fill_cpu(*args, _native.cpu_threads())
+            else:
+                _native.cuda_call("philox_fill_cuda", out.device, *args)
             got = out.cpu().to(torch.int64) & 0xFFFFFFFF
             results[f"sanity.rng.{name}"] = "ok" if torch.equal(got, expected) else f"WRONG {got.tolist()}"
         except Exception as exc:  # report, don't stop

@@ -87,13 +87,8 @@ __global__ void hog_kernel(const T* __restrict__ imgs, const float* __restrict__
   __syncthreads();
 
   for (int q = threadIdx.x; q < cells; q += blockDim.x) {
-    float* h = hist + q * nbins;
-    if (norm_out) hog_normalize(h, nbins, 1);
-    const index_t b = bc / channels, c = bc % channels;
-    for (int k = 0; k < nbins; ++k) {
-      out[hog_out_offset(b, c, k, cy0 + q / tile_w, cx0 + q % tile_w, channels, nbins, cells_h, cells_w,
-                         patch_cells)] = h[k];
-    }
+    hog_store_cell(out, hist + q * nbins, norm_out, bc / channels, bc % channels, cy0 + q / tile_w, cx0 + q % tile_w,
+                   channels, nbins, cells_h, cells_w, patch_cells);
   }
 }
 
@@ -109,7 +104,7 @@ void launch(uintptr_t imgs, uintptr_t cot, uintptr_t window, uintptr_t out, int6
                                     static_cast<int>(tile.shared_bytes)),
                "hog_kernel (shared memory opt-in)");
   }
-  hog_kernel<T><<<static_cast<unsigned>(batch * channels * tiles), kHogThreads, tile.shared_bytes, stream>>>(
+  hog_kernel<T><<<grid_x(batch * channels * tiles, "hog_kernel"), kHogThreads, tile.shared_bytes, stream>>>(
       reinterpret_cast<const T*>(imgs), reinterpret_cast<const float*>(cot), reinterpret_cast<const float*>(window),
       reinterpret_cast<float*>(out), channels, height, width, cells_h, cells_w, nbins, pool, gw, tile.cells, tiles_w,
       tiles, patch_cells, norm_out);
@@ -132,17 +127,9 @@ void hog_cuda(uintptr_t imgs, int dtype, uintptr_t cot, uintptr_t window, uintpt
                                 std::to_string(max_shared) + "; use backend='triton'");
   }
   const cudaStream_t s = as_stream(stream);
-  const auto args = [&](auto tag) {
-    using T = decltype(tag);
-    launch<T>(imgs, cot, window, out, batch, channels, height, width, nbins, pool, gaussian_window, patch_cells,
-              norm_out, tile, s);
-  };
-  switch (dtype) {
-    case kHogFloat32: return args(float{});
-    case kHogFloat16: return args(Half16{});
-    case kHogBFloat16: return args(BFloat16{});
-    case kHogUInt8: return args(uint8_t{});
-    default: throw std::invalid_argument("hog_cuda: unknown dtype code " + std::to_string(dtype));
-  }
+  hog_with_dtype(dtype, "hog_cuda", [&](auto tag) {
+    launch<decltype(tag)>(imgs, cot, window, out, batch, channels, height, width, nbins, pool, gaussian_window,
+                          patch_cells, norm_out, tile, s);
+  });
 }
 }  // namespace mimkernels

@@ -5,8 +5,8 @@
 // The per-pixel math is mimkernels/hog.h's, shared with the CUDA kernel.
 #include "hog.h"
 
-#include <stdexcept>
-#include <string>
+#include <omp.h>
+
 #include <type_traits>
 #include <vector>
 #if defined(__SSE__)
@@ -122,11 +122,8 @@ void hog_band(const T* plane, index_t b, index_t c, index_t cy, const HogCpuArgs
     }
   }
   for (index_t cx = 0; cx < a.cells_w; ++cx) {
-    float* cell = hist + cx * a.nbins;
-    if (a.norm_out) hog_normalize(cell, a.nbins, 1);
-    for (int k = 0; k < a.nbins; ++k) {
-      a.out[hog_out_offset(b, c, k, cy, cx, a.channels, a.nbins, a.cells_h, a.cells_w, a.patch_cells)] = cell[k];
-    }
+    hog_store_cell(a.out, hist + cx * a.nbins, a.norm_out, b, c, cy, cx, a.channels, a.nbins, a.cells_h, a.cells_w,
+                   a.patch_cells);
   }
 }
 
@@ -134,15 +131,15 @@ template <typename T>
 void hog_cpu_typed(const T* imgs, const HogCpuArgs& a, index_t batch, int num_threads) {
   const index_t bands = batch * a.channels * a.cells_h;
   const index_t cols = a.cells_w * a.pool;
-#pragma omp parallel num_threads(num_threads)
-  {
-    HogCpuScratch scratch(a.width, cols, a.cells_w * a.nbins);
-#pragma omp for schedule(static)
-    for (index_t band = 0; band < bands; ++band) {
-      const index_t cy = band % a.cells_h;
-      const index_t bc = band / a.cells_h;
-      hog_band(imgs + bc * a.height * a.width, bc / a.channels, bc % a.channels, cy, a, scratch);
-    }
+  // Allocated here, not in the parallel region: a failed allocation raises MemoryError in Python
+  // instead of terminating the process from an OpenMP thread.
+  const HogCpuScratch one(a.width, cols, a.cells_w * a.nbins);
+  std::vector<HogCpuScratch> scratch(static_cast<size_t>(num_threads), one);
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (index_t band = 0; band < bands; ++band) {
+    const index_t cy = band % a.cells_h;
+    const index_t bc = band / a.cells_h;
+    hog_band(imgs + bc * a.height * a.width, bc / a.channels, bc % a.channels, cy, a, scratch[omp_get_thread_num()]);
   }
 }
 }  // namespace
@@ -162,13 +159,8 @@ void hog_cpu(uintptr_t imgs, int dtype, uintptr_t cot, uintptr_t window, uintptr
     }
     a.window_rows = window_rows.data();
   }
-  num_threads = num_threads > 0 ? num_threads : 1;
-  switch (dtype) {
-    case kHogFloat32: return hog_cpu_typed(reinterpret_cast<const float*>(imgs), a, batch, num_threads);
-    case kHogFloat16: return hog_cpu_typed(reinterpret_cast<const Half16*>(imgs), a, batch, num_threads);
-    case kHogBFloat16: return hog_cpu_typed(reinterpret_cast<const BFloat16*>(imgs), a, batch, num_threads);
-    case kHogUInt8: return hog_cpu_typed(reinterpret_cast<const uint8_t*>(imgs), a, batch, num_threads);
-    default: throw std::invalid_argument("hog_cpu: unknown dtype code " + std::to_string(dtype));
-  }
+  hog_with_dtype(dtype, "hog_cpu", [&](auto tag) {
+    hog_cpu_typed(reinterpret_cast<const decltype(tag)*>(imgs), a, batch, num_threads);
+  });
 }
 }  // namespace mimkernels

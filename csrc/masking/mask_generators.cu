@@ -9,8 +9,6 @@ namespace {
 constexpr int kThreadsPerBlock = 128;
 constexpr int kAvgDistThreads = 64;
 
-unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
-
 // One thread per sample.
 __global__ void simmim_mask_kernel(uint8_t* out, uint64_t* keys, int64_t batch, int64_t rand_size, int64_t scale,
                                    int64_t mask_count, uint64_t seed, int64_t sample_offset) {
@@ -80,7 +78,8 @@ __global__ void mask_avg_dist_kernel(float* out, const uint8_t* masks, AvgDistWo
 void simmim_mask_cuda(uintptr_t out, uintptr_t workspace, int64_t batch, int64_t rand_size, int64_t scale,
                       int64_t mask_count, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
   if (batch == 0) return;
-  simmim_mask_kernel<<<blocks_for(batch, kThreadsPerBlock), kThreadsPerBlock, 0, as_stream(stream)>>>(
+  const unsigned grid = grid_for(batch, kThreadsPerBlock, "simmim_mask_kernel");
+  simmim_mask_kernel<<<grid, kThreadsPerBlock, 0, as_stream(stream)>>>(
       reinterpret_cast<uint8_t*>(out), reinterpret_cast<uint64_t*>(workspace), batch, rand_size, scale, mask_count,
       seed, sample_offset);
   MK_CHECK_LAUNCH("simmim_mask_kernel");
@@ -92,7 +91,8 @@ void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width
   if (batch == 0) return;
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
                           log_aspect_min, log_aspect_max, mmpretrain};
-  block_mask_kernel<<<blocks_for(batch, kThreadsPerBlock), kThreadsPerBlock, 0, as_stream(stream)>>>(
+  const unsigned grid = grid_for(batch, kThreadsPerBlock, "block_mask_kernel");
+  block_mask_kernel<<<grid, kThreadsPerBlock, 0, as_stream(stream)>>>(
       reinterpret_cast<uint8_t*>(out), batch, p, seed, sample_offset);
   MK_CHECK_LAUNCH("block_mask_kernel");
 }
@@ -106,7 +106,7 @@ int64_t mask_avg_dist_workspace_bytes(int64_t batch, int64_t h, int64_t w, int64
 void mask_avg_dist_cuda(uintptr_t out, uintptr_t mask, uintptr_t workspace, int64_t batch, int64_t h, int64_t w,
                         int64_t patch_size, uintptr_t stream) {
   if (batch == 0) return;
-  mask_avg_dist_kernel<<<static_cast<unsigned>(batch), kAvgDistThreads, 0, as_stream(stream)>>>(
+  mask_avg_dist_kernel<<<grid_x(batch, "mask_avg_dist_kernel"), kAvgDistThreads, 0, as_stream(stream)>>>(
       reinterpret_cast<float*>(out), reinterpret_cast<const uint8_t*>(mask),
       carve(reinterpret_cast<uint8_t*>(workspace), batch, h, w, patch_size), h, w, patch_size);
   MK_CHECK_LAUNCH("mask_avg_dist_kernel");

@@ -33,7 +33,7 @@ void mae_mask_indices_cuda(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t 
                            int64_t K, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
   if (batch == 0 || L == 0) return;
   const int threads = 256;
-  mae_mask_indices_kernel<<<static_cast<unsigned>(batch), threads, 0, as_stream(stream)>>>(
+  mae_mask_indices_kernel<<<grid_x(batch, "mae_mask_indices_kernel"), threads, 0, as_stream(stream)>>>(
       reinterpret_cast<int64_t*>(ids_keep), reinterpret_cast<int64_t*>(ids_restore), reinterpret_cast<float*>(mask),
       L, K, seed, sample_offset);
   MK_CHECK_LAUNCH("mae_mask_indices_kernel");

@@ -1,11 +1,12 @@
 // Host entry points of the masking family (bindings.cpp binds them). MAE random masking indices:
-// ids_keep (batch, K) int64, ids_restore (batch, L) int64, mask (batch, L) float32, contiguous.
+// ids_keep (batch, K) int64, ids_restore (batch, L) int64, mask (batch, L) float32, contiguous. The cpu
+// entry runs an OpenMP loop over samples on num_threads threads (>= 1).
 #pragma once
 #include <cstdint>
 
 namespace mimkernels {
 void mae_mask_indices_cpu(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, int64_t batch, int64_t L,
-                          int64_t K, uint64_t seed, int64_t sample_offset);
+                          int64_t K, uint64_t seed, int64_t sample_offset, int num_threads);
 #ifdef MIMKERNELS_WITH_CUDA
 void mae_mask_indices_cuda(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, int64_t batch, int64_t L,
                            int64_t K, uint64_t seed, int64_t sample_offset, uintptr_t stream);

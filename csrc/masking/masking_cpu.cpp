@@ -1,5 +1,7 @@
 #include "masking.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -7,21 +9,20 @@
 
 namespace mimkernels {
 void mae_mask_indices_cpu(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, int64_t batch, int64_t L,
-                          int64_t K, uint64_t seed, int64_t sample_offset) {
+                          int64_t K, uint64_t seed, int64_t sample_offset, int num_threads) {
   int64_t* keep = reinterpret_cast<int64_t*>(ids_keep);
   int64_t* restore = reinterpret_cast<int64_t*>(ids_restore);
   float* m = reinterpret_cast<float*>(mask);
-#pragma omp parallel
-  {
-    std::vector<uint64_t> keys(static_cast<size_t>(L));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < batch; ++b) {
-      for (int64_t l = 0; l < L; ++l) keys[l] = mae_packed_key(mae_key(seed, l, sample_offset + b), l);
-      std::sort(keys.begin(), keys.end());
-      for (int64_t pos = 0; pos < L; ++pos) {
-        const int64_t l = static_cast<int64_t>(keys[pos] & 0xffffffffull);
-        mae_write_position(keep + b * K, restore + b * L, m + b * L, l, pos, K);
-      }
+  // Per-thread sort keys, allocated outside the parallel region (MemoryError, not a crash, when too big).
+  std::vector<std::vector<uint64_t>> scratch(static_cast<size_t>(num_threads), std::vector<uint64_t>(L));
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t b = 0; b < batch; ++b) {
+    std::vector<uint64_t>& keys = scratch[omp_get_thread_num()];
+    for (int64_t l = 0; l < L; ++l) keys[l] = mae_packed_key(mae_key(seed, l, sample_offset + b), l);
+    std::sort(keys.begin(), keys.end());
+    for (int64_t pos = 0; pos < L; ++pos) {
+      const int64_t l = static_cast<int64_t>(keys[pos] & 0xffffffffull);
+      mae_write_position(keep + b * K, restore + b * L, m + b * L, l, pos, K);
     }
   }
 }

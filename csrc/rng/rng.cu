@@ -18,8 +18,7 @@ void philox_fill_cuda(uintptr_t out, int64_t n, uint32_t c0_start, uint32_t c1, 
                       uint64_t seed, uintptr_t stream) {
   if (n == 0) return;
   const int threads = 256;
-  const int64_t blocks = (n + threads - 1) / threads;
-  philox_fill_kernel<<<static_cast<unsigned>(blocks), threads, 0, as_stream(stream)>>>(
+  philox_fill_kernel<<<grid_for(n, threads, "philox_fill_kernel"), threads, 0, as_stream(stream)>>>(
       reinterpret_cast<uint4*>(out), n, c0_start, c1, c2, c3, seed);
   MK_CHECK_LAUNCH("philox_fill_kernel");
 }

@@ -101,8 +101,7 @@ def _run(op, imgs, nbins, pool, gaussian_window, norm_out, patch_size, backend) 
         cot, window = tables(nbins, gaussian_window, imgs.device)
         if be == "triton":
             return torch.ops.mimkernels.hog(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
-        return torch.ops.mimkernels.hog_native(imgs.contiguous(), cot, window, nbins, pool, gaussian_window,
-                                               patch_size, norm_out)
+        return torch.ops.mimkernels.hog_native(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
 
 
 # ---- constant tables of the kernels ------------------------------------------------------------
@@ -145,16 +144,19 @@ def _hog_fake(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_
 
 def _hog_native_impl(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int,
                      gaussian_window: int, patch_size: int, norm_out: bool) -> torch.Tensor:
+    """imgs any strides (made contiguous here, where the pointer is taken); cot, window: tables()."""
+    imgs = imgs.contiguous()
     out = _hog_fake(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
     if out.numel() == 0:
         return out
     b, c, h, w = imgs.shape
-    args = (_native.ptr(imgs), _NATIVE_DTYPE[imgs.dtype], _native.ptr(cot), _native.ptr(window), _native.ptr(out),
-            b, c, h, w, nbins, pool, gaussian_window, patch_size // pool if patch_size else 0, norm_out)
+    args = (_native.ptr(imgs, imgs.dtype), _NATIVE_DTYPE[imgs.dtype], _native.ptr(cot, torch.float32),
+            _native.ptr(window, torch.float32), _native.ptr(out, torch.float32), b, c, h, w, nbins, pool,
+            gaussian_window, patch_size // pool if patch_size else 0, norm_out)
     if imgs.device.type == "cuda":
-        _native.lib.hog_cuda(*args, _native.stream(imgs.device))
+        _native.cuda_call("hog_cuda", imgs.device, *args)
     else:
-        _native.lib.hog_cpu(*args, torch.get_num_threads())
+        _native.lib.hog_cpu(*args, _native.cpu_threads())
     return out
 
 

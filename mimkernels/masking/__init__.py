@@ -41,6 +41,7 @@ implements("random_masking", "torch", "triton")
 implements("unshuffle_tokens", "torch", "triton")
 implements("gather_patches", "torch", "triton")
 
+_MAX_PATCHES = 1 << 31
 _NOISE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)
 
 
@@ -91,6 +92,9 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, 
     """
     check_int(batch, "batch", minimum=0)
     check_int(num_patches, "num_patches", minimum=1)
+    if noise is None and num_patches >= _MAX_PATCHES:
+        raise ValueError(f"num_patches must be < 2^31 with Philox keys (counters and the index word of a sort "
+                         f"key are 32-bit), got {num_patches}")
     ratio = _check_ratio(mask_ratio)
     if device is None and noise is not None and isinstance(noise, torch.Tensor):
         device = noise.device
@@ -125,12 +129,12 @@ def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, gener
 def _mask_indices_native_impl(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
                               device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ids_keep, ids_restore, mask = _mask_indices_fake(batch, num_patches, len_keep, seed, sample_offset, device)
-    args = (_native.ptr(ids_keep), _native.ptr(ids_restore), _native.ptr(mask), batch, num_patches, len_keep,
-            seed % 2**64, sample_offset)
+    args = (_native.ptr(ids_keep, torch.int64), _native.ptr(ids_restore, torch.int64), _native.ptr(mask, torch.float32),
+            batch, num_patches, len_keep, seed % 2**64, sample_offset)
     if device.type == "cuda":
-        _native.lib.mae_mask_indices_cuda(*args, _native.stream(device))
+        _native.cuda_call("mae_mask_indices_cuda", device, *args)
     else:
-        _native.lib.mae_mask_indices_cpu(*args)
+        _native.lib.mae_mask_indices_cpu(*args, _native.cpu_threads())
     return ids_keep, ids_restore, mask
 
 

@@ -39,15 +39,13 @@ implements("mask_avg_dist", "torch", "cpp", "cuda")
 # Grid sides and mask-patch counts stay below 2^31: counters, indices and randint ranges are uint32
 # in the kernels (and bit 31 of a SimMIM index word marks masked cells).
 _MAX_SIDE = 1 << 31
+# AvgDist's pixel sides: squared distances up to (H + W)² + W² stay exact in int64 below 2^30.
+_MAX_PIXEL_SIDE = 1 << 30
 
 
 def _check_batch(batch: int, sample_offset: int) -> None:
     check_int(batch, "batch", minimum=0)
     rng.check_sample_offset(sample_offset, batch)
-
-
-def _num_threads() -> int:
-    return max(1, torch.get_num_threads())
 
 
 # ---- SimMIM ---------------------------------------------------------------------------------------
@@ -94,13 +92,13 @@ def _simmim_mask_fake(batch, rand_size, scale, mask_count, seed, sample_offset, 
 def _simmim_mask_native(batch: int, rand_size: int, scale: int, mask_count: int, seed: int, sample_offset: int,
                         device: torch.device) -> torch.Tensor:
     out = _simmim_mask_fake(batch, rand_size, scale, mask_count, seed, sample_offset, device)
+    args = (batch, rand_size, scale, mask_count, seed % 2**64, sample_offset)
     if device.type == "cuda":
-        keys = torch.empty((batch, rand_size * rand_size), dtype=torch.int64, device=device)
-        _native.lib.simmim_mask_cuda(_native.ptr(out), _native.ptr(keys), batch, rand_size, scale, mask_count,
-                                     seed % 2**64, sample_offset, _native.stream(device))
+        keys = torch.empty((batch, rand_size * rand_size), dtype=torch.int64, device=device)  # sort workspace
+        _native.cuda_call("simmim_mask_cuda", device, _native.ptr(out, torch.bool), _native.ptr(keys, torch.int64),
+                          *args)
     else:
-        _native.lib.simmim_mask_cpu(_native.ptr(out), batch, rand_size, scale, mask_count, seed % 2**64,
-                                    sample_offset, _num_threads())
+        _native.lib.simmim_mask_cpu(_native.ptr(out, torch.bool), *args, _native.cpu_threads())
     return out
 
 
@@ -183,12 +181,12 @@ def _block_mask_native(batch: int, height: int, width: int, num_masking_patches:
                        seed: int, sample_offset: int, device: torch.device) -> torch.Tensor:
     out = _block_mask_fake(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
                            log_aspect_min, log_aspect_max, mmpretrain, seed, sample_offset, device)
-    args = (_native.ptr(out), batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
-            log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, sample_offset)
+    args = (_native.ptr(out, torch.bool), batch, height, width, num_masking_patches, min_num_patches,
+            max_num_patches, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, sample_offset)
     if device.type == "cuda":
-        _native.lib.block_mask_cuda(*args, _native.stream(device))
+        _native.cuda_call("block_mask_cuda", device, *args)
     else:
-        _native.lib.block_mask_cpu(*args, _num_threads())
+        _native.lib.block_mask_cpu(*args, _native.cpu_threads())
     return out
 
 
@@ -207,12 +205,12 @@ def mask_avg_dist(mask: torch.Tensor, patch_size: int, *, backend: str = "auto")
     check_int(patch_size, "patch_size", minimum=1)
     if mask.shape[1] == 0 or mask.shape[2] == 0:
         raise ValueError(f"mask must have a non-empty grid, got shape {tuple(mask.shape)}")
-    if mask.shape[1] * patch_size >= _MAX_SIDE or mask.shape[2] * patch_size >= _MAX_SIDE:
-        raise ValueError(f"mask grid {tuple(mask.shape[1:])} times patch_size {patch_size} must be < 2^31 pixels")
+    if mask.shape[1] * patch_size >= _MAX_PIXEL_SIDE or mask.shape[2] * patch_size >= _MAX_PIXEL_SIDE:
+        raise ValueError(f"mask grid {tuple(mask.shape[1:])} times patch_size {patch_size} must be < 2^30 pixels")
     be = _dispatch.resolve_backend("mask_avg_dist", backend, mask.device)
     if be == "torch":
         return reference.mask_avg_dist(mask, patch_size)
-    return torch.ops.mimkernels.mask_avg_dist_native((mask != 0).contiguous(), patch_size)
+    return torch.ops.mimkernels.mask_avg_dist_native(mask != 0, patch_size)
 
 
 def _mask_avg_dist_fake(mask, patch_size):
@@ -220,15 +218,18 @@ def _mask_avg_dist_fake(mask, patch_size):
 
 
 def _mask_avg_dist_native(mask: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """mask (B, h, w) bool, any strides (made contiguous here, where the pointer is taken)."""
+    mask = mask.contiguous()
     out = _mask_avg_dist_fake(mask, patch_size)
     batch, h, w = mask.shape
+    pointers = (_native.ptr(out, torch.float32), _native.ptr(mask, torch.bool))
     if mask.device.type == "cuda":
         size = _native.lib.mask_avg_dist_workspace_bytes(batch, h, w, patch_size)
-        workspace = torch.empty(size, dtype=torch.uint8, device=mask.device)
-        _native.lib.mask_avg_dist_cuda(_native.ptr(out), _native.ptr(mask), _native.ptr(workspace), batch, h, w,
-                                       patch_size, _native.stream(mask.device))
+        workspace = torch.empty(size, dtype=torch.uint8, device=mask.device)  # owned by torch's caching allocator
+        _native.cuda_call("mask_avg_dist_cuda", mask.device, *pointers, _native.ptr(workspace, torch.uint8), batch,
+                          h, w, patch_size)
     else:
-        _native.lib.mask_avg_dist_cpu(_native.ptr(out), _native.ptr(mask), batch, h, w, patch_size, _num_threads())
+        _native.lib.mask_avg_dist_cpu(*pointers, batch, h, w, patch_size, _native.cpu_threads())
     return out
 
 

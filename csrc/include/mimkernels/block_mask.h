@@ -16,8 +16,9 @@
 #include "mimkernels/rng.h"
 
 namespace mimkernels {
-// a + (b - a) * u rounded after each operation as Python does: nvcc would contract it into an FMA
-// (g++ on x86-64 has no FMA without -mfma, so plain operators round each step).
+// a + (b - a) * u rounded after each operation as Python does. Both compilers would contract it into
+// an FMA: nvcc always (hence the _rn intrinsics), the host compiler wherever the target has FMA
+// (aarch64; x86-64 with -mfma), which setup.py's -ffp-contract=off forbids.
 MK_HD double uniform_between(double a, double b, double u) {
 #if defined(__CUDA_ARCH__)
   return __dadd_rn(a, __dmul_rn(__dsub_rn(b, a), u));

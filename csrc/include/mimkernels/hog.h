@@ -1,7 +1,7 @@
 // MaskFeat HOG target (spec/hog.md §1, §8), per pixel and per cell, shared by the CPU and CUDA builds.
 // The formulas are the Triton kernel's (mimkernels/hog/triton.py), operation for operation:
 //   gx = ((tl - tr) + 2(ml - mr)) + (bl - br)        left column minus right column, pairwise first
-//   gy = ((tl - bl) + 2(tm - bm)) + (tr - br)        top row minus bottom row
+//   gy = ((tl - bl) + 2(tm - bm)) + (tr - br)        top row minus bottom row (2d computed as d + d)
 //   m  = sqrt(fma(gx, gx, gy * gy))                  (explicit fmaf: nvcc would contract, g++ not)
 //   bin = #{k in 1..nbins-1 : fma(u, lo_k, fma(u, hi_k, -v)) >= 0}, u = |gx|, v = gx > 0 ? gy : -gy,
 //         cot(k pi / nbins) = hi_k + lo_k; gx == 0 (and NaN) -> bin 0        (sign test, no atan2)
@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "mimkernels/common.h"
 
@@ -19,6 +21,18 @@ namespace mimkernels {
 enum HogDtype : int { kHogFloat32 = 0, kHogFloat16 = 1, kHogBFloat16 = 2, kHogUInt8 = 3 };
 struct Half16 { uint16_t bits; };    // IEEE binary16, as stored
 struct BFloat16 { uint16_t bits; };  // bfloat16, as stored
+
+// Host: calls run(T{}) with T the element type of dtype code `dtype`; ValueError (in Python) otherwise.
+template <typename Run>
+void hog_with_dtype(int dtype, const char* who, Run&& run) {
+  switch (dtype) {
+    case kHogFloat32: return run(float{});
+    case kHogFloat16: return run(Half16{});
+    case kHogBFloat16: return run(BFloat16{});
+    case kHogUInt8: return run(uint8_t{});
+    default: throw std::invalid_argument(std::string(who) + ": unknown dtype code " + std::to_string(dtype));
+  }
+}
 
 MK_HD float bits_as_float(uint32_t bits) {
   float f;
@@ -52,8 +66,11 @@ struct HogVote {
 
 // One Sobel component from its three differences, pairwise first: ((a0 - b0) + 2 (a1 - b1)) + (a2 - b2).
 // gx = hog_gradient(tl, tr, ml, mr, bl, br), gy = hog_gradient(tl, bl, tm, bm, tr, br).
+// 2d is written d + d (the same value, overflow included): a compiler that contracts 2.0f * d + e into
+// an FMA (nvcc; g++ where the target has FMA) would keep a finite sum where 2d overflows.
 MK_HD float hog_gradient(float a0, float b0, float a1, float b1, float a2, float b2) {
-  return ((a0 - b0) + 2.0f * (a1 - b1)) + (a2 - b2);
+  const float middle = a1 - b1;
+  return ((a0 - b0) + (middle + middle)) + (a2 - b2);
 }
 
 MK_HD float hog_squared_magnitude(float gx, float gy) { return fmaf(gx, gx, gy * gy); }
@@ -100,6 +117,15 @@ MK_HD index_t hog_out_offset(index_t b, index_t c, index_t k, index_t cy, index_
   const index_t patches = (cells_h / u) * (cells_w / u);
   const index_t patch = (cy / u) * (cells_w / u) + cx / u;
   return (b * patches + patch) * (channels * nbins * u * u) + ((c * nbins + k) * u + cy % u) * u + cx % u;
+}
+
+// Normalizes (when norm_out) the nbins-vector hist of cell (cy, cx), channel c, image b and stores it.
+MK_HD void hog_store_cell(float* out, float* hist, bool norm_out, index_t b, index_t c, index_t cy, index_t cx,
+                          index_t channels, int nbins, index_t cells_h, index_t cells_w, index_t patch_cells) {
+  if (norm_out) hog_normalize(hist, nbins, 1);
+  for (int k = 0; k < nbins; ++k) {
+    out[hog_out_offset(b, c, k, cy, cx, channels, nbins, cells_h, cells_w, patch_cells)] = hist[k];
+  }
 }
 
 }  // namespace mimkernels
