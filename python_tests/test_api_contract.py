@@ -143,3 +143,22 @@ def test_bad_argument_names_it(op, arg, value, exc):
 def test_backend_is_keyword_only(op):
     parameter = inspect.signature(getattr(mimkernels, op)).parameters["backend"]
     assert parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default == "auto"
+
+
+def test_info_lists_and_sanity_runs_every_op():
+    """`python -m mimkernels.info` (in a fresh process, with this process' TRITON_INTERPRET) lists every
+    implemented op's backends and runs every op on every backend available here, all ok."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mimkernels.__file__)))
+    run = subprocess.run([sys.executable, "-m", "mimkernels.info"], capture_output=True, text=True, cwd=root,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = dict(line.split(None, 1) for line in run.stdout.splitlines() if line.startswith(("backend.", "sanity.")))
+    for op, backends in _dispatch.IMPLEMENTED.items():
+        for backend in backends:
+            assert f"backend.{op}.{backend}" in lines
+            if _dispatch.backend_unavailable_reason(backend, torch.device("cpu")) is None:
+                assert lines[f"sanity.{op}.{backend}.cpu"] == "ok", (op, backend)
