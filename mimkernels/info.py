@@ -2,7 +2,8 @@
 
 Prints aligned `key: value` lines: versions, the native build (`_C` loaded or why not, compiled
 archs, build switches), the GPU, then `backend.<op>.<backend>: available | unavailable (reason)`
-for every op, then runs the RNG and patchify on a tiny input with every available backend.
+for every op, then runs the RNG and one tiny call of every op on every available backend, each
+compared with the torch backend (`sanity.<op>.<backend>.<device>: ok`).
 Exits 1 if a sanity run fails; include the whole output in an issue.
 """
 from __future__ import annotations
@@ -56,8 +57,51 @@ def collect() -> dict[str, str]:
     return info
 
 
+def tiny_calls(device: torch.device) -> dict[str, tuple[tuple, dict]]:
+    """op -> (args, kwargs) of one tiny call of every op registered with `implements` (integer-valued
+    images, so that every backend agrees with torch to rounding)."""
+    gen = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (2, 3, 16, 16), generator=gen).to(device=device, dtype=torch.float32) / 255
+    tokens = torch.randn(2, 16, 8, generator=gen).to(device)
+    ids_keep, ids_restore, mask = mimkernels.random_mask_indices(2, 16, 0.75, seed=1, device=device, backend="torch")
+    mask2d = mask.reshape(2, 4, 4)
+    pred = torch.randn(2, 16, 48, generator=gen).to(device)
+    return {
+        "patchify": ((imgs, 4), {}),
+        "unpatchify": ((pred, 4), {}),
+        "random_mask_indices": ((2, 16, 0.75), {"seed": 1, "device": device}),
+        "random_masking": ((tokens, 0.75), {"seed": 1}),
+        "gather_patches": ((imgs, ids_keep, 4), {}),
+        "unshuffle_tokens": ((tokens[:, :1 + ids_keep.shape[1]], ids_restore, tokens[0, 0]), {}),
+        "patch_norm_target": ((imgs, 4), {}),
+        "masked_mse_loss": ((pred, pred.flip(0), mask), {}),
+        "norm_pix_mse_loss": ((pred, imgs, mask, 4), {}),
+        "masked_l1_loss": ((imgs.flip(0), imgs, mask2d), {}),
+        "hog": ((imgs * 255,), {"patch_size": 8}),
+        "hog_map": ((imgs * 255,), {"gaussian_window": 0}),
+        "simmim_mask": ((2, 32, 8, 4), {"seed": 1, "device": device}),
+        "block_mask": ((2, 6, 6, 10, 2), {"seed": 1, "device": device}),
+        "mask_avg_dist": ((mask2d, 4), {}),
+        "frequency_mask": ((8, 8, 2.0), {"device": device}),
+        "circular_filter": ((imgs, 3.0, torch.tensor([False, True], device=device)), {}),
+        "mfm_corrupt": ((imgs, 3.0), {"seed": 1}),
+        "lowfreq_target": ((imgs, 3.0), {}),
+        "frequency_loss": ((imgs, imgs.flip(0), mimkernels.frequency_mask(16, 16, 3.0, device=device)), {}),
+    }
+
+
+def _same(got, expected) -> bool:
+    """Outputs equal: integer and bool ones exactly, floating ones to fp32 rounding."""
+    if isinstance(expected, tuple):
+        return len(got) == len(expected) and all(_same(g, e) for g, e in zip(got, expected))
+    if expected.is_floating_point():
+        return got.shape == expected.shape and torch.allclose(got.float(), expected.float(), rtol=1e-4, atol=1e-5,
+                                                              equal_nan=True)
+    return torch.equal(got, expected)
+
+
 def sanity() -> dict[str, str]:
-    """Run the RNG and patchify on every available backend; 'ok' or the error."""
+    """Run the RNG and every op on every available backend; 'ok' or the error."""
     results = {}
     expected = rng.philox4x32_10(0, 0, 0, 0, 0)
     expected = torch.stack(expected).to(torch.int64)
@@ -77,16 +121,19 @@ def sanity() -> dict[str, str]:
         except Exception as exc:  # report, don't stop
             results[f"sanity.rng.{name}"] = f"FAILED: {exc}"
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
-        imgs = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32, device=device).reshape(2, 3, 8, 8)
-        ref = mimkernels.pixel.reference.patchify(imgs, 4)
-        for backend in _dispatch.IMPLEMENTED["patchify"]:
-            if _dispatch.backend_unavailable_reason(backend, imgs.device) is not None:
-                continue
-            try:
-                ok = torch.equal(mimkernels.patchify(imgs, 4, backend=backend), ref)
-                results[f"sanity.patchify.{backend}.{device}"] = "ok" if ok else "WRONG"
-            except Exception as exc:
-                results[f"sanity.patchify.{backend}.{device}"] = f"FAILED: {exc}"
+        for op, (args, kwargs) in tiny_calls(torch.device(device)).items():
+            fn = getattr(mimkernels, op)
+            expected = None
+            for backend in _dispatch.IMPLEMENTED[op]:  # "torch" first: the reference of the others
+                if _dispatch.backend_unavailable_reason(backend, torch.device(device)):
+                    continue
+                try:
+                    got = fn(*args, **kwargs, backend=backend)
+                    expected = got if backend == "torch" else expected
+                    ok = _same(got, expected)
+                    results[f"sanity.{op}.{backend}.{device}"] = "ok" if ok else "WRONG"
+                except Exception as exc:  # report, don't stop
+                    results[f"sanity.{op}.{backend}.{device}"] = f"FAILED: {exc}"
     return results
 
 

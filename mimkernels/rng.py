@@ -45,14 +45,23 @@ def philox4x32_10(c0, c1, c2, c3, seed: int, device=None):
     if device is None:
         device = next((c.device for c in (c0, c1, c2, c3) if isinstance(c, torch.Tensor)), torch.device("cpu"))
     c0, c1, c2, c3 = (torch.as_tensor(c, dtype=torch.int64, device=device) & _M32 for c in (c0, c1, c2, c3))
-    seed = int(seed) % (1 << 64)
-    k0, k1 = seed & _M32, seed >> 32
+    # % and // by 2^32 rather than & and >>: under torch.compile a varying seed is a symbolic int, and these
+    # keep every expression of it that reaches generated code within int64 (see _reduce_seed).
+    seed = _reduce_seed(seed)
+    k0, k1 = seed % (1 << 32), seed // (1 << 32)
     for _ in range(10):
         hi0, lo0 = _mulhilo32(c0, _PHILOX_M0)
         hi1, lo1 = _mulhilo32(c2, _PHILOX_M1)
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
-        k0, k1 = (k0 + _PHILOX_W0) & _M32, (k1 + _PHILOX_W1) & _M32
+        k0, k1 = (k0 + _PHILOX_W0) % (1 << 32), (k1 + _PHILOX_W1) % (1 << 32)
     return c0, c1, c2, c3
+
+
+def _reduce_seed(seed) -> int:
+    """seed mod 2^64. A seed already in [0, 2^63) is returned as is, so that under torch.compile (where a
+    seed that changes between calls becomes a symbolic int) this is a guard, not a 2^64 constant in the
+    generated code, which Inductor cannot hold in int64."""
+    return seed if 0 <= seed < (1 << 63) else int(seed) % (1 << 64)
 
 
 def draw(seed: int, i, sample, stream: int, device=None):
@@ -92,7 +101,7 @@ def resolve_seed(seed: int | None = None, generator: torch.Generator | None = No
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        return seed % (1 << 64)
+        return _reduce_seed(seed)
     if generator is not None:
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
