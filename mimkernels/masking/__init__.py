@@ -195,7 +195,8 @@ def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: tor
                      backend: str = "auto") -> torch.Tensor:
     """MAE decoder input: x (B, 1+K, D) cls first, ids_restore (B, L) int64, mask_token (D,) or
     (1, 1, D) -> (B, 1+L, D): out[:, 0] = x[:, 0]; out[:, 1+l] = x[:, 1+r] if r = ids_restore[:, l] < K
-    else mask_token. Differentiable in x and mask_token."""
+    else mask_token. Differentiable in x and mask_token. ids_restore must be a permutation of [0, L)
+    (MAE's is); its values are checked only with MIMKERNELS_DEBUG=1 (a value check syncs the host)."""
     check_tensor(x, "x", ndim=3, what="(B, 1+K, D)")
     check_tensor(ids_restore, "ids_restore", ndim=2, dtypes=(torch.int64,), what="(B, L)")
     check_tensor(mask_token, "mask_token")
