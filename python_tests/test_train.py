@@ -198,6 +198,7 @@ def test_method_trains_and_writes_its_run_folder(tmp_path, method):
     assert all(torch.isfinite(torch.tensor(metrics["losses"])))
     assert 0 <= metrics["probe_accuracy"] <= 1 and 0 <= metrics["random_init_probe_accuracy"] <= 1
     config = json.loads((tmp_path / "config.json").read_text())
+    assert config["lr"] == METHODS[method].base_lr           # no --lr: the method's default
     assert config["method"] == method and config["settings"] == build(
         method, Ops("torch"), 16, 4, ModelConfig(32, 1, 2, 16, 1)).settings()
     for name in ("pictures.png", "loss.png", "checkpoint.pt"):
