@@ -82,7 +82,8 @@ class Method(nn.Module):
     name = ""
     needs: tuple[str, ...] = ()   # the MIM ops this method calls
     crop_scale = (0.2, 1.0)        # area range of the random resized crop
-    # default --lr (per 256 images): 40x MAE's 1.5e-4, for 10-epoch runs (1.5e-3 gave MAE a smaller probe gain)
+    # default --lr (per 256 images): 40x MAE's 1.5e-4, for 10-epoch runs (1.5e-3 gave MAE a smaller probe
+    # gain; 1.2e-2 gave MaskFeat 0.218 against 0.269 and MFM 0.240 against 0.244)
     base_lr = 6e-3
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
