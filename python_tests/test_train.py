@@ -163,6 +163,24 @@ def test_sincos_positions_are_distinct_with_a_zero_cls_row():
     assert torch.cdist(pos[1:], pos[1:]).add(torch.eye(15)).min() > 0.1
 
 
+@pytest.mark.skipif("maskfeat" not in AVAILABLE, reason="MaskFeat's op families have not landed")
+def test_maskfeat_head_starts_as_mmselfsups():
+    head = build("maskfeat", Ops("torch"), 32, 4, ModelConfig()).head.linear
+    assert abs(head.weight.std().item() - 0.02) < 0.002     # xavier: 0.09
+    assert not head.bias.any()
+
+
+@pytest.mark.skipif("pixmim" not in AVAILABLE, reason="PixMIM's op families have not landed")
+@pytest.mark.parametrize("simple_crop", [False, True])
+def test_pixmim_crop(monkeypatch, simple_crop):
+    monkeypatch.setattr(METHODS["pixmim"], "simple_crop", simple_crop)
+    method = build("pixmim", Ops("torch"), 16, 4, ModelConfig(32, 1, 2, 16, 1))
+    imgs = torch.rand(5, 3, 16, 16)
+    expected = (data.simple_resized_crop(imgs, torch.Generator().manual_seed(3), padding=1) if simple_crop
+                else data.random_resized_crop(imgs, torch.Generator().manual_seed(3), scale=(0.2, 1.0)))
+    torch.testing.assert_close(method.augment(imgs, torch.Generator().manual_seed(3)), expected)
+
+
 def test_encoder_uses_visible_patch_positions():
     enc = Encoder((2, 2), 12, dim=8, depth=1, heads=2)
     rows = torch.randn(1, 4, 12)
@@ -198,6 +216,7 @@ def test_method_trains_and_writes_its_run_folder(tmp_path, method):
     assert all(torch.isfinite(torch.tensor(metrics["losses"])))
     assert 0 <= metrics["probe_accuracy"] <= 1 and 0 <= metrics["random_init_probe_accuracy"] <= 1
     config = json.loads((tmp_path / "config.json").read_text())
+    assert config["lr"] == METHODS[method].base_lr           # no --lr: the method's default
     assert config["method"] == method and config["settings"] == build(
         method, Ops("torch"), 16, 4, ModelConfig(32, 1, 2, 16, 1)).settings()
     for name in ("pictures.png", "loss.png", "checkpoint.pt"):

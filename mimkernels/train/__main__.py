@@ -58,7 +58,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (default: a fresh runs/<method>-<ops>-<time>)")
     p.add_argument("--resume", default=None, metavar="CKPT", help="checkpoint.pt (or its run folder) to continue")
-    p.add_argument("--lr", type=float, default=6e-3, help="AdamW peak learning rate per 256 images (MAE's blr)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="AdamW peak learning rate per 256 images (MAE's blr; default: the method's base_lr, "
+                        + ", ".join(f"{name} {cls.base_lr:g}" for name, cls in METHODS.items()) + ")")
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--train-size", type=int, default=2048, help="embedded training images")
@@ -200,6 +202,8 @@ def _run(args, dist: Dist) -> dict:
         method = build(args.method, Ops(args.ops), args.img_size, args.patch_size, model_config).to(dist.device)
     except RuntimeError as err:                   # a method whose op families are not in this mimkernels
         raise ConfigError(str(err)) from err
+    if args.lr is None:
+        args.lr = type(method).base_lr
     config = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
     config.update(world_size=dist.world, device=str(dist.device), settings=method.settings(),
                   train_images=len(train), test_images=len(test), classes=list(train.classes))

@@ -125,12 +125,16 @@ class Decoder(nn.Module):
 
 
 class LinearHead(nn.Module):
-    """SimMIM's one-layer prediction head: each patch token -> out_dim values (pixels or HOG)."""
+    """SimMIM's one-layer prediction head: each patch token -> out_dim values (pixels or HOG).
+    init_std None: xavier-uniform (MAE's init); a float: truncated normal of that std, zero bias
+    (MaskFeat's head, mmselfsup's LinearNeck: std 0.02)."""
 
-    def __init__(self, dim: int, out_dim: int):
+    def __init__(self, dim: int, out_dim: int, init_std: float | None = None):
         super().__init__()
         self.linear = nn.Linear(dim, out_dim)
         _init_weights(self)
+        if init_std is not None:
+            nn.init.trunc_normal_(self.linear.weight, std=init_std)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, 1 + L, dim) -> (B, L, out_dim), cls dropped."""
