@@ -33,7 +33,6 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
     dtypes the launchers take, each kernel in a few launches rather than the product of all."""
     import importlib
 
-    from mimkernels.frequency import triton as F
     from mimkernels.hog import triton as H
     from mimkernels.masking import triton as M
     from mimkernels.pixel import triton as P
