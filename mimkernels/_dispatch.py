@@ -13,6 +13,8 @@ and its autograd, nothing else.
 from __future__ import annotations
 
 import importlib.util
+import math
+import numbers
 import os
 from typing import Callable, Iterable
 
@@ -201,6 +203,25 @@ def check_int(value, name: str, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def check_float(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                strict_minimum: bool = False, finite: bool = False) -> float:
+    """`value` (any real number, bools refused) as a Python float; ValueError when it is NaN, infinite
+    while `finite`, or outside [minimum, maximum] ((minimum, maximum] when `strict_minimum`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    low_ok = minimum is None or (v > minimum if strict_minimum else v >= minimum)
+    if math.isnan(v) or (finite and math.isinf(v)) or not low_ok or (maximum is not None and v > maximum):
+        if minimum is not None and maximum is not None:
+            expected = f"in {'(' if strict_minimum else '['}{minimum:g}, {maximum:g}]"
+        elif minimum is not None:
+            expected = f"{'>' if strict_minimum else '>='} {minimum:g}"
+        else:
+            expected = f"<= {maximum:g}" if maximum is not None else "not NaN"
+        raise ValueError(f"{name} must be a {'finite ' if finite else ''}number {expected}, got {value!r}")
+    return v
 
 
 def check_patch_grid(height: int, width: int, patch_size: int, name: str = "imgs") -> tuple[int, int]:

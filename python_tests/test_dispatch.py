@@ -47,3 +47,16 @@ def test_cuda_call_without_a_gpu_raises_naming_the_kernel():
     # The static cudart loads without a driver; a launch then fails cleanly, never a crash.
     with pytest.raises(RuntimeError, match="philox_fill_kernel"):
         _native.lib.philox_fill_cuda(0, 1, 0, 0, 0, 0, 0, 0)
+
+
+def test_check_float_bounds_and_types():
+    from mimkernels._dispatch import check_float
+
+    assert check_float(1, "x", minimum=0.0, maximum=1.0) == 1.0 and check_float(float("inf"), "x") == float("inf")
+    for bad, kwargs in [(float("nan"), {}), (0.0, dict(minimum=0.0, strict_minimum=True)), (1.5, dict(maximum=1.0)),
+                        (float("inf"), dict(finite=True)), (-1, dict(minimum=0.0))]:
+        with pytest.raises(ValueError, match="x must be a"):
+            check_float(bad, "x", **kwargs)
+    for bad in (True, "0.5", None):
+        with pytest.raises(TypeError, match="x must be a real number"):
+            check_float(bad, "x")

@@ -30,7 +30,8 @@ from typing import Sequence
 import torch
 
 from mimkernels import _dispatch, rng
-from mimkernels._dispatch import HAS_TRITON, check_int, check_same_device, check_tensor, define_op, implements
+from mimkernels._dispatch import (HAS_TRITON, check_float, check_int, check_same_device, check_tensor, define_op,
+                                  implements)
 from mimkernels.frequency import reference
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "frequency_mask", "circular_filter", "mfm_corrupt", "lowfreq_target",
@@ -52,11 +53,10 @@ _CENTERS = ("mfm", "pixmim")
 # ---- argument checks -------------------------------------------------------------------------
 
 def _check_real(value, name: str, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+    """check_float, with a non-finite value a TypeError (it is not a usable radius, statistic or bound)."""
+    if not isinstance(value, bool) and isinstance(value, numbers.Real) and not math.isfinite(float(value)):
         raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    if minimum is not None and float(value) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return float(value)
+    return check_float(value, name, minimum=minimum)
 
 
 def _check_radii(radius, outer_radius) -> tuple[float, float | None]:

@@ -24,14 +24,13 @@ mask_ratio outside [0, 1] raises ValueError (MAE silently misbehaves there), as 
 """
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 
 from mimkernels import _dispatch, _native, rng
-from mimkernels._dispatch import HAS_TRITON, check_int, check_same_device, check_tensor, define_op, implements
+from mimkernels._dispatch import (HAS_TRITON, check_float, check_int, check_same_device, check_tensor, define_op,
+                                  implements)
 from mimkernels.masking import reference
+from mimkernels.masking.mask_generators import MaskCollator, block_mask, mask_avg_dist, simmim_mask
 
 __all__ = ["random_mask_indices", "random_masking", "gather_patches", "unshuffle_tokens", "simmim_mask", "block_mask",
            "mask_avg_dist", "MaskCollator"]
@@ -43,15 +42,6 @@ implements("gather_patches", "torch", "triton")
 
 _MAX_PATCHES = 1 << 31
 _NOISE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)
-
-
-def _check_ratio(mask_ratio) -> float:
-    if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, numbers.Real):
-        raise TypeError(f"mask_ratio must be a float, got {type(mask_ratio).__name__}")
-    ratio = float(mask_ratio)
-    if not (0.0 <= ratio <= 1.0) or math.isnan(ratio):
-        raise ValueError(f"mask_ratio must be in [0, 1], got {mask_ratio!r}")
-    return ratio
 
 
 def _check_keys(noise, seed, generator, sample_offset, batch: int, num_patches: int,
@@ -95,7 +85,7 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, 
     if noise is None and num_patches >= _MAX_PATCHES:
         raise ValueError(f"num_patches must be < 2^31 with Philox keys (counters and the index word of a sort "
                          f"key are 32-bit), got {num_patches}")
-    ratio = _check_ratio(mask_ratio)
+    ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     if device is None and noise is not None and isinstance(noise, torch.Tensor):
         device = noise.device
     dev = _dispatch.as_device(device)
@@ -158,7 +148,7 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
     batch, length, _ = x.shape
     if length == 0:
         raise ValueError("x must have L >= 1 patches, got L = 0")
-    ratio = _check_ratio(mask_ratio)
+    ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     _check_keys(noise, seed, generator, sample_offset, batch, length, x.device)
     be = _dispatch.resolve_backend("random_masking", backend, x.device)
     if be == "torch":
@@ -346,6 +336,3 @@ if HAS_TRITON:
               backward=_unshuffle_backward, setup_context=_unshuffle_setup)
     define_op("unshuffle_tokens_backward", _unshuffle_backward_impl, fake=_unshuffle_backward_fake, triton=True)
 
-
-# Last: mask_generators reuses _check_ratio from this module.
-from mimkernels.masking.mask_generators import MaskCollator, block_mask, mask_avg_dist, simmim_mask  # noqa: E402

@@ -21,14 +21,13 @@ same seed gives the same masks on torch, cpp and cuda, bit for bit.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Callable
 
 import torch
 
 from mimkernels import _dispatch, _native, rng
-from mimkernels._dispatch import check_int, check_tensor, define_op, implements
-from mimkernels.masking import _check_ratio, reference
+from mimkernels._dispatch import check_float, check_int, check_tensor, define_op, implements
+from mimkernels.masking import reference
 
 __all__ = ["simmim_mask", "block_mask", "mask_avg_dist", "MaskCollator"]
 
@@ -69,7 +68,7 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
     if mask_patch_size % model_patch_size:
         raise ValueError(f"mask_patch_size {mask_patch_size} must be divisible by model_patch_size "
                          f"{model_patch_size}")
-    ratio = _check_ratio(mask_ratio)
+    ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     rand_size, scale = input_size // mask_patch_size, mask_patch_size // model_patch_size
     if rand_size * rand_size >= _MAX_SIDE:
         raise ValueError(f"(input_size / mask_patch_size)² must be < 2^31, got {rand_size}²")
@@ -107,15 +106,6 @@ define_op("simmim_mask_native", _simmim_mask_native, fake=_simmim_mask_fake, tri
 
 # ---- BEiT / MaskFeat block mask -------------------------------------------------------------------
 
-def _check_aspect(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
-    value = float(value)
-    if not (0.0 < value < math.inf):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
-
-
 def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patches: int = 78,
                min_num_patches: int = 15, max_num_patches: int | None = None, min_aspect: float = 0.3,
                max_aspect: float | None = None, *, seed: int | None = None,
@@ -148,8 +138,9 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
         max_num_patches = num_masking_patches
     else:
         check_int(max_num_patches, "max_num_patches", minimum=0)
-    min_aspect = _check_aspect(min_aspect, "min_aspect")
-    max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else _check_aspect(max_aspect, "max_aspect")
+    min_aspect = check_float(min_aspect, "min_aspect", minimum=0.0, strict_minimum=True, finite=True)
+    max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else check_float(
+        max_aspect, "max_aspect", minimum=0.0, strict_minimum=True, finite=True)
     if min_aspect > max_aspect:
         raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
     if variant not in ("unilm", "mmpretrain"):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 
 from mimkernels import _dispatch
-from mimkernels._dispatch import (HAS_TRITON, check_int, check_patch_grid, check_same_device, check_tensor, define_op,
-                                  implements)
+from mimkernels._dispatch import (HAS_TRITON, check_float, check_int, check_patch_grid, check_same_device, check_tensor,
+                                  define_op, implements)
 from mimkernels.pixel import reference
 
 __all__ = ["patchify", "unpatchify", "patch_norm_target", "masked_mse_loss", "norm_pix_mse_loss", "masked_l1_loss"]
@@ -71,12 +71,6 @@ DATA_DTYPES = (*_dispatch.FLOAT_DTYPES, torch.float64)
 MASK_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, *DATA_DTYPES)
 
 
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
-    return float(eps)
-
-
 def _check_mask(mask, shape: tuple[int, ...], what: str) -> None:
     check_tensor(mask, "mask", ndim=len(shape), dtypes=MASK_DTYPES, what=what)
     if tuple(mask.shape) != shape:
@@ -112,7 +106,7 @@ def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float = 1e-6, *,
     A constant patch gives 0; a near-constant one is amplified up to 1/√eps. Needs p·p·C >= 2.
     Differentiable in imgs (through the normalization)."""
     _, d = _check_image(imgs, patch_size)
-    eps = _check_eps(eps)
+    eps = check_float(eps, "eps", minimum=0.0)
     if d < 2:
         raise ValueError(f"per-patch normalization needs p·p·C >= 2 values per patch (unbiased variance), got {d}")
     be = _patch_row_backend("patch_norm_target", backend, imgs.device, d)
@@ -156,7 +150,7 @@ def norm_pix_mse_loss(pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor
     length, d = _check_image(imgs, patch_size)
     if not isinstance(norm_pix, bool):
         raise TypeError(f"norm_pix must be a bool, got {type(norm_pix).__name__}")
-    eps = _check_eps(eps)
+    eps = check_float(eps, "eps", minimum=0.0)
     expected = (imgs.shape[0], length, d)
     if tuple(pred.shape) != expected:
         raise ValueError(f"pred must have shape (B, L, p·p·C) = {expected} for imgs {tuple(imgs.shape)} and "
