@@ -1,11 +1,15 @@
 """Test helpers shared by python_tests/ (and usable by downstream code testing its own use):
 which backends can run an op on a device, per-dtype tolerances, real photographs, and restatements
-of the official SimMIM and BEiT/MaskFeat mask generators (oracles and benchmark baselines).
+of the official SimMIM and BEiT/MaskFeat mask generators (oracles and benchmark baselines), and
+`make_torchvision_importable` for the integration tests' hosts (timm, lightly, mmpretrain).
 """
 from __future__ import annotations
 
 import functools
+import glob
+import importlib.util
 import math
+import os
 
 import numpy as np
 import torch
@@ -25,6 +29,36 @@ def backends_on(op: str, device: str | torch.device = "cpu", *, exclude: tuple[s
     device = torch.device(device)
     return [b for b in _dispatch.IMPLEMENTED[op]
             if b not in exclude and _dispatch.backend_unavailable_reason(b, device) is None]
+
+
+_KEPT_ALIVE: list = []
+
+
+@functools.lru_cache(maxsize=None)
+def make_torchvision_importable() -> str:
+    """Let `import torchvision` (and so timm, lightly, mmpretrain) succeed beside a CPU-only torch.
+
+    torchvision's PyPI wheels link CUDA torch (libc10_cuda.so). Beside torch's CPU build their
+    compiled `_C` fails to load, which torchvision tolerates, except that it then registers fakes for
+    `torchvision::nms` and `::qnms`, which nothing declared, and the import raises. Declaring those
+    two schemas (as torchvision's C++ does) lets its pure-Python modules load; calling a torchvision
+    operator then still fails clearly (no kernel). Nothing is done when `_C` loads or torchvision is
+    absent. Call it before anything imports torchvision. Returns what it did, for test headers."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None:
+        return "torchvision absent"
+    compiled = glob.glob(os.path.join(os.path.dirname(spec.origin), "_C*.so"))
+    try:
+        torch.ops.load_library(compiled[0])
+        return "torchvision _C loaded"
+    except (IndexError, OSError):
+        pass
+    declared = torch.library.Library("torchvision", "FRAGMENT")
+    for name in ("nms", "qnms"):
+        if not hasattr(torch.ops.torchvision, name):
+            declared.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _KEPT_ALIVE.append(declared)  # a Library deregisters its ops when it is collected
+    return "torchvision _C not loadable (CUDA wheel beside CPU torch): nms/qnms schemas declared"
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,6 +12,9 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import mimkernels  # noqa: E402  (after the environment is set)
+from mimkernels.testing import make_torchvision_importable  # noqa: E402
+
+TORCHVISION_STATE = make_torchvision_importable()  # before timm/lightly/mmpretrain import it
 
 
 def pytest_collection_modifyitems(config, items):
@@ -28,4 +31,4 @@ def pytest_report_header(config):
 
     return (f"mimkernels {mimkernels.__version__}: _C {'loaded' if _native.available() else 'NOT loaded'}, "
             f"cuda build {_native.cuda_built()}, TRITON_INTERPRET={int(_dispatch.TRITON_INTERPRET)}, "
-            f"GPU {torch.cuda.is_available()}")
+            f"GPU {torch.cuda.is_available()}; {TORCHVISION_STATE}")
