@@ -113,7 +113,7 @@ def sanity() -> dict[str, str]:
             out = torch.zeros(4, dtype=torch.int32, device=device)
             args = (_native.ptr(out, torch.int32), 1, 0, 0, 0, 0, 0)
             if device == "cpu":
-                _native.lib.philox_fill_cpu(*args, _native.cpu_threads())
+                _native.lib.philox_fill_cpu(*args, _native.cpu_threads(1))
             else:
                 _native.cuda_call("philox_fill_cuda", out.device, *args)
             got = out.cpu().to(torch.int64) & 0xFFFFFFFF

@@ -146,9 +146,11 @@ def test_cpp_bits_independent_of_thread_count(op):
             assert torch.equal(a, b), op
 
 
-def test_cpu_threads_follow_torch():
-    assert on_threads(3, _native.cpu_threads) == 3
-    assert on_threads(1, _native.cpu_threads) == 1
+def test_cpu_threads_follow_torch_capped_by_work():
+    assert on_threads(3, lambda: _native.cpu_threads(1000)) == 3
+    assert on_threads(1, lambda: _native.cpu_threads(1000)) == 1
+    assert on_threads(3, lambda: _native.cpu_threads(2)) == 2   # never more threads than items
+    assert on_threads(3, lambda: _native.cpu_threads(0)) == 1
 
 
 # ---- GPU: device, stream, graphs, cpp == cuda bit for bit (run by benchmarks/run_gpu.sh) -----------

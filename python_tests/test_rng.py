@@ -34,7 +34,7 @@ def native_fill(device, n, c0_start, c1, c2, c3, seed):
     out = torch.zeros((n, 4), dtype=torch.int32, device=device)
     args = (_native.ptr(out, torch.int32), n, c0_start, c1, c2, c3, seed)
     if out.device.type == "cpu":
-        _native.lib.philox_fill_cpu(*args, _native.cpu_threads())
+        _native.lib.philox_fill_cpu(*args, _native.cpu_threads(n))
     else:
         _native.cuda_call("philox_fill_cuda", out.device, *args)
     return out.cpu().to(torch.int64) & 0xFFFFFFFF

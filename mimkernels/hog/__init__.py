@@ -156,7 +156,7 @@ def _hog_native_impl(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor
     if imgs.device.type == "cuda":
         _native.cuda_call("hog_cuda", imgs.device, *args)
     else:
-        _native.lib.hog_cpu(*args, _native.cpu_threads())
+        _native.lib.hog_cpu(*args, _native.cpu_threads(b * c * (h // pool)))
     return out
 
 

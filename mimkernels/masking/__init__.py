@@ -124,7 +124,7 @@ def _mask_indices_native_impl(batch: int, num_patches: int, len_keep: int, seed:
     if device.type == "cuda":
         _native.cuda_call("mae_mask_indices_cuda", device, *args)
     else:
-        _native.lib.mae_mask_indices_cpu(*args, _native.cpu_threads())
+        _native.lib.mae_mask_indices_cpu(*args, _native.cpu_threads(batch))
     return ids_keep, ids_restore, mask
 
 

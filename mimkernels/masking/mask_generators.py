@@ -97,7 +97,7 @@ def _simmim_mask_native(batch: int, rand_size: int, scale: int, mask_count: int,
         _native.cuda_call("simmim_mask_cuda", device, _native.ptr(out, torch.bool), _native.ptr(keys, torch.int64),
                           *args)
     else:
-        _native.lib.simmim_mask_cpu(_native.ptr(out, torch.bool), *args, _native.cpu_threads())
+        _native.lib.simmim_mask_cpu(_native.ptr(out, torch.bool), *args, _native.cpu_threads(batch))
     return out
 
 
@@ -177,7 +177,7 @@ def _block_mask_native(batch: int, height: int, width: int, num_masking_patches:
     if device.type == "cuda":
         _native.cuda_call("block_mask_cuda", device, *args)
     else:
-        _native.lib.block_mask_cpu(*args, _native.cpu_threads())
+        _native.lib.block_mask_cpu(*args, _native.cpu_threads(batch))
     return out
 
 
@@ -220,7 +220,7 @@ def _mask_avg_dist_native(mask: torch.Tensor, patch_size: int) -> torch.Tensor:
         _native.cuda_call("mask_avg_dist_cuda", mask.device, *pointers, _native.ptr(workspace, torch.uint8), batch,
                           h, w, patch_size)
     else:
-        _native.lib.mask_avg_dist_cpu(*pointers, batch, h, w, patch_size, _native.cpu_threads())
+        _native.lib.mask_avg_dist_cpu(*pointers, batch, h, w, patch_size, _native.cpu_threads(batch))
     return out
 
 
