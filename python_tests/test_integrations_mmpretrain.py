@@ -217,6 +217,13 @@ def test_mae_vit_philox():
     later = ours.random_masking(x, 0.75)
     assert all(torch.equal(a, b) for a, b in zip(first, again)) and not torch.equal(first[1], later[1])
     assert first[0].shape == (2, 16, 32) and first[1].sum() == 2 * 48
+    imgs = torch.randn(2, 3, 32, 32, generator=_gen(2))
+    torch.manual_seed(3)
+    eager = ours(imgs)
+    torch.manual_seed(3)
+    compiled = torch.compile(ours, backend="aot_eager")(imgs)   # the Philox masks survive compilation
+    assert torch.equal(compiled[1], eager[1]) and torch.equal(compiled[2], eager[2])
+    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="rng"):
         mkm.MIMKMAEViT(**TINY_VIT, rng="numpy")
 
