@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from mmcv.transforms import Compose
+from mmengine.dataset import default_collate
 from mmengine.registry import DefaultScope
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmpretrain.datasets.transforms import BEiTMaskGenerator, SimMIMMaskGenerator
@@ -252,6 +254,38 @@ def test_mae_algorithm_from_config_equals_upstream(kernels):
         losses.append((loss, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
     (got, got_grads), (want, want_grads) = losses
     assert kernels == ["random_masking", "norm_pix_mse_loss"]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
+    assert got_grads.keys() == want_grads.keys()
+    for name in want_grads:
+        torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1e-4, atol=1e-7)
+
+
+def test_maskfeat_algorithm_from_config_equals_upstream(kernels):
+    """mmpretrain's MaskFeat from a config dict with the MIMK HOG target and loss, its masks from the MIMK
+    transform through PackInputs. Random normal inputs stand for the normalized images: on normalized
+    photos fp32 HOG implementations differ at bin ties (spec/hog.md §7.3)."""
+    def config(hog, loss):
+        return dict(type="MaskFeat", backbone=dict(type="MaskFeatViT", arch=TINY_VIT["arch"], patch_size=16),
+                    neck=dict(type="LinearNeck", in_channels=32, out_channels=108, norm_cfg=None),
+                    head=dict(type="MIMHead", loss=dict(type=loss, criterion="L2")),
+                    target_generator=dict(type=hog, nbins=9, pool=8, gaussian_window=16))
+
+    pipeline = Compose([TRANSFORMS.build(dict(type="MIMKBEiTMaskGenerator", **BEIT_78_15)),
+                        TRANSFORMS.build(dict(type="PackInputs"))])
+    np.random.seed(0)
+    samples = default_collate([pipeline({"img": np.zeros((224, 224, 3), np.uint8)}) for _ in range(2)])["data_samples"]
+    upstream = MODELS.build(config("HOGGenerator", "PixelReconstructionLoss"))
+    upstream.init_weights()
+    ours = MODELS.build(config("MIMKHOGGenerator", "MIMKPixelReconstructionLoss"))
+    ours.load_state_dict(upstream.state_dict())
+    imgs = torch.randn(2, 3, 224, 224, generator=_gen(1))
+    losses = []
+    for model in (ours, upstream):
+        loss = model.loss(imgs, samples)["loss"]
+        loss.backward()
+        losses.append((loss, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
+    (got, got_grads), (want, want_grads) = losses
+    assert kernels == ["hog_map", "masked_mse_loss"]
     torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
     assert got_grads.keys() == want_grads.keys()
     for name in want_grads:
