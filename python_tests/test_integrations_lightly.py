@@ -97,6 +97,15 @@ def test_masked_patch_target_under_autocast_with_bf16_pred():
     torch.testing.assert_close(loss_ours, loss_theirs, rtol=1e-6, atol=1e-6)
 
 
+def test_masked_patch_target_rejects_prefix_indices_in_debug_mode(monkeypatch):
+    images = torch.randn(2, 3, 8, 8)
+    monkeypatch.setenv("MIMKERNELS_DEBUG", "1")
+    with pytest.raises(ValueError, match=r"\[1, 5\)"):   # cls (index 0) has no pixels
+        mkl.masked_patch_target(images, torch.tensor([[0, 2], [1, 3]]), 4)
+    with pytest.raises(TypeError, match="idx_mask"):
+        mkl.masked_patch_target(images, torch.ones(2, 2), 4)
+
+
 def test_masked_patch_target_gradient_and_patchify():
     images = torch.randn(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
     idx = torch.tensor([[1, 3], [4, 2]])

@@ -9,6 +9,7 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
+import mimkernels as mk
 from mimkernels.integrations.timm import forward_masked
 
 P, IMG, D = 4, 16, 16
@@ -137,6 +138,22 @@ def test_rng_modes():
     assert all(torch.equal(u, v) for u, v in zip(c, d))
     rank = c[2].float()   # ids_restore is each patch's rank: as noise it reproduces the Philox shuffle
     assert torch.equal(c[0], _timm_masked(vit, _imgs(2), rank, 0.75))
+
+
+@pytest.mark.parametrize("name", ["cls", "cls+reg4", "no_prefix"])
+def test_unshuffle_tokens_restores_the_timm_sequence(name):
+    """The decoder input of a timm encoder: every prefix token first, kept tokens back at their patches."""
+    vit = _vit(**VARIANTS[name])
+    prefix = vit.num_prefix_tokens
+    noise = torch.rand(3, L, generator=torch.Generator().manual_seed(6))
+    latent, mask, ids_restore = forward_masked(vit, _imgs(), 0.75, noise=noise)
+    token = torch.full((D,), 7.5)
+    full = mk.unshuffle_tokens(latent, ids_restore, token, num_prefix_tokens=prefix)
+    assert full.shape == (3, prefix + L, D)
+    assert torch.equal(full[:, :prefix], latent[:, :prefix])
+    ids_keep = torch.argsort(noise, dim=1)[:, :L // 4]
+    assert torch.equal(torch.gather(full[:, prefix:], 1, ids_keep.unsqueeze(-1).expand(-1, -1, D)), latent[:, prefix:])
+    assert bool((full[:, prefix:][mask.bool()] == 7.5).all())
 
 
 def test_compiled_forward_masked_equals_eager():

@@ -32,8 +32,8 @@ def forward_masked(vit: nn.Module, imgs: torch.Tensor, mask_ratio: float = 0.75,
 
     noise (B, L): caller sort keys (MAE's convention); else rng="torch" draws `torch.rand(B, L)` on
     imgs' device, rng="philox" keys the masks by a seed from `generator` (CPU) or torch's default one.
-    `mimkernels.unshuffle_tokens` rebuilds the full sequence for a decoder (one prefix token: pass
-    latent[:, P - 1:] when P > 1 and re-attach the rest)."""
+    A decoder's full sequence (B, P + L, D'): `mimkernels.unshuffle_tokens(decoder_embed(latent),
+    ids_restore, mask_token, num_prefix_tokens=vit.num_prefix_tokens)`."""
     _patching.check_rng(rng, generator)
     _patching.require(vit, type(vit).__name__, _PARTS, "forward_masked")
     batch = imgs.shape[0]
