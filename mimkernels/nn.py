@@ -71,18 +71,22 @@ class VisiblePatches(nn.Module):
 
 
 class UnshuffleTokens(nn.Module):
-    """MAE decoder input with a learned mask token: x (B, 1+K, D), ids_restore (B, L) -> (B, 1+L, D)."""
+    """MAE decoder input with a learned mask token: x (B, P+K, D), ids_restore (B, L) -> (B, P+L, D),
+    the P = num_prefix_tokens prefix tokens first (MAE: the cls token; timm: cls + registers)."""
 
-    def __init__(self, dim: int, backend: str = "auto"):
+    def __init__(self, dim: int, backend: str = "auto", *, num_prefix_tokens: int = 1):
         super().__init__()
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.backend = backend
+        self.num_prefix_tokens = num_prefix_tokens
 
     def forward(self, x: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
-        return mk.unshuffle_tokens(x, ids_restore, self.mask_token, backend=self.backend)
+        return mk.unshuffle_tokens(x, ids_restore, self.mask_token, num_prefix_tokens=self.num_prefix_tokens,
+                                   backend=self.backend)
 
     def extra_repr(self) -> str:
-        return f"dim={self.mask_token.shape[-1]}, backend={self.backend!r}"
+        return (f"dim={self.mask_token.shape[-1]}, num_prefix_tokens={self.num_prefix_tokens}, "
+                f"backend={self.backend!r}")
 
 
 # ---- pixel: losses ----

@@ -57,6 +57,8 @@ def test_gradient_scatters_into_a_zero_image(backend):
     ids = random_ids(2, 6, 3)
     assert torch.autograd.gradcheck(lambda t: mk.gather_patches(t, ids, 2, backend=backend), (imgs,),
                                     fast_mode=True)
+    assert torch.autograd.gradcheck(lambda t: mk.gather_patches(t, ids + 5, 2, num_prefix_tokens=5, backend=backend),
+                                    (imgs,), fast_mode=True)
     grad = torch.randn(2, 3, 8, dtype=torch.float64)
     (g,) = torch.autograd.grad(mk.gather_patches(imgs, ids, 2, backend=backend), imgs, grad)
     (g_ref,) = torch.autograd.grad(reference.gather_patches(imgs, ids, 2), imgs, grad)
@@ -72,9 +74,14 @@ def test_opcheck_and_compile():
     ids = random_ids(2, 4, 3)
     opcheck(torch.ops.mimkernels.gather_patches.default, (imgs, ids, 4))
     opcheck(torch.ops.mimkernels.scatter_patches.default, (torch.randn(2, 3, 48, requires_grad=True), ids, 4, 3, 8, 8))
+    opcheck(torch.ops.mimkernels.gather_patches.default, (imgs, ids + 5, 4, 5))
+    opcheck(torch.ops.mimkernels.scatter_patches.default,
+            (torch.randn(2, 3, 48, requires_grad=True), ids + 1, 4, 3, 8, 8, 1))
     torch._dynamo.reset()
     fn = torch.compile(lambda t, i: mk.gather_patches(t, i, 4, backend="triton") + 1, fullgraph=True)
     assert torch.equal(fn(imgs.detach(), ids), reference.gather_patches(imgs.detach(), ids, 4) + 1)
+    fn = torch.compile(lambda t, i: mk.gather_patches(t, i, 4, num_prefix_tokens=5, backend="triton"), fullgraph=True)
+    assert torch.equal(fn(imgs.detach(), ids + 5), reference.gather_patches(imgs.detach(), ids, 4))
 
 
 def test_linear_on_gathered_patches_equals_conv_patch_embedding():
@@ -91,14 +98,16 @@ def test_linear_on_gathered_patches_equals_conv_patch_embedding():
 
 @settings(max_examples=200, deadline=None)
 @given(b=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 3), w=st.integers(1, 3), p=st.integers(1, 3),
-       data=st.data())
-def test_property_equals_patchify_then_index(b, c, h, w, p, data):
+       prefix=st.sampled_from([0, 1, 5]), data=st.data())
+def test_property_equals_patchify_then_index(b, c, h, w, p, prefix, data):
+    """num_prefix_tokens = P: ids count P prefix tokens first (lightly's idx_mask), patch l is id P + l."""
     k = data.draw(st.integers(0, h * w))
     imgs = torch.randn(b, c, h * p, w * p)
     ids = random_ids(b, h * w, k)
     expected = mk.patchify(imgs, p, backend="torch")[torch.arange(b)[:, None], ids]
     for backend in backends_on("gather_patches"):
-        assert torch.equal(mk.gather_patches(imgs, ids, p, backend=backend), expected)
+        assert torch.equal(mk.gather_patches(imgs, ids + prefix, p, num_prefix_tokens=prefix, backend=backend),
+                           expected)
 
 
 def test_bad_input(monkeypatch):
@@ -111,9 +120,13 @@ def test_bad_input(monkeypatch):
         mk.gather_patches(imgs, torch.zeros(2, 1, dtype=torch.int64), 3)
     with pytest.raises(ValueError, match="ids_keep must be 2-D"):
         mk.gather_patches(imgs, torch.zeros(2, dtype=torch.int64), 4)
+    with pytest.raises(ValueError, match="num_prefix_tokens"):
+        mk.gather_patches(imgs, torch.zeros(2, 1, dtype=torch.int64), 4, num_prefix_tokens=-1)
     monkeypatch.setenv("MIMKERNELS_DEBUG", "1")
-    with pytest.raises(ValueError, match=r"ids_keep values must be in \[0, L = 4\)"):
+    with pytest.raises(ValueError, match=r"ids_keep values must be in \[P, P \+ L\) = \[0, 4\)"):
         mk.gather_patches(imgs, torch.full((2, 1), 4, dtype=torch.int64), 4)
+    with pytest.raises(ValueError, match=r"= \[1, 5\)"):   # a prefix token (cls, index 0) has no pixels
+        mk.gather_patches(imgs, torch.zeros(2, 1, dtype=torch.int64), 4, num_prefix_tokens=1)
 
 
 def test_readme_encoder_path_equals_mae_encoder_input():

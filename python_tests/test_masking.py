@@ -351,3 +351,39 @@ def test_property_random_masking_all_backends_equal_oracle(b, length, d, ratio, 
         assert x_vis.dtype == dtype
         np.testing.assert_array_equal(x_vis.float().numpy(), want_x)
         assert torch.equal(m, mask) and torch.equal(r, ids_restore)
+
+
+# ---- GPU (run by benchmarks/run_gpu.sh) ---------------------------------------------------------
+
+def _prefix_tokens_triton_equals_torch(prefix, dtype, device):
+    """unshuffle_tokens and gather_patches with P prefix tokens: the triton backend (eager, then under
+    torch.compile, where it is a triton_op traced into the kernels) against the torch one."""
+    b, length, kept, d, p = 4, 196, 49, 96, 16
+    ids_restore = torch.argsort(torch.rand(b, length, device=device), dim=1)
+    ids_keep = torch.argsort(ids_restore, dim=1)[:, :kept] + prefix
+    x = torch.randn(b, prefix + kept, d, device=device).to(dtype).requires_grad_()
+    token = torch.randn(d, device=device).to(dtype).requires_grad_()
+    imgs = torch.randn(b, 3, 224, 224, device=device).to(dtype).requires_grad_()
+
+    def step(backend, compiled=False):
+        def fn(x, token, imgs):
+            return (mk.unshuffle_tokens(x, ids_restore, token, num_prefix_tokens=prefix, backend=backend),
+                    mk.gather_patches(imgs, ids_keep, p, num_prefix_tokens=prefix, backend=backend))
+        tokens, patches = (torch.compile(fn, fullgraph=True) if compiled else fn)(x, token, imgs)
+        grads = torch.autograd.grad((tokens.float().sin().sum() + patches.float().cos().sum()), (x, token, imgs))
+        return tokens, patches, *grads
+
+    want = step("torch")
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        tokens, patches, g_x, g_token, g_imgs = step("triton", compiled)
+        assert torch.equal(tokens, want[0]) and torch.equal(patches, want[1])
+        assert torch.equal(g_x, want[2]) and torch.equal(g_imgs, want[4])   # scatters: exact
+        torch.testing.assert_close(g_token.float(), want[3].float(), rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("prefix", [0, 1, 5])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gpu_prefix_tokens_triton_equals_torch(prefix, dtype):
+    _prefix_tokens_triton_equals_torch(prefix, dtype, "cuda")

@@ -28,4 +28,9 @@ def test_mae_modules_compose_like_the_functional_ops():
     assert out.shape == (2, 17, 8)
     out.sum().backward()
     assert unshuffle.mask_token.grad.flatten().tolist() == [2.0 * 12] * 8  # B·(L−K) masked rows
+    registers = mknn.UnshuffleTokens(8, num_prefix_tokens=5)   # timm: cls + 4 register tokens
+    prefixed = torch.cat([torch.randn(2, 5, 8), visible], 1)
+    assert torch.equal(registers(prefixed, ids_restore),
+                       mk.unshuffle_tokens(prefixed, ids_restore, registers.mask_token, num_prefix_tokens=5))
+    assert "num_prefix_tokens=5" in repr(registers)
     assert "mask_ratio=0.75" in repr(masking)

@@ -63,6 +63,9 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
         M.unshuffle_tokens_backward(empty(batch, 1 + length, d_tok, dtype=dt), ids_restore, keep)
     if variants:
         M.unshuffle_tokens_backward(empty(batch, 1 + length, 64, dtype=torch.float64), ids_restore, keep)
+        for prefix in (0, 5):  # no prefix token; timm's cls + 4 registers (1 is the default above)
+            M.unshuffle_tokens(empty(batch, prefix + keep, d_tok), ids_restore, empty(1, 1, d_tok), prefix)
+            M.unshuffle_tokens_backward(empty(batch, prefix + length, d_tok), ids_restore, keep, prefix)
 
     # pixel: patch copies, the normalized target, the masked losses and their backwards
     for dt in dtypes:
@@ -72,6 +75,8 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
         P.unpatchify(P.patchify(imgs, p, ids), p, c, size, size, ids)
         target = P.patch_norm_target(imgs, p, 1e-6)
         P.patch_norm_target_backward(target, imgs, p, 1e-6)
+    if variants:  # ids counting a prefix token first (gather_patches' num_prefix_tokens, lightly's indices)
+        P.unpatchify(P.patchify(imgs, p, ids, 1), p, c, size, size, ids, 1)
     mask = empty(batch, length, dtype=torch.bool)
     cells = empty(batch, size // 32, size // 32, dtype=torch.bool)
     imgs, pred = empty(batch, c, size, size), empty(batch, length, d_pix)

@@ -22,32 +22,34 @@ def make_ids(b, length, seed=0):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("d", [5, 33])
-@pytest.mark.parametrize("kept,token_shape", [(0, "flat"), (3, "3d"), (6, "flat"), (6, "3d")])
-def test_triton_equals_reference(dtype, d, kept, token_shape):
+@pytest.mark.parametrize("kept,token_shape,prefix", [(0, "flat", 1), (3, "3d", 1), (6, "flat", 1), (6, "3d", 1),
+                                                     (3, "flat", 0), (2, "3d", 5)])
+def test_triton_equals_reference(dtype, d, kept, token_shape, prefix):
     b, length = 2, 6
-    x = torch.randn(b, 1 + kept, d).to(dtype)
+    x = torch.randn(b, prefix + kept, d).to(dtype)
     ids = make_ids(b, length, seed=kept + d)
     token = torch.randn(d).to(dtype)
     if token_shape == "3d":
         token = token.reshape(1, 1, d)
-    want = reference.unshuffle_tokens(x, ids, token)
-    got = mk.unshuffle_tokens(x, ids, token, backend="triton")
-    assert got.dtype == dtype and got.shape == (b, 1 + length, d) and torch.equal(got, want)
+    want = reference.unshuffle_tokens(x, ids, token, prefix)
+    got = mk.unshuffle_tokens(x, ids, token, num_prefix_tokens=prefix, backend="triton")
+    assert got.dtype == dtype and got.shape == (b, prefix + length, d) and torch.equal(got, want)
 
     xr = x.clone().requires_grad_(True)
     tr = token.clone().requires_grad_(True)
     xt = x.clone().requires_grad_(True)
     tt = token.clone().requires_grad_(True)
-    g = torch.randn(b, 1 + length, d).to(dtype)
-    gx_ref, gt_ref = torch.autograd.grad(reference.unshuffle_tokens(xr, ids, tr), (xr, tr), g)
-    gx, gt = torch.autograd.grad(mk.unshuffle_tokens(xt, ids, tt, backend="triton"), (xt, tt), g)
+    g = torch.randn(b, prefix + length, d).to(dtype)
+    gx_ref, gt_ref = torch.autograd.grad(reference.unshuffle_tokens(xr, ids, tr, prefix), (xr, tr), g)
+    gx, gt = torch.autograd.grad(mk.unshuffle_tokens(xt, ids, tt, num_prefix_tokens=prefix, backend="triton"),
+                                 (xt, tt), g)
     assert torch.equal(gx, gx_ref)  # a pure scatter: exact
     assert gt.shape == token.shape and gt.dtype == token.dtype
     atol, rtol = TOLERANCES[dtype]
     torch.testing.assert_close(gt.float(), gt_ref.float(), atol=atol * 4, rtol=rtol * 4)
     # fp32 accumulation in a fixed order: the fp64 sum rounded once
     masked = (ids >= kept)
-    exact = g.double()[:, 1:][masked].sum(0).to(dtype).reshape(token.shape)
+    exact = g.double()[:, prefix:][masked].sum(0).to(dtype).reshape(token.shape)
     torch.testing.assert_close(gt, exact, atol=atol, rtol=rtol)
 
 
@@ -71,15 +73,15 @@ def test_non_contiguous_inputs_and_mixed_token_dtype():
     torch.testing.assert_close(gt, gt_ref, atol=1e-5, rtol=1e-5)
 
 
-def test_gradcheck():
+@pytest.mark.parametrize("prefix,token_shape", [(0, (3,)), (1, (3,)), (1, (1, 1, 3)), (5, (1, 1, 3))])
+def test_gradcheck(prefix, token_shape):
     ids = make_ids(2, 4, seed=3)
-    x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
-    token = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, t: mk.unshuffle_tokens(a, ids, t, backend="triton"), (x, token),
-                                    fast_mode=True)
-    token3 = torch.randn(1, 1, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, t: mk.unshuffle_tokens(a, ids, t, backend="triton"), (x, token3),
-                                    fast_mode=True)
+    x = torch.randn(2, prefix + 2, 3, dtype=torch.float64, requires_grad=True)
+    token = torch.randn(token_shape, dtype=torch.float64, requires_grad=True)
+    for backend in backends_on("unshuffle_tokens"):
+        assert torch.autograd.gradcheck(
+            lambda a, t: mk.unshuffle_tokens(a, ids, t, num_prefix_tokens=prefix, backend=backend), (x, token),
+            fast_mode=True)
 
 
 def test_opcheck_and_compile():
@@ -88,10 +90,18 @@ def test_opcheck_and_compile():
     token = torch.randn(5, requires_grad=True)
     opcheck(torch.ops.mimkernels.unshuffle_tokens.default, (x, ids, token))
     opcheck(torch.ops.mimkernels.unshuffle_tokens_backward.default, (torch.randn(2, 5, 5), ids, 2))
+    for prefix in (0, 5):   # x holds P prefix tokens and K = 2 kept ones
+        xp = torch.randn(2, prefix + 2, 5, requires_grad=True)
+        opcheck(torch.ops.mimkernels.unshuffle_tokens.default, (xp, ids, token, prefix))
+        opcheck(torch.ops.mimkernels.unshuffle_tokens_backward.default, (torch.randn(2, prefix + 4, 5), ids, 2, prefix))
     torch._dynamo.reset()
     fn = torch.compile(lambda a, i, t: mk.unshuffle_tokens(a, i, t, backend="triton") * 2, fullgraph=True)
     assert torch.equal(fn(x.detach(), ids, token.detach()),
                        reference.unshuffle_tokens(x.detach(), ids, token.detach()) * 2)
+    fn = torch.compile(lambda a, i, t: mk.unshuffle_tokens(a, i, t, num_prefix_tokens=5, backend="triton"),
+                       fullgraph=True)
+    assert torch.equal(fn(xp.detach(), ids, token.detach()),
+                       reference.unshuffle_tokens(xp.detach(), ids, token.detach(), 5))
 
 
 def test_empty_batch_and_zero_width():
@@ -101,18 +111,19 @@ def test_empty_batch_and_zero_width():
 
 
 @settings(max_examples=200, deadline=None)
-@given(b=st.integers(0, 3), length=st.integers(1, 20), d=st.integers(1, 9), data=st.data(),
-       dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]))
-def test_property_equals_index_by_index_oracle(b, length, d, data, dtype):
+@given(b=st.integers(0, 3), length=st.integers(1, 20), d=st.integers(1, 9), prefix=st.sampled_from([0, 1, 5]),
+       data=st.data(), dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]))
+def test_property_equals_index_by_index_oracle(b, length, d, prefix, data, dtype):
     kept = data.draw(st.integers(0, length))
     ids = make_ids(b, length, seed=data.draw(st.integers(0, 2 ** 16)))
-    x = torch.randn(b, 1 + kept, d).to(dtype)
+    x = torch.randn(b, prefix + kept, d).to(dtype)
     token = torch.randn(d).to(dtype)
-    want = torch.empty(b, 1 + length, d, dtype=dtype)
-    for s in range(b):                                   # out[0] = cls; out[1+l] = x[1+r] if r < K else token
-        want[s, 0] = x[s, 0]
+    want = torch.empty(b, prefix + length, d, dtype=dtype)
+    for s in range(b):                      # out[t] = x[t] for t < P; out[P+l] = x[P+r] if r < K else token
+        want[s, :prefix] = x[s, :prefix]
         for l in range(length):
             r = int(ids[s, l])
-            want[s, 1 + l] = x[s, 1 + r] if r < kept else token
+            want[s, prefix + l] = x[s, prefix + r] if r < kept else token
     for backend in backends_on("unshuffle_tokens"):
-        assert torch.equal(mk.unshuffle_tokens(x, ids, token, backend=backend), want)
+        got = mk.unshuffle_tokens(x, ids, token, num_prefix_tokens=prefix, backend=backend)
+        assert torch.equal(got, want)

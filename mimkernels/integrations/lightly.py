@@ -78,15 +78,13 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 def masked_patch_target(images: torch.Tensor, idx_mask: torch.Tensor, patch_size: int, *, num_prefix_tokens: int = 1,
                         norm_pix: bool = False, eps: float = 1e-6) -> torch.Tensor:
     """`get_at_index(patchify(images, p), idx_mask - num_prefix_tokens)` (then lightly's
-    `normalize_mean_var(target, eps=eps)` when norm_pix) in one gather from the image:
-    images (B, C, H, W), idx_mask (B, M) int64 token indices *with* the prefix -> (B, M, p·p·C) in
-    images.dtype. norm_pix: per-patch (t − mean) / sqrt(var + eps), unbiased variance, in fp32 (fp64 for fp64 images).
+    `normalize_mean_var(target, eps=eps)` when norm_pix) in one gather from the image
+    (`mimkernels.gather_patches(..., num_prefix_tokens=P)`): images (B, C, H, W), idx_mask (B, M) int64
+    token indices *with* the prefix -> (B, M, p·p·C) in images.dtype. norm_pix: per-patch
+    (t − mean) / sqrt(var + eps), unbiased variance, in fp32 (fp64 for fp64 images).
     Indices must point at patches (>= num_prefix_tokens): checked only with MIMKERNELS_DEBUG=1."""
     _dispatch.check_tensor(idx_mask, "idx_mask", ndim=2, dtypes=(torch.int64,), what="(B, M)")
-    _dispatch.check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
-    if _dispatch.debug_checks() and idx_mask.numel() and int(idx_mask.min()) < num_prefix_tokens:
-        raise ValueError(f"idx_mask holds a prefix-token index (< {num_prefix_tokens}): it has no pixel target")
-    target = mk.gather_patches(images, idx_mask - num_prefix_tokens, patch_size)
+    target = mk.gather_patches(images, idx_mask, patch_size, num_prefix_tokens=num_prefix_tokens)
     if not norm_pix:
         return target
     t = target.to(torch.promote_types(target.dtype, torch.float32))

@@ -8,7 +8,8 @@ The pass is timm's `forward_features` with MAE's random masking between the posi
 and the blocks: `patch_embed` -> positions added to the patch tokens (both pos-embed styles:
 `no_embed_class` adds them to patches only, otherwise the prefix rows go to cls/register tokens) ->
 `mimkernels.random_masking` of the patch tokens -> prefix tokens (cls, then registers) prepended ->
-`pos_drop` -> `norm_pre` -> `blocks` -> `norm`. `patch_drop` is skipped (the mask replaces it).
+`pos_drop` -> `norm_pre` -> `blocks` (through timm's `checkpoint_seq` when `vit.set_grad_checkpointing()`
+is on) -> `norm`. `patch_drop` is skipped (the mask replaces it).
 `dynamic_img_size` models resample pos_embed with timm's own `resample_abs_pos_embed`.
 """
 from __future__ import annotations
@@ -31,8 +32,8 @@ def forward_masked(vit: nn.Module, imgs: torch.Tensor, mask_ratio: float = 0.75,
 
     noise (B, L): caller sort keys (MAE's convention); else rng="torch" draws `torch.rand(B, L)` on
     imgs' device, rng="philox" keys the masks by a seed from `generator` (CPU) or torch's default one.
-    `mimkernels.unshuffle_tokens` rebuilds the full sequence for a decoder (one prefix token: pass
-    latent[:, P - 1:] when P > 1 and re-attach the rest)."""
+    A decoder's full sequence (B, P + L, D'): `mimkernels.unshuffle_tokens(decoder_embed(latent),
+    ids_restore, mask_token, num_prefix_tokens=vit.num_prefix_tokens)`."""
     _patching.check_rng(rng, generator)
     _patching.require(vit, type(vit).__name__, _PARTS, "forward_masked")
     batch = imgs.shape[0]
@@ -65,4 +66,10 @@ def forward_masked(vit: nn.Module, imgs: torch.Tensor, mask_ratio: float = 0.75,
         module = getattr(vit, name, None)
         if module is not None:
             x = module(x)
-    return vit.norm(vit.blocks(x)), mask, ids_restore
+    if getattr(vit, "grad_checkpointing", False) and not torch.jit.is_scripting():
+        from timm.models import checkpoint_seq
+
+        x = checkpoint_seq(vit.blocks, x)
+    else:
+        x = vit.blocks(x)
+    return vit.norm(x), mask, ids_restore

@@ -160,43 +160,51 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
     return torch.ops.mimkernels.gather_rows(x, ids_keep), mask, ids_restore
 
 
-def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, *,
+def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, *, num_prefix_tokens: int = 0,
                    backend: str = "auto") -> torch.Tensor:
-    """patchify(imgs)[b, ids_keep[b, k]] in one pass: imgs (B, C, H, W) any strides, ids_keep (B, K)
-    int64 -> (B, K, p·p·C) in imgs.dtype, MAE's (p, q, c) layout. Differentiable in imgs (the
-    backward scatters into a zero image). Ids must be distinct and in [0, L): checked only with
-    MIMKERNELS_DEBUG=1 (a value check syncs the host)."""
+    """patchify(imgs)[b, ids_keep[b, k] − P] in one pass, P = num_prefix_tokens: imgs (B, C, H, W) any
+    strides, ids_keep (B, K) int64 -> (B, K, p·p·C) in imgs.dtype, MAE's (p, q, c) layout.
+    P = 0 (default): ids are patch indices (MAE's ids_keep). P > 0: ids count P prefix tokens first, as
+    lightly's token indices do (patch l is token P + l): lightly's target
+    `get_at_index(patchify(images, p), idx_mask - 1)` is `gather_patches(images, idx_mask, p,
+    num_prefix_tokens=1)`. Differentiable in imgs (the backward scatters into a zero image). Ids must
+    be distinct and in [P, P + L): checked only with MIMKERNELS_DEBUG=1 (a value check syncs the host)."""
     check_tensor(imgs, "imgs", ndim=4, what="(B, C, H, W)")
     check_tensor(ids_keep, "ids_keep", ndim=2, dtypes=(torch.int64,), what="(B, K)")
     h, w = _dispatch.check_patch_grid(imgs.shape[2], imgs.shape[3], patch_size)
+    prefix = check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
     if ids_keep.shape[0] != imgs.shape[0]:
         raise ValueError(f"ids_keep has batch {ids_keep.shape[0]}, imgs has {imgs.shape[0]}")
     dev = check_same_device(imgs=imgs, ids_keep=ids_keep)
     if _dispatch.debug_checks() and ids_keep.numel() and (
-            int(ids_keep.min()) < 0 or int(ids_keep.max()) >= h * w):
-        raise ValueError(f"ids_keep values must be in [0, L = {h * w})")
+            int(ids_keep.min()) < prefix or int(ids_keep.max()) >= prefix + h * w):
+        raise ValueError(f"ids_keep values must be in [P, P + L) = [{prefix}, {prefix + h * w})")
     be = _dispatch.resolve_backend("gather_patches", backend, dev)
     if be == "torch":
-        return reference.gather_patches(imgs, ids_keep, patch_size)
-    return torch.ops.mimkernels.gather_patches(imgs, ids_keep, patch_size)
+        return reference.gather_patches(imgs, ids_keep, patch_size, prefix)
+    return torch.ops.mimkernels.gather_patches(imgs, ids_keep, patch_size, prefix)
 
 
 def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor, *,
-                     backend: str = "auto") -> torch.Tensor:
-    """MAE decoder input: x (B, 1+K, D) cls first, ids_restore (B, L) int64, mask_token (D,) or
-    (1, 1, D) -> (B, 1+L, D): out[:, 0] = x[:, 0]; out[:, 1+l] = x[:, 1+r] if r = ids_restore[:, l] < K
-    else mask_token. Differentiable in x and mask_token. ids_restore must be a permutation of [0, L)
+                     num_prefix_tokens: int = 1, backend: str = "auto") -> torch.Tensor:
+    """MAE decoder input: x (B, P+K, D) with P = num_prefix_tokens prefix tokens first (default 1: MAE's
+    cls; timm: cls + register tokens; 0: none), ids_restore (B, L) int64, mask_token (D,) or (1, 1, D)
+    -> (B, P+L, D): out[:, :P] = x[:, :P]; out[:, P+l] = x[:, P+r] if r = ids_restore[:, l] < K else
+    mask_token. Differentiable in x and mask_token. ids_restore must be a permutation of [0, L)
     (MAE's is); its values are checked only with MIMKERNELS_DEBUG=1 (a value check syncs the host)."""
-    check_tensor(x, "x", ndim=3, what="(B, 1+K, D)")
+    check_tensor(x, "x", ndim=3, what="(B, P+K, D)")
     check_tensor(ids_restore, "ids_restore", ndim=2, dtypes=(torch.int64,), what="(B, L)")
     check_tensor(mask_token, "mask_token")
+    prefix = check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
     batch, tokens, d = x.shape
-    if tokens < 1:
-        raise ValueError(f"x must hold the cls token first, got shape {tuple(x.shape)}")
+    if tokens < prefix:
+        raise ValueError(f"x must hold the num_prefix_tokens = {prefix} prefix tokens first, "
+                         f"got shape {tuple(x.shape)}")
     if ids_restore.shape[0] != batch:
         raise ValueError(f"ids_restore has batch {ids_restore.shape[0]}, x has {batch}")
-    if ids_restore.shape[1] < tokens - 1:
-        raise ValueError(f"ids_restore has L = {ids_restore.shape[1]} < K = x.shape[1] - 1 = {tokens - 1}")
+    if ids_restore.shape[1] < tokens - prefix:
+        raise ValueError(f"ids_restore has L = {ids_restore.shape[1]} < K = x.shape[1] - num_prefix_tokens = "
+                         f"{tokens - prefix}")
     if tuple(mask_token.shape) not in ((d,), (1, 1, d)):
         raise ValueError(f"mask_token must have shape ({d},) or (1, 1, {d}), got {tuple(mask_token.shape)}")
     if not mask_token.is_floating_point() or not x.is_floating_point():
@@ -207,8 +215,8 @@ def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: tor
         raise ValueError("ids_restore values must be in [0, L)")
     be = _dispatch.resolve_backend("unshuffle_tokens", backend, dev)
     if be == "torch":
-        return reference.unshuffle_tokens(x, ids_restore, mask_token)
-    return torch.ops.mimkernels.unshuffle_tokens(x, ids_restore, mask_token)
+        return reference.unshuffle_tokens(x, ids_restore, mask_token, prefix)
+    return torch.ops.mimkernels.unshuffle_tokens(x, ids_restore, mask_token, prefix)
 
 
 if HAS_TRITON:
@@ -268,71 +276,75 @@ if HAS_TRITON:
 
     from mimkernels.pixel import triton as _pixel_kernels
 
-    def _gather_patches_impl(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int) -> torch.Tensor:
-        return _pixel_kernels.patchify(imgs, patch_size, ids_keep)
+    def _gather_patches_impl(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
+                             num_prefix_tokens: int = 0) -> torch.Tensor:
+        return _pixel_kernels.patchify(imgs, patch_size, ids_keep, num_prefix_tokens)
 
-    def _gather_patches_fake(imgs, ids_keep, patch_size):
+    def _gather_patches_fake(imgs, ids_keep, patch_size, num_prefix_tokens=0):
         return imgs.new_empty((imgs.shape[0], ids_keep.shape[1], patch_size * patch_size * imgs.shape[1]))
 
     def _scatter_patches_impl(x: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, channels: int,
-                              height: int, width: int) -> torch.Tensor:
-        return _pixel_kernels.unpatchify(x, patch_size, channels, height, width, ids_keep)
+                              height: int, width: int, num_prefix_tokens: int = 0) -> torch.Tensor:
+        return _pixel_kernels.unpatchify(x, patch_size, channels, height, width, ids_keep, num_prefix_tokens)
 
-    def _scatter_patches_fake(x, ids_keep, patch_size, channels, height, width):
+    def _scatter_patches_fake(x, ids_keep, patch_size, channels, height, width, num_prefix_tokens=0):
         return x.new_empty((x.shape[0], channels, height, width))
 
     def _gather_patches_setup(ctx, inputs, output):
-        imgs, ids_keep, ctx.patch_size = inputs
+        imgs, ids_keep, ctx.patch_size, ctx.prefix = inputs
         ctx.image_shape = imgs.shape
         ctx.save_for_backward(ids_keep)
 
     def _gather_patches_backward(ctx, grad):
         (ids_keep,) = ctx.saved_tensors
         _, c, h, w = ctx.image_shape
-        return torch.ops.mimkernels.scatter_patches(grad, ids_keep, ctx.patch_size, c, h, w), None, None
+        grad_imgs = torch.ops.mimkernels.scatter_patches(grad, ids_keep, ctx.patch_size, c, h, w, ctx.prefix)
+        return grad_imgs, None, None, None
 
     def _scatter_patches_setup(ctx, inputs, output):
         x, ids_keep, ctx.patch_size = inputs[:3]
+        ctx.prefix = inputs[6]
         ctx.save_for_backward(ids_keep)
 
     def _scatter_patches_backward(ctx, grad):
         (ids_keep,) = ctx.saved_tensors
-        return torch.ops.mimkernels.gather_patches(grad, ids_keep, ctx.patch_size), None, None, None, None, None
+        grad_x = torch.ops.mimkernels.gather_patches(grad, ids_keep, ctx.patch_size, ctx.prefix)
+        return grad_x, None, None, None, None, None, None
 
     define_op("gather_patches", _gather_patches_impl, fake=_gather_patches_fake, triton=True,
               backward=_gather_patches_backward, setup_context=_gather_patches_setup)
     define_op("scatter_patches", _scatter_patches_impl, fake=_scatter_patches_fake, triton=True,
               backward=_scatter_patches_backward, setup_context=_scatter_patches_setup)
 
-    def _unshuffle_impl(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor) -> torch.Tensor:
-        return _kernels.unshuffle_tokens(x, ids_restore, mask_token)
+    def _unshuffle_impl(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor,
+                        num_prefix_tokens: int = 1) -> torch.Tensor:
+        return _kernels.unshuffle_tokens(x, ids_restore, mask_token, num_prefix_tokens)
 
-    def _unshuffle_fake(x, ids_restore, mask_token):
-        return x.new_empty((x.shape[0], 1 + ids_restore.shape[1], x.shape[2]))
+    def _unshuffle_fake(x, ids_restore, mask_token, num_prefix_tokens=1):
+        return x.new_empty((x.shape[0], num_prefix_tokens + ids_restore.shape[1], x.shape[2]))
 
-    def _unshuffle_backward_impl(grad: torch.Tensor, ids_restore: torch.Tensor,
-                                 kept: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return _kernels.unshuffle_tokens_backward(grad, ids_restore, kept)
+    def _unshuffle_backward_impl(grad: torch.Tensor, ids_restore: torch.Tensor, kept: int,
+                                 num_prefix_tokens: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        return _kernels.unshuffle_tokens_backward(grad, ids_restore, kept, num_prefix_tokens)
 
-    def _unshuffle_backward_fake(grad, ids_restore, kept):
+    def _unshuffle_backward_fake(grad, ids_restore, kept, num_prefix_tokens=1):
         acc = torch.float64 if grad.dtype == torch.float64 else torch.float32
-        return (grad.new_empty((grad.shape[0], 1 + kept, grad.shape[2])),
+        return (grad.new_empty((grad.shape[0], num_prefix_tokens + kept, grad.shape[2])),
                 grad.new_empty((grad.shape[0], grad.shape[2]), dtype=acc))
 
     def _unshuffle_setup(ctx, inputs, output):
-        x, ids_restore, mask_token = inputs
-        ctx.kept = x.shape[1] - 1
+        x, ids_restore, mask_token, ctx.prefix = inputs
+        ctx.kept = x.shape[1] - ctx.prefix
         ctx.token_shape = mask_token.shape
         ctx.token_dtype = mask_token.dtype
         ctx.save_for_backward(ids_restore)
 
     def _unshuffle_backward(ctx, grad):
         (ids_restore,) = ctx.saved_tensors
-        grad_x, partial = torch.ops.mimkernels.unshuffle_tokens_backward(grad, ids_restore, ctx.kept)
+        grad_x, partial = torch.ops.mimkernels.unshuffle_tokens_backward(grad, ids_restore, ctx.kept, ctx.prefix)
         grad_token = partial.sum(0).to(ctx.token_dtype).reshape(ctx.token_shape)
-        return grad_x, None, grad_token
+        return grad_x, None, grad_token, None
 
     define_op("unshuffle_tokens", _unshuffle_impl, fake=_unshuffle_fake, triton=True,
               backward=_unshuffle_backward, setup_context=_unshuffle_setup)
     define_op("unshuffle_tokens_backward", _unshuffle_backward_impl, fake=_unshuffle_backward_fake, triton=True)
-

@@ -41,23 +41,28 @@ def random_masking(x: torch.Tensor, mask_ratio: float, noise: torch.Tensor):
     return x_masked, mask, ids_restore
 
 
-def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor) -> torch.Tensor:
-    """MAE forward_decoder input: x (N, 1+K, D) cls first, ids_restore (N, L), mask_token (D,) or
-    (1, 1, D) -> (N, 1+L, D). mask_token is cast to x.dtype."""
+def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor,
+                     num_prefix_tokens: int = 1) -> torch.Tensor:
+    """MAE forward_decoder input: x (N, P+K, D) with P = num_prefix_tokens prefix tokens first (MAE: P = 1,
+    the cls token), ids_restore (N, L), mask_token (D,) or (1, 1, D) -> (N, P+L, D), the prefix copied
+    through. mask_token is cast to x.dtype."""
     n, _, d = x.shape
+    prefix = num_prefix_tokens
     length = ids_restore.shape[1]
     token = mask_token.reshape(1, 1, d).to(x.dtype)
-    mask_tokens = token.expand(n, length + 1 - x.shape[1], d)
-    x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)
+    mask_tokens = token.expand(n, length + prefix - x.shape[1], d)
+    x_ = torch.cat([x[:, prefix:, :], mask_tokens], dim=1)
     x_ = torch.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, d))
-    return torch.cat([x[:, :1, :], x_], dim=1)
+    return torch.cat([x[:, :prefix, :], x_], dim=1)
 
 
-def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """patchify(imgs) gathered at ids_keep (B, K) -> (B, K, p·p·C), as MAE's torch.gather with the ids
-    expanded over D (spec/masking.md §3)."""
+def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
+                   num_prefix_tokens: int = 0) -> torch.Tensor:
+    """patchify(imgs) gathered at ids_keep (B, K) − num_prefix_tokens -> (B, K, p·p·C), as MAE's
+    torch.gather with the ids expanded over D (spec/masking.md §3); with P = num_prefix_tokens the ids
+    count the P prefix tokens first (lightly's `idx_mask`: patch l is token P + l)."""
     x = patchify(imgs, patch_size)
-    return torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    return torch.gather(x, 1, (ids_keep - num_prefix_tokens).unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 # ---- SimMIM mask, BEiT/MaskFeat block mask, AvgDist (spec/masking.md §4–6) ----------------------

@@ -9,6 +9,8 @@ Patch copy: one kernel moves pixels between an image (B, C, H, W, any strides) a
     to patches, ids        gather_patches           (masking family)
     to image,   ids        scatter into zeros       backward of gather_patches
 
+Ids may count prefix tokens first (lightly's token indices): row k holds patch ids[b, k] − ids_offset.
+
 For element d of a patch row: pi = d // (p·C), qj = (d // C) % p, c = d % C; patch l = i·w + j
 sits at rows i·p.., columns j·p... Program (row, block) copies BLOCK_D elements of one row.
 
@@ -49,8 +51,8 @@ def _patch_copy_kernel(
     img_stride_b, img_stride_c, img_stride_h, img_stride_w,
     patch_ptr,          # patch rows (B, K, D), D = p·p·C
     patch_stride_b, patch_stride_k, patch_stride_d,
-    ids_ptr,            # (B, K) int64 patch ids, read when HAS_IDS
-    ids_stride_b, ids_stride_k,
+    ids_ptr,            # (B, K) int64 patch ids + ids_offset, read when HAS_IDS
+    ids_stride_b, ids_stride_k, ids_offset,
     K,                  # rows per sample
     C, grid_w, D,       # channels, patches per image row, elements per patch row
     P: tl.constexpr,    # patch size
@@ -62,7 +64,7 @@ def _patch_copy_kernel(
     b = row // K
     k = row % K
     if HAS_IDS:
-        patch = tl.load(ids_ptr + b * ids_stride_b + k * ids_stride_k).to(tl.int64)
+        patch = tl.load(ids_ptr + b * ids_stride_b + k * ids_stride_k).to(tl.int64) - ids_offset
     else:
         patch = k
     d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -78,8 +80,9 @@ def _patch_copy_kernel(
 
 
 def patch_copy(img: torch.Tensor, patches: torch.Tensor, patch_size: int, ids: torch.Tensor | None,
-               to_patches: bool) -> None:
-    """Copy between `img` (B, C, H, W) and `patches` (B, K, p·p·C), in place in the destination."""
+               to_patches: bool, ids_offset: int = 0) -> None:
+    """Copy between `img` (B, C, H, W) and `patches` (B, K, p·p·C), in place in the destination;
+    row k of sample b is patch ids[b, k] − ids_offset when ids are given."""
     b, c, _, width = img.shape
     k, d = patches.shape[1], patches.shape[2]
     if b * k == 0 or d == 0:
@@ -89,28 +92,29 @@ def patch_copy(img: torch.Tensor, patches: torch.Tensor, patch_size: int, ids: t
     ids_strides = ids.stride() if ids is not None else (0, 0)
     grid = (b * k, triton.cdiv(d, block_d))
     triton_launch(_patch_copy_kernel)[grid](
-        img, *img.stride(), patches, *patches.stride(), ids_arg, *ids_strides,
+        img, *img.stride(), patches, *patches.stride(), ids_arg, *ids_strides, ids_offset,
         k, c, width // patch_size, d,
         P=patch_size, HAS_IDS=ids is not None, TO_PATCHES=to_patches, BLOCK_D=block_d, num_warps=num_warps,
     )
 
 
-def patchify(imgs: torch.Tensor, patch_size: int, ids: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, C, H, W) -> (B, L or K, p·p·C) in imgs.dtype; with ids (B, K), only those patches."""
+def patchify(imgs: torch.Tensor, patch_size: int, ids: torch.Tensor | None = None,
+             ids_offset: int = 0) -> torch.Tensor:
+    """(B, C, H, W) -> (B, L or K, p·p·C) in imgs.dtype; with ids (B, K), only patches ids − ids_offset."""
     b, c, h, w = imgs.shape
     rows = ids.shape[1] if ids is not None else (h // patch_size) * (w // patch_size)
     out = torch.empty((b, rows, patch_size * patch_size * c), dtype=imgs.dtype, device=imgs.device)
-    patch_copy(imgs, out, patch_size, ids, to_patches=True)
+    patch_copy(imgs, out, patch_size, ids, to_patches=True, ids_offset=ids_offset)
     return out
 
 
 def unpatchify(x: torch.Tensor, patch_size: int, channels: int, height: int, width: int,
-               ids: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, L or K, p·p·C) -> (B, C, H, W) in x.dtype; with ids, rows go to patches ids[b, k] and the
-    pixels of the other patches are zero."""
+               ids: torch.Tensor | None = None, ids_offset: int = 0) -> torch.Tensor:
+    """(B, L or K, p·p·C) -> (B, C, H, W) in x.dtype; with ids, rows go to patches ids[b, k] − ids_offset
+    and the pixels of the other patches are zero."""
     alloc = torch.zeros if ids is not None else torch.empty
     out = alloc((x.shape[0], channels, height, width), dtype=x.dtype, device=x.device)
-    patch_copy(out, x, patch_size, ids, to_patches=False)
+    patch_copy(out, x, patch_size, ids, to_patches=False, ids_offset=ids_offset)
     return out
 
 
