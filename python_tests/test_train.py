@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import mimkernels
 from mimkernels import _dispatch
 from mimkernels.train import data, probe
 from mimkernels.train.__main__ import main, parser
@@ -179,6 +180,20 @@ def test_pixmim_crop(monkeypatch, simple_crop):
     expected = (data.simple_resized_crop(imgs, torch.Generator().manual_seed(3), padding=1) if simple_crop
                 else data.random_resized_crop(imgs, torch.Generator().manual_seed(3), scale=(0.2, 1.0)))
     torch.testing.assert_close(method.augment(imgs, torch.Generator().manual_seed(3)), expected)
+
+
+@pytest.mark.skipif("mfm" not in AVAILABLE, reason="MFM's op families have not landed")
+@pytest.mark.parametrize("recover_target_type", ["masked", "normal"])
+def test_mfm_grades_the_frequencies_its_recover_target_type_names(monkeypatch, recover_target_type):
+    """'masked' (the default, the paper's): the mean distance over the removed frequencies; 'normal': over all."""
+    monkeypatch.setattr(METHODS["mfm"], "recover_target_type", recover_target_type)
+    method = build("mfm", Ops("torch"), 16, 4, ModelConfig(32, 1, 2, 16, 1))
+    step = method(torch.rand(6, 3, 16, 16), seed=5)
+    pred, target, freq_mask = step.tensors["pred"], step.tensors["target"], step.tensors["freq_mask"]
+    expected = mimkernels.frequency_loss(pred, target, freq_mask if recover_target_type == "masked" else None)
+    torch.testing.assert_close(step.loss, expected)
+    assert not torch.allclose(mimkernels.frequency_loss(pred, target, freq_mask),
+                              mimkernels.frequency_loss(pred, target, None))   # the two choices differ here
 
 
 def test_encoder_uses_visible_patch_positions():

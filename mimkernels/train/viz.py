@@ -68,7 +68,7 @@ def panels(method: Method, imgs: torch.Tensor, tensors: dict) -> dict[str, torch
         removed = 1 - tensors["freq_mask"].float()
         kind = ["low-pass" if low else "high-pass" for low in tensors["is_low_pass"].tolist()]
         return {"input": imgs, f"filtered ({kind[0]} in row 1)": corrupted,
-                "target spectrum, graded part": _spectrum(tensors["target"], removed),
+                "target spectrum, removed part": _spectrum(tensors["target"], removed),
                 "prediction": denormalize(tensors["pred"].float())}
     mask = _patch_mask_image(tensors["mask"], method.grid, method.patch_size)
     masked = imgs * (1 - mask) + 0.5 * mask
