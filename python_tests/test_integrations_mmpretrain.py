@@ -231,6 +231,23 @@ def test_mae_vit_philox():
         mkm.MIMKMAEViT(**TINY_VIT, rng="numpy")
 
 
+def assert_same_loss_and_grads(ours, upstream, imgs, data_samples, seed=None):
+    """The mmpretrain algorithms' `loss` (from the same torch seed when one is given) and every
+    parameter gradient agree to fp32 rounding."""
+    losses = []
+    for model in (ours, upstream):
+        if seed is not None:
+            torch.manual_seed(seed)
+        loss = model.loss(imgs, data_samples)["loss"]
+        loss.backward()
+        losses.append((loss, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
+    (got, got_grads), (want, want_grads) = losses
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
+    assert got_grads.keys() == want_grads.keys()
+    for name in want_grads:
+        torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1e-4, atol=1e-7)
+
+
 def test_mae_algorithm_from_config_equals_upstream(kernels):
     """mmpretrain's MAE algorithm, built from a config dict, with the MIMK backbone and head."""
     def config(backbone, head):
@@ -246,18 +263,8 @@ def test_mae_algorithm_from_config_equals_upstream(kernels):
     ours.load_state_dict(upstream.state_dict())
     assert ours.state_dict().keys() == upstream.state_dict().keys()
     imgs = torch.randn(2, 3, 32, 32, generator=_gen(1))
-    losses = []
-    for model in (ours, upstream):
-        torch.manual_seed(7)
-        loss = model.loss(imgs, [])["loss"]
-        loss.backward()
-        losses.append((loss, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
-    (got, got_grads), (want, want_grads) = losses
+    assert_same_loss_and_grads(ours, upstream, imgs, [], seed=7)
     assert kernels == ["random_masking", "norm_pix_mse_loss"]
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
-    assert got_grads.keys() == want_grads.keys()
-    for name in want_grads:
-        torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1e-4, atol=1e-7)
 
 
 def test_maskfeat_algorithm_from_config_equals_upstream(kernels):
@@ -279,17 +286,8 @@ def test_maskfeat_algorithm_from_config_equals_upstream(kernels):
     ours = MODELS.build(config("MIMKHOGGenerator", "MIMKPixelReconstructionLoss"))
     ours.load_state_dict(upstream.state_dict())
     imgs = torch.randn(2, 3, 224, 224, generator=_gen(1))
-    losses = []
-    for model in (ours, upstream):
-        loss = model.loss(imgs, samples)["loss"]
-        loss.backward()
-        losses.append((loss, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
-    (got, got_grads), (want, want_grads) = losses
+    assert_same_loss_and_grads(ours, upstream, imgs, samples)
     assert kernels == ["hog_map", "masked_mse_loss"]
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
-    assert got_grads.keys() == want_grads.keys()
-    for name in want_grads:
-        torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1e-4, atol=1e-7)
 
 
 # ---- registries ----
