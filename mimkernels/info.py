@@ -1,13 +1,15 @@
 """`python -m mimkernels.info`: what was built, what can run here, and a sanity run of each backend.
 
 Prints aligned `key: value` lines: versions, the native build (`_C` loaded or why not, compiled
-archs, build switches), the GPU, then `backend.<op>.<backend>: available | unavailable (reason)`
+archs, build switches), the GPU, the installed hosts of `mimkernels.integrations` (read from package
+metadata: nothing is imported), then `backend.<op>.<backend>: available | unavailable (reason)`
 for every op, then runs the RNG and one tiny call of every op on every available backend, each
 compared with the torch backend (`sanity.<op>.<backend>.<device>: ok`).
 Exits 1 if a sanity run fails; include the whole output in an issue.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import sys
 
@@ -22,6 +24,21 @@ def _version(module: str) -> str:
         return __import__(module).__version__
     except Exception:
         return "not installed"
+
+
+# mimkernels.integrations.<module> -> the distributions it adapts (MAE is a repository, not a package)
+INTEGRATION_HOSTS = {"hf": ("transformers",), "timm": ("timm",), "lightly": ("lightly",),
+                     "mmpretrain": ("mmpretrain", "mmengine", "mmcv", "mmcv-lite")}
+
+
+def _host_versions(distributions: tuple[str, ...]) -> str:
+    found = []
+    for name in distributions:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found) if found else "not installed"
 
 
 def collect() -> dict[str, str]:
@@ -47,6 +64,9 @@ def collect() -> dict[str, str]:
         info["gpu.compute_capability"] = "%d.%d" % torch.cuda.get_device_capability()
     else:
         info["gpu.name"] = "none (torch.cuda.is_available() is False)"
+    info["integrations.mae"] = "patch_mae: a model shaped like MAE's models_mae.py (no package needed)"
+    for module, distributions in INTEGRATION_HOSTS.items():
+        info[f"integrations.{module}"] = _host_versions(distributions)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for op, backends in sorted(_dispatch.IMPLEMENTED.items()):
         for backend in backends:

@@ -1,4 +1,6 @@
 """Backend resolution, refusals with reasons, the native build and `python -m mimkernels.info`."""
+import importlib.metadata
+import importlib.util
 import os
 import subprocess
 import sys
@@ -39,6 +41,21 @@ def test_info_runs_and_reports_every_backend():
         for backend in backends:
             assert f"backend.{op}.{backend}" in out.stdout
     assert "SUCCESS" in out.stdout
+
+
+def test_info_names_the_integration_hosts_without_importing_them():
+    from mimkernels import info
+
+    found = info.collect()
+    for module in info.INTEGRATION_HOSTS:
+        assert f"integrations.{module}" in found
+    timm = importlib.util.find_spec("timm")
+    assert found["integrations.timm"] == (f"timm {importlib.metadata.version('timm')}" if timm else "not installed")
+    assert info._host_versions(("no-such-distribution",)) == "not installed"
+    probe = "import sys; from mimkernels import info; info.collect(); print(sorted({'timm', 'lightly', " \
+            "'mmpretrain', 'transformers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available() or not _native.cuda_built(),
