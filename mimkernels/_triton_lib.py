@@ -1,9 +1,24 @@
-"""Triton helpers every family's kernels share: the rng.md draw and launch settings.
-
-Imported only where triton is installed (family triton.py modules import it).
+"""Triton helpers every family's kernels share: the launch wrapper, the rng.md draw and launch
+settings. Imported only where triton is installed (family triton.py modules import it).
 """
 import triton
 import triton.language as tl
+
+from mimkernels._backends import TRITON_INTERPRET
+
+
+def triton_launch(kernel, *, traceable: bool = True):
+    """`triton_launch(kernel)[grid](...)` inside the forward of a define_op(triton=True) op.
+
+    traceable=False in the body of an opaque op (define_op(triton=False)): the kernel itself. Outside
+    a triton_op, wrap_triton dispatches a higher-order op per launch and keeps each launch's constant
+    arguments in torch's global kernel side table, which then grows with every call.
+    """
+    if TRITON_INTERPRET or not traceable:
+        return kernel
+    from torch.library import wrap_triton
+
+    return wrap_triton(kernel)
 
 
 @triton.jit
