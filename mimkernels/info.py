@@ -2,8 +2,9 @@
 
 Prints aligned `key: value` lines: versions, the native build (`_C` loaded or why not, compiled
 archs, build switches), the GPU, the installed hosts of `mimkernels.integrations` (read from package
-metadata: nothing is imported), then `backend.<op>.<backend>: available | unavailable (reason)`
-for every op, then runs the RNG and one tiny call of every op on every available backend, each
+metadata: nothing is imported), then per op `auto.<op>`: the backend `backend="auto"` takes here on
+each device, and `backend.<op>.<backend>: available | unavailable (reason.N)` with each reason
+printed once as `reason.N`, then runs the RNG and one tiny call of every op on every available backend, each
 compared with the torch backend (`sanity.<op>.<backend>.<device>: ok`).
 Exits 1 if a sanity run fails; include the whole output in an issue.
 """
@@ -70,12 +71,19 @@ def collect() -> dict[str, str]:
     for module, distributions in INTEGRATION_HOSTS.items():
         info[f"integrations.{module}"] = _host_versions(distributions)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    reasons: dict[str, str] = {}  # reason -> its label, each long reason printed once
+
+    def label(reason: str) -> str:
+        return reasons.setdefault(reason, f"reason.{len(reasons) + 1}")
+
     for op in public_ops():
+        info[f"auto.{op}"] = ", ".join(f"{_backends.resolve(op, 'auto', d)} ({d.type})" for d in devices)
         for backend in _backends.implemented(op):
-            reasons = [_backends.unavailable_reason(backend, d) for d in devices]
-            ok = [d.type for d, r in zip(devices, reasons) if r is None]
+            why = [_backends.unavailable_reason(backend, d) for d in devices]
+            ok = [d.type for d, r in zip(devices, why) if r is None]
             info[f"backend.{op}.{backend}"] = (f"available ({', '.join(ok)})" if ok
-                                               else f"unavailable ({reasons[-1]})")
+                                               else f"unavailable ({label(why[-1])})")
+    info.update({name: reason for reason, name in reasons.items()})
     return info
 
 
