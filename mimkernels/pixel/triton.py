@@ -1,20 +1,22 @@
-"""Triton kernels of the pixel family.
+"""Triton kernels of the pixel family and their launchers: each op's launcher is named after it
+(`patchify`, `norm_pix_mse_loss`, ...), its backward `<op>_backward` (grad, the op's inputs, needs)
+-> one gradient per differentiable input; ops.py registers them as torch.ops.mimkernels.<op>.triton.
 
-Patch copy: one kernel moves pixels between an image (B, C, H, W, any strides) and patch rows
-(B, K, p·p·C) in MAE's (p, q, c) layout, in either direction, optionally through patch ids
-(row k of sample b is patch ids[b, k]):
+Patch copy: one kernel (launched by `patch_copy`) moves pixels between an image (B, C, H, W, any
+strides) and patch rows (B, K, p·p·C) in MAE's (p, q, c) layout, in either direction, optionally
+through patch ids (row k of sample b is patch ids[b, k]):
 
-    to patches, no ids     patchify                 backward of unpatchify
-    to image,   no ids     unpatchify               backward of patchify
-    to patches, ids        gather_patches           (masking family)
-    to image,   ids        scatter into zeros       backward of gather_patches
+    to patches, no ids     patchify                 = unpatchify_backward
+    to image,   no ids     unpatchify               = patchify_backward
+    to patches, ids        gather_patches           (the masking family's op)
+    to image,   ids        scatter into zeros       gather_patches_backward
 
 Ids may count prefix tokens first (lightly's token indices): row k holds patch ids[b, k] − ids_offset.
 
 For element d of a patch row: pi = d // (p·C), qj = (d // C) % p, c = d % C; patch l = i·w + j
 sits at rows i·p.., columns j·p... Program (row, block) copies BLOCK_D elements of one row.
 
-Per-patch normalized target and masked losses (spec/pixel.md): one program per patch row (b, l),
+Per-patch normalized target and masked losses (SPEC.md §2-5): one program per patch row (b, l),
 the whole row of D = p·p·C elements in one tile, statistics in ACC (float32; float64 for float64
 inputs). With u = x − μ and s = √(Σu²/(D − 1) + eps), the target is t = u / s (two passes over the
 tile in registers, no Σx² cancellation), and its backward, for an upstream gradient g_t, is

@@ -189,7 +189,7 @@ def test_catastrophic_cancellation(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_constant_and_near_constant_patches(backend):
     """A constant patch has variance 0: target 0 (eps keeps it finite); a near-constant one (v < 1e-4) is
-    amplified up to 1/√eps, so it is compared at 1e-3 (spec §7)."""
+    amplified up to 1/√eps, so it is compared at 1e-3 (SPEC.md §9)."""
     imgs = torch.randn(2, 3, 8, 8)
     imgs[0, :, :4, :4] = 0.37                                    # constant patch (0, 0)
     imgs[1, :, 4:, 4:] = 0.37 + 1e-3 * torch.randn(3, 4, 4)       # near-constant patch (1, 3)
@@ -317,7 +317,7 @@ def test_gpu_canonical_batch_matches_reference_and_is_deterministic(dtype):
     (grad,) = torch.autograd.grad(loss, pred)
     expected = reference.norm_pix_mse_loss(pred.double(), imgs.double(), mask, 16)
     assert_rel(loss, float(expected))
-    with torch.autocast("cuda"):  # MAE's AMP: the reference must not round the target to fp16 (spec §1)
+    with torch.autocast("cuda"):  # MAE's AMP: the reference must not round the target to fp16 (SPEC.md §6)
         torch.testing.assert_close(reference.norm_pix_mse_loss(pred, imgs, mask, 16), loss, rtol=1e-5, atol=0)
     loss2 = mk.norm_pix_mse_loss(pred, imgs, mask, 16, backend="triton")
     (grad2,) = torch.autograd.grad(loss2, pred)
