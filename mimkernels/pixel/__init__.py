@@ -61,7 +61,7 @@ def unpatchify(x: torch.Tensor, patch_size: int, channels: int = 3, *, grid_size
     return getattr(torch.ops.mimkernels.unpatchify, be)(x, patch_size, channels, h * patch_size, w * patch_size)
 
 
-# ---- per-patch normalized target, masked MSE, SimMIM L1 (SPEC.md §3-6) ------------------------------
+# ---- per-patch normalized target, masked MSE, SimMIM L1 (SPEC.md §2-5) ------------------------------
 
 DATA_DTYPES = (*FLOAT_DTYPES, torch.float64)
 MASK_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, *DATA_DTYPES)

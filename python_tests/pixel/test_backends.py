@@ -51,6 +51,25 @@ def test_property_round_trip(b, c, h, w, p):
         assert torch.equal(mk.unpatchify(x, p, c, grid_size=(h, w), backend=backend), imgs)
 
 
+
+@TRITON
+def test_gather_patches_launchers():
+    """The copy through patch ids that the masking family's gather_patches registers (its kernel is this
+    family's patch copy): rows ids − num_prefix_tokens of patchify, and the backward scatters them into zeros."""
+    from mimkernels.pixel import triton as kernels
+
+    imgs = torch.randn(2, 3, 8, 12)
+    ids = torch.tensor([[5, 1, 3], [2, 4, 1]])
+    for prefix in (0, 1):
+        rows = kernels.gather_patches(imgs, ids, 4, prefix)
+        expected = torch.stack([reference.patchify(imgs, 4)[b, ids[b] - prefix] for b in range(2)])
+        assert torch.equal(rows, expected)
+        (grad,) = kernels.gather_patches_backward(rows, imgs, ids, 4, prefix, [True])
+        kept = torch.zeros(2, 6, 1)
+        for b in range(2):
+            kept[b, ids[b] - prefix] = 1
+        assert torch.equal(grad, reference.unpatchify(reference.patchify(imgs, 4) * kept, 4, 3, (2, 3)))
+
 # ---- losses and the normalized target against the oracle ---------------------------------------------
 
 DTYPE_CASES = [  # (pred dtype, imgs dtype, case)
