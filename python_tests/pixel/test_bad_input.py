@@ -1,51 +1,12 @@
 """Bad input to the pixel family's front doors: TypeError (wrong type) or ValueError (wrong value, shape
-or device) whose message names the argument, before any kernel runs (SPEC.md §8); the contract
-rows of examples.py (BAD_CALLS against valid_calls), then the messages op by op."""
-import inspect
-
+or device) whose message names the argument, before any kernel runs (SPEC.md §8), op by op. The rows of
+examples.py (BAD_CALLS against valid_calls) run in python_tests/test_contract.py with every family's."""
 import numpy as np
 import pytest
 import torch
 
 import mimkernels as mk
-from mimkernels import pixel
-from mimkernels.pixel.examples import BAD_CALLS, valid_calls
 
-OPS = sorted(valid_calls(torch.device("cpu")))
-
-
-def _call(op: str, **override):
-    args, kwargs = valid_calls(torch.device("cpu"))[op]
-    fn = getattr(pixel, op)
-    bound = inspect.signature(fn).bind_partial(*args, **kwargs)
-    bound.arguments.update(override)
-    return fn(*bound.args, **bound.kwargs)
-
-
-def test_every_op_has_valid_and_bad_calls():
-    ops = {name for name in pixel.__all__ if inspect.isfunction(getattr(pixel, name))}
-    assert ops == set(OPS) == {op for op, *_ in BAD_CALLS}
-
-
-@pytest.mark.parametrize("op", OPS)
-def test_valid_call_runs(op):
-    _call(op)
-
-
-@pytest.mark.parametrize("op,arg,value,exc", BAD_CALLS, ids=[f"{op}-{arg}-{i}" for i, (op, arg, *_) in enumerate(BAD_CALLS)])
-def test_bad_argument_names_it(op, arg, value, exc):
-    with pytest.raises(exc) as info:
-        _call(op, **{arg: value})
-    assert arg in str(info.value), f"{op}({arg}={value!r}) raised {info.value!r}: the message must name {arg!r}"
-
-
-@pytest.mark.parametrize("op", OPS)
-def test_backend_is_keyword_only(op):
-    parameter = inspect.signature(getattr(pixel, op)).parameters["backend"]
-    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default == "auto"
-
-
-# ---- the messages, op by op ---------------------------------------------------------------------------
 
 def test_bad_input_patchify():
     with pytest.raises(ValueError, match="divisible by patch_size"):

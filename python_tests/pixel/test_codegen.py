@@ -21,7 +21,8 @@ import time
 import pytest
 import torch
 
-from mimkernels import _backends, testing
+from benchmarks import codegen
+from mimkernels import _backends
 
 pytestmark = pytest.mark.skipif(not _backends.HAS_TRITON, reason="needs triton")
 
@@ -80,8 +81,8 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
                                      [True, True])
 
 
-def _record(batch: int, size: int, *, variants: bool) -> list[testing.TritonLaunch]:
-    with testing.record_triton_launches() as recorder:
+def _record(batch: int, size: int, *, variants: bool) -> list[codegen.TritonLaunch]:
+    with codegen.record_triton_launches() as recorder:
         _launch_every_kernel(batch, size, variants=variants)
     return recorder.launches
 
@@ -94,7 +95,7 @@ def _launched_kernel_names() -> set[str]:
     return set(re.findall(r"triton_launch\((\w+)", inspect.getsource(P)))
 
 
-def compile_set() -> list[testing.TritonLaunch]:
+def compile_set() -> list[codegen.TritonLaunch]:
     """One launch per distinct compiled binary of the representative launches."""
     unique = {}
     for launch in _record(2, 64, variants=True):
@@ -139,7 +140,7 @@ def test_grids_within_cuda_limits(batch):
     launches = _record(batch, 224, variants=False) + _record(2, 1024, variants=False)
     assert {launch.name for launch in launches} == _launched_kernel_names()
     for launch in launches:
-        assert all(0 < n <= limit for n, limit in zip(launch.grid, testing.MAX_GRID)), (launch.name, launch.grid)
+        assert all(0 < n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), (launch.name, launch.grid)
         assert "*i1" not in launch.signature()[0].values(), f"{launch.name}: a torch.bool pointer (load as uint8)"
 
 
@@ -150,10 +151,10 @@ def test_masked_l1_grid_on_tall_images():
 
     for h, w in ((8, 2 ** 17), (2 ** 17, 8)):
         imgs = torch.empty(1, 1, h, w, device=META)
-        with testing.record_triton_launches() as recorder:
+        with codegen.record_triton_launches() as recorder:
             P.masked_l1_loss(imgs, imgs, torch.empty(1, h // 8, w // 8, dtype=torch.bool, device=META), 1)
         (launch,) = recorder.launches
-        assert all(n <= limit for n, limit in zip(launch.grid, testing.MAX_GRID)), launch.grid
+        assert all(n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), launch.grid
 
 
 @contextlib.contextmanager
@@ -276,7 +277,7 @@ def compile_all(report=print) -> None:
     launches = compile_set()
     for launch in launches:
         t0 = time.perf_counter()
-        compiled = testing.compile_for_gpu(launch)
+        compiled = codegen.compile_for_gpu(launch)
         report(f"{launch.name:32s} smem {compiled.metadata.shared:6d} {time.perf_counter() - t0:5.1f}s "
                f"{launch.options} {launch.signature()[1]}")
     report(f"compiled {len(launches)} kernels in {time.perf_counter() - start:.1f}s")
