@@ -7,11 +7,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mimkernels as mk
+from mimkernels import _backends
 from mimkernels.frequency import IMAGENET_MEAN, IMAGENET_STD, reference
 from mimkernels.testing import backends_on, sample_photos
 
 FILTER_BACKENDS = backends_on("circular_filter")
 TARGET_BACKENDS = backends_on("lowfreq_target")
+
+
+def test_catalogue_names_every_op_and_its_backends():
+    """torch.ops.mimkernels.<op> for every public op, its backends read from its overloads: the
+    truncated DFT serves the two MFM filters and PixMIM's target; the mask and the loss are torch only."""
+    triton = ("triton",) if _backends.HAS_TRITON else ()
+    expected = {"frequency_mask": ("torch",), "circular_filter": ("torch", *triton),
+                "mfm_corrupt": ("torch", *triton), "lowfreq_target": ("torch", *triton), "frequency_loss": ("torch",)}
+    for op, backends in expected.items():
+        assert _backends.implemented(op) == backends, op
+    for op in ("frequency_mask", "frequency_loss"):
+        assert getattr(torch.ops.mimkernels, op).overloads() == ["torch"]
 
 
 # ---- MFM filter ------------------------------------------------------------------------------

@@ -3,11 +3,10 @@ import torch
 
 import mimkernels as mk
 from mimkernels.frequency import IMAGENET_MEAN, IMAGENET_STD
+from mimkernels.frequency import nn as mknn
 
 
 def test_modules():
-    from mimkernels import nn as mknn
-
     x = torch.rand(4, 3, 16, 16)
     corrupt = mknn.MFMCorruption(4, 0.5)
     out, freq_mask, is_low = corrupt(x, seed=11)
