@@ -63,7 +63,7 @@ def test_band_option_and_bool_high_pass(backend):
 @settings(max_examples=12, deadline=None)
 @given(h=st.integers(1, 24), w=st.integers(1, 24), radius=st.floats(0, 14), seed=st.integers(0, 2 ** 16))
 def test_low_plus_high_is_x_before_clamp(backend, h, w, radius, seed):
-    """spec §4.1 for any size and radius, and each against the official chain."""
+    """SPEC.md §7.1 for any size and radius, and each against the official chain."""
     x = torch.rand(2, 2, h, w, generator=torch.Generator().manual_seed(seed))
     low = mk.circular_filter(x, radius, False, clamp=None, backend=backend)
     high = mk.circular_filter(x, radius, True, clamp=None, backend=backend)
@@ -167,7 +167,7 @@ def test_target_backends_equal_official(backend, shape, radius):
 @settings(max_examples=8, deadline=None)
 @given(h=st.integers(1, 24), w=st.integers(1, 24), radius=st.floats(0, 14), seed=st.integers(0, 2 ** 16))
 def test_target_any_size_and_radius(backend, h, w, radius, seed):
-    """The asymmetric rim (spec §3) at every parity, inclusive radius, against the official chain."""
+    """The asymmetric rim (SPEC.md §3) at every parity, inclusive radius, against the official chain."""
     z = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
     expected = reference.pixmim_target_official(z.double(), reference.frequency_mask(h, w, radius, False, "pixmim"),
                                                 IMAGENET_MEAN, IMAGENET_STD)
@@ -213,8 +213,8 @@ def test_gpu_truncated_dft_at_224(dtype):
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision,tol", [("ieee", 2e-6), ("tf32x3", 2e-6), ("tf32", 2e-2)])
 def test_gpu_dot_precision(precision, tol):
-    """What each tl.dot precision gives at 224, fp32: ieee (the default) and tf32x3 meet the spec's
-    2e-6; plain TF32 (10-bit mantissa) is only held to a sanity bound (the spec says it misses)."""
+    """What each tl.dot precision gives at 224, fp32: ieee (the default) and tf32x3 meet SPEC.md
+    §10's 2e-6; plain TF32 (10-bit mantissa) is only held to a sanity bound (it misses, SPEC.md §7.5)."""
     from mimkernels.frequency import triton as kernels
 
     x = sample_photos(224).cuda()

@@ -38,7 +38,7 @@ def test_mask_counts_at_224():
 
 @pytest.mark.parametrize("h,w", [(8, 8), (9, 9), (8, 9), (7, 6), (16, 12), (33, 32), (224, 225)])
 def test_conjugate_symmetry(h, w):
-    """spec §3: MFM masks are conjugate-symmetric in natural layout for every size; PixMIM's iff odd x odd."""
+    """SPEC.md §3: MFM masks are conjugate-symmetric in natural layout for every size; PixMIM's iff odd x odd."""
     def symmetric(m):
         nat = torch.fft.ifftshift(m)
         return torch.equal(nat, reference._mirror(nat))
@@ -83,7 +83,7 @@ def test_official_target_matches_oracle(shape, radius):
 
 @pytest.mark.parametrize("h,w", [(8, 8), (9, 9), (8, 9), (7, 6)])
 def test_exact_target_is_modulus_of_unshifted_filter(h, w):
-    """spec §4.4: the missing ifftshift is a unit phase: official == |ifft2(X·ifftshift(M))|."""
+    """SPEC.md §7.3: the missing ifftshift is a unit phase: official == |ifft2(X·ifftshift(M))|."""
     x = torch.rand(2, 3, h, w, dtype=torch.float64)
     mask = reference.frequency_mask(h, w, 2.5, False, "pixmim")
     direct = torch.fft.ifft2(torch.fft.fft2(x) * torch.fft.ifftshift(mask.double())).abs()
@@ -157,7 +157,7 @@ def test_photographs_at_224():
                                                  IMAGENET_MEAN, IMAGENET_STD),
                 mk.lowfreq_target(z32, 40, backend="torch")):
         assert np.abs(got.double().numpy() - target_expected).max() < 1e-5
-    # exact=False is not the official target (spec §5: a few % of the target's spread)
+    # exact=False is not the official target (SPEC.md §5: a few % of the target's spread)
     sym = mk.lowfreq_target(z32, 40, exact=False, backend="torch").double().numpy()
     rms = np.sqrt(((sym - target_expected) ** 2).mean())
     assert 1e-3 < rms < 0.1 * target_expected.std()
