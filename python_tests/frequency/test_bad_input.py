@@ -1,66 +1,11 @@
-"""The front doors' contract, driven by the family's table (examples.py): every op has a valid call,
-which runs on every backend and agrees with torch; bad arguments raise TypeError (wrong type) or
-ValueError (wrong value, shape or device) naming the argument, before any kernel runs (BAD_CALLS
-and the cases below); `backend` is keyword-only; freq_mask's values are checked only under
-MIMKERNELS_DEBUG=1."""
-import inspect
-
+"""Bad arguments of the front doors: each raises TypeError or ValueError naming the argument, before
+any kernel runs (the table of examples.py runs in python_tests/test_contract.py); freq_mask's values
+are checked only under MIMKERNELS_DEBUG=1."""
 import pytest
 import torch
 
 import mimkernels as mk
-from mimkernels import frequency
-from mimkernels.frequency import IMAGENET_MEAN, examples
-from mimkernels.testing import backends_on
-
-CPU = torch.device("cpu")
-
-
-def _call(op: str, **override):
-    """The op's valid call (examples.valid_calls on the CPU) with `override` replacing arguments."""
-    args, kwargs = examples.valid_calls(CPU)[op]
-    fn = getattr(frequency, op)
-    bound = inspect.signature(fn).bind_partial(*args, **kwargs)
-    if "generator" in override:
-        bound.arguments.pop("seed", None)  # seed/generator exclude each other
-    bound.arguments.update(override)
-    return fn(*bound.args, **bound.kwargs)
-
-
-def _same(got, expected) -> bool:
-    """Outputs equal: integer and bool ones exactly, floating ones to fp32 rounding."""
-    if isinstance(expected, tuple):
-        return len(got) == len(expected) and all(_same(g, e) for g, e in zip(got, expected))
-    if expected.is_floating_point():
-        return got.shape == expected.shape and torch.allclose(got.float(), expected.float(), rtol=1e-4, atol=1e-5,
-                                                              equal_nan=True)
-    return torch.equal(got, expected)
-
-
-def test_the_table_covers_every_op_of_the_family():
-    ops = {name for name in frequency.__all__ if inspect.isfunction(getattr(frequency, name))}
-    assert ops == set(examples.OPS) == set(examples.valid_calls(CPU))
-    assert {op for op, *_ in examples.BAD_CALLS} == ops
-    assert ops <= set(mk.__all__)
-
-
-@pytest.mark.parametrize("op,backend", [(op, b) for op in examples.OPS for b in backends_on(op)])
-def test_valid_call_runs_on_every_backend(op, backend):
-    assert _same(_call(op, backend=backend), _call(op, backend="torch"))
-
-
-@pytest.mark.parametrize("op,arg,value,exc", examples.BAD_CALLS,
-                         ids=[f"{op}-{arg}-{i}" for i, (op, arg, *_) in enumerate(examples.BAD_CALLS)])
-def test_bad_argument_names_it(op, arg, value, exc):
-    with pytest.raises(exc) as info:
-        _call(op, **{arg: value})
-    assert arg in str(info.value), f"{op}({arg}={value!r}) raised {info.value!r}: the message must name {arg!r}"
-
-
-@pytest.mark.parametrize("op", examples.OPS)
-def test_backend_is_keyword_only(op):
-    parameter = inspect.signature(getattr(frequency, op)).parameters["backend"]
-    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default == "auto"
+from mimkernels.frequency import IMAGENET_MEAN
 
 
 def test_bad_arguments():

@@ -18,7 +18,8 @@ import time
 import pytest
 import torch
 
-from mimkernels import _backends, testing
+from benchmarks import codegen
+from mimkernels import _backends
 
 pytestmark = pytest.mark.skipif(not _backends.HAS_TRITON, reason="needs triton")
 
@@ -47,13 +48,13 @@ def _launch_every_variant(batch: int, size: int, *, variants: bool) -> None:
         F.lowfreq_target(imgs, 30.0, mean, std, True)
 
 
-def _record(batch: int, size: int, *, variants: bool) -> list[testing.TritonLaunch]:
-    with testing.record_triton_launches() as recorder:
+def _record(batch: int, size: int, *, variants: bool) -> list[codegen.TritonLaunch]:
+    with codegen.record_triton_launches() as recorder:
         _launch_every_variant(batch, size, variants=variants)
     return recorder.launches
 
 
-def compile_set() -> list[testing.TritonLaunch]:
+def compile_set() -> list[codegen.TritonLaunch]:
     """One launch per distinct compiled binary of the representative launches."""
     unique = {}
     for launch in _record(2, 64, variants=True):
@@ -85,7 +86,7 @@ def test_grids_within_cuda_limits(batch):
     launches = _record(batch, 224, variants=False) + _record(2, 1024, variants=False)
     assert len(launches) == 4
     for launch in launches:
-        assert all(0 < n <= limit for n, limit in zip(launch.grid, testing.MAX_GRID)), (launch.name, launch.grid)
+        assert all(0 < n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), (launch.name, launch.grid)
         assert "*i1" not in launch.signature()[0].values(), f"{launch.name}: a torch.bool pointer"
 
 
@@ -147,7 +148,7 @@ def compile_all(report=print) -> None:
     launches = compile_set()
     for launch in launches:
         t0 = time.perf_counter()
-        compiled = testing.compile_for_gpu(launch)
+        compiled = codegen.compile_for_gpu(launch)
         report(f"{launch.name:32s} smem {compiled.metadata.shared:6d} {time.perf_counter() - t0:5.1f}s "
                f"{launch.options} {launch.signature()[1]}")
     report(f"compiled {len(launches)} kernels in {time.perf_counter() - start:.1f}s")
