@@ -323,6 +323,7 @@ def mfm_corrupt(imgs: torch.Tensor, radius: float, high_pass: torch.Tensor, oute
 def mfm_corrupt_backward(grad: torch.Tensor, imgs: torch.Tensor, radius: float, high_pass: torch.Tensor,
                          outer_radius: float | None, mean: list[float] | None, std: list[float] | None,
                          needs: list[bool]) -> list[torch.Tensor]:
+    """The backward of `mfm_corrupt`: `circular_filter_backward` with MFM's clamp."""
     return circular_filter_backward(grad, imgs, radius, high_pass, list(reference.MFM_CLAMP), outer_radius, mean,
                                     std, needs)
 
