@@ -7,6 +7,7 @@ import torch
 
 from mimkernels.frequency import frequency_mask
 
+
 def valid_calls(device: torch.device) -> dict[str, tuple[tuple, dict]]:
     """op -> (args, kwargs): one tiny call per op on `device`. The images are integer-valued (k/255),
     so that every backend agrees with torch to rounding; B = 2, C = 3, 16 × 16."""

@@ -16,13 +16,14 @@ TARGET_BACKENDS = backends_on("lowfreq_target")
 
 
 def test_catalogue_names_every_op_and_its_backends():
-    """torch.ops.mimkernels.<op> for every public op, its backends read from its overloads: the
-    truncated DFT serves the two MFM filters and PixMIM's target; the mask and the loss are torch only."""
+    """torch.ops.mimkernels.<op> for every public op, one overload per backend: the truncated DFT
+    serves the two MFM filters and PixMIM's target; the mask and the loss are their references."""
     triton = ("triton",) if _backends.HAS_TRITON else ()
     expected = {"frequency_mask": ("torch",), "circular_filter": ("torch", *triton),
                 "mfm_corrupt": ("torch", *triton), "lowfreq_target": ("torch", *triton), "frequency_loss": ("torch",)}
     for op, backends in expected.items():
         assert _backends.implemented(op) == backends, op
+        assert set(backends) - {"torch"} <= set(getattr(torch.ops.mimkernels, op).overloads()), op
     for op in ("frequency_mask", "frequency_loss"):
         assert getattr(torch.ops.mimkernels, op).overloads() == ["torch"]
 
