@@ -117,14 +117,17 @@ class Sass:
     spill_load_bytes: int
     loops: list          # [start address, end address] of each loop, by start
     addresses: list      # address of each counted instruction
+    ffma: list           # address of each FFMA (fp32 fused multiply-add: 2 flops per lane)
+    mma: int             # tensor-core instructions (HMMA, HGMMA, IMMA, ...)
 
-    def dynamic(self, trips: list[int] | None) -> int:
+    def dynamic(self, trips: list[int] | None, addresses: list | None = None) -> int:
         """Instructions one warp issues: each instruction times the trip counts of the loops holding it
         (the static count when no trip counts are given, or they do not match the loops found)."""
+        addresses = self.addresses if addresses is None else addresses
         if not trips or len(trips) != len(self.loops):
-            return self.instructions
+            return len(addresses)
         total = 0
-        for address in self.addresses:
+        for address in addresses:
             factor = 1
             for (start, end), trip in zip(self.loops, trips):
                 if start <= address <= end:
@@ -134,7 +137,7 @@ class Sass:
 
 
 def parse_sass(text: str) -> Sass:
-    instructions, addresses = 0, []
+    instructions, addresses, ffma, mma = 0, [], [], 0
     loads, stores, load_bits, store_bits = Counter(), Counter(), Counter(), Counter()
     spill_store = spill_load = 0
     loops = []
@@ -160,6 +163,10 @@ def parse_sass(text: str) -> Sass:
                 continue
         instructions += 1
         addresses.append(address)
+        if base == "FFMA":
+            ffma.append(address)
+        elif base.endswith("MMA"):
+            mma += 1
         if base in _MEMORY_OPS:
             bits = _width(opcode)
             if _MEMORY_OPS[base] == "load":
@@ -173,7 +180,7 @@ def parse_sass(text: str) -> Sass:
         elif base == "LDL":
             spill_load += _width(opcode) // 8
     return Sass(instructions, dict(loads), dict(stores), dict(load_bits), dict(store_bits), spill_store, spill_load,
-                sorted(loops), addresses)
+                sorted(loops), addresses, ffma, mma)
 
 
 _RES_FUNCTION = re.compile(r"^\s*Function (\S+):\s*$")
@@ -619,6 +626,7 @@ def _row(kind, row_id, name, label, dtype, programs, warps, regs, spill_st, spil
         "loads": sass.loads, "stores": sass.stores, "sass_instructions": sass.instructions,
         "loops": len(sass.loops), "loop_trips": list(trips) if trips and loops_known else None,
         "issued_instructions_per_warp": dynamic, "issue_is_lower_bound": not loops_known,
+        "ffma_gflop": sass.dynamic(trips, sass.ffma) * 32 * 2 * warps * programs / 1e9, "mma_instructions": sass.mma,
         "min_bytes": min_bytes, "roofline_us": roofline_s * 1e6, "issue_us": issue_s * 1e6,
         "latency_chain": chain, "latency_us": latency_s * 1e6 if chain else None,
         "model_us": model_s * 1e6, "model_over_roofline": model_s / roofline_s if roofline_s else None,
@@ -741,7 +749,8 @@ def markdown(data: dict) -> str:
         "1 KB the driver reserves per block);",
         "- **loads / stores**: static global memory instructions by width in the SASS (`LDG.128` = 128 bits per "
         "thread, `LDG` = 32, `.16`/`.8` sub-word; LDGSTS = cp.async), **instr**: static SASS instructions "
-        "(NOPs excluded), **loops**: backward branches.",
+        "(NOPs excluded); **FFMA GFLOP / MMA**: the fp32 FMAs the grid issues (static FFMAs, times loop trips where "
+        "known, × 32 lanes × 2 flops × warps × programs) and the static count of tensor-core (MMA) instructions.",
         "",
         "Modelled:",
         "- **programs** (grid; for CUDA kernels the geometry of the csrc launcher at this size), **warps** per program;",
@@ -768,8 +777,9 @@ def markdown(data: dict) -> str:
         "(python_tests/test_model.py), as does any spill.",
         "",
         "| op | dtype | kernel | programs | warps | regs | spill st/ld B | stack B | smem KB | res. warps/SM | "
-        "loads (SASS) | stores (SASS) | instr | min MB | roofline µs | issue µs | latency µs | model µs | ×roof | vec |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "loads (SASS) | stores (SASS) | instr | FFMA GFLOP / MMA | min MB | roofline µs | issue µs | latency µs | "
+        "model µs | ×roof | vec |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         vec = " ".join(f"{s[0].upper()} {'–' if f is None else f'{f:.0%}'}"
@@ -779,11 +789,12 @@ def markdown(data: dict) -> str:
         spill = f"**{r['spill_store_bytes']:,}/{r['spill_load_bytes']:,}**" if r["spill_store_bytes"] or \
             r["spill_load_bytes"] else "0"
         issue = ("≥" if r["issue_is_lower_bound"] else "↻" if r["loop_trips"] else "") + _us(r["issue_us"])
-        kernel = r["kernel"].replace("mimkernels::", "").replace("<", "&lt;").replace(">", "&gt;")
+        kernel = r["kernel"].replace("mimkernels::", "")
         lines.append(
             f"| {r['op']} | {r['dtype']} | `{kernel}` | {r['programs']:,} | {r['warps']} | {r['registers']} | {spill} | "
             f"{r['stack_bytes']:,} | {r['shared_bytes'] / 1024:.1f} | {r['resident_warps']} ({r['occupancy_limit']}) | "
             f"{_fmt_ops(r['loads'])} | {_fmt_ops(r['stores'])} | {r['sass_instructions']:,} | "
+            f"{r['ffma_gflop']:,.1f} / {r['mma_instructions']} | "
             f"{r['min_bytes'] / 1e6:,.1f} | {_us(r['roofline_us'])} | {issue} | "
             f"{'–' if r['latency_us'] is None else _us(r['latency_us'])} | {_us(r['model_us'])} | "
             f"{r['model_over_roofline']:.2f} | {vec} |")
@@ -820,6 +831,13 @@ def headlines(rows: list[dict]) -> list[str]:
     out.append("Latency-bound (grid, issue floor): " + "; ".join(
         f"{r['id']}: {r['programs']:,} programs of {r['warps']} warps, ≥{_us(r['issue_us'])} µs"
         for r in rows if r["bound"] == "latency") + ".")
+    fma_peak = SMS * 128 * 2 * CLOCK_HZ  # fp32 FMA lanes per SM on sm_90
+    out.append("")
+    out.append("Compute-bound: " + "; ".join(
+        f"{r['id']}: {r['ffma_gflop']:,.1f} GFLOP of FFMA and {r['mma_instructions']} tensor-core instructions, "
+        f"≥{r['ffma_gflop'] * 1e9 / fma_peak * 1e3:,.2f} ms on the FMA units alone ({fma_peak / 1e12:.0f} TFLOP/s "
+        f"at {CLOCK_HZ / 1e9:g} GHz), {r['resident_warps']} resident warps/SM ({r['occupancy_limit']})"
+        for r in rows if r["bound"] == "compute") + ".")
     spills = [r for r in rows if r["spill_store_bytes"] or r["spill_load_bytes"]]
     out.append("")
     out.append("Spills: " + ("; ".join(

@@ -146,3 +146,33 @@ def test_launch_specialisation_vectorises_contiguous_copies(modelled):
         specialised = entry["specialised"]["loads"].get("LDG.128", 0)
         unspecialised = entry["unspecialised"]["loads"].get("LDG.128", 0)
         assert specialised > 0 and unspecialised == 0, (row_id, entry)
+
+
+# ---- the model's own arithmetic (no compile) ---------------------------------------------------------
+
+def test_resident_warps_at_sm90_limits():
+    from benchmarks import model
+
+    assert model.resident_warps(188, 21 * 1024, 4) == (8, "registers")      # MFM r = 16: 2 blocks of 4 warps
+    assert model.resident_warps(32, 225 * 1024, 8) == (8, "shared")         # PixMIM r = 40: one block per SM
+    assert model.resident_warps(24, 1024, 4) == (64, "warps")                # a light copy fills the SM
+    assert model.resident_warps(56, 14 * 1024 + 1024, 8) == (32, "registers")  # CUDA HOG: 4 blocks of 256
+    assert model.resident_warps(16, 1024, 1)[0] == 32                        # 32 blocks of one warp at most
+
+
+def test_sass_parsing():
+    """Widths of global accesses, spill bytes (Σ STL/LDL widths, as ptxas -v counts them), loops and the
+    issued count with trip counts, on a hand-written SASS listing."""
+    from benchmarks import model
+
+    sass = "\n".join(f"        /*{i * 16:04x}*/ {ins} ;   /* 0x0 */" for i, ins in enumerate([
+        "LDG.E.128 R4, desc[UR4][R2.64]", "LDG.E.U16 R8, desc[UR4][R2.64]", "@P0 LDG.E.64 R6, desc[UR4][R2.64]",
+        "STL [R1], R4", "STL.64 [R1+0x8], R6", "LDL.LU R9, [R1]", "FFMA R4, R4, R5, R6",
+        "@!P1 BRA 0x60", "STG.E.128 desc[UR4][R2.64], R4", "EXIT", "BRA 0xa0", "NOP"]))
+    figures = model.parse_sass(sass)
+    assert figures.loads == {"LDG.128": 1, "LDG.16": 1, "LDG.64": 1} and figures.stores == {"STG.128": 1}
+    assert figures.load_bits == {128: 1, 16: 1, 64: 1}
+    assert (figures.spill_store_bytes, figures.spill_load_bytes) == (12, 4)
+    assert figures.instructions == 10 and figures.loops == [(0x60, 0x70)]
+    assert figures.dynamic([5]) == 10 + 4 * 2 and figures.dynamic(None) == 10
+    assert model.vector_fraction(figures, "load", 16) == (128 + 64) / (128 + 64 + 16)
