@@ -681,6 +681,11 @@ def native_library() -> str:
 
 
 def cuda_rows() -> list[dict]:
+    """The CUDA kernels' rows; none when _C was built without CUDA (python_tests/test_model.py expects the same)."""
+    from mimkernels import _native
+
+    if not (_native.available() and _native.cuda_built()):
+        return []
     res, sass = read_binary(native_library())
     names = _demangle(sorted(set(res) | set(sass)))
     rows = []
