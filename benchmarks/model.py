@@ -866,8 +866,12 @@ def _versions() -> dict:
     info = {}
     with contextlib.suppress(OSError, ValueError):
         info = json.loads((ROOT / "mimkernels" / "_build_info.json").read_text())
+    try:
+        native = Path(native_library()).name
+    except FileNotFoundError:
+        native = "(no _C built)"
     return {"triton": triton.__version__, "ptxas": ptxas.group(1) if ptxas else "?", "git": git or "?",
-            "nvcc": info.get("nvcc", "?"), "native": Path(native_library()).name}
+            "nvcc": info.get("nvcc", "?"), "native": native}
 
 
 def build(report=print) -> dict:
