@@ -847,7 +847,7 @@ def headlines(rows: list[dict]) -> list[str]:
     scalar = [r for r in rows if r["scalar_contiguous_sides"]]
     out.append("")
     out.append("Bandwidth-bound kernels with a scalar contiguous side: " + ("; ".join(
-        f"{r['id']} ({', '.join(r['scalar_contiguous_sides'])}: {_fmt_ops(r['loads'] if 'load' in r['scalar_contiguous_sides'] else r['stores'])})"
+        f"{r['id']} (" + ", ".join(f"{side}s {_fmt_ops(r[side + 's'])}" for side in r["scalar_contiguous_sides"]) + ")"
         for r in scalar) if scalar else "none") + ".")
     return out
 
