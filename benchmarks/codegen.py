@@ -12,12 +12,24 @@ import time
 import torch
 
 
-def triton_kernel_modules() -> list:
-    """The imported mimkernels modules that launch Triton kernels (they import `_triton_lib.triton_launch`)."""
+def _launch_wrappers() -> list:
+    """The package's `triton_launch` functions: `_triton_lib`'s, and, while a family not yet moved still
+    imports it, the legacy `_dispatch.triton_launch` (drop that branch when `_dispatch` is gone)."""
     from mimkernels import _triton_lib
 
+    wrappers = [_triton_lib.triton_launch]
+    legacy = sys.modules.get("mimkernels._dispatch")
+    if legacy is not None and getattr(legacy, "triton_launch", None) is not None:
+        wrappers.append(legacy.triton_launch)
+    return wrappers
+
+
+def triton_kernel_modules() -> list:
+    """The imported mimkernels modules that launch Triton kernels (they import a `triton_launch`)."""
+    wrappers = _launch_wrappers()
     return [m for name, m in list(sys.modules.items())
-            if name.startswith("mimkernels.") and getattr(m, "triton_launch", None) is _triton_lib.triton_launch]
+            if name.startswith("mimkernels.") and name != "mimkernels._dispatch"
+            and any(getattr(m, "triton_launch", None) is w for w in wrappers)]
 
 
 # CUDA's launch limits: blocks per grid along x, y, z.
@@ -103,17 +115,65 @@ class record_triton_launches:
         return False
 
 
-def compile_for_gpu(launch: TritonLaunch, arch: int = 90):
-    """Compile a recorded launch for sm_<arch> down to a cubin (Triton ships ptxas; no GPU needed).
-    Runs Triton's code generator, which the interpreter never does. Needs a process where
-    TRITON_INTERPRET was unset when mimkernels was imported. Returns the CompiledKernel."""
+def _jit_function(kernel):
+    """The JITFunction of a recorded kernel (the interpreter's wrapper holds the plain function)."""
+    from triton.runtime.jit import JITFunction
+
+    return kernel if isinstance(kernel, JITFunction) else JITFunction(kernel.fn)
+
+
+def specialize(launch: TritonLaunch, arch: int = 90):
+    """Triton 3.6's launch-time specialisation of a recorded launch, by Triton's own binder (the code
+    `JITFunction.run` runs before it compiles): integer arguments equal to 1 become constants, ints and
+    pointers get `tt.divisibility = 16` where they are multiples of 16 (pointers: 16-byte aligned; meta
+    tensors have data_ptr 0, as aligned as torch's allocator makes every fresh tensor), floats stay
+    runtime. Returns (jit function, options, signature, constexprs, attrs), the arguments of
+    `triton.compile(ASTSource(...))`; no GPU needed (the target is named, not asked of a driver)."""
+    from triton import knobs
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import make_backend
+    from triton.runtime.jit import create_function_from_signature
+
+    kernel = _jit_function(launch.kernel)
+    backend = make_backend(GPUTarget("cuda", arch, 32))
+    binder = create_function_from_signature(kernel.signature, kernel.params, backend)
+    kwargs = dict(launch.options)
+    kwargs["debug"] = kwargs.get("debug", kernel.debug) or knobs.runtime.debug  # as JITFunction.run sets them
+    kwargs["instrumentation_mode"] = knobs.compilation.instrumentation_mode
+    bound, spec, opts = binder(*[launch.arguments[p.name] for p in kernel.params], **kwargs)
+    options, signature, constexprs, attrs = kernel._pack_args(backend, kwargs, bound, spec, opts)
+    return kernel, options, signature, constexprs, attrs
+
+
+def binary_key(launch: TritonLaunch, arch: int = 90) -> tuple:
+    """Launches with one binary key compile to one binary under launch specialisation (finer than
+    `TritonLaunch.key`, which ignores the divisibility and equal-to-1 specialisations)."""
+    kernel, options, signature, constexprs, attrs = specialize(launch, arch)
+    return (kernel.cache_key, tuple(signature.items()), tuple(sorted((str(k), str(v)) for k, v in constexprs.items())),
+            tuple(sorted((str(k), str(v)) for k, v in attrs.items())),
+            tuple(sorted((k, str(v)) for k, v in options.__dict__.items())))
+
+
+def compile_for_gpu(launch: TritonLaunch, arch: int = 90, *, specialized: bool = True):
+    """Compile a recorded launch for sm_<arch> down to a cubin (Triton ships ptxas; no GPU needed), the
+    binary a GPU would run: with Triton's launch-time specialisation (`specialize`) for the recorded
+    arguments. specialized=False compiles the plain signature (no divisibility, no constant 1s: what
+    this function did before, kept to show the difference). Runs Triton's code generator, which the
+    interpreter never does: needs a process where TRITON_INTERPRET was unset when mimkernels was
+    imported. Returns the CompiledKernel (its .asm holds ttgir, ptx, cubin; .metadata the resources)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    signature, constexprs = launch.signature()
-    compiled = triton.compile(ASTSource(launch.kernel, signature, constexprs), target=GPUTarget("cuda", arch, 32),
-                              options=dict(launch.options))
+    target = GPUTarget("cuda", arch, 32)
+    if specialized:
+        kernel, options, signature, constexprs, attrs = specialize(launch, arch)
+        compiled = triton.compile(ASTSource(kernel, signature, constexprs, attrs), target=target,
+                                  options=options.__dict__)
+    else:
+        signature, constexprs = launch.signature()
+        compiled = triton.compile(ASTSource(_jit_function(launch.kernel), signature, constexprs), target=target,
+                                  options=dict(launch.options))
     if "cubin" not in compiled.asm:
         raise RuntimeError(f"{launch.name}: no cubin, got {sorted(compiled.asm)}")
     return compiled
