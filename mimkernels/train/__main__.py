@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -55,45 +56,80 @@ def _methods_help() -> str:
     return "methods (mimkernels/train/methods.py):\n" + "\n".join(lines)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help shows each option's default, except where there is none to show (the help says what happens)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mimkernels.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_methods_help())
-    p.add_argument("--method", default="mae", help=f"one of {', '.join(METHODS)} (default mae)")
+                                formatter_class=_HelpFormatter, epilog=_methods_help())
+    p.add_argument("--method", default=None,
+                   help=f"the pre-training method, one of {', '.join(METHODS)} (below); default: mae, or with "
+                        "--resume the checkpoint's")
     p.add_argument("--ops", default="mimkernels", choices=OPS_CHOICES,
                    help="MIM ops: mimkernels (fastest kernel per op, backend='auto') or torch (the eager reference)")
     p.add_argument("--data", default=None, metavar="PATH",
-                   help="image folder PATH/<class>/<image> (default: the embedded procedural shapes)")
-    p.add_argument("--epochs", type=int, default=10)
+                   help="image folder PATH/<class>/<image>, a fifth of each class kept for the probe's test "
+                        "(default: the embedded procedural shapes)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training images")
     p.add_argument("--batch-size", type=int, default=64, help="images per process and step")
-    p.add_argument("--img-size", type=int, default=32)
-    p.add_argument("--patch-size", type=int, default=4)
+    p.add_argument("--img-size", type=int, default=32, help="images are resized to IMG_SIZE x IMG_SIZE pixels")
+    p.add_argument("--patch-size", type=int, default=4, help="ViT patch side in pixels (divides --img-size)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of this process (torch.set_num_threads). Default: 1 on a CPU device "
+                        "(the ViT's matrices are too small to share: a second thread on a busy 2-core machine made "
+                        "an epoch 10x slower) unless OMP_NUM_THREADS is set; torch's default on a GPU")
+    p.add_argument("--seed", type=int, default=0,
+                   help="draws the embedded images, the initial weights, the augmentations and the masks "
+                        "(train/seeds.py)")
     p.add_argument("--out", default=None, help="run folder (default: a fresh runs/<method>-<ops>-<time>)")
-    p.add_argument("--resume", default=None, metavar="CKPT", help="checkpoint.pt (or its run folder) to continue")
+    p.add_argument("--resume", default=None, metavar="CKPT",
+                   help="checkpoint.pt (or its run folder) to continue, into its folder; raise --epochs to train longer "
+                        "(default: a new run)")
     p.add_argument("--lr", type=float, default=None,
                    help="AdamW peak learning rate per 256 images (MAE's blr; default: the method's base_lr, "
                         + ", ".join(f"{name} {cls.base_lr:g}" for name, cls in METHODS.items()) + ")")
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (none on biases, norms, tokens)")
+    p.add_argument("--warmup-epochs", type=float, default=1.0,
+                   help="linear learning-rate warm-up before the half-cosine decay; capped at half the run")
     p.add_argument("--train-size", type=int, default=2048, help="embedded training images")
     p.add_argument("--test-size", type=int, default=1024, help="embedded test images (linear probe)")
     model = ModelConfig()
     for f in dataclasses.fields(ModelConfig):
         p.add_argument("--" + f.name.replace("_", "-"), type=int, default=getattr(model, f.name),
-                       help=f"ViT {f.name.replace('_', ' ')} (default {getattr(model, f.name)})")
+                       help=f"ViT {f.name.replace('_', ' ')}")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
+    require_train_extra()
     p = parser()
     args = p.parse_args(argv)
     try:
         return run(args)
     except ConfigError as err:
         p.error(str(err))
+
+
+# module -> package of the [train] extra (pyproject.toml), imported where they are used
+TRAIN_EXTRA = {"tqdm": "tqdm", "matplotlib": "matplotlib", "PIL": "pillow"}
+
+
+def require_train_extra() -> None:
+    """Exit with the install command when a package of the [train] extra is missing."""
+    missing = [package for module, package in TRAIN_EXTRA.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        sys.exit(f"python -m mimkernels.train needs the [train] extra; missing here: {', '.join(missing)}. "
+                 f"Install it from the repository with\n    pip install -e \".[train]\"\n"
+                 f"(or: pip install {' '.join(missing)})")
 
 
 # ---- the run, top-down ---------------------------------------------------------------------------
@@ -111,11 +147,14 @@ def run(args) -> dict:
 
 
 def _run(args, checkpoint: dict | None, dist: Dist) -> dict:
+    set_threads(args, dist)
     train, test = load_data(args)
+    if dist.main:
+        warn_if_few_test_images(args, test)
     schedule = plan(args, len(train), dist)
     method = build_method(args, dist)
     opt = optimizer(method, schedule.peak_lr, args.weight_decay)
-    config = run_config(args, dist, method, train, test)
+    config = run_config(args, dist, method, schedule, train, test)
     if checkpoint is not None:
         progress = restore(checkpoint, method, opt)
     else:
@@ -124,7 +163,7 @@ def _run(args, checkpoint: dict | None, dist: Dist) -> dict:
     out = run_folder(args)
     if dist.main:
         write_config(out, config)
-        announce(args, dist, method, schedule, train, out)
+        announce(args, dist, method, schedule, train, progress, out)
 
     train_epochs(args, dist, method, opt, schedule, train, progress, config, out)
 
@@ -153,20 +192,28 @@ def checkpoint_path(resume: str) -> Path:
 
 
 def validate(args, checkpoint: dict | None) -> None:
-    """Clear errors for the arguments, before any data is loaded; fills in --lr (the method's base_lr)."""
+    """Clear errors for the arguments, before any data is loaded; fills in --method (the checkpoint's,
+    else mae) and --lr (the method's base_lr)."""
+    if args.method is None:
+        args.method = checkpoint["config"]["method"] if checkpoint is not None else "mae"
     if args.method not in METHODS:
         raise ConfigError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
-    for name in ("epochs", "batch_size", "img_size", "patch_size", "train_size", "test_size"):
-        if getattr(args, name) < 1:
+    for name in ("epochs", "batch_size", "img_size", "patch_size", "train_size", "test_size", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.img_size % args.patch_size:
         raise ConfigError(f"--img-size {args.img_size} is not divisible by --patch-size {args.patch_size}")
     if args.dim % 4 or args.dim % args.heads or args.decoder_dim % 4 or args.decoder_dim % args.heads:
         raise ConfigError("--dim and --decoder-dim must be multiples of 4 and of --heads")
     if checkpoint is not None:
-        changed = [k for k in ARCHITECTURE_KEYS if checkpoint["config"][k] != getattr(args, k)]
+        trained = checkpoint["config"]
+        changed = [k for k in ARCHITECTURE_KEYS if trained[k] != getattr(args, k)]
         if changed:
-            raise ConfigError(f"--resume: the checkpoint was trained with other {', '.join(changed)}")
+            was = ", ".join(f"--{k.replace('_', '-')} {trained[k]}" for k in changed)
+            asked = ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in changed)
+            raise ConfigError(f"--resume {args.resume}: the checkpoint was trained with {was}, this run asks for "
+                              f"{asked}; pass the checkpoint's values (its config.json lists them; --method may be "
+                              "left out)")
     if args.lr is None:
         args.lr = METHODS[args.method].base_lr
 
@@ -197,6 +244,20 @@ def setup_dist(device_arg: str | None) -> Dist:
     return Dist(rank, world, device)
 
 
+def set_threads(args, dist: Dist) -> None:
+    """torch's intra-op threads for this process: --threads, else 1 on a CPU device unless OMP_NUM_THREADS says
+    otherwise (a ViT of this size gains nothing from a second thread, and on a busy machine loses up to 10x),
+    else torch's default. The choice goes into args.threads (config.json)."""
+    if args.threads is None:
+        keep = dist.device.type == "cuda" or "OMP_NUM_THREADS" in os.environ
+        args.threads = torch.get_num_threads() if keep else 1
+    torch.set_num_threads(args.threads)
+
+
+def cores_available() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def load_data(args) -> tuple[data.ImageSet, data.ImageSet]:
     """(train, test): the embedded shapes, or the image folder --data split per class."""
     try:
@@ -205,6 +266,20 @@ def load_data(args) -> tuple[data.ImageSet, data.ImageSet]:
         return data.image_folder(args.data, args.img_size, args.seed)
     except ValueError as err:                     # a bad data folder
         raise ConfigError(str(err)) from err
+
+
+MIN_TEST_IMAGES = 50
+
+
+def warn_if_few_test_images(args, test: data.ImageSet) -> None:
+    """A probe on a handful of test images says nothing: one image moves its accuracy by 1/n."""
+    if len(test) >= MIN_TEST_IMAGES:
+        return
+    fix = ("put more images in each class folder (a fifth of each class is the test split)" if args.data is not None
+           else f"raise --test-size to {MIN_TEST_IMAGES} or more")
+    print(f"warning: the probe's test split has {len(test)} images (under {MIN_TEST_IMAGES}): one image moves its "
+          f"accuracy by {1 / len(test):.3f}, so probe_accuracy and random_init_probe_accuracy are meaningless; "
+          f"{fix}", file=sys.stderr)
 
 
 @dataclasses.dataclass
@@ -216,6 +291,7 @@ class Schedule:
     global_batch: int          # images per step over all processes
     warmup_steps: int
     peak_lr: float
+    warmup_note: str = ""      # why warmup_steps is below what --warmup-epochs asked for
 
     @property
     def total_steps(self) -> int:
@@ -225,13 +301,27 @@ class Schedule:
         return learning_rate(step, self.total_steps, self.warmup_steps, self.peak_lr)
 
 
+MAX_WARMUP_FRACTION = 0.5   # of the run's steps: the rest decays
+
+
 def plan(args, train_images: int, dist: Dist) -> Schedule:
+    """Steps per epoch of one global batch (--batch-size x processes) and the learning rate schedule."""
     global_batch = args.batch_size * dist.world
     steps_per_epoch = train_images // global_batch
     if steps_per_epoch == 0:
-        raise ConfigError(f"{train_images} training images do not fill one global batch of {global_batch}")
-    warmup_steps = int(args.warmup_epochs * steps_per_epoch)
-    return Schedule(args.epochs, steps_per_epoch, global_batch, warmup_steps, peak_lr=args.lr * global_batch / 256)
+        per_process = train_images // dist.world
+        fix = (f"pass --batch-size {per_process} or less" if per_process
+               else f"use at most {train_images} processes")
+        raise ConfigError(f"{train_images} training images do not fill one global batch of {global_batch} "
+                          f"(--batch-size {args.batch_size} x {dist.world} process(es)): {fix}")
+    total_steps = args.epochs * steps_per_epoch
+    warmup_steps, note = int(args.warmup_epochs * steps_per_epoch), ""
+    cap = int(total_steps * MAX_WARMUP_FRACTION)
+    if warmup_steps > cap:
+        note = (f"--warmup-epochs {args.warmup_epochs:g} ({warmup_steps} steps) would leave no room for the decay "
+                f"of a {total_steps}-step run: capped at {cap} steps, half the run")
+        warmup_steps = cap
+    return Schedule(args.epochs, steps_per_epoch, global_batch, warmup_steps, args.lr * global_batch / 256, note)
 
 
 def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
@@ -256,10 +346,12 @@ def optimizer(method: torch.nn.Module, lr: float, weight_decay: float) -> torch.
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
 
 
-def run_config(args, dist: Dist, method: Method, train: data.ImageSet, test: data.ImageSet) -> dict:
-    """config.json: the arguments, the processes, the method's settings at this size, the data."""
+def run_config(args, dist: Dist, method: Method, schedule: Schedule, train: data.ImageSet,
+               test: data.ImageSet) -> dict:
+    """config.json: the arguments, the processes, the method's settings at this size, the steps, the data."""
     config = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
     config.update(world_size=dist.world, device=str(dist.device), settings=method.settings(),
+                  steps_per_epoch=schedule.steps_per_epoch, warmup_steps=schedule.warmup_steps,
                   train_images=len(train), test_images=len(test), classes=list(train.classes))
     return config
 
@@ -305,14 +397,20 @@ def write_config(out: Path, config: dict) -> None:
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
 
-def announce(args, dist: Dist, method: Method, schedule: Schedule, train: data.ImageSet, out: Path) -> None:
+def announce(args, dist: Dist, method: Method, schedule: Schedule, train: data.ImageSet, progress: Progress,
+             out: Path) -> None:
     params = sum(p.numel() for p in method.parameters())
     amp = ", bf16 autocast" if uses_amp(args, dist) else ""
     print(f"{args.method} ({args.ops} ops) on {len(train)} images {args.img_size}px, patch {args.patch_size}, "
-          f"{params / 1e6:.2f}M parameters, {dist.world} process(es) on {dist.device}{amp}")
+          f"{params / 1e6:.2f}M parameters, {dist.world} process(es) on {dist.device}{amp}, "
+          f"{args.threads} CPU thread(s) each (--threads; {cores_available()} cores available)")
     print("  " + ", ".join(f"{k} {v}" for k, v in method.settings().items()))
     print(f"  {schedule.epochs} epochs x {schedule.steps_per_epoch} steps of {schedule.global_batch} images, "
-          f"peak lr {schedule.peak_lr:.2e}; run folder {out}")
+          f"peak lr {schedule.peak_lr:.2e} after {schedule.warmup_steps} warm-up steps; run folder {out}")
+    if schedule.warmup_note:
+        print(f"  {schedule.warmup_note}")
+    if progress.epoch:
+        print(f"  resuming after epoch {progress.epoch} ({len(progress.losses)} steps)")
 
 
 def uses_amp(args, dist: Dist) -> bool:
@@ -386,6 +484,7 @@ def evaluate(args, dist: Dist, method: Method, schedule: Schedule, train: data.I
         "probe_accuracy": probe.probe(method, train, test, dist.device),
         "random_init_probe_accuracy": progress.random_init_probe_accuracy,
         "epochs": schedule.epochs, "steps": len(losses), "world_size": dist.world, "device": str(dist.device),
+        "threads": args.threads,
         "train_wall_time_s": round(wall, 2),
         "train_images_per_s": round(len(losses) * schedule.global_batch / wall, 1) if wall else None,
         "losses": losses,
