@@ -11,9 +11,9 @@ checkpoint.pt (every epoch; --resume continues from it), pictures.png (input | m
 random_init_probe_accuracy, wall time, throughput).
 
 The run, top-down (`run`, then `_run`): read the checkpoint to resume, check the arguments, start
-the processes, load the data, plan the steps, build the method and its optimizer, restore the
-checkpoint or probe the random-init encoder, write config.json, train (a checkpoint per epoch),
-probe the trained encoder, write metrics.json and the pictures.
+the processes, set the CPU threads, load the data, plan the steps, build the method and its
+optimizer, restore the checkpoint or probe the random-init encoder, write config.json, train (a
+checkpoint per epoch), probe the trained encoder, write metrics.json and the pictures.
 """
 from __future__ import annotations
 
@@ -90,12 +90,13 @@ def parser() -> argparse.ArgumentParser:
                         "(train/seeds.py)")
     p.add_argument("--out", default=None, help="run folder (default: a fresh runs/<method>-<ops>-<time>)")
     p.add_argument("--resume", default=None, metavar="CKPT",
-                   help="checkpoint.pt (or its run folder) to continue, into its folder; raise --epochs to train longer "
-                        "(default: a new run)")
+                   help="checkpoint.pt (or its run folder) to continue, into its folder; raise --epochs to train "
+                        "longer (default: a new run)")
     p.add_argument("--lr", type=float, default=None,
                    help="AdamW peak learning rate per 256 images (MAE's blr; default: the method's base_lr, "
                         + ", ".join(f"{name} {cls.base_lr:g}" for name, cls in METHODS.items()) + ")")
-    p.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (none on biases, norms, tokens)")
+    p.add_argument("--weight-decay", type=float, default=0.05,
+                   help="AdamW weight decay (none on biases, norms, tokens)")
     p.add_argument("--warmup-epochs", type=float, default=1.0,
                    help="linear learning-rate warm-up before the half-cosine decay; capped at half the run")
     p.add_argument("--train-size", type=int, default=2048, help="embedded training images")
@@ -502,7 +503,8 @@ def write_outputs(args, dist: Dist, method: Method, schedule: Schedule, test: da
         imgs = test.floats(slice(0, 6)).to(dist.device)
         result = method(imgs, seeds.key(args.seed, seeds.PICTURES), 0)
     viz.save_grid(method, imgs, result.tensors, out / "pictures.png")
-    viz.save_loss_curve(metrics["losses"], schedule.steps_per_epoch, out / "loss.png", f"{args.method} ({args.ops} ops)")
+    viz.save_loss_curve(metrics["losses"], schedule.steps_per_epoch, out / "loss.png",
+                        f"{args.method} ({args.ops} ops)")
     print(f"final loss {metrics['final_loss']:.4f}; linear probe {metrics['probe_accuracy']:.3f} "
           f"(random init {metrics['random_init_probe_accuracy']:.3f}); {metrics['train_wall_time_s']:.0f} s training; "
           f"{out}")

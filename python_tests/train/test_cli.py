@@ -20,8 +20,8 @@ from .test_data import write_folder
     (["--img-size", "18"], "--img-size 18 is not divisible by --patch-size 4"),
     (["--data", "/nonexistent/images"], "not a folder"),
     (["--batch-size", "64"], "do not fill one global batch"),
-    (["--batch-size", "64"], "48 training images do not fill one global batch of 64 (--batch-size 64 x 1 "
-                             "process(es)): pass --batch-size 48 or less"),
+    (["--batch-size", "64"], ("48 training images do not fill one global batch of 64 (--batch-size 64 x 1 "
+                              "process(es)): pass --batch-size 48 or less")),
     (["--threads", "0"], "--threads must be >= 1"),
     (["--resume", "/nonexistent/run"], "no checkpoint there"),
 ])

@@ -17,7 +17,7 @@ def test_every_op_a_method_calls_is_in_the_table_and_a_front_door():
     for op in MIM_OPS:
         assert callable(getattr(mimkernels, op)), op
     with pytest.raises(AttributeError, match="not a MIM op"):
-        Ops("torch").softmax
+        _ = Ops("torch").softmax
 
 
 def test_seed_streams_are_named_and_keep_their_numbers():

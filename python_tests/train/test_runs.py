@@ -27,7 +27,8 @@ def test_method_trains_and_writes_its_run_folder(tmp_path, method):
     assert 0 <= metrics["probe_accuracy"] <= 1 and 0 <= metrics["random_init_probe_accuracy"] <= 1
     config = config_of(tmp_path)
     assert config["lr"] == METHODS[method].base_lr           # no --lr: the method's default
-    assert config["method"] == method and config["settings"] == build(method, Ops("torch"), 16, 4, TINY_MODEL).settings()
+    assert config["method"] == method
+    assert config["settings"] == build(method, Ops("torch"), 16, 4, TINY_MODEL).settings()
     for name in ("pictures.png", "loss.png", "checkpoint.pt"):
         assert (tmp_path / name).stat().st_size > 1000, name
 
