@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mimkernels import rng
+from mimkernels.train import seeds
 
 SHAPES = ("disc", "square", "triangle", "ring", "cross", "star")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -117,8 +117,8 @@ def _draw(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
 def embedded(img_size: int, seed: int, n_train: int = 2048, n_test: int = 1024) -> tuple[ImageSet, ImageSet]:
     """The embedded set at img_size × img_size: (train, test), disjoint draws, deterministic in seed."""
     sets = []
-    for split, n in enumerate((n_train, n_test)):
-        g = torch.Generator().manual_seed(rng.derive_seed(seed, split) >> 1)
+    for stream, n in ((seeds.EMBEDDED_TRAIN, n_train), (seeds.EMBEDDED_TEST, n_test)):
+        g = seeds.generator(seed, stream)
         chunks = [_draw(min(512, n - start), img_size, g) for start in range(0, n, 512)]
         imgs = torch.cat([c[0] for c in chunks])
         sets.append(ImageSet((imgs * 255).round().to(torch.uint8), torch.cat([c[1] for c in chunks]), SHAPES))

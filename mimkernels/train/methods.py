@@ -16,9 +16,9 @@ and patch (`settings()` prints them):
 | MFM      | low- or high-pass disc, r = 16/224·S  | filtered image             | the image (graded in frequency space)   | distance on removed frequencies |
 | PixMIM   | random per token, 75%                 | visible patches only       | low-pass (r = 40/224·S) pixels, per-patch-normalized | MSE on masked patches |
 
-One departure from the papers, measured with the README command (10 epochs, 2048 images of
-32 px): PixMIM trains on MAE's random resized crop (`PixMIM.simple_crop`). MaskFeat's head starts
-as mmselfsup's (truncated normal, std 0.02): with MAE's xavier init it collapsed to the mean HOG.
+One departure from the papers: PixMIM trains on MAE's random resized crop (`PixMIM.simple_crop`).
+The defaults tuned at this scale (`base_lr`, PixMIM's crop, MaskFeat's head init, MFM's grading) keep a
+one-line reason here; the runs that chose them are in benchmarks/results/cpu/train_probe.md.
 
 Images arrive as (B, 3, H, W) float in [0, 1] and are normalized with the ImageNet statistics,
 as every official pipeline does (MFM filters the [0, 1] image first, as the official code).
@@ -32,7 +32,7 @@ from torch import nn
 
 import mimkernels
 from mimkernels.train import data
-from mimkernels.train.ops import Ops, missing
+from mimkernels.train.ops import Ops
 from mimkernels.train.vit import Decoder, Encoder, LinearHead
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -82,8 +82,7 @@ class Method(nn.Module):
     name = ""
     needs: tuple[str, ...] = ()   # the MIM ops this method calls
     crop_scale = (0.2, 1.0)        # area range of the random resized crop
-    # default --lr (per 256 images): 40x MAE's 1.5e-4, for 10-epoch runs (1.5e-3 gave MAE a smaller probe
-    # gain; 1.2e-2 gave MaskFeat 0.218 against 0.269 and MFM 0.240 against 0.244)
+    # default --lr (per 256 images): 40x MAE's 1.5e-4 for 10-epoch runs (train_probe.md, "Defaults tuned")
     base_lr = 6e-3
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
@@ -92,10 +91,6 @@ class Method(nn.Module):
         self.grid = (img_size // patch_size, img_size // patch_size)
         self.num_patches = self.grid[0] * self.grid[1]
         self.patch_dim = patch_size * patch_size * 3
-
-    @classmethod
-    def missing_ops(cls) -> list[str]:
-        return missing(cls.needs)
 
     def settings(self) -> dict:
         """The method's hyper-parameters at this image size (printed at start, saved in config.json)."""
@@ -155,10 +150,8 @@ class PixMIM(MAE):
 
     name = "pixmim"
     needs = MAE.needs + ("lowfreq_target",)
-    # The paper's simple resized crop (a shift of +-1 px at 32 px) is kept for its 800-epoch ImageNet
-    # runs; on the 2048 embedded images for 10 epochs it is nearly no augmentation and the probe fell
-    # to the random encoder's (0.228 vs 0.227), against 0.268 with MAE's random resized crop
-    # (measured, README). So the default is MAE's crop; simple_crop = True restores the paper's.
+    # The paper's simple resized crop is nearly no augmentation at 32 px (a +-1 px shift): its probe was
+    # the random encoder's (train_probe.md, "Defaults tuned"). True restores it.
     simple_crop = False
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
@@ -188,8 +181,7 @@ class SimMIM(Method):
     needs = ("simmim_mask", "patchify", "unpatchify", "masked_l1_loss")
     crop_scale = (0.67, 1.0)
     mask_ratio = 0.6
-    # Tuned here, not the paper's (SimMIM's own lr is below MAE's): the README command's probe rose
-    # with the lr, 0.193 at 2e-3, 0.232 at 6e-3, 0.268 at 1.2e-2 (random encoder 0.227)
+    # tuned here, not the paper's: the probe rose with the lr up to 1.2e-2 (train_probe.md, "Defaults tuned")
     base_lr = 1.2e-2
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
@@ -237,10 +229,8 @@ class MaskFeat(Method):
         self.pool = max(1, patch_size // 2)
         self.hog_dim = 3 * self.nbins * (patch_size // self.pool) ** 2
         self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads, mask_token=True)
-        # mmselfsup's MaskFeat head: truncated normal, std 0.02. With MAE's xavier init its outputs
-        # start with std ~1, over 3x the HOG targets' 0.3 (first loss 1.34, the mean HOG's 0.089):
-        # the head shrank to predict the mean HOG and the encoder hardly learned (10 epochs: loss
-        # 0.0878, probe 0.226 vs 0.227 random; with this init 0.0856 and 0.269)
+        # mmselfsup's MaskFeat head (truncated normal, std 0.02): with MAE's xavier init it collapsed to
+        # the mean HOG (train_probe.md, "Defaults tuned")
         self.head = LinearHead(model.dim, self.hog_dim, init_std=0.02)
 
     def settings(self) -> dict:
@@ -272,21 +262,8 @@ class MFM(Method):
     name = "mfm"
     needs = ("mfm_corrupt", "patchify", "unpatchify", "frequency_loss")
     low_pass_prob = 0.5
-    # The official code's RECOVER_TARGET_TYPE: "masked" (the paper's three configs) grades the removed
-    # frequencies only, in one masked mean over the batch; "normal" (its config.py default) the plain mean
-    # over all frequencies. Measured with the README command, seeds 0-4 (benchmarks/results/cpu/
-    # train_probe.md): "masked" gains +0.037 +- 0.018 over the random encoder (5 of 5 seeds; seed 0's
-    # +0.018 was the lowest), "normal" +0.032 +- 0.031 (4 of 5), so the paper's choice stays. At 32 px
-    # "masked" barely learns its pretext task: a low-pass sample is graded on 1003 of 1024 frequencies,
-    # a high-pass one on 21 (2% of the loss), and the textures and edges missing from a blur of radius
-    # 2.3 are nearly unpredictable: predicting zero there scores the filtered input's loss (0.2097 vs
-    # 0.2096), and the pictures' predictions are a flat grey. Its encoder still learns features of
-    # filtered images (seed 0: probe on low-pass test images 0.291 vs 0.244 random; clean ones 0.244 vs
-    # 0.227). With "normal" the prediction is the image, but the probe is no better. Tried at seed 0
-    # with "masked", none above the noise (probe SE 0.013; default 0.244): radius 9.1 (16 px at 224
-    # scaled to the 8x8 patch grid; on these images its disc holds 92% of the non-DC energy, as r = 16
-    # does on photos at 224) 0.243, radius 4.6 0.225, torch's default init of the head (the official
-    # 1x1 conv's) 0.230, gradient clipping at 3 (the official CLIP_GRAD) 0.244; "normal" 0.262.
+    # The official RECOVER_TARGET_TYPE: "masked" (the paper's configs) grades the removed frequencies
+    # only, "normal" (its config.py default) all of them. What was tried: train_probe.md, "MFM".
     recover_target_type = "masked"
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
@@ -321,19 +298,10 @@ class MFM(Method):
 METHODS = {m.name: m for m in (MAE, SimMIM, MaskFeat, MFM, PixMIM)}
 
 
-def availability() -> dict[str, list[str]]:
-    """method -> the ops it needs that this mimkernels lacks (empty: available)."""
-    return {name: cls.missing_ops() for name, cls in METHODS.items()}
-
-
 def build(name: str, ops: Ops, img_size: int, patch_size: int, model: ModelConfig) -> Method:
-    """The method `name`; ValueError for an unknown or unavailable one, or a patch that does not tile."""
+    """The method `name`; ValueError for an unknown one, or a patch that does not tile."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     if img_size % patch_size:
         raise ValueError(f"--img-size {img_size} is not divisible by --patch-size {patch_size}")
-    lacking = METHODS[name].missing_ops()
-    if lacking:
-        raise RuntimeError(f"method {name!r} needs {', '.join(lacking)}, not in this version of mimkernels yet "
-                           f"(available: {', '.join(n for n, m in availability().items() if not m) or 'none'})")
     return METHODS[name](ops, img_size, patch_size, model)

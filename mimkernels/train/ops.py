@@ -5,9 +5,6 @@ by step as the official code (`mimkernels/<family>/reference.py`); `--ops mimker
 `backend="auto"`, the fastest kernel that can run on the device (Triton or CUDA on a GPU, the
 compiled `cpp` build on a CPU, the reference where an op has no kernel there). Both paths take the
 same arguments and validate them the same way, and random ops draw the same Philox masks.
-
-An op family that has not landed in this mimkernels yet makes the methods that need it
-unavailable; `python -m mimkernels.train --help` lists them with the ops they miss.
 """
 from __future__ import annotations
 
@@ -17,20 +14,13 @@ import mimkernels
 
 OPS_CHOICES = ("torch", "mimkernels")
 
-# op -> family (for messages): every MIM op a method may call.
-FAMILY = {
-    "patchify": "pixel", "unpatchify": "pixel", "patch_norm_target": "pixel", "norm_pix_mse_loss": "pixel",
-    "masked_mse_loss": "pixel", "masked_l1_loss": "pixel",
-    "random_mask_indices": "masking", "gather_patches": "masking", "unshuffle_tokens": "masking",
-    "simmim_mask": "masking", "block_mask": "masking",
-    "hog": "hog",
-    "mfm_corrupt": "frequency", "lowfreq_target": "frequency", "frequency_loss": "frequency",
-}
-
-
-def missing(names) -> list[str]:
-    """The ops of `names` that this mimkernels does not export yet."""
-    return [name for name in names if not hasattr(mimkernels, name)]
+# Every MIM op a method may call (`Method.needs`), each a front door `mimkernels.<name>(..., backend=)`.
+MIM_OPS = (
+    "patchify", "unpatchify", "patch_norm_target", "norm_pix_mse_loss", "masked_mse_loss", "masked_l1_loss",
+    "random_mask_indices", "gather_patches", "unshuffle_tokens", "simmim_mask", "block_mask",
+    "hog",
+    "mfm_corrupt", "lowfreq_target", "frequency_loss",
+)
 
 
 class Ops:
@@ -43,10 +33,8 @@ class Ops:
         self.backend = "torch" if kind == "torch" else "auto"
 
     def __getattr__(self, name: str):
-        if name not in FAMILY:
-            raise AttributeError(f"{name!r} is not a MIM op of the trainer's table (train/ops.py)")
-        if not hasattr(mimkernels, name):
-            raise RuntimeError(f"mimkernels.{name} ({FAMILY[name]} family) is not in this version of mimkernels")
+        if name not in MIM_OPS:
+            raise AttributeError(f"{name!r} is not a MIM op of the trainer's table (train/ops.py MIM_OPS)")
         op = functools.partial(getattr(mimkernels, name), backend=self.backend)
         setattr(self, name, op)  # cache: __getattr__ runs once per op
         return op
