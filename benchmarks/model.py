@@ -272,27 +272,13 @@ def _meta(*shape, dtype=torch.float32):
     return torch.empty(shape, dtype=dtype, device="meta")
 
 
-@contextlib.contextmanager
-def _driver_compat():
-    """The codegen driver of python_tests/test_triton_codegen.py still calls `mimkernels.hog.tables`,
-    which moved to `mimkernels.hog.ops.tables`: lend it for the call (remove when the driver is fixed)."""
-    hog = importlib.import_module("mimkernels.hog")
-    added = not hasattr(hog, "tables")
-    if added:
-        hog.tables = importlib.import_module("mimkernels.hog.ops").tables
-    try:
-        yield
-    finally:
-        if added:
-            del hog.tables
-
-
 def _driver_launches() -> list:
-    """The fp32 launches of the codegen driver at B = 256, 224 px (`_record(256, 224, variants=False)`)."""
-    from python_tests.test_triton_codegen import _record
+    """The fp32 launches of every family's codegen driver at B = 256, 224 px
+    (python_tests/<family>/test_codegen.py `launch_every_kernel`, variants=False)."""
+    from benchmarks import codegen
 
-    with _driver_compat():
-        return _record(BATCH, SIZE, variants=False)
+    return [launch for family in codegen.family_codegen_modules()
+            for launch in codegen.record(family, BATCH, SIZE, variants=False)]
 
 
 def _canonical_extras() -> list:
@@ -303,15 +289,16 @@ def _canonical_extras() -> list:
     from benchmarks import codegen
     from mimkernels.masking import triton as M
 
-    frequency = importlib.import_module("mimkernels.frequency")
+    from mimkernels.frequency import IMAGENET_MEAN, IMAGENET_STD
+    from mimkernels.frequency import triton as F
     ids, ids_restore = _meta(BATCH, KEEP, dtype=torch.int64), _meta(BATCH, LENGTH, dtype=torch.int64)
     with codegen.record_triton_launches() as recorder:
         M.gather_rows(_meta(BATCH, LENGTH, D_ENC), ids)
         M.scatter_rows(_meta(BATCH, KEEP, D_ENC), ids, LENGTH)
         M.unshuffle_tokens(_meta(BATCH, 1 + KEEP, D_DEC), ids_restore, _meta(1, 1, D_DEC))
         M.unshuffle_tokens_backward(_meta(BATCH, 1 + LENGTH, D_DEC), ids_restore, KEEP)
-        frequency._pixmim_target_impl(_meta(BATCH, CHANNELS, SIZE, SIZE), PIXMIM_RADIUS,
-                                      list(frequency.IMAGENET_MEAN), list(frequency.IMAGENET_STD), True)
+        F.lowfreq_target(_meta(BATCH, CHANNELS, SIZE, SIZE), PIXMIM_RADIUS, list(IMAGENET_MEAN), list(IMAGENET_STD),
+                         True)
     return recorder.launches
 
 
