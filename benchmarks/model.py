@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import glob
 import hashlib
-import importlib
 import json
 import math
 import os
