@@ -5,9 +5,10 @@ TRITON_INTERPRET=1 was set before mimkernels was imported), "cuda" (`_C` built w
 tensors), "cpp" (`_C`'s CPU build of the same kernel bodies, CPU tensors), and "auto": the
 implementation measured fastest for the device (AUTO_ORDER).
 
-An op's backends are read from the torch.library catalogue: "torch" (every op has a reference)
-plus the overloads its family registered, `torch.ops.mimkernels.<op>.<backend>`. Nothing here names
-a family or an op.
+An op's backends are those of the torch.library catalogue: "torch" (every op has a reference) plus
+the overloads its family registered, `torch.ops.mimkernels.<op>.<backend>`, which `_library` records
+here as it registers them (a dict lookup torch.compile traces; `OpOverloadPacket.overloads()` is
+not traceable). Nothing here names a family or an op.
 """
 from __future__ import annotations
 
@@ -34,11 +35,19 @@ AUTO_ORDER = {
 }
 
 
+# op -> the kernel backends registered as torch.ops.mimkernels.<op>.<backend> (filled by _library)
+_REGISTERED: dict[str, set[str]] = {}
+
+
+def register(op: str, backend: str) -> None:
+    """Record that `torch.ops.mimkernels.<op>.<backend>` exists (called by _library.define_op)."""
+    _REGISTERED.setdefault(op, set()).add(backend)
+
+
 def implemented(op: str) -> tuple[str, ...]:
-    """The backends of `op`: "torch", then its registered overloads among KERNEL_BACKENDS."""
-    packet = getattr(torch.ops.mimkernels, op)
-    overloads = set(packet.overloads())
-    return ("torch", *(b for b in KERNEL_BACKENDS if b in overloads))
+    """The backends of `op`: "torch", then its registered kernel backends in KERNEL_BACKENDS order."""
+    registered = _REGISTERED.get(op, ())
+    return ("torch", *(b for b in KERNEL_BACKENDS if b in registered))
 
 
 def debug_checks() -> bool:

@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from mimkernels import _backends
 from mimkernels._backends import TRITON_INTERPRET
 
 _lib = torch.library.Library("mimkernels", "FRAGMENT")
@@ -68,6 +69,7 @@ def define_op(name: str, forward: Callable, *, fake: Callable | None = None, tri
     """Register `torch.ops.mimkernels.<name>` (name "<op>.<backend>") and return its CustomOpDef
     (module docstring)."""
     op = _custom_op(f"mimkernels::{name}", forward, fake, triton, device_types)
+    _backends.register(*name.split("."))
     if backward is None:
         return op
     params, tensors = _tensor_params(forward)
@@ -112,6 +114,7 @@ def define_reference(name: str, fn: Callable) -> None:
     schema = torch.library.infer_schema(fn, mutates_args=())
     _lib.define(f"{name}.torch{schema}")
     _lib.impl(f"{name}.torch", fn, "CompositeImplicitAutograd")
+    _backends.register(name, "torch")
 
 
 def register_triton_kernels() -> None:

@@ -10,11 +10,12 @@ import glob
 import importlib.util
 import math
 import os
+import sys
 
 import numpy as np
 import torch
 
-from mimkernels import _dispatch
+from mimkernels import _backends
 
 # (atol, rtol) for comparing a kernel against the fp32-accumulating reference, per input dtype.
 TOLERANCES = {
@@ -27,8 +28,8 @@ TOLERANCES = {
 def backends_on(op: str, device: str | torch.device = "cpu", *, exclude: tuple[str, ...] = ()) -> list[str]:
     """The implemented backends of `op` that can run on `device` here (never "auto")."""
     device = torch.device(device)
-    return [b for b in _dispatch.IMPLEMENTED[op]
-            if b not in exclude and _dispatch.backend_unavailable_reason(b, device) is None]
+    return [b for b in _backends.implemented(op)
+            if b not in exclude and _backends.unavailable_reason(b, device) is None]
 
 
 _KEPT_ALIVE: list = []
@@ -181,7 +182,13 @@ class OfficialMMPretrainBEiTMaskGenerator(OfficialMaskingGenerator):
 # keeps what they would launch (kernel, grid, arguments); `compile_for_gpu` builds one launch to a
 # cubin with Triton's bundled ptxas, no GPU needed, in a process where TRITON_INTERPRET is unset.
 
-TRITON_KERNEL_MODULES = _dispatch.TRITON_KERNEL_MODULES
+
+def triton_kernel_modules() -> list:
+    """The imported mimkernels modules that launch Triton kernels (they import `_triton_lib.triton_launch`)."""
+    from mimkernels import _triton_lib
+
+    return [m for name, m in list(sys.modules.items())
+            if name.startswith("mimkernels.") and getattr(m, "triton_launch", None) is _triton_lib.triton_launch]
 
 # CUDA's launch limits: blocks per grid along x, y, z.
 MAX_GRID = (2 ** 31 - 1, 65535, 65535)
@@ -240,16 +247,13 @@ class TritonLaunch:
 
 
 class record_triton_launches:
-    """Context manager: within it, the launchers of TRITON_KERNEL_MODULES record their launches in
+    """Context manager: within it, the launchers of triton_kernel_modules() record their launches in
     `.launches` instead of running them (call them on meta tensors to record any size for free)."""
 
     def __enter__(self):
-        import importlib
-
         self.launches: list[TritonLaunch] = []
         self._saved = []
-        for name in TRITON_KERNEL_MODULES:
-            module = importlib.import_module(name)
+        for module in triton_kernel_modules():
             self._saved.append((module, module.triton_launch))
             module.triton_launch = self._launcher
         return self
