@@ -12,9 +12,9 @@ from mimkernels.masking import (MaskCollator, block_mask, gather_patches, mask_a
                                 random_masking, simmim_mask, unshuffle_tokens)
 from mimkernels.frequency import (IMAGENET_MEAN, IMAGENET_STD, circular_filter, frequency_loss, frequency_mask,
                                   lowfreq_target, mfm_corrupt)
-from mimkernels import _dispatch
+from mimkernels import _library
 
-_dispatch.register_triton_kernels()  # after every family defined its ops
+_library.register_triton_kernels()  # after every family defined its ops
 
 __version__ = "0.1.0"
 

@@ -2,21 +2,24 @@
 
 Prints aligned `key: value` lines: versions, the native build (`_C` loaded or why not, compiled
 archs, build switches), the GPU, the installed hosts of `mimkernels.integrations` (read from package
-metadata: nothing is imported), then `backend.<op>.<backend>: available | unavailable (reason)`
-for every op, then runs the RNG and one tiny call of every op on every available backend, each
+metadata: nothing is imported), then per op `auto.<op>`: the backend `backend="auto"` takes here on
+each device, and `backend.<op>.<backend>: available | unavailable (reason.N)` with each reason
+printed once as `reason.N`, then runs the RNG and one tiny call of every op on every available backend, each
 compared with the torch backend (`sanity.<op>.<backend>.<device>: ok`).
 Exits 1 if a sanity run fails; include the whole output in an issue.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import inspect
 import platform
 import sys
 
 import torch
 
 import mimkernels
-from mimkernels import _dispatch, _native, rng
+from mimkernels import _backends, _native, rng
 
 
 def _version(module: str) -> str:
@@ -49,7 +52,7 @@ def collect() -> dict[str, str]:
         "torch.version": torch.__version__,
         "torch.cuda": str(torch.version.cuda),
         "triton.version": _version("triton"),
-        "triton.interpret": str(_dispatch.TRITON_INTERPRET),
+        "triton.interpret": str(_backends.TRITON_INTERPRET),
         "native._C": "loaded" if _native.available() else f"not loaded ({_native.unavailable_reason()})",
     }
     build = _native.build_info()
@@ -68,46 +71,39 @@ def collect() -> dict[str, str]:
     for module, distributions in INTEGRATION_HOSTS.items():
         info[f"integrations.{module}"] = _host_versions(distributions)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    for op, backends in sorted(_dispatch.IMPLEMENTED.items()):
-        for backend in backends:
-            reasons = [_dispatch.backend_unavailable_reason(backend, d) for d in devices]
-            ok = [d.type for d, r in zip(devices, reasons) if r is None]
+    reasons: dict[str, str] = {}  # reason -> its label, each long reason printed once
+
+    def label(reason: str) -> str:
+        return reasons.setdefault(reason, f"reason.{len(reasons) + 1}")
+
+    for op in public_ops():
+        info[f"auto.{op}"] = ", ".join(f"{_backends.resolve(op, 'auto', d)} ({d.type})" for d in devices)
+        for backend in _backends.implemented(op):
+            why = [_backends.unavailable_reason(backend, d) for d in devices]
+            ok = [d.type for d, r in zip(devices, why) if r is None]
             info[f"backend.{op}.{backend}"] = (f"available ({', '.join(ok)})" if ok
-                                               else f"unavailable ({reasons[-1]})")
+                                               else f"unavailable ({label(why[-1])})")
+    info.update({name: reason for reason, name in reasons.items()})
     return info
 
 
+def public_ops() -> list[str]:
+    """The functional ops of `mimkernels.__all__` (each has `torch.ops.mimkernels.<op>`)."""
+    return sorted(name for name in mimkernels.__all__ if inspect.isfunction(getattr(mimkernels, name)))
+
+
+def family_examples(op: str):
+    """The `examples` module of the family that defines `op` (its table of valid and invalid calls)."""
+    family = ".".join(getattr(mimkernels, op).__module__.split(".")[:2])
+    return importlib.import_module(f"{family}.examples")
+
+
 def tiny_calls(device: torch.device) -> dict[str, tuple[tuple, dict]]:
-    """op -> (args, kwargs) of one tiny call of every op registered with `implements` (integer-valued
-    images, so that every backend agrees with torch to rounding)."""
-    gen = torch.Generator().manual_seed(0)
-    imgs = torch.randint(0, 256, (2, 3, 16, 16), generator=gen).to(device=device, dtype=torch.float32) / 255
-    tokens = torch.randn(2, 16, 8, generator=gen).to(device)
-    ids_keep, ids_restore, mask = mimkernels.random_mask_indices(2, 16, 0.75, seed=1, device=device, backend="torch")
-    mask2d = mask.reshape(2, 4, 4)
-    pred = torch.randn(2, 16, 48, generator=gen).to(device)
-    return {
-        "patchify": ((imgs, 4), {}),
-        "unpatchify": ((pred, 4), {}),
-        "random_mask_indices": ((2, 16, 0.75), {"seed": 1, "device": device}),
-        "random_masking": ((tokens, 0.75), {"seed": 1}),
-        "gather_patches": ((imgs, ids_keep, 4), {}),
-        "unshuffle_tokens": ((tokens[:, :1 + ids_keep.shape[1]], ids_restore, tokens[0, 0]), {}),
-        "patch_norm_target": ((imgs, 4), {}),
-        "masked_mse_loss": ((pred, pred.flip(0), mask), {}),
-        "norm_pix_mse_loss": ((pred, imgs, mask, 4), {}),
-        "masked_l1_loss": ((imgs.flip(0), imgs, mask2d), {}),
-        "hog": ((imgs * 255,), {"patch_size": 8}),
-        "hog_map": ((imgs * 255,), {"gaussian_window": 0}),
-        "simmim_mask": ((2, 32, 8, 4), {"seed": 1, "device": device}),
-        "block_mask": ((2, 6, 6, 10, 2), {"seed": 1, "device": device}),
-        "mask_avg_dist": ((mask2d, 4), {}),
-        "frequency_mask": ((8, 8, 2.0), {"device": device}),
-        "circular_filter": ((imgs, 3.0, torch.tensor([False, True], device=device)), {}),
-        "mfm_corrupt": ((imgs, 3.0), {"seed": 1}),
-        "lowfreq_target": ((imgs, 3.0), {}),
-        "frequency_loss": ((imgs, imgs.flip(0), mimkernels.frequency_mask(16, 16, 3.0, device=device)), {}),
-    }
+    """op -> (args, kwargs) of one tiny call of every public op, from its family's `examples.valid_calls`."""
+    calls = {}
+    for module in {family_examples(op) for op in public_ops()}:
+        calls.update(module.valid_calls(device))
+    return calls
 
 
 def _same(got, expected) -> bool:
@@ -126,7 +122,7 @@ def sanity() -> dict[str, str]:
     expected = rng.philox4x32_10(0, 0, 0, 0, 0)
     expected = torch.stack(expected).to(torch.int64)
     for name, device in (("cpp", "cpu"), ("cuda", "cuda")):
-        reason = _dispatch.backend_unavailable_reason(name, torch.device(device))
+        reason = _backends.unavailable_reason(name, torch.device(device))
         if reason is not None:
             continue
         try:
@@ -144,8 +140,8 @@ def sanity() -> dict[str, str]:
         for op, (args, kwargs) in tiny_calls(torch.device(device)).items():
             fn = getattr(mimkernels, op)
             expected = None
-            for backend in _dispatch.IMPLEMENTED[op]:  # "torch" first: the reference of the others
-                if _dispatch.backend_unavailable_reason(backend, torch.device(device)):
+            for backend in _backends.implemented(op):  # "torch" first: the reference of the others
+                if _backends.unavailable_reason(backend, torch.device(device)):
                     continue
                 try:
                     got = fn(*args, **kwargs, backend=backend)

@@ -27,8 +27,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    from mimkernels import _dispatch, _native
+    from mimkernels import _backends, _native
 
     return (f"mimkernels {mimkernels.__version__}: _C {'loaded' if _native.available() else 'NOT loaded'}, "
-            f"cuda build {_native.cuda_built()}, TRITON_INTERPRET={int(_dispatch.TRITON_INTERPRET)}, "
+            f"cuda build {_native.cuda_built()}, TRITON_INTERPRET={int(_backends.TRITON_INTERPRET)}, "
             f"GPU {torch.cuda.is_available()}; {TORCHVISION_STATE}")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mimkernels import _dispatch, _native, rng
+from mimkernels import _backends, _native, rng
 
 KNOWN_ANSWERS = [  # (counter, key (k0, k1), output) — Random123 kat_vectors, philox4x32_10
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
@@ -40,7 +40,7 @@ def native_fill(device, n, c0_start, c1, c2, c3, seed):
     return out.cpu().to(torch.int64) & 0xFFFFFFFF
 
 
-if _dispatch.HAS_TRITON:
+if _backends.HAS_TRITON:
     import triton
     import triton.language as tl
 
@@ -92,7 +92,7 @@ def implementations():
     impls = [pytest.param("torch", torch_fill, "cpu", id="torch-cpu")]
     impls.append(pytest.param("cpp", native_fill, "cpu", id="cpp",
                               marks=pytest.mark.skipif(not _native.available(), reason="_C not built")))
-    interp = pytest.mark.skipif(not _dispatch.HAS_TRITON or not _dispatch.TRITON_INTERPRET,
+    interp = pytest.mark.skipif(not _backends.HAS_TRITON or not _backends.TRITON_INTERPRET,
                                 reason="triton interpreter not active")
     impls.append(pytest.param("triton", triton_fill, "cpu", id="triton-interpret", marks=interp))
     gpu = [pytest.mark.gpu]
@@ -130,7 +130,7 @@ def test_agrees_with_oracle_over_many_counters(name, fill, device):
         assert mismatches.size == 0, f"{name}: {len(mismatches)} words differ, first at {mismatches[:3].tolist()}"
 
 
-@pytest.mark.skipif(not _dispatch.HAS_TRITON or not _dispatch.TRITON_INTERPRET, reason="needs the interpreter")
+@pytest.mark.skipif(not _backends.HAS_TRITON or not _backends.TRITON_INTERPRET, reason="needs the interpreter")
 def test_triton_draw_helper_matches_torch_draw():
     seed = (1 << 64) - 12345  # a seed with the top bit set goes to Triton as a negative int64
     got = _helper_draw_fill("cpu", 10_000, 77, 5, rng.STREAM_BLOCK_MASK, seed)

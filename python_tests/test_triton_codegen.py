@@ -19,9 +19,10 @@ import time
 import pytest
 import torch
 
-from mimkernels import _dispatch, testing
+from benchmarks import codegen
+from mimkernels import _backends, _library
 
-pytestmark = pytest.mark.skipif(not _dispatch.HAS_TRITON, reason="needs triton")
+pytestmark = pytest.mark.skipif(not _backends.HAS_TRITON, reason="needs triton")
 
 META = torch.device("meta")
 FLOATS = (torch.float32, torch.bfloat16, torch.float16)
@@ -120,8 +121,8 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
         frequency._pixmim_target_impl(imgs, 30.0, mean, std, True)
 
 
-def _record(batch: int, size: int, *, variants: bool) -> list[testing.TritonLaunch]:
-    with testing.record_triton_launches() as recorder:
+def _record(batch: int, size: int, *, variants: bool) -> list[codegen.TritonLaunch]:
+    with codegen.record_triton_launches() as recorder:
         _launch_every_kernel(batch, size, variants=variants)
     return recorder.launches
 
@@ -129,15 +130,14 @@ def _record(batch: int, size: int, *, variants: bool) -> list[testing.TritonLaun
 def _launched_kernel_names() -> set[str]:
     """Every Triton kernel of the package that a launcher launches (`triton_launch(kernel)` in the
     source of the kernel modules; helpers are compiled through their callers)."""
-    import importlib
     import inspect
     import re
 
-    return {name for module_name in testing.TRITON_KERNEL_MODULES
-            for name in re.findall(r"triton_launch\((\w+)", inspect.getsource(importlib.import_module(module_name)))}
+    return {name for module in codegen.triton_kernel_modules()
+            for name in re.findall(r"triton_launch\((\w+)", inspect.getsource(module))}
 
 
-def compile_set() -> list[testing.TritonLaunch]:
+def compile_set() -> list[codegen.TritonLaunch]:
     """One launch per distinct compiled binary of the representative launches."""
     unique = {}
     for launch in _record(2, 64, variants=True):
@@ -171,7 +171,7 @@ def test_grids_within_cuda_limits(batch):
     launches = _record(batch, 224, variants=False) + _record(2, 1024, variants=False)
     assert {launch.name for launch in launches} == _launched_kernel_names()
     for launch in launches:
-        assert all(0 < n <= limit for n, limit in zip(launch.grid, testing.MAX_GRID)), (launch.name, launch.grid)
+        assert all(0 < n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), (launch.name, launch.grid)
         assert "*i1" not in launch.signature()[0].values(), f"{launch.name}: a torch.bool pointer (load as uint8)"
 
 
@@ -182,10 +182,10 @@ def test_masked_l1_grid_on_tall_images():
 
     for h, w in ((8, 2 ** 17), (2 ** 17, 8)):
         imgs = torch.empty(1, 1, h, w, device=META)
-        with testing.record_triton_launches() as recorder:
+        with codegen.record_triton_launches() as recorder:
             P.masked_l1_loss(imgs, imgs, torch.empty(1, h // 8, w // 8, dtype=torch.bool, device=META), 1)
         (launch,) = recorder.launches
-        assert all(n <= limit for n, limit in zip(launch.grid, testing.MAX_GRID)), launch.grid
+        assert all(n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), launch.grid
 
 
 def check_opaque_ops_launch_directly() -> None:
@@ -330,7 +330,7 @@ def check_triton_ops_trace_into_kernels() -> None:
         raise Traced(graph)
 
     calls = _triton_op_calls()
-    assert {f"mimkernels::{name}" for name in calls} == set(_dispatch._TRITON_OPS)
+    assert {f"mimkernels::{name}" for name in calls} == set(_library._TRITON_OPS)
     for name, args in calls.items():
         at = [i for i, arg in enumerate(args) if isinstance(arg, torch.Tensor)]
 
@@ -352,7 +352,7 @@ def compile_all(report=print) -> None:
     launches = compile_set()
     for launch in launches:
         t0 = time.perf_counter()
-        compiled = testing.compile_for_gpu(launch)
+        compiled = codegen.compile_for_gpu(launch)
         constexprs = {k: v for k, v in launch.signature()[1].items()}
         report(f"{launch.name:32s} smem {compiled.metadata.shared:6d} {time.perf_counter() - t0:5.1f}s "
                f"{launch.options} {constexprs}")
@@ -375,7 +375,7 @@ def test_every_kernel_compiles_for_sm90(tmp_path):
 
 
 if __name__ == "__main__":
-    assert not _dispatch.TRITON_INTERPRET, "run without TRITON_INTERPRET"
+    assert not _backends.TRITON_INTERPRET, "run without TRITON_INTERPRET"
     check_opaque_ops_launch_directly()
     check_triton_ops_list_their_kernels()
     check_torch_sees_each_store(compile_set())

@@ -1,4 +1,4 @@
-"""HOG family: the MaskFeat target (spec/hog.md), in mmpretrain's per-patch layout (`hog`) or as
+"""HOG family: the MaskFeat target (SPEC.md), in mmpretrain's per-patch layout (`hog`) or as
 SlowFast HOGLayerC's cell map (`hog_map`).
 
 Per image and channel: reflect-pad by 1, Sobel gradients gx = left − right column, gy = top − bottom
@@ -9,11 +9,11 @@ each (channel, cell) nbins-vector L2-normalized (eps 1e-12, zero cells stay zero
 
 Backends: "torch" (the eager official computation, reference.py), "triton" (one fused kernel,
 triton.py), "cpp" (OpenMP, csrc/hog/hog_cpu.cpp) and "cuda" (shared-memory tile per block,
-csrc/hog/hog.cu); cpp and cuda share the per-pixel body csrc/include/mimkernels/hog.h, whose formulas
+csrc/hog/hog.cu), registered in ops.py as torch.ops.mimkernels.{hog,hog_map}.<backend>; cpp and cuda share the per-pixel body csrc/include/mimkernels/hog.h, whose formulas
 are the Triton kernel's, operation for operation. All compute in fp32 from the exactly upcast input.
-The kernels bin by a sign test against split fp32 cotangents instead of atan2 (spec §8.1): on
+The kernels bin by a sign test against split fp32 cotangents instead of atan2 (SPEC.md §5): on
 integer-valued inputs with odd nbins they equal the official fp32 result; elsewhere pixels within
-~1e-7 of a bin boundary may vote differently (spec §7.3 — so does the official code between CPU and
+~1e-7 of a bin boundary may vote differently (SPEC.md §5 — so does the official code between CPU and
 GPU). With even nbins, integer gradients hit the 45°/90°/135° boundaries exactly: the kernels take the
 exact bin, while torch's vectorized CPU atan2 can round below it (atan2(g, g)·4/π = 0.99999994).
 
@@ -27,23 +27,16 @@ per block (pool > ~130 on an H100 at 9 bins); triton has no such limit.
 """
 from __future__ import annotations
 
-import functools
-import math
-
 import torch
 
-from mimkernels import _dispatch, _native
-from mimkernels._dispatch import HAS_TRITON, check_int, check_tensor, define_op, implements
-from mimkernels.hog import reference
+from mimkernels import _backends
+from mimkernels.checks import check_int, check_patch_grid, check_tensor
+from mimkernels.hog import ops, reference
+from mimkernels.hog.nn import HOG
 
-__all__ = ["hog", "hog_map"]
-
-implements("hog", "torch", "triton", "cpp", "cuda")
-implements("hog_map", "torch", "triton", "cpp", "cuda")
+__all__ = ["hog", "hog_map", "HOG"]
 
 IMAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.uint8)
-# dtype codes of the native kernels (csrc/hog/hog.h)
-_NATIVE_DTYPE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.uint8: 3}
 
 
 def hog(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_window: int = 16, norm_out: bool = True,
@@ -59,8 +52,15 @@ def hog(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_window: i
     check_int(patch_size, "patch_size", minimum=1)
     if patch_size % pool:
         raise ValueError(f"patch_size {patch_size} must be a multiple of pool {pool}")
-    _dispatch.check_patch_grid(imgs.shape[2], imgs.shape[3], patch_size)
-    return _run("hog", imgs, nbins, pool, gaussian_window, norm_out, patch_size, backend)
+    check_patch_grid(imgs.shape[2], imgs.shape[3], patch_size)
+    be = _backends.resolve("hog", backend, imgs.device)
+    with torch.no_grad():
+        if be == "torch":
+            return reference.to_patches(reference.hog_map(imgs, nbins, pool, gaussian_window, norm_out),
+                                        patch_size // pool)
+        cot, window = ops.tables(nbins, gaussian_window, imgs.device)
+        return getattr(torch.ops.mimkernels.hog, be)(imgs, cot, window, nbins, pool, gaussian_window, patch_size,
+                                                     norm_out)
 
 
 def hog_map(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_window: int = 16, norm_out: bool = True,
@@ -69,7 +69,12 @@ def hog_map(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_windo
     (B, C, nbins, H // pool, W // pool) float32 (SlowFast HOGLayerC's output). The last H mod pool rows
     and W mod pool columns form no cell (they still serve as stencil neighbours). No gradient."""
     _check_common(imgs, nbins, pool, gaussian_window, norm_out)
-    return _run("hog_map", imgs, nbins, pool, gaussian_window, norm_out, 0, backend)
+    be = _backends.resolve("hog_map", backend, imgs.device)
+    with torch.no_grad():
+        if be == "torch":
+            return reference.hog_map(imgs, nbins, pool, gaussian_window, norm_out)
+        cot, window = ops.tables(nbins, gaussian_window, imgs.device)
+        return getattr(torch.ops.mimkernels.hog_map, be)(imgs, cot, window, nbins, pool, gaussian_window, norm_out)
 
 
 def _check_common(imgs, nbins, pool, gaussian_window, norm_out) -> None:
@@ -91,82 +96,3 @@ def _check_common(imgs, nbins, pool, gaussian_window, norm_out) -> None:
         raise ValueError(f"imgs height {height} and width {width} must be multiples of gaussian_window "
                          f"{gaussian_window} (the window tiles the image); pass gaussian_window=0 for none")
 
-
-def _run(op, imgs, nbins, pool, gaussian_window, norm_out, patch_size, backend) -> torch.Tensor:
-    be = _dispatch.resolve_backend(op, backend, imgs.device)
-    with torch.no_grad():
-        if be == "torch":
-            out = reference.hog_map(imgs, nbins, pool, gaussian_window, norm_out)
-            return reference.to_patches(out, patch_size // pool) if patch_size else out
-        cot, window = tables(nbins, gaussian_window, imgs.device)
-        if be == "triton":
-            return torch.ops.mimkernels.hog(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
-        return torch.ops.mimkernels.hog_native(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
-
-
-# ---- constant tables of the kernels ------------------------------------------------------------
-
-def bin_cotangents(nbins: int) -> torch.Tensor:
-    """(nbins − 1, 2) float32: cot(kπ/nbins), k = 1..nbins−1, as hi + lo (hi = fp32(cot), lo = fp32(cot − hi)),
-    so that fma(u, lo, fma(u, hi, −v)) ≥ 0 decides v ≤ u·cot to ~2⁻⁴⁸ (spec §8.1). The rational
-    boundaries (π/4, π/2, 3π/4) are exactly 1, 0, −1: a tie then lands in bin k, as the exact floor."""
-    cots = []
-    for k in range(1, nbins):
-        if 4 * k == nbins:
-            cots.append(1.0)
-        elif 2 * k == nbins:
-            cots.append(0.0)
-        elif 4 * k == 3 * nbins:
-            cots.append(-1.0)
-        else:
-            cots.append(1.0 / math.tan(k * math.pi / nbins))
-    exact = torch.tensor(cots, dtype=torch.float64).reshape(nbins - 1)
-    hi = exact.to(torch.float32)
-    return torch.stack([hi, (exact - hi.double()).to(torch.float32)], dim=1)
-
-
-@functools.lru_cache(maxsize=64)
-def tables(nbins: int, gaussian_window: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cotangents (nbins−1, 2), window (gw, gw) or (1, 1) unused) float32 on `device`, built once per
-    (nbins, gw, device); the window by the official torch ops (bit-identical to mmpretrain's buffer)."""
-    window = (reference.gaussian_window(gaussian_window) if gaussian_window
-              else torch.ones((1, 1), dtype=torch.float32))
-    return bin_cotangents(nbins).to(device), window.to(device)
-
-
-def _hog_fake(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out):
-    b, c, h, w = imgs.shape
-    if patch_size:
-        u = patch_size // pool
-        return imgs.new_empty((b, (h // patch_size) * (w // patch_size), c * nbins * u * u), dtype=torch.float32)
-    return imgs.new_empty((b, c, nbins, h // pool, w // pool), dtype=torch.float32)
-
-
-def _hog_native_impl(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int,
-                     gaussian_window: int, patch_size: int, norm_out: bool) -> torch.Tensor:
-    """imgs any strides (made contiguous here, where the pointer is taken); cot, window: tables()."""
-    imgs = imgs.contiguous()
-    out = _hog_fake(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
-    if out.numel() == 0:
-        return out
-    b, c, h, w = imgs.shape
-    args = (_native.ptr(imgs, imgs.dtype), _NATIVE_DTYPE[imgs.dtype], _native.ptr(cot, torch.float32),
-            _native.ptr(window, torch.float32), _native.ptr(out, torch.float32), b, c, h, w, nbins, pool,
-            gaussian_window, patch_size // pool if patch_size else 0, norm_out)
-    if imgs.device.type == "cuda":
-        _native.cuda_call("hog_cuda", imgs.device, *args)
-    else:
-        _native.lib.hog_cpu(*args, _native.cpu_threads(b * c * (h // pool)))
-    return out
-
-
-define_op("hog_native", _hog_native_impl, fake=_hog_fake, triton=False)
-
-if HAS_TRITON:
-    from mimkernels.hog import triton as _kernels
-
-    def _hog_triton_impl(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int,
-                         gaussian_window: int, patch_size: int, norm_out: bool) -> torch.Tensor:
-        return _kernels.hog(imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
-
-    define_op("hog", _hog_triton_impl, fake=_hog_fake, triton=True)

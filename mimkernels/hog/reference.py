@@ -1,8 +1,8 @@
-"""Eager reference of the MaskFeat HOG target (spec/hog.md §1, §3), step by step as the official
+"""Eager reference of the MaskFeat HOG target (SPEC.md §2, §3), step by step as the official
 code: SlowFast `slowfast/models/operators.py` HOGLayerC and mmpretrain `mmpretrain/models/selfsup/
 maskfeat.py` HOGGenerator (the same math). It is the oracle of the kernels and the torch backend.
 
-Generalised where the official code hard-codes or crashes (spec §7.1): any C (groups=C instead of
+Generalised where the official code hard-codes or crashes (SPEC.md §9): any C (groups=C instead of
 3), the window tiled (H/gw, W/gw) instead of (H/gw, H/gw), the per-patch unfold size
 patch_size // pool instead of (H // pool) // 14, and any input dtype (upcast to fp32 first, exact).
 """

@@ -1,4 +1,4 @@
-"""Triton kernel of the HOG family: the whole MaskFeat target in one pass (spec/hog.md §8.2).
+"""Triton kernel of the HOG family: the whole MaskFeat target in one pass (SPEC.md §6).
 
 Program (b, c, tile) owns a TILE×TILE block of cells of one channel: for `hog` the tile is one
 patch (TILE = patch_size // pool), so its nbins·TILE² outputs are one contiguous stretch of the
@@ -22,12 +22,12 @@ import torch
 import triton
 import triton.language as tl
 
-from mimkernels._dispatch import triton_launch
+from mimkernels._triton_lib import triton_launch
 
 
 @triton.jit
 def _orientation_bin(gx, gy, cot_ptr, NBINS: tl.constexpr):
-    """Unsigned orientation bin of atan2(gx, gy) (spec §8.1): #{k in 1..nbins-1 : v <= |gx|·cot(kπ/nbins)},
+    """Unsigned orientation bin of atan2(gx, gy) (SPEC.md §5): #{k in 1..nbins-1 : v <= |gx|·cot(kπ/nbins)},
     v = gy if gx > 0 else -gy; cot_ptr holds (nbins-1, 2) fp32 (hi, lo) pairs."""
     u = tl.abs(gx)
     v = tl.where(gx > 0, gy, -gy)
@@ -129,26 +129,38 @@ def map_tile(pool: int) -> int:
     return max(1, 32 // pool)
 
 
-def hog(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int, gw: int,
+def hog(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int, gaussian_window: int,
         patch_size: int, norm_out: bool) -> torch.Tensor:
-    """imgs (B, C, H, W) -> (B, L, C·nbins·u²) fp32 (u = patch_size // pool) when patch_size > 0, else the
-    map (B, C, nbins, H // pool, W // pool) fp32. cot, window: the tables of `hog.tables`."""
+    """imgs (B, C, H, W) -> (B, L, C·nbins·u²) fp32, u = patch_size // pool. cot, window: `ops.tables`."""
     b, c, h, w = imgs.shape
-    cells_h, cells_w = h // pool, w // pool
-    tile = patch_size // pool if patch_size else map_tile(pool)
-    tiles_h, tiles_w = triton.cdiv(cells_h, tile), triton.cdiv(cells_w, tile)
-    if patch_size:
-        out = torch.empty((b, tiles_h * tiles_w, c * nbins * tile * tile), dtype=torch.float32, device=imgs.device)
-    else:
-        out = torch.empty((b, c, nbins, cells_h, cells_w), dtype=torch.float32, device=imgs.device)
+    u = patch_size // pool
+    out = torch.empty((b, (h // patch_size) * (w // patch_size), c * nbins * u * u), dtype=torch.float32,
+                      device=imgs.device)
+    return _launch_hog(imgs, cot, window, out, nbins, pool, gaussian_window, u, True, norm_out)
+
+
+def hog_map(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int, gaussian_window: int,
+            norm_out: bool) -> torch.Tensor:
+    """imgs (B, C, H, W) -> the cell map (B, C, nbins, H // pool, W // pool) fp32."""
+    b, c, h, w = imgs.shape
+    out = torch.empty((b, c, nbins, h // pool, w // pool), dtype=torch.float32, device=imgs.device)
+    return _launch_hog(imgs, cot, window, out, nbins, pool, gaussian_window, map_tile(pool), False, norm_out)
+
+
+def _launch_hog(imgs, cot, window, out, nbins, pool, gaussian_window, tile, patch_layout, norm_out):
+    """One program per (image, channel, tile of tile×tile cells), writing `out` in its layout."""
     if out.numel() == 0:
         return out
+    b, c, h, w = imgs.shape
+    cells_h, cells_w = h // pool, w // pool
+    tiles_h, tiles_w = triton.cdiv(cells_h, tile), triton.cdiv(cells_w, tile)
     grid = (b * c * tiles_h * tiles_w,)
     triton_launch(_hog_kernel)[grid](
         imgs, *imgs.stride(), cot, window, out,
-        c, h, w, cells_h, cells_w, tiles_w, tiles_h * tiles_w, max(gw, 1),
-        NBINS=nbins, NBINS_PAD=triton.next_power_of_2(nbins), POOL=pool, TILE=tile, CELLS=triton.next_power_of_2(tile * tile), PIXELS=triton.next_power_of_2(pool * pool),
-        HAS_WINDOW=gw > 0, PATCH_LAYOUT=patch_size > 0, NORM_OUT=norm_out,
+        c, h, w, cells_h, cells_w, tiles_w, tiles_h * tiles_w, max(gaussian_window, 1),
+        NBINS=nbins, NBINS_PAD=triton.next_power_of_2(nbins), POOL=pool, TILE=tile,
+        CELLS=triton.next_power_of_2(tile * tile), PIXELS=triton.next_power_of_2(pool * pool),
+        HAS_WINDOW=gaussian_window > 0, PATCH_LAYOUT=patch_layout, NORM_OUT=norm_out,
         num_warps=4 if tile * tile * pool * pool >= 512 else 2,
     )
     return out

@@ -21,7 +21,7 @@ import types
 import torch
 
 import mimkernels as mk
-from mimkernels import _dispatch
+from mimkernels import checks
 
 __all__ = ["random_token_mask", "patchify", "masked_patch_target", "patch_lightly", "unpatch_lightly"]
 
@@ -50,7 +50,7 @@ def random_token_mask(size: tuple[int, int], mask_ratio: float = 0.6, mask_class
     """
     if not (isinstance(size, (tuple, list, torch.Size)) and len(size) == 2):
         raise ValueError(f"size must be (batch_size, sequence_length), got {size!r}")
-    batch, length = (_dispatch.check_int(v, name, minimum=0) for v, name in zip(size, ("batch_size", "sequence_length")))
+    batch, length = (checks.check_int(v, name, minimum=0) for v, name in zip(size, ("batch_size", "sequence_length")))
     if not 0.0 <= float(mask_ratio) <= 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1], got {mask_ratio!r}")
     if noise is None:
@@ -83,7 +83,7 @@ def masked_patch_target(images: torch.Tensor, idx_mask: torch.Tensor, patch_size
     token indices *with* the prefix -> (B, M, p·p·C) in images.dtype. norm_pix: per-patch
     (t − mean) / sqrt(var + eps), unbiased variance, in fp32 (fp64 for fp64 images).
     Indices must point at patches (>= num_prefix_tokens): checked only with MIMKERNELS_DEBUG=1."""
-    _dispatch.check_tensor(idx_mask, "idx_mask", ndim=2, dtypes=(torch.int64,), what="(B, M)")
+    checks.check_tensor(idx_mask, "idx_mask", ndim=2, dtypes=(torch.int64,), what="(B, M)")
     target = mk.gather_patches(images, idx_mask, patch_size, num_prefix_tokens=num_prefix_tokens)
     if not norm_pix:
         return target

@@ -57,7 +57,7 @@ from mmpretrain.registry import MODELS, TRANSFORMS
 from torch import nn
 
 import mimkernels as mk
-from mimkernels._dispatch import check_int
+from mimkernels.checks import check_int
 from mimkernels.integrations import _patching
 
 __all__ = ["MIMKPixelReconstructionLoss", "MIMKMAEPretrainHead", "MIMKSimMIMHead", "MIMKHOGGenerator",

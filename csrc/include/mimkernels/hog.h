@@ -1,4 +1,4 @@
-// MaskFeat HOG target (spec/hog.md §1, §8), per pixel and per cell, shared by the CPU and CUDA builds.
+// MaskFeat HOG target (mimkernels/hog/SPEC.md §2, §5), per pixel and per cell, shared by the CPU and CUDA builds.
 // The formulas are the Triton kernel's (mimkernels/hog/triton.py), operation for operation:
 //   gx = ((tl - tr) + 2(ml - mr)) + (bl - br)        left column minus right column, pairwise first
 //   gy = ((tl - bl) + 2(tm - bm)) + (tr - br)        top row minus bottom row (2d computed as d + d)

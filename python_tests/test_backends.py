@@ -1,4 +1,5 @@
-"""Backend resolution, refusals with reasons, the native build and `python -m mimkernels.info`."""
+"""Backend resolution (mimkernels._backends), refusals with reasons, the public argument checks
+(mimkernels.checks), the native build and `python -m mimkernels.info`."""
 import importlib.metadata
 import importlib.util
 import os
@@ -8,18 +9,19 @@ import sys
 import pytest
 import torch
 
-from mimkernels import _dispatch, _native
+from mimkernels import _backends, _native
+from mimkernels.checks import check_float
 
 
 def test_auto_picks_a_runnable_backend_and_refusals_say_why():
-    assert _dispatch.resolve_backend("patchify", "auto", torch.device("cpu")) in ("torch", "triton", "cpp")
-    assert _dispatch.resolve_backend("patchify", "torch", torch.device("cpu")) == "torch"
-    reason = _dispatch.backend_unavailable_reason("cuda", torch.device("cpu"))
+    assert _backends.resolve("patchify", "auto", torch.device("cpu")) in ("torch", "triton", "cpp")
+    assert _backends.resolve("patchify", "torch", torch.device("cpu")) == "torch"
+    reason = _backends.unavailable_reason("cuda", torch.device("cpu"))
     assert reason  # never runs on CPU tensors: the reason names why
     if not torch.cuda.is_available():
-        assert "no CUDA device" in _dispatch.backend_unavailable_reason("triton", torch.device("cuda"))
+        assert "no CUDA device" in _backends.unavailable_reason("triton", torch.device("cuda"))
     with pytest.raises(ValueError, match="not implemented"):
-        _dispatch.resolve_backend("patchify", "cuda", torch.device("cpu"))
+        _backends.resolve("patchify", "cuda", torch.device("cpu"))
 
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="CI must build _C; elsewhere it may be a pure-Python install")
@@ -35,10 +37,12 @@ def test_unavailable_native_raises_a_diagnosis():
 
 
 def test_info_runs_and_reports_every_backend():
+    from mimkernels import info
+
     out = subprocess.run([sys.executable, "-m", "mimkernels.info"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    for op, backends in _dispatch.IMPLEMENTED.items():
-        for backend in backends:
+    for op in info.public_ops():
+        for backend in _backends.implemented(op):
             assert f"backend.{op}.{backend}" in out.stdout
     assert "SUCCESS" in out.stdout
 
@@ -67,8 +71,6 @@ def test_cuda_call_without_a_gpu_raises_naming_the_kernel():
 
 
 def test_check_float_bounds_and_types():
-    from mimkernels._dispatch import check_float
-
     assert check_float(1, "x", minimum=0.0, maximum=1.0) == 1.0 and check_float(float("inf"), "x") == float("inf")
     for bad, kwargs in [(float("nan"), {}), (0.0, dict(minimum=0.0, strict_minimum=True)), (1.5, dict(maximum=1.0)),
                         (float("inf"), dict(finite=True)), (-1, dict(minimum=0.0))]:
