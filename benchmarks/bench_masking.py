@@ -24,19 +24,10 @@ import pytest
 import torch
 
 import mimkernels as mk
-from mimkernels import _backends
 from mimkernels.masking import reference
-from mimkernels.testing import OfficialMaskingGenerator, OfficialSimMIMMaskGenerator
+from mimkernels.testing import OfficialMaskingGenerator, OfficialSimMIMMaskGenerator, backends_on
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark")
-
-
-def backends_on(op: str, device: str, *, exclude: tuple[str, ...] = ()) -> list[str]:
-    """The backends of `op` (the torch.library catalogue) that can run on `device` here."""
-    if device == "cuda" and not torch.cuda.is_available():
-        return []
-    return [b for b in _backends.implemented(op)
-            if b not in exclude and _backends.unavailable_reason(b, torch.device(device)) is None]
 
 
 # ---- MAE: random_mask_indices, gather_patches, unshuffle_tokens, random_masking (GPU) ------------

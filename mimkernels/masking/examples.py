@@ -1,6 +1,6 @@
-"""The one table of valid and invalid calls of the masking family's ops, used by its contract tests
-(python_tests/masking/test_bad_input.py) and by `python -m mimkernels.info` (a sanity run of every
-op on every backend available here)."""
+"""The one table of valid and invalid calls of the masking family's ops, used by the contract tests
+(python_tests/test_contract.py) and by `python -m mimkernels.info` (a sanity run of every op on every
+backend available here)."""
 from __future__ import annotations
 
 import torch
@@ -32,11 +32,9 @@ def _img(*shape, dtype=torch.float32, device="cpu"):
 
 
 # (op, argument, bad value, expected exception): a valid call (valid_calls) with that one argument
-# replaced raises the exception, and its message names the argument.
+# replaced raises the exception, and its message names the argument (python_tests/test_contract.py
+# adds a bad `backend` for every op).
 BAD_CALLS = [
-    *[(op, "backend", "cuda-ish", ValueError) for op in ("random_mask_indices", "random_masking", "gather_patches",
-                                                         "unshuffle_tokens", "simmim_mask", "block_mask",
-                                                         "mask_avg_dist")],
     ("random_mask_indices", "batch", 2.0, TypeError), ("random_mask_indices", "batch", -1, ValueError),
     ("random_mask_indices", "num_patches", 0, ValueError), ("random_mask_indices", "mask_ratio", "0.5", TypeError),
     ("random_mask_indices", "mask_ratio", 1.5, ValueError), ("random_mask_indices", "seed", 1.0, TypeError),

@@ -199,11 +199,13 @@ def _unshuffle_kernel(out_ptr, out_stride_b, out_stride_t, out_stride_d,
 
 
 @triton.jit
-def _unshuffle_backward_kernel(gx_ptr, gx_stride_b, gx_stride_t, gx_stride_d,
-                               g_ptr, g_stride_b, g_stride_t, g_stride_d,
-                               ids_ptr, ids_stride_b, ids_stride_l,
-                               part_ptr, part_stride_b,
-                               L, K, PREFIX, D, BLOCK_D: tl.constexpr):
+def _unshuffle_backward_kernel(
+    gx_ptr, gx_stride_b, gx_stride_t, gx_stride_d,  # grad_x (B, P+K, D), zeros
+    g_ptr, g_stride_b, g_stride_t, g_stride_d,      # the upstream gradient (B, P+L, D)
+    ids_ptr, ids_stride_b, ids_stride_l,            # ids_restore (B, L)
+    part_ptr, part_stride_b,                        # per-sample sums of the masked rows (B, D)
+    L, K, PREFIX, D, BLOCK_D: tl.constexpr,
+):
     b = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
     in_row = d < D

@@ -1,5 +1,5 @@
 """Test helpers of the masking family: independent oracles (MAE's own code restated, numpy and
-scipy, the official generators' statistics), input builders, and `backends_on`."""
+scipy, the official generators' statistics), input builders and skip markers."""
 import math
 import random
 
@@ -8,17 +8,10 @@ import pytest
 import torch
 from scipy import ndimage, stats
 
-from mimkernels import _backends, _native
-from mimkernels.testing import OfficialMaskingGenerator, OfficialMMPretrainBEiTMaskGenerator
+from mimkernels import _native
+from mimkernels.testing import OfficialMaskingGenerator, OfficialMMPretrainBEiTMaskGenerator, backends_on
 
 native = pytest.mark.skipif(not _native.available(), reason="mimkernels._C not built")
-
-
-def backends_on(op: str, device="cpu", *, exclude: tuple[str, ...] = ()) -> list[str]:
-    """The implemented backends of `op` that can run on `device` here (never "auto"): the catalogue's
-    (mimkernels.testing.backends_on reads the old _dispatch table, which this family left)."""
-    device = torch.device(device)
-    return [b for b in _backends.implemented(op) if b not in exclude and _backends.unavailable_reason(b, device) is None]
 
 
 needs_triton = pytest.mark.skipif("triton" not in backends_on("random_masking"), reason="triton backend unavailable")

@@ -8,7 +8,8 @@ from torch.library import opcheck
 
 import mimkernels as mk
 from mimkernels.masking import reference
-from python_tests.masking.oracles import backends_on, make_ids, native, needs_triton, random_ids
+from mimkernels.testing import backends_on
+from python_tests.masking.oracles import make_ids, native, needs_triton, random_ids
 
 
 def test_unshuffle_gradcheck():

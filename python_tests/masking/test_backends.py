@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 import mimkernels as mk
 from mimkernels import _native, rng
 from mimkernels.masking import reference
-from mimkernels.testing import TOLERANCES
-from python_tests.masking.oracles import (BLOCK_SETTINGS, SEEDS, assert_same, awkward_noise, backends_on,
-                                          cpp_on_two_threads, make_ids, native, needs_triton, oracle, random_ids)
+from mimkernels.testing import TOLERANCES, backends_on
+from python_tests.masking.oracles import (BLOCK_SETTINGS, SEEDS, assert_same, awkward_noise, cpp_on_two_threads,
+                                          make_ids, native, needs_triton, oracle, random_ids)
 
 
 # ---- random_mask_indices, random_masking ---------------------------------------------------------

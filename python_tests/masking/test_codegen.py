@@ -2,7 +2,7 @@
 
 CI runs the kernels only under TRITON_INTERPRET=1, which never runs Triton's code generator. Here the
 family's launchers (masking/triton.py, one per op and backward) run on meta tensors inside
-`record_triton_launches` (nothing is computed or allocated), and what they would launch is
+`benchmarks.codegen.record_triton_launches` (nothing is computed or allocated), and what they would launch is
   - checked against CUDA's grid limits at the canonical shapes and at B = 2048;
   - compiled to sm_90 cubins with Triton's bundled ptxas (one subprocess without TRITON_INTERPRET),
     one launch per kernel and specialization the launchers use: every flag value, fp32/fp16/bf16
@@ -23,7 +23,8 @@ import time
 import pytest
 import torch
 
-from mimkernels import _backends, testing
+from benchmarks import codegen
+from mimkernels import _backends
 
 pytestmark = pytest.mark.skipif(not _backends.HAS_TRITON, reason="needs triton")
 
@@ -82,9 +83,18 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
         M.gather_patches_backward(M.gather_patches(imgs, ids, p, 1), imgs, ids, p, 1, [True])  # lightly's ids
 
 
-def _record(batch: int, size: int, *, variants: bool) -> list[testing.TritonLaunch]:
-    with testing.record_triton_launches() as recorder:
-        _launch_every_kernel(batch, size, variants=variants)
+def _record(batch: int, size: int, *, variants: bool) -> list[codegen.TritonLaunch]:
+    with codegen.record_triton_launches() as recorder:
+        # gather_patches launches through the pixel family's `patch_copy`: record its module's launches
+        # too while it still imports the old `triton_launch` (then the recorder finds it by itself).
+        from mimkernels.pixel import triton as pixel
+
+        saved = pixel.triton_launch
+        pixel.triton_launch = recorder._launcher
+        try:
+            _launch_every_kernel(batch, size, variants=variants)
+        finally:
+            pixel.triton_launch = saved
     return recorder.launches
 
 
@@ -96,7 +106,7 @@ def _launched_kernel_names() -> set[str]:
     return set(re.findall(r"triton_launch\((\w+)", inspect.getsource(M))) | {"_patch_copy_kernel"}
 
 
-def compile_set() -> list[testing.TritonLaunch]:
+def compile_set() -> list[codegen.TritonLaunch]:
     """One launch per distinct compiled binary of the representative launches."""
     unique = {}
     for launch in _record(2, 64, variants=True):
@@ -129,7 +139,7 @@ def test_grids_within_cuda_limits(batch):
     launches = _record(batch, 224, variants=False) + _record(2, 1024, variants=False)
     assert {launch.name for launch in launches} == _launched_kernel_names()
     for launch in launches:
-        assert all(0 < n <= limit for n, limit in zip(launch.grid, testing.MAX_GRID)), (launch.name, launch.grid)
+        assert all(0 < n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), (launch.name, launch.grid)
         assert "*i1" not in launch.signature()[0].values(), f"{launch.name}: a torch.bool pointer (load as uint8)"
 
 
@@ -248,7 +258,7 @@ def compile_all(report=print) -> None:
     launches = compile_set()
     for launch in launches:
         t0 = time.perf_counter()
-        compiled = testing.compile_for_gpu(launch)
+        compiled = codegen.compile_for_gpu(launch)
         report(f"{launch.name:32s} smem {compiled.metadata.shared:6d} {time.perf_counter() - t0:5.1f}s "
                f"{launch.options} {launch.signature()[1]}")
     report(f"compiled {len(launches)} kernels in {time.perf_counter() - start:.1f}s")

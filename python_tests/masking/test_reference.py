@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 import mimkernels as mk
 from mimkernels import rng
 from mimkernels.masking import reference
-from mimkernels.testing import OfficialSimMIMMaskGenerator
-from python_tests.masking.oracles import (backends_on, mae_decoder_unshuffle, mae_random_masking, oracle,
-                                          oracle_gather, random_ids, scipy_avg_dist, tie_free_noise)
+from mimkernels.testing import OfficialSimMIMMaskGenerator, backends_on
+from python_tests.masking.oracles import (mae_decoder_unshuffle, mae_random_masking, oracle, oracle_gather,
+                                          random_ids, scipy_avg_dist, tie_free_noise)
 
 
 @pytest.mark.parametrize("b,length,ratio", [(3, 49, 0.75), (2, 17, 0.5), (4, 196, 0.75), (1, 1, 0.0),
