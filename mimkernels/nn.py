@@ -7,37 +7,7 @@ from torch import nn
 
 import mimkernels as mk
 from mimkernels.hog.nn import HOG  # noqa: F401
-
-
-# ---- pixel: patchify ----
-
-class Patchify(nn.Module):
-    """(B, C, H, W) -> (B, L, p·p·C), MAE's (p, q, c) layout."""
-
-    def __init__(self, patch_size: int, backend: str = "auto"):
-        super().__init__()
-        self.patch_size, self.backend = patch_size, backend
-
-    def forward(self, imgs: torch.Tensor) -> torch.Tensor:
-        return mk.patchify(imgs, self.patch_size, backend=self.backend)
-
-    def extra_repr(self) -> str:
-        return f"patch_size={self.patch_size}, backend={self.backend!r}"
-
-
-class Unpatchify(nn.Module):
-    """(B, L, p·p·C) -> (B, C, h·p, w·p); grid_size (h, w) defaults to the square grid."""
-
-    def __init__(self, patch_size: int, channels: int = 3, grid_size: tuple[int, int] | None = None,
-                 backend: str = "auto"):
-        super().__init__()
-        self.patch_size, self.channels, self.grid_size, self.backend = patch_size, channels, grid_size, backend
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mk.unpatchify(x, self.patch_size, self.channels, grid_size=self.grid_size, backend=self.backend)
-
-    def extra_repr(self) -> str:
-        return f"patch_size={self.patch_size}, channels={self.channels}, grid_size={self.grid_size}"
+from mimkernels.pixel.nn import MaskedL1Loss, NormPixLoss, Patchify, Unpatchify  # noqa: F401
 
 
 # ---- masking: MAE ----
@@ -88,38 +58,6 @@ class UnshuffleTokens(nn.Module):
     def extra_repr(self) -> str:
         return (f"dim={self.mask_token.shape[-1]}, num_prefix_tokens={self.num_prefix_tokens}, "
                 f"backend={self.backend!r}")
-
-
-# ---- pixel: losses ----
-
-class NormPixLoss(nn.Module):
-    """MAE's forward_loss: pred (B, L, p·p·C), imgs (B, C, H, W), mask (B, L) 1 = masked -> float32 scalar;
-    per-patch normalized target when norm_pix (every published recipe), one fused pass."""
-
-    def __init__(self, patch_size: int, norm_pix: bool = True, eps: float = 1e-6, backend: str = "auto"):
-        super().__init__()
-        self.patch_size, self.norm_pix, self.eps, self.backend = patch_size, norm_pix, eps, backend
-
-    def forward(self, pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return mk.norm_pix_mse_loss(pred, imgs, mask, self.patch_size, self.norm_pix, self.eps, backend=self.backend)
-
-    def extra_repr(self) -> str:
-        return f"patch_size={self.patch_size}, norm_pix={self.norm_pix}, eps={self.eps}, backend={self.backend!r}"
-
-
-class MaskedL1Loss(nn.Module):
-    """SimMIM's loss: x_rec, imgs (B, C, H, W), mask (B, h, w) 1 = masked -> float32 scalar, the mean
-    |x_rec − imgs| over masked pixels and channels (in_chans defaults to C)."""
-
-    def __init__(self, in_chans: int | None = None, backend: str = "auto"):
-        super().__init__()
-        self.in_chans, self.backend = in_chans, backend
-
-    def forward(self, x_rec: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return mk.masked_l1_loss(x_rec, imgs, mask, self.in_chans, backend=self.backend)
-
-    def extra_repr(self) -> str:
-        return f"in_chans={self.in_chans}, backend={self.backend!r}"
 
 
 # ---- masking: SimMIM and BEiT/MaskFeat mask generators ----

@@ -34,7 +34,7 @@ def _accumulation_dtype(*tensors: torch.Tensor) -> torch.dtype:
 def normalized_patches(imgs: torch.Tensor, patch_size: int, eps: float = 1e-6) -> torch.Tensor:
     """Per-patch normalized target (B, L, p·p·C) in float32 (float64 for float64 imgs).
     Source: MAE models_mae.py forward_loss (norm_pix_loss branch): unbiased variance, eps inside the root.
-    Autocast is off: under CUDA AMP, MAE's einsum would round the fp32 images to fp16 (spec/pixel.md §1)."""
+    Autocast is off: under CUDA AMP, MAE's einsum would round the fp32 images to fp16 (SPEC.md §6)."""
     with torch.autocast(imgs.device.type, enabled=False):
         target = patchify(imgs, patch_size).to(_accumulation_dtype(imgs))
     mean = target.mean(dim=-1, keepdim=True)
@@ -59,7 +59,7 @@ def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 
 def norm_pix_mse_loss(pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, patch_size: int,
                       norm_pix: bool = True, eps: float = 1e-6) -> torch.Tensor:
-    """MAE forward_loss(imgs, pred, mask) with the target computed in float32, autocast or not (spec/pixel.md §3)."""
+    """MAE forward_loss(imgs, pred, mask) with the target computed in float32, autocast or not (SPEC.md §4, §6)."""
     with torch.autocast(imgs.device.type, enabled=False):
         target = normalized_patches(imgs, patch_size, eps) if norm_pix else patchify(imgs, patch_size)
     return masked_mse_loss(pred, target, mask)

@@ -1,20 +1,22 @@
-"""Triton kernels of the pixel family.
+"""Triton kernels of the pixel family and their launchers: each op's launcher is named after it
+(`patchify`, `norm_pix_mse_loss`, ...), its backward `<op>_backward` (grad, the op's inputs, needs)
+-> one gradient per differentiable input; ops.py registers them as torch.ops.mimkernels.<op>.triton.
 
-Patch copy: one kernel moves pixels between an image (B, C, H, W, any strides) and patch rows
-(B, K, p·p·C) in MAE's (p, q, c) layout, in either direction, optionally through patch ids
-(row k of sample b is patch ids[b, k]):
+Patch copy: one kernel (launched by `patch_copy`) moves pixels between an image (B, C, H, W, any
+strides) and patch rows (B, K, p·p·C) in MAE's (p, q, c) layout, in either direction, optionally
+through patch ids (row k of sample b is patch ids[b, k]):
 
-    to patches, no ids     patchify                 backward of unpatchify
-    to image,   no ids     unpatchify               backward of patchify
-    to patches, ids        gather_patches           (masking family)
-    to image,   ids        scatter into zeros       backward of gather_patches
+    to patches, no ids     patchify                 = unpatchify_backward
+    to image,   no ids     unpatchify               = patchify_backward
+    to patches, ids        gather_patches           (the masking family's op)
+    to image,   ids        scatter into zeros       gather_patches_backward
 
 Ids may count prefix tokens first (lightly's token indices): row k holds patch ids[b, k] − ids_offset.
 
 For element d of a patch row: pi = d // (p·C), qj = (d // C) % p, c = d % C; patch l = i·w + j
 sits at rows i·p.., columns j·p... Program (row, block) copies BLOCK_D elements of one row.
 
-Per-patch normalized target and masked losses (spec/pixel.md): one program per patch row (b, l),
+Per-patch normalized target and masked losses (SPEC.md §2-5): one program per patch row (b, l),
 the whole row of D = p·p·C elements in one tile, statistics in ACC (float32; float64 for float64
 inputs). With u = x − μ and s = √(Σu²/(D − 1) + eps), the target is t = u / s (two passes over the
 tile in registers, no Σx² cancellation), and its backward, for an upstream gradient g_t, is
@@ -30,8 +32,7 @@ import torch
 import triton
 import triton.language as tl
 
-from mimkernels._dispatch import triton_launch
-from mimkernels._triton_lib import block_settings
+from mimkernels._triton_lib import block_settings, triton_launch
 
 
 @triton.jit
@@ -98,24 +99,49 @@ def patch_copy(img: torch.Tensor, patches: torch.Tensor, patch_size: int, ids: t
     )
 
 
-def patchify(imgs: torch.Tensor, patch_size: int, ids: torch.Tensor | None = None,
-             ids_offset: int = 0) -> torch.Tensor:
-    """(B, C, H, W) -> (B, L or K, p·p·C) in imgs.dtype; with ids (B, K), only patches ids − ids_offset."""
+def patchify(imgs: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """(B, C, H, W) any strides -> (B, L, p·p·C) in imgs.dtype, contiguous."""
     b, c, h, w = imgs.shape
-    rows = ids.shape[1] if ids is not None else (h // patch_size) * (w // patch_size)
-    out = torch.empty((b, rows, patch_size * patch_size * c), dtype=imgs.dtype, device=imgs.device)
-    patch_copy(imgs, out, patch_size, ids, to_patches=True, ids_offset=ids_offset)
+    out = imgs.new_empty((b, (h // patch_size) * (w // patch_size), patch_size * patch_size * c))
+    patch_copy(imgs, out, patch_size, None, to_patches=True)
     return out
 
 
-def unpatchify(x: torch.Tensor, patch_size: int, channels: int, height: int, width: int,
-               ids: torch.Tensor | None = None, ids_offset: int = 0) -> torch.Tensor:
-    """(B, L or K, p·p·C) -> (B, C, H, W) in x.dtype; with ids, rows go to patches ids[b, k] − ids_offset
-    and the pixels of the other patches are zero."""
-    alloc = torch.zeros if ids is not None else torch.empty
-    out = alloc((x.shape[0], channels, height, width), dtype=x.dtype, device=x.device)
-    patch_copy(out, x, patch_size, ids, to_patches=False, ids_offset=ids_offset)
+def patchify_backward(grad: torch.Tensor, imgs: torch.Tensor, patch_size: int, needs: list[bool]) -> list[torch.Tensor]:
+    """[∂/∂imgs] = [unpatchify(grad)]; imgs is the library's stand-in, read for its shape only."""
+    _, c, h, w = imgs.shape
+    return [unpatchify(grad, patch_size, c, h, w)]
+
+
+def unpatchify(x: torch.Tensor, patch_size: int, channels: int, height: int, width: int) -> torch.Tensor:
+    """(B, L, p·p·C) any strides -> (B, C, H, W) in x.dtype, contiguous."""
+    out = x.new_empty((x.shape[0], channels, height, width))
+    patch_copy(out, x, patch_size, None, to_patches=False)
     return out
+
+
+def unpatchify_backward(grad: torch.Tensor, x: torch.Tensor, patch_size: int, channels: int, height: int,
+                        width: int, needs: list[bool]) -> list[torch.Tensor]:
+    """[∂/∂x] = [patchify(grad)]; x is not read."""
+    return [patchify(grad, patch_size)]
+
+
+def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
+                   num_prefix_tokens: int = 0) -> torch.Tensor:
+    """The masking family's gather_patches: (B, C, H, W) -> (B, K, p·p·C), row k = patch ids_keep[b, k] −
+    num_prefix_tokens."""
+    b, c = imgs.shape[:2]
+    out = imgs.new_empty((b, ids_keep.shape[1], patch_size * patch_size * c))
+    patch_copy(imgs, out, patch_size, ids_keep, to_patches=True, ids_offset=num_prefix_tokens)
+    return out
+
+
+def gather_patches_backward(grad: torch.Tensor, imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
+                            num_prefix_tokens: int, needs: list[bool]) -> list[torch.Tensor]:
+    """[∂/∂imgs]: the rows scattered back into a zero image (imgs read for its shape only)."""
+    out = grad.new_zeros((grad.shape[0], *imgs.shape[1:]))
+    patch_copy(out, grad, patch_size, ids_keep, to_patches=False, ids_offset=num_prefix_tokens)
+    return [out]
 
 
 # ---- per-patch normalized target and masked losses ------------------------------------------------
@@ -361,6 +387,39 @@ def _target_geometry(target: torch.Tensor, patch_size: int, from_image: bool):
     return (*target.stride(), 0), 1, 1, 1, 1
 
 
+def _mse_forward_args(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch_size: int,
+                      from_image: bool):
+    """(the per-row partials (B·L,) in ACC, _masked_mse_fwd_kernel's arguments up to eps, its launch options)."""
+    b, length, d = pred.shape
+    acc = _acc_dtype(pred, target)
+    partial = pred.new_empty(b * length, dtype=acc)
+    strides, c, _, _, grid_w = _target_geometry(target, patch_size, from_image)
+    loadable = _loadable_mask(mask)
+    block_d, num_warps = _row_settings(d)
+    args = (partial, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(), length, d, c, grid_w)
+    return partial, args, dict(ACC=_TL_ACC[acc], BLOCK_D=block_d, num_warps=num_warps)
+
+
+def _mse_backward_args(grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                       needs: list[bool], patch_size: int, from_image: bool):
+    """([grad_pred, grad_target], contiguous in their inputs' dtypes, empty where not needed;
+    _masked_mse_bwd_kernel's arguments up to eps, None when nothing is to compute; its launch options)."""
+    b, length, d = pred.shape
+    acc = _acc_dtype(pred, target)
+    grads = [torch.empty(t.shape if need else (0,), dtype=t.dtype, device=t.device)
+             for t, need in zip((pred, target), needs)]
+    if b * length == 0 or not any(needs):
+        return grads, None, {}
+    scale = (2.0 * grad.to(acc)) / (d * _mask_sum(mask, acc).to(acc))
+    strides, c, h, w, grid_w = _target_geometry(target, patch_size, from_image)
+    loadable = _loadable_mask(mask)
+    block_d, num_warps = _row_settings(d)
+    args = (*grads, scale, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(),
+            length, d, c, h, w, grid_w)
+    return grads, args, dict(NEED_PRED=needs[0], NEED_TARGET=needs[1], ACC=_TL_ACC[acc], BLOCK_D=block_d,
+                             num_warps=num_warps)
+
+
 def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float) -> torch.Tensor:
     """(B, C, H, W) any strides -> (B, L, p·p·C) in imgs.dtype, per-patch normalized (statistics in ACC)."""
     b, c, h, w = imgs.shape
@@ -375,58 +434,60 @@ def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float) -> torch.
     return out
 
 
-def patch_norm_target_backward(grad: torch.Tensor, imgs: torch.Tensor, patch_size: int, eps: float) -> torch.Tensor:
-    """grad (B, L, p·p·C) -> grad_imgs (B, C, H, W) contiguous, imgs.dtype."""
+def patch_norm_target_backward(grad: torch.Tensor, imgs: torch.Tensor, patch_size: int, eps: float,
+                               needs: list[bool]) -> list[torch.Tensor]:
+    """[grad_imgs (B, C, H, W) contiguous, imgs.dtype] from grad (B, L, p·p·C); the target is recomputed."""
     b, c, h, w = imgs.shape
     length, d = grad.shape[1], grad.shape[2]
     grad_imgs = torch.empty((b, c, h, w), dtype=imgs.dtype, device=imgs.device)
     if grad_imgs.numel() == 0:
-        return grad_imgs
+        return [grad_imgs]
     block_d, num_warps = _row_settings(d)
     triton_launch(_patch_norm_target_bwd_kernel)[(b * length,)](
         grad_imgs, grad, *grad.stride(), imgs, *imgs.stride(), length, d, c, h, w, w // patch_size, eps,
         P=patch_size, ACC=_TL_ACC[_acc_dtype(imgs, grad)], BLOCK_D=block_d, num_warps=num_warps)
-    return grad_imgs
+    return [grad_imgs]
 
 
-def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch_size: int = 1,
-                    from_image: bool = False, norm: bool = False, eps: float = 0.0) -> torch.Tensor:
-    """Σ m_bl · mean_d (pred − T)² / Σ m_bl, a 0-d ACC tensor; T = target rows (B, L, D), or, with
-    from_image, the patches of the image `target`, normalized when `norm`. Empty mask: 0/0 = NaN."""
-    b, length, d = pred.shape
-    acc = _acc_dtype(pred, target)
-    partial = torch.empty(b * length, dtype=acc, device=pred.device)
+def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ m_bl · mean_d (pred − target)²_bld / Σ m_bl, a 0-d ACC tensor; target rows (B, L, D) any strides.
+    Empty mask: 0/0 = NaN."""
+    partial, args, options = _mse_forward_args(pred, target, mask, 1, from_image=False)
     if partial.numel():
-        strides, c, _, _, grid_w = _target_geometry(target, patch_size, from_image)
-        block_d, num_warps = _row_settings(d)
-        loadable = _loadable_mask(mask)
-        triton_launch(_masked_mse_fwd_kernel)[(b * length,)](
-            partial, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(),
-            length, d, c, grid_w, eps, P=patch_size, FROM_IMAGE=from_image, NORM=norm, ACC=_TL_ACC[acc],
-            BLOCK_D=block_d, num_warps=num_warps)
-    return partial.sum() / _mask_sum(mask, acc).to(acc)
+        triton_launch(_masked_mse_fwd_kernel)[(partial.numel(),)](
+            *args, 0.0, P=1, FROM_IMAGE=False, NORM=False, **options)
+    return partial.sum() / _mask_sum(mask, partial.dtype).to(partial.dtype)
 
 
 def masked_mse_loss_backward(grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                             need_pred: bool, need_target: bool, patch_size: int = 1, from_image: bool = False,
-                             norm: bool = False, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(grad_pred in pred's shape and dtype, grad_target in the target's shape and dtype), contiguous;
-    a gradient not asked for is an empty tensor."""
-    b, length, d = pred.shape
-    acc = _acc_dtype(pred, target)
-    grad_pred = torch.empty(pred.shape if need_pred else (0,), dtype=pred.dtype, device=pred.device)
-    grad_target = torch.empty(target.shape if need_target else (0,), dtype=target.dtype, device=target.device)
-    if b * length == 0 or not (need_pred or need_target):
-        return grad_pred, grad_target
-    scale = (2.0 * grad.to(acc)) / (d * _mask_sum(mask, acc).to(acc))
-    strides, c, h, w, grid_w = _target_geometry(target, patch_size, from_image)
-    block_d, num_warps = _row_settings(d)
-    loadable = _loadable_mask(mask)
-    triton_launch(_masked_mse_bwd_kernel)[(b * length,)](
-        grad_pred, grad_target, scale, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(),
-        length, d, c, h, w, grid_w, eps, P=patch_size, FROM_IMAGE=from_image, NORM=norm, NEED_PRED=need_pred,
-        NEED_TARGET=need_target, ACC=_TL_ACC[acc], BLOCK_D=block_d, num_warps=num_warps)
-    return grad_pred, grad_target
+                             needs: list[bool]) -> list[torch.Tensor]:
+    """[grad_pred, grad_target = −grad_pred] for the upstream 0-d grad; one not needed is empty."""
+    grads, args, options = _mse_backward_args(grad, pred, target, mask, needs, 1, from_image=False)
+    if args is not None:
+        triton_launch(_masked_mse_bwd_kernel)[(pred.shape[0] * pred.shape[1],)](
+            *args, 0.0, P=1, FROM_IMAGE=False, NORM=False, **options)
+    return grads
+
+
+def norm_pix_mse_loss(pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, patch_size: int, norm_pix: bool,
+                      eps: float) -> torch.Tensor:
+    """MAE's forward_loss, a 0-d ACC tensor: the target rows are read from the image (B, C, H, W, any
+    strides) patch by patch and normalized per patch when norm_pix; never patchified in memory."""
+    partial, args, options = _mse_forward_args(pred, imgs, mask, patch_size, from_image=True)
+    if partial.numel():
+        triton_launch(_masked_mse_fwd_kernel)[(partial.numel(),)](
+            *args, eps, P=patch_size, FROM_IMAGE=True, NORM=norm_pix, **options)
+    return partial.sum() / _mask_sum(mask, partial.dtype).to(partial.dtype)
+
+
+def norm_pix_mse_loss_backward(grad: torch.Tensor, pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor,
+                               patch_size: int, norm_pix: bool, eps: float, needs: list[bool]) -> list[torch.Tensor]:
+    """[grad_pred, grad_imgs (B, C, H, W), through the normalization]; the target is recomputed from imgs."""
+    grads, args, options = _mse_backward_args(grad, pred, imgs, mask, needs, patch_size, from_image=True)
+    if args is not None:
+        triton_launch(_masked_mse_bwd_kernel)[(pred.shape[0] * pred.shape[1],)](
+            *args, eps, P=patch_size, FROM_IMAGE=True, NORM=norm_pix, **options)
+    return grads
 
 
 def _l1_settings(imgs: torch.Tensor) -> tuple[tuple[int, int, int], int, int, int]:
@@ -459,14 +520,15 @@ def masked_l1_loss(x_rec: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, 
 
 
 def masked_l1_loss_backward(grad: torch.Tensor, x_rec: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor,
-                            in_chans: int, need_x_rec: bool, need_imgs: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(grad_x_rec, grad_imgs), contiguous, in their inputs' dtypes; one not asked for is empty."""
+                            in_chans: int, needs: list[bool]) -> list[torch.Tensor]:
+    """[grad_x_rec, grad_imgs = −grad_x_rec], contiguous, in their inputs' dtypes; one not needed is empty."""
+    need_x_rec, need_imgs = needs
     acc = _acc_dtype(x_rec, imgs)
     cell = imgs.shape[2] // mask.shape[1]
     grad_xr = torch.empty(x_rec.shape if need_x_rec else (0,), dtype=x_rec.dtype, device=x_rec.device)
     grad_imgs = torch.empty(imgs.shape if need_imgs else (0,), dtype=imgs.dtype, device=imgs.device)
     if imgs.numel() == 0 or not (need_x_rec or need_imgs):
-        return grad_xr, grad_imgs
+        return [grad_xr, grad_imgs]
     scale = grad.to(acc) / _l1_denominator(mask, cell, acc) / in_chans
     grid, block_h, block_w, num_warps = _l1_settings(imgs)
     loadable = _loadable_mask(mask)
@@ -474,4 +536,4 @@ def masked_l1_loss_backward(grad: torch.Tensor, x_rec: torch.Tensor, imgs: torch
         grad_xr, grad_imgs, scale, x_rec, *x_rec.stride(), imgs, *imgs.stride(), loadable, *loadable.stride(),
         imgs.shape[1], imgs.shape[2], imgs.shape[3], cell, NEED_XREC=need_x_rec, NEED_IMGS=need_imgs,
         ACC=_TL_ACC[acc], BLOCK_H=block_h, BLOCK_W=block_w, num_warps=num_warps)
-    return grad_xr, grad_imgs
+    return [grad_xr, grad_imgs]
