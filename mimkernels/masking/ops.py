@@ -4,7 +4,7 @@ and its backward beside it, and the native glue (`_C` through plain pointers).
     torch.ops.mimkernels.random_mask_indices.triton / .cpp / .cuda   (Philox keys)
     torch.ops.mimkernels.random_mask_indices.triton_from_noise       (caller noise; a helper overload)
     torch.ops.mimkernels.random_masking.triton    (+ .triton_backward)  the gather of the kept rows
-    torch.ops.mimkernels.gather_patches.triton    (+ .triton_backward)
+    torch.ops.mimkernels.gather_patches.triton    (+ .triton_backward)  the pixel family's patch copy
     torch.ops.mimkernels.unshuffle_tokens.triton  (+ .triton_backward)
     torch.ops.mimkernels.simmim_mask.cpp / .cuda
     torch.ops.mimkernels.block_mask.cpp / .cuda
@@ -125,6 +125,7 @@ define_native("mask_avg_dist", mask_avg_dist_native, fake=_mask_avg_dist_fake)
 
 if HAS_TRITON:
     from mimkernels.masking import triton
+    from mimkernels.pixel import triton as pixel_triton
 
     define_op("random_mask_indices.triton", triton.random_mask_indices, fake=_mask_indices_fake, triton=True)
     define_op("random_mask_indices.triton_from_noise", triton.random_mask_indices_from_noise, triton=True,
@@ -135,10 +136,12 @@ if HAS_TRITON:
               fake=lambda x, ids_keep: x.new_empty((x.shape[0], ids_keep.shape[1], x.shape[2])),
               backward=triton.random_masking_backward, differentiable=("x",), reads=("ids_keep",))
 
-    define_op("gather_patches.triton", triton.gather_patches, triton=True,
+    # The pixel family's patch copy through patch ids (pixel/triton.py): the backward scatters the
+    # rows into a zero image of imgs' shape.
+    define_op("gather_patches.triton", pixel_triton.gather_patches, triton=True,
               fake=lambda imgs, ids_keep, patch_size, num_prefix_tokens=0: imgs.new_empty(
                   (imgs.shape[0], ids_keep.shape[1], patch_size * patch_size * imgs.shape[1])),
-              backward=triton.gather_patches_backward, differentiable=("imgs",), reads=("ids_keep",))
+              backward=pixel_triton.gather_patches_backward, differentiable=("imgs",), reads=("ids_keep",))
 
     define_op("unshuffle_tokens.triton", triton.unshuffle_tokens, triton=True,
               fake=lambda x, ids_restore, mask_token, num_prefix_tokens=1: x.new_empty(

@@ -3,8 +3,10 @@
 
     random_mask_indices             _mae_mask_kernel (Philox keys; `_from_noise`: caller noise)
     random_masking / _backward      _row_copy_kernel (gather the kept rows / scatter them into zeros)
-    gather_patches / _backward      the pixel family's _patch_copy_kernel (through its patch ids)
     unshuffle_tokens / _backward    _unshuffle_kernel / _unshuffle_backward_kernel
+
+gather_patches is a copy through patch ids: its launchers are the pixel family's
+(pixel/triton.py gather_patches / gather_patches_backward, on its patch-copy kernel).
 
 Random mask indices (SPEC.md §2; the keys: §1).
 
@@ -27,10 +29,6 @@ import triton.language as tl
 
 from mimkernels import rng
 from mimkernels._triton_lib import block_settings, philox_draw, triton_launch
-# The pixel family's patch-copy kernel (patch rows <-> image, through patch ids): gather_patches is
-# its gather, the backward its scatter. Imported by name so that register_triton_kernels lists it
-# among this family's kernels (torch.compile's cache keys on its source).
-from mimkernels.pixel.triton import _patch_copy_kernel, patch_copy  # noqa: F401
 
 MAX_PATCHES = 1 << 14
 
@@ -140,28 +138,6 @@ def random_masking_backward(grad: torch.Tensor, x: torch.Tensor, ids_keep: torch
         return [grad.new_empty((0,))]
     out = torch.zeros((grad.shape[0], x.shape[1], grad.shape[2]), dtype=grad.dtype, device=grad.device)
     _row_copy(grad, out, ids_keep, to_rows=False)
-    return [out]
-
-
-# ---- gather_patches (SPEC.md §4) ----------------------------------------------------------------
-# The pixel family's patch copy through patch ids: row k of sample b is patch ids_keep[b, k] − P.
-
-def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
-                   num_prefix_tokens: int = 0) -> torch.Tensor:
-    """imgs (B, C, H, W) any strides, ids_keep (B, K) -> (B, K, p·p·C) in imgs.dtype."""
-    b, c = imgs.shape[:2]
-    out = torch.empty((b, ids_keep.shape[1], patch_size * patch_size * c), dtype=imgs.dtype, device=imgs.device)
-    patch_copy(imgs, out, patch_size, ids_keep, to_patches=True, ids_offset=num_prefix_tokens)
-    return out
-
-
-def gather_patches_backward(grad: torch.Tensor, imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
-                            num_prefix_tokens: int, needs: list[bool]) -> list[torch.Tensor]:
-    """[grad_imgs]: a zero image (B, C, H, W) with the gradient rows scattered to their patches."""
-    if not needs[0]:
-        return [grad.new_empty((0,))]
-    out = torch.zeros(imgs.shape, dtype=grad.dtype, device=grad.device)
-    patch_copy(out, grad, patch_size, ids_keep, to_patches=False, ids_offset=num_prefix_tokens)
     return [out]
 
 

@@ -1,7 +1,8 @@
 """The GPU side of the family's Triton kernels, checked without a GPU.
 
 CI runs the kernels only under TRITON_INTERPRET=1, which never runs Triton's code generator. Here the
-family's launchers (masking/triton.py, one per op and backward) run on meta tensors inside
+family's launchers (masking/triton.py, one per op and backward; gather_patches runs the pixel
+family's launchers, compiled by python_tests/pixel/test_codegen.py) run on meta tensors inside
 `benchmarks.codegen.record_triton_launches` (nothing is computed or allocated), and what they would launch is
   - checked against CUDA's grid limits at the canonical shapes and at B = 2048;
   - compiled to sm_90 cubins with Triton's bundled ptxas (one subprocess without TRITON_INTERPRET),
@@ -37,10 +38,7 @@ KERNEL_OUTPUTS = {
     "_row_copy_kernel": {"rows_ptr", "x_ptr"},
     "_unshuffle_kernel": {"out_ptr"},
     "_unshuffle_backward_kernel": {"gx_ptr", "part_ptr"},
-    "_patch_copy_kernel": {"img_ptr", "patch_ptr"},  # the pixel family's, through patch ids
 }
-# gather_patches always passes patch ids; the pixel family's patchify covers HAS_IDS=False.
-ONE_SIDED_FLAGS = {("_patch_copy_kernel", "HAS_IDS")}
 
 
 def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
@@ -51,8 +49,7 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
     def empty(*shape, dtype=torch.float32):
         return torch.empty(shape, dtype=dtype, device=META)
 
-    p, c = 16, 3
-    grid = size // p
+    grid = size // 16
     length, keep, d_tok = grid * grid, (grid * grid) // 4, 1024
     ids = empty(batch, keep, dtype=torch.int64)
     ids_restore = empty(batch, length, dtype=torch.int64)
@@ -68,8 +65,6 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
         x = empty(batch, 1 + keep, d_tok, dtype=dt)
         M.unshuffle_tokens(x, ids_restore, token)
         M.unshuffle_tokens_backward(empty(batch, 1 + length, d_tok, dtype=dt), x, ids_restore, token, 1, [True, True])
-        imgs = empty(batch, c, size, size, dtype=dt)
-        M.gather_patches_backward(M.gather_patches(imgs, ids, p), imgs, ids, p, 0, [True])
     if variants:
         wide = empty(batch, 1 + keep, 64, dtype=torch.float64)
         M.unshuffle_tokens_backward(empty(batch, 1 + length, 64, dtype=torch.float64), wide, ids_restore,
@@ -79,31 +74,19 @@ def _launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
             M.unshuffle_tokens(x, ids_restore, token, prefix)
             M.unshuffle_tokens_backward(empty(batch, prefix + length, d_tok), x, ids_restore, token, prefix,
                                         [True, True])
-        imgs = empty(batch, c, size, size)
-        M.gather_patches_backward(M.gather_patches(imgs, ids, p, 1), imgs, ids, p, 1, [True])  # lightly's ids
 
 
 def _record(batch: int, size: int, *, variants: bool) -> list[codegen.TritonLaunch]:
     with codegen.record_triton_launches() as recorder:
-        # gather_patches launches through the pixel family's `patch_copy`: record its module's launches
-        # too while it still imports the old `triton_launch` (then the recorder finds it by itself).
-        from mimkernels.pixel import triton as pixel
-
-        saved = pixel.triton_launch
-        pixel.triton_launch = recorder._launcher
-        try:
-            _launch_every_kernel(batch, size, variants=variants)
-        finally:
-            pixel.triton_launch = saved
+        _launch_every_kernel(batch, size, variants=variants)
     return recorder.launches
 
 
 def _launched_kernel_names() -> set[str]:
-    """The kernels masking/triton.py launches (`triton_launch(kernel)` in its source), and the pixel
-    family's patch copy, which gather_patches launches through `patch_copy`."""
+    """The kernels masking/triton.py launches (`triton_launch(kernel)` in its source)."""
     from mimkernels.masking import triton as M
 
-    return set(re.findall(r"triton_launch\((\w+)", inspect.getsource(M))) | {"_patch_copy_kernel"}
+    return set(re.findall(r"triton_launch\((\w+)", inspect.getsource(M)))
 
 
 def compile_set() -> list[codegen.TritonLaunch]:
@@ -124,10 +107,10 @@ def test_every_kernel_is_recorded_with_every_flag_value():
         for name, value in constexprs.items():
             if isinstance(value, bool):
                 flags.setdefault((launch.name, name), set()).add(value)
-    one_sided = {key: values for key, values in flags.items() if values != {False, True} and key not in ONE_SIDED_FLAGS}
+    one_sided = {key: values for key, values in flags.items() if values != {False, True}}
     assert not one_sided, one_sided
     dtypes = {(launch.name, ty) for launch in launches for ty in launch.signature()[0].values()}
-    for kernel in ("_row_copy_kernel", "_unshuffle_kernel", "_patch_copy_kernel", "_mae_mask_kernel"):
+    for kernel in ("_row_copy_kernel", "_unshuffle_kernel", "_mae_mask_kernel"):
         for ty in ("*fp32", "*bf16", "*fp16"):
             assert (kernel, ty) in dtypes, (kernel, ty)
 
@@ -208,7 +191,8 @@ def _op(name: str):
 
 def check_triton_ops_list_their_kernels() -> None:
     """Every triton_op of the family lists the kernels it launches (`_library.register_triton_kernels`):
-    torch.compile's AOTAutograd cache keys on their sources."""
+    torch.compile's AOTAutograd cache keys on their sources. gather_patches runs the pixel family's
+    launchers, so its ops list the pixel family's kernels, the patch copy among them."""
     from torch._library.triton import triton_ops_to_kernels
 
     from mimkernels import _library
@@ -216,7 +200,9 @@ def check_triton_ops_list_their_kernels() -> None:
     _library.register_triton_kernels()
     names = {name: {kernel.fn.__name__ for kernel in triton_ops_to_kernels.get(f"mimkernels::{name}", ())}
              for name in _triton_op_calls()}
-    assert all(kernels >= set(KERNEL_OUTPUTS) for kernels in names.values()), names
+    for name, kernels in names.items():
+        assert kernels >= ({"_patch_copy_kernel"} if name.startswith("gather_patches.") else set(KERNEL_OUTPUTS)), \
+            (name, kernels)
 
 
 def check_triton_ops_trace_into_kernels() -> None:
