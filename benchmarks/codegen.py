@@ -2,10 +2,12 @@
 launchers (on meta tensors they cost nothing) and keeps what they would launch (kernel, grid,
 arguments); `compile_for_gpu` builds one launch to an sm_90 cubin with Triton's bundled ptxas, in a
 process where TRITON_INTERPRET is unset (the interpreter never runs Triton's code generator).
-Used by python_tests/test_triton_codegen.py."""
+Used by python_tests/test_codegen.py and every family's python_tests/<family>/test_codegen.py."""
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 
 import torch
 
@@ -115,3 +117,172 @@ def compile_for_gpu(launch: TritonLaunch, arch: int = 90):
     if "cubin" not in compiled.asm:
         raise RuntimeError(f"{launch.name}: no cubin, got {sorted(compiled.asm)}")
     return compiled
+
+
+# ---- the checks of every family's python_tests/<family>/test_codegen.py -------------------------
+# A family's codegen module provides `launch_every_kernel(batch, size, *, variants)` (every launcher on
+# meta tensors; variants: the flag values and dtypes too), `KERNEL_OUTPUTS` (kernel -> the pointer
+# arguments it writes), and optionally `triton_op_calls()` (catalogue entry -> arguments on small CPU
+# tensors, for its triton_ops) and `GPU_CHECKS` (more checks for the process without the interpreter).
+# `python -m benchmarks.codegen` runs every family's checks and compiles every kernel in one process.
+
+def family_codegen_modules() -> list:
+    """The `python_tests.<family>.test_codegen` modules (imported), one per family with Triton kernels."""
+    import importlib
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "python_tests"
+    return [importlib.import_module(f"python_tests.{path.parent.name}.test_codegen")
+            for path in sorted(root.glob("*/test_codegen.py"))]
+
+
+def record(family, batch: int, size: int, *, variants: bool) -> list[TritonLaunch]:
+    """The launches of `family.launch_every_kernel` at `batch` images of size² pixels."""
+    with record_triton_launches() as recorder:
+        family.launch_every_kernel(batch, size, variants=variants)
+    return recorder.launches
+
+
+def compile_set(family) -> list[TritonLaunch]:
+    """One launch per distinct binary of the family's representative launches (small sizes, variants)."""
+    unique = {}
+    for launch in record(family, 2, 64, variants=True):
+        unique.setdefault(launch.key(), launch)
+    return list(unique.values())
+
+
+def launched_kernel_names(module) -> set[str]:
+    """The kernels a module launches (`triton_launch(kernel)` in its source; helpers compile through them)."""
+    import inspect
+    import re
+
+    return set(re.findall(r"triton_launch\((\w+)", inspect.getsource(module)))
+
+
+def bool_flag_values(launches) -> dict[tuple[str, str], set]:
+    """(kernel, constexpr) -> the values each bool constexpr takes over `launches`."""
+    flags: dict[tuple[str, str], set] = {}
+    for launch in launches:
+        for name, value in launch.signature()[1].items():
+            if isinstance(value, bool):
+                flags.setdefault((launch.name, name), set()).add(value)
+    return flags
+
+
+@contextlib.contextmanager
+def target_only_driver():
+    """Triton's active driver stubbed to name an sm_90 target: all torch's kernel analysis needs."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+
+    class TargetOnlyDriver:
+        def get_current_target(self):
+            return GPUTarget("cuda", 90, 32)
+
+    previous = triton.runtime.driver._active
+    triton.runtime.driver.set_active(TargetOnlyDriver())
+    try:
+        yield
+    finally:
+        triton.runtime.driver.set_active(previous)
+
+
+def check_torch_sees_each_store(launches, kernel_outputs: dict[str, set[str]]) -> None:
+    """Under torch.compile a triton_op's launches are functionalized from torch's analysis of the
+    kernel's TTIR: the tensors it writes are cloned first and copied back after. The analysis must
+    not fail (it would then take every tensor as written) nor over-approximate (a store through an
+    offset returned by a helper that took pointers counts as a store to those pointers): the tensors
+    a launch writes must be among its kernel's outputs."""
+    from torch._higher_order_ops.triton_kernel_wrap import analyze_kernel_access, generate_ttir, ttir_to_functions
+
+    with target_only_driver():
+        for launch in launches:
+            kwargs = {k: torch.empty_strided(v.shape, v.stride(), dtype=v.dtype) if isinstance(v, torch.Tensor)
+                      else v for k, v in launch.arguments.items()}
+            ttir, names = generate_ttir(launch.kernel, kwargs, {})
+            functions = ttir_to_functions(ttir)
+            analyze_kernel_access.reset()
+            tensors = frozenset(i for i, name in enumerate(names) if isinstance(kwargs[name], torch.Tensor))
+            accesses = analyze_kernel_access(functions, next(iter(functions)), len(names), tuple(names), tensors)
+            written = {dep.name for dep in accesses.read_writes.writes}
+            outputs = kernel_outputs[launch.name]
+            assert written and written <= outputs, f"{launch.name}: torch sees writes to {sorted(written)}, " \
+                                                   f"the kernel writes {sorted(outputs)}"
+
+
+def check_triton_ops_list_their_kernels(calls: dict[str, tuple], kernel_names: set[str]) -> None:
+    """Every triton_op among `calls` lists the kernels its family launches (`register_triton_kernels`):
+    torch.compile's AOTAutograd cache keys on their sources."""
+    from torch._library.triton import triton_ops_to_kernels
+
+    from mimkernels import _library
+
+    _library.register_triton_kernels()
+    for name in calls:
+        listed = {kernel.fn.__name__ for kernel in triton_ops_to_kernels[f"mimkernels::{name}"]}
+        assert listed >= kernel_names, (name, listed)
+
+
+def check_triton_ops_trace_into_kernels(calls: dict[str, tuple]) -> None:
+    """The GPU registration: each triton_op among `calls` is one whose body torch.compile's functional
+    tracing (fake tensors: nothing runs) turns into Triton kernel launches. A body that syncs, reads
+    tensor values or launches without `triton_launch` fails here."""
+    from functorch.compile import aot_function
+
+    from mimkernels import _library
+
+    class Traced(Exception):
+        pass
+
+    def capture(graph, _):
+        raise Traced(graph)
+
+    assert {f"mimkernels::{name}" for name in calls} <= set(_library._TRITON_OPS)
+    for name, args in calls.items():
+        at = [i for i, arg in enumerate(args) if isinstance(arg, torch.Tensor)]
+        packet, overload = name.split(".")
+
+        def call(*tensors, op=getattr(getattr(torch.ops.mimkernels, packet), overload), args=args, at=at):
+            return op(*[tensors[at.index(i)] if i in at else arg for i, arg in enumerate(args)])
+
+        try:
+            with target_only_driver():
+                aot_function(call, fw_compiler=capture)(*[args[i] for i in at])
+            raise AssertionError(f"{name}: not traced")
+        except Traced as traced:
+            targets = {str(node.target) for node in traced.args[0].graph.nodes}
+        assert "triton_kernel_wrapper_functional" in targets, (name, targets)
+
+
+def compile_all(launches, report=print) -> None:
+    """Compile `launches` for sm_90 (TRITON_INTERPRET must be unset); report shared memory and time."""
+    start = time.perf_counter()
+    for launch in launches:
+        t0 = time.perf_counter()
+        compiled = compile_for_gpu(launch)
+        report(f"{launch.name:32s} smem {compiled.metadata.shared:6d} {time.perf_counter() - t0:5.1f}s "
+               f"{launch.options} {launch.signature()[1]}")
+    report(f"compiled {len(launches)} kernels in {time.perf_counter() - start:.1f}s")
+
+
+def main() -> None:
+    """Every family's GPU-side checks and sm_90 compiles, in this one process (GPU registration)."""
+    from mimkernels import _backends
+
+    assert not _backends.TRITON_INTERPRET, "run without TRITON_INTERPRET"
+    import mimkernels  # noqa: F401  (every family registered)
+
+    for family in family_codegen_modules():
+        calls = family.triton_op_calls() if hasattr(family, "triton_op_calls") else {}
+        kernels = set(family.KERNEL_OUTPUTS)
+        check_triton_ops_list_their_kernels(calls, kernels)
+        check_triton_ops_trace_into_kernels(calls)
+        for check in getattr(family, "GPU_CHECKS", ()):
+            check()
+        launches = compile_set(family)
+        check_torch_sees_each_store(launches, family.KERNEL_OUTPUTS)
+        compile_all(launches, report=lambda line, name=family.__name__: print(f"{name}: {line}"))
+
+
+if __name__ == "__main__":
+    main()

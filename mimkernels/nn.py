@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import mimkernels as mk
+from mimkernels.frequency.nn import FrequencyLoss, LowFreqTarget, MFMCorruption  # noqa: F401
 from mimkernels.hog.nn import HOG  # noqa: F401
 from mimkernels.pixel.nn import MaskedL1Loss, NormPixLoss, Patchify, Unpatchify  # noqa: F401
 
@@ -108,57 +109,3 @@ class BlockMaskGenerator(nn.Module):
                 f"min_num_patches={self.min_num_patches}, max_num_patches={self.max_num_patches}, "
                 f"min_aspect={self.min_aspect}, max_aspect={self.max_aspect}, variant={self.variant!r}, "
                 f"backend={self.backend!r}")
-
-
-# ---- frequency: MFM, PixMIM ----
-
-class MFMCorruption(nn.Module):
-    """MFM's input corruption: imgs (B, C, H, W) in [0, 1] -> (encoder input (B, C, H, W), freq_mask
-    (B, H, W) float32 pass masks, is_low_pass (B,) bool); low- or high-pass per sample, clamp to
-    [0, 1], then (y - mean)/std (mean=std=None: no normalization). `seed=None` draws a seed per call
-    from torch's default generator."""
-
-    def __init__(self, radius: float = 16, low_pass_prob: float = 0.5, *, outer_radius: float | None = None,
-                 mean=mk.IMAGENET_MEAN, std=mk.IMAGENET_STD, backend: str = "auto"):
-        super().__init__()
-        self.radius, self.low_pass_prob, self.outer_radius = radius, low_pass_prob, outer_radius
-        self.mean, self.std, self.backend = mean, std, backend
-
-    def forward(self, imgs: torch.Tensor, seed: int | None = None, sample_offset: int = 0):
-        return mk.mfm_corrupt(imgs, self.radius, self.low_pass_prob, seed=seed, sample_offset=sample_offset,
-                              outer_radius=self.outer_radius, mean=self.mean, std=self.std, backend=self.backend)
-
-    def extra_repr(self) -> str:
-        return (f"radius={self.radius}, low_pass_prob={self.low_pass_prob}, outer_radius={self.outer_radius}, "
-                f"backend={self.backend!r}")
-
-
-class LowFreqTarget(nn.Module):
-    """PixMIM's low-frequency target of normalized images, (B, C, H, W) -> (B, C, H, W), no grad."""
-
-    def __init__(self, radius: float = 40, *, mean=mk.IMAGENET_MEAN, std=mk.IMAGENET_STD, exact: bool = True,
-                 backend: str = "auto"):
-        super().__init__()
-        self.radius, self.mean, self.std, self.exact, self.backend = radius, mean, std, exact, backend
-
-    def forward(self, imgs: torch.Tensor) -> torch.Tensor:
-        return mk.lowfreq_target(imgs, self.radius, mean=self.mean, std=self.std, exact=self.exact,
-                                 backend=self.backend)
-
-    def extra_repr(self) -> str:
-        return f"radius={self.radius}, exact={self.exact}, backend={self.backend!r}"
-
-
-class FrequencyLoss(nn.Module):
-    """MFM's frequency loss over the removed frequencies (1 - freq_mask), batch-wide masked mean;
-    freq_mask=None: the mean over all frequencies. Returns a 0-d fp32 tensor."""
-
-    def __init__(self, gamma: float = 1.0, backend: str = "auto"):
-        super().__init__()
-        self.gamma, self.backend = gamma, backend
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, freq_mask: torch.Tensor | None = None):
-        return mk.frequency_loss(pred, target, freq_mask, gamma=self.gamma, backend=self.backend)
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, backend={self.backend!r}"

@@ -1,10 +1,13 @@
-"""Eager references of the frequency family (spec/frequency.md).
+"""Eager references of the frequency family (SPEC.md).
 
-Two kinds of function live here:
+Three kinds of function live here:
 - the official chains, step by step (`mfm_filter_official`, `pixmim_target_official`,
   `frequency_loss_official`): the oracles of every kernel and of the fast torch paths;
-- the fast torch.fft paths the "torch" backend runs (`mfm_filter_rfft`, `pixmim_target_rfft`,
-  `frequency_loss_rfft`), exact by the identities of spec §4.
+- the fast torch.fft paths (`mfm_filter_rfft`, `pixmim_target_rfft`, `frequency_loss_rfft`), exact
+  by the identities of SPEC.md §7;
+- the "torch" backend of each op, with the arguments of its torch.library op (`circular_filter`,
+  `mfm_corrupt`, `lowfreq_target`, `frequency_mask`, `frequency_loss`): masks built, empty batches
+  answered, then the fast path.
 
 FFTs run in fp32/complex64 (fp16/bf16 inputs are upcast: cuFFT half needs power-of-two sizes and
 CPU has no half FFT); float64 inputs stay float64. Filters and targets come back in the input dtype.
@@ -12,6 +15,7 @@ CPU has no half FFT); float64 inputs stay float64. Filters and targets come back
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -56,6 +60,14 @@ def device_mask(height: int, width: int, radius: float, high_pass: bool, center:
                 device: torch.device) -> torch.Tensor:
     """frequency_mask(...) on `device`, cached (repeated calls copy nothing to the device)."""
     return frequency_mask(height, width, radius, high_pass, center, outer_radius).to(device)
+
+
+def mfm_pass_masks(height: int, width: int, radius: float, outer_radius: float | None, high_pass: torch.Tensor,
+                   device: torch.device) -> torch.Tensor:
+    """(B, H, W) float32 MFM pass masks: the low-pass disc, or its complement where high_pass (B,)."""
+    low = device_mask(height, width, radius, False, "mfm", outer_radius, device)
+    high = device_mask(height, width, radius, True, "mfm", outer_radius, device)
+    return torch.where(high_pass[:, None, None], high, low)
 
 
 def signed_frequencies(n: int) -> torch.Tensor:
@@ -107,9 +119,9 @@ def mfm_filter_official(imgs: torch.Tensor, masks: torch.Tensor, clamp=(0.0, 1.0
 
 def mfm_filter_rfft(imgs: torch.Tensor, masks: torch.Tensor, clamp=(0.0, 1.0), mean=None,
                     std=None) -> torch.Tensor:
-    """The same filter on the half spectrum (spec §4.3): irfft2(rfft2(x) · M'[:, :W//2+1], s=(H, W)).
+    """The same filter on the half spectrum (SPEC.md §7.2): irfft2(rfft2(x) · M'[:, :W//2+1], s=(H, W)).
 
-    Exact when ifftshift(M) is conjugate-symmetric, which every MFM mask is (spec §3). Differentiable.
+    Exact when ifftshift(M) is conjugate-symmetric, which every MFM mask is (SPEC.md §3). Differentiable.
     """
     h, w = imgs.shape[-2:]
     x = imgs.to(compute_dtype(imgs))
@@ -117,6 +129,26 @@ def mfm_filter_rfft(imgs: torch.Tensor, masks: torch.Tensor, clamp=(0.0, 1.0), m
     half = torch.fft.rfft2(x) * (natural.unsqueeze(1) if natural.dim() == 3 else natural)
     y = torch.fft.irfft2(half, s=(h, w))
     return _finish_filter(y, clamp, mean, std).to(imgs.dtype)
+
+
+# MFM clamps the filtered image to [0, 1] before it normalizes (SPEC.md §4).
+MFM_CLAMP = (0.0, 1.0)
+
+
+def circular_filter(imgs: torch.Tensor, radius: float, high_pass: torch.Tensor, clamp: list[float] | None,
+                    outer_radius: float | None, mean: list[float] | None, std: list[float] | None) -> torch.Tensor:
+    """The "torch" backend of `circular_filter` (the arguments of its op, high_pass a (B,) bool tensor):
+    each sample's pass mask, then the half-spectrum filter."""
+    if imgs.numel() == 0:  # (MKL's FFT refuses empty batches)
+        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
+    masks = mfm_pass_masks(imgs.shape[2], imgs.shape[3], radius, outer_radius, high_pass, imgs.device)
+    return mfm_filter_rfft(imgs, masks, clamp, mean, std)
+
+
+def mfm_corrupt(imgs: torch.Tensor, radius: float, high_pass: torch.Tensor, outer_radius: float | None,
+                mean: list[float] | None, std: list[float] | None) -> torch.Tensor:
+    """The "torch" backend of `mfm_corrupt`'s filter: `circular_filter` with MFM's clamp to [0, 1]."""
+    return circular_filter(imgs, radius, high_pass, MFM_CLAMP, outer_radius, mean, std)
 
 
 # ---- PixMIM target ---------------------------------------------------------------------------
@@ -141,7 +173,7 @@ def pixmim_target_official(imgs: torch.Tensor, mask: torch.Tensor, mean=None, st
 
 
 def pixmim_target_rfft(imgs: torch.Tensor, mask: torch.Tensor, mean=None, std=None) -> torch.Tensor:
-    """PixMIM's target from one rfft2 and one batched irfft2 of two real filters (spec §4.4-4.5):
+    """PixMIM's target from one rfft2 and one batched irfft2 of two real filters (SPEC.md §7.3-7.4):
     the missing ifftshift is a unit phase that abs() removes, so target = |ifft2(X·M')| with
     M' = ifftshift(M); split M' = Ms + Ma (symmetric and antisymmetric parts): ifft2(X·M') = A + iB
     with A = irfft2(X·Ms), B = irfft2(-i·X·Ma) (both Hermitian products), |.| = sqrt(A² + B²).
@@ -162,6 +194,16 @@ def pixmim_target_rfft(imgs: torch.Tensor, mask: torch.Tensor, mean=None, std=No
     if mean is not None:
         y = (y - m) / s
     return y.to(imgs.dtype)
+
+
+def lowfreq_target(imgs: torch.Tensor, radius: float, mean: list[float] | None, std: list[float] | None,
+                   exact: bool) -> torch.Tensor:
+    """The "torch" backend of `lowfreq_target`: PixMIM's disc (exact) or MFM's (not exact), then
+    the two-real-filter target."""
+    if imgs.numel() == 0:  # (MKL's FFT refuses empty batches)
+        return torch.empty_like(imgs, memory_format=torch.contiguous_format)
+    mask = device_mask(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm", None, imgs.device)
+    return pixmim_target_rfft(imgs, mask, mean, std)
 
 
 # ---- MFM frequency loss ----------------------------------------------------------------------
@@ -201,7 +243,7 @@ def _mirror(natural: torch.Tensor) -> torch.Tensor:
 def half_spectrum_weight(freq_mask: torch.Tensor | None, height: int, width: int, batch: int,
                          dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight (B or 1, H, W//2+1), denominator / C): the removed-frequency weight folded onto the
-    rfft2 half spectrum, exact for any mask (spec §4.9 with the symmetrized weight
+    rfft2 half spectrum, exact for any mask (SPEC.md §7.6 with the symmetrized weight
     (R(k) + R(-k))/2, since |D(-k)| = |D(k)|), times the column multiplicity 2 (1 for kx = 0 and
     the Nyquist column); and Σ_b,u,v R (B·H·W without a mask)."""
     if freq_mask is None:
@@ -228,7 +270,7 @@ def column_multiplicity(width: int, dtype: torch.dtype, device) -> torch.Tensor:
 
 
 class _FrequencyLossRFFT(torch.autograd.Function):
-    """Forward: one rfft2 of pred - target; backward: one irfft2 (spec §4.8, §4.9, §4.11)."""
+    """Forward: one rfft2 of pred - target; backward: one irfft2 (SPEC.md §7.6-7.7)."""
 
     @staticmethod
     def forward(ctx, pred, target, weight, count, gamma):
@@ -264,3 +306,12 @@ def frequency_loss_rfft(pred: torch.Tensor, target: torch.Tensor, freq_mask: tor
     weight, count = half_spectrum_weight(freq_mask, pred.shape[-2], pred.shape[-1], pred.shape[0], dtype,
                                          pred.device)
     return _FrequencyLossRFFT.apply(pred, target, weight, count, float(gamma))
+
+
+def frequency_loss(pred: torch.Tensor, target: torch.Tensor, freq_mask: torch.Tensor | None,
+                   gamma: float = 1.0) -> torch.Tensor:
+    """The "torch" backend of `frequency_loss` (its only one): `frequency_loss_rfft`, and NaN for an
+    empty batch, an empty mean as official (MKL's FFT refuses empty batches)."""
+    if pred.numel() == 0:
+        return torch.full((), math.nan, dtype=compute_dtype(pred, target), device=pred.device)
+    return frequency_loss_rfft(pred, target, freq_mask, gamma)

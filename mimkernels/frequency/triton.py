@@ -1,4 +1,6 @@
-"""Triton kernel of the frequency family: the truncated DFT (spec/frequency.md §4.7).
+"""Triton kernel of the frequency family, the truncated DFT (SPEC.md §7.5), and the launchers of
+its three ops: `circular_filter` (+ `circular_filter_backward`), `mfm_corrupt` (+ backward) and
+`lowfreq_target`, registered as opaque ops in ops.py.
 
 An ideal filter whose pass mask M' (natural layout) is zero outside a box of Ky × Kx signed
 frequencies needs only those frequencies:
@@ -13,7 +15,7 @@ all as tl.dot products of twiddle tiles (computed in float64 on the host, stored
 with zeros to whole tiles, so only the image loads are masked). The output of a pixel is then
 
     MFM     y = Re P, or x - Re P for samples whose wanted mask is the box mask's complement
-            (spec §4.1: one transform serves low- and high-pass); then clamp, then (y - m_c)/s_c.
+            (SPEC.md §7.1: one transform serves low- and high-pass); then clamp, then (y - m_c)/s_c.
             The mask is symmetric, so only columns kx >= 0 are transformed (`filter_plan`, half).
     PixMIM  x = z·s_c + m_c on load, y = |P| (complex modulus, full box: the official mask is
             asymmetric), then (y - m_c)/s_c; exact=False: y = |Re P| on the half box.
@@ -21,7 +23,7 @@ with zeros to whole tiles, so only the image loads are masked). The output of a 
 The image is read in pass 1 (and again in pass 2 only for complement samples), the output written
 once. Operands are loaded in their dtype and upcast to fp32 before tl.dot (tl.dot on bf16 is wrong
 under the interpreter, and fp32 accumulation is the contract); fp32 dots use `precision`
-("ieee" by default: plain TF32 misses the spec's 2e-6 tolerance).
+("ieee" by default: plain TF32 misses the 2e-6 tolerance of SPEC.md §10).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ import torch
 import triton
 import triton.language as tl
 
-from mimkernels._dispatch import triton_launch
+from mimkernels._triton_lib import triton_launch
 from mimkernels.frequency import reference
 
 
@@ -181,7 +183,7 @@ def _twiddles(n: int, padded_n: int, freqs: torch.Tensor, padded_k: int, sign: i
 
 # Largest padded box per axis the kernel takes: S (KY × KX complex fp32) lives in registers, and
 # 128 × 128 already needs 128 KB. Larger boxes (radius above ~64) are no longer "truncated": the
-# op runs the torch.fft path for them (frequency/__init__.py).
+# op runs the torch.fft path for them (`_mfm_filter`, `lowfreq_target`).
 MAX_BOX = 128
 
 
@@ -262,3 +264,79 @@ def truncated_dft_filter(x: torch.Tensor, plan: FilterPlan, *, complement: torch
         PRECISION=precision, ACC=_ACC[plan.box_mask.dtype], num_warps=8 if plan.ky * plan.kx >= 64 * 64 else 4,
     )
     return out
+
+
+# ---- launchers of the ops (the forwards and backwards ops.py registers) --------------------------
+
+def _affine(mean: list[float] | None, std: list[float] | None, device, dtype) -> torch.Tensor | None:
+    """(2, C): the mean and std rows the kernel reads (cached on the device)."""
+    if mean is None:
+        return None
+    return torch.cat(reference.affine_tensors(mean, std, dtype, device)).view(2, -1)
+
+
+def _mfm_filter(imgs: torch.Tensor, radius: float, high_pass: torch.Tensor, clamp, outer_radius: float | None,
+                mean, std, out_dtype: torch.dtype) -> torch.Tensor:
+    """MFM's filter through the kernel, which filters with the low-pass mask, or with the high-pass
+    annulus when MFM's band (outer_radius) cuts the spectrum (its box is then the smaller)."""
+    height, width = imgs.shape[2], imgs.shape[3]
+    dtype = reference.compute_dtype(imgs)
+    box_is_low = outer_radius is None or outer_radius ** 2 > (height // 2) ** 2 + (width // 2) ** 2
+    plan = filter_plan(MaskGeometry(height, width, radius, not box_is_low, "mfm", outer_radius), imgs.device, dtype,
+                       True)
+    if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
+        return reference.circular_filter(imgs, radius, high_pass, clamp, outer_radius, mean, std).to(out_dtype)
+    affine = _affine(mean, std, imgs.device, dtype)
+    return truncated_dft_filter(imgs, plan, complement=high_pass if box_is_low else ~high_pass, clamp=clamp,
+                                affine=affine, norm_out=affine is not None, out_dtype=out_dtype)
+
+
+def circular_filter(imgs: torch.Tensor, radius: float, high_pass: torch.Tensor, clamp: list[float] | None,
+                    outer_radius: float | None, mean: list[float] | None, std: list[float] | None) -> torch.Tensor:
+    """`circular_filter` on the kernel: (B, C, H, W) -> (B, C, H, W) contiguous in imgs.dtype."""
+    return _mfm_filter(imgs, radius, high_pass, clamp, outer_radius, mean, std, imgs.dtype)
+
+
+def circular_filter_backward(grad: torch.Tensor, imgs: torch.Tensor, radius: float, high_pass: torch.Tensor,
+                             clamp: list[float] | None, outer_radius: float | None, mean: list[float] | None,
+                             std: list[float] | None, needs: list[bool]) -> list[torch.Tensor]:
+    """[grad_imgs] = [filter(grad / std_c · 1[lo <= y_pre <= hi])] (SPEC.md §7.8: the filter is a
+    symmetric real circulant, and x - P transposes to itself too); mean is not read."""
+    if not needs[0]:
+        return [imgs.new_empty((0,))]
+    dtype = reference.compute_dtype(imgs)
+    g = grad.to(dtype)
+    if std is not None:
+        g = g / reference.affine_tensors(std, std, dtype, g.device)[1]  # (only the std half is used)
+    if clamp is not None:
+        y_pre = _mfm_filter(imgs, radius, high_pass, None, outer_radius, None, None, dtype)
+        g = torch.where((y_pre >= clamp[0]) & (y_pre <= clamp[1]), g, 0.0)
+    return [_mfm_filter(g, radius, high_pass, None, outer_radius, None, None, imgs.dtype)]
+
+
+def mfm_corrupt(imgs: torch.Tensor, radius: float, high_pass: torch.Tensor, outer_radius: float | None,
+                mean: list[float] | None, std: list[float] | None) -> torch.Tensor:
+    """The filter of `mfm_corrupt` (the draw is the front door's): `circular_filter` with MFM's clamp."""
+    return circular_filter(imgs, radius, high_pass, list(reference.MFM_CLAMP), outer_radius, mean, std)
+
+
+def mfm_corrupt_backward(grad: torch.Tensor, imgs: torch.Tensor, radius: float, high_pass: torch.Tensor,
+                         outer_radius: float | None, mean: list[float] | None, std: list[float] | None,
+                         needs: list[bool]) -> list[torch.Tensor]:
+    """The backward of `mfm_corrupt`: `circular_filter_backward` with MFM's clamp."""
+    return circular_filter_backward(grad, imgs, radius, high_pass, list(reference.MFM_CLAMP), outer_radius, mean,
+                                    std, needs)
+
+
+def lowfreq_target(imgs: torch.Tensor, radius: float, mean: list[float] | None, std: list[float] | None,
+                   exact: bool) -> torch.Tensor:
+    """`lowfreq_target` on the kernel: PixMIM's asymmetric disc on the full box with the complex
+    modulus (exact), or MFM's disc on the half box with |Re P|; affine steps fused."""
+    dtype = reference.compute_dtype(imgs)
+    geometry = MaskGeometry(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm", None)
+    plan = filter_plan(geometry, imgs.device, dtype, not exact)
+    if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
+        return reference.lowfreq_target(imgs, radius, mean, std, exact)
+    affine = _affine(mean, std, imgs.device, dtype)
+    return truncated_dft_filter(imgs, plan, output=OUTPUT_MODULUS if exact else OUTPUT_ABS_REAL, affine=affine,
+                                denorm_in=affine is not None, norm_out=affine is not None)
