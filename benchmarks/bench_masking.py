@@ -1,14 +1,36 @@
-"""MAE masking benchmarks at the canonical batch (B=256, 3x224x224, patch 16, ratio 0.75, D=768,
-decoder 512): index generation, gather of visible patches, unshuffle with mask tokens — MAE's eager
-code, its torch.compile, and each mimkernels backend. Bytes: the minimum each op must move."""
+"""Masking family benchmarks (mimkernels/masking; SPEC.md).
+
+MAE, GPU (skipped without a GPU), at the canonical batch (B=256, 3x224x224, patch 16, ratio 0.75,
+D=768, decoder 512): random_mask_indices, gather_patches, unshuffle_tokens and random_masking
+(forward + backward): MAE's eager code, its torch.compile, and each mimkernels backend. Bytes: the
+minimum each op must move.
+
+Mask generators: masks per second for a batch of B = 256, against the official generators.
+CPU (runs on every machine, one thread: torch.set_num_threads(1), which the cpp backend follows):
+- block_mask, MaskFeat 78/15 and BEiT 75/16 on 14x14: the official unilm/SlowFast Python generator
+  (the official algorithm restated, mimkernels.testing.OfficialMaskingGenerator, one call per image as in a data
+  loader) vs mimkernels cpp and the torch reference;
+- simmim_mask 192/32/4/0.6: the official numpy generator vs mimkernels cpp and torch;
+- mask_avg_dist of 64 block masks at 224 px (patch 16), cpp (the torch reference is ~7x slower: not timed,
+  to keep the CI run short).
+GPU: one launch for B = 256 of each.
+Results: benchmarks/results/cpu/masking.md. Run:
+  python -m pytest benchmarks/bench_masking.py --benchmark-columns=median,ops
+"""
+import random
+
+import numpy as np
 import pytest
 import torch
 
 import mimkernels as mk
 from mimkernels.masking import reference
-from mimkernels.testing import backends_on
+from mimkernels.testing import OfficialMaskingGenerator, OfficialSimMIMMaskGenerator, backends_on
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark")
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark")
+
+
+# ---- MAE: random_mask_indices, gather_patches, unshuffle_tokens, random_masking (GPU) ------------
 
 B, L, P, RATIO = 256, 196, 16, 0.75
 K = int(L * (1 - RATIO))
@@ -22,6 +44,7 @@ def mae_indices(noise):
     return ids_shuffle[:, :K], ids_restore, torch.gather(mask, 1, ids_restore)
 
 
+@needs_gpu
 @pytest.mark.parametrize("provider", ["eager", "compile"] + backends_on("random_mask_indices", "cuda"))
 def test_index_generation(timed, provider):
     noise = torch.rand(B, L, device="cuda")
@@ -30,6 +53,7 @@ def test_index_generation(timed, provider):
     timed(fn, bytes_moved=B * (K + 2 * L) * 8, kernel="random_mask_indices", provider=provider)
 
 
+@needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("provider", ["eager", "compile"] + backends_on("gather_patches", "cuda"))
 def test_gather_patches(timed, dtype, provider):
@@ -42,6 +66,7 @@ def test_gather_patches(timed, dtype, provider):
           provider=provider, dtype=str(dtype))
 
 
+@needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("provider", ["eager", "compile"] + backends_on("unshuffle_tokens", "cuda"))
 def test_unshuffle_tokens(timed, dtype, provider):
@@ -55,6 +80,7 @@ def test_unshuffle_tokens(timed, dtype, provider):
           provider=provider, dtype=str(dtype))
 
 
+@needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("provider", ["eager", "compile"] + backends_on("random_masking", "cuda"))
 def test_random_masking_forward_backward(timed, dtype, provider):
@@ -73,3 +99,63 @@ def test_random_masking_forward_backward(timed, dtype, provider):
     # forward reads and writes K rows; backward writes the L-row gradient and reads the K-row one
     timed(step, bytes_moved=(2 * K + L + K) * B * 768 * x.element_size(), kernel="random_masking_fwd_bwd",
           provider=provider, dtype=str(dtype))
+
+
+# ---- mask generators: block_mask, simmim_mask, mask_avg_dist (CPU, one thread; GPU) ----------------
+
+B_AVG_DIST = 64  # AvgDist works on 224x224 pixels per mask: a smaller batch keeps the CI run short
+BLOCK = {"maskfeat": dict(num_masking_patches=78, min_num_patches=15),
+         "beit": dict(num_masking_patches=75, min_num_patches=16)}
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _masks_per_second(timed, benchmark, fn, kernel, provider, **extra):
+    timed(fn, kernel=kernel, provider=provider, batch=B, **extra)
+    benchmark.extra_info["masks/s"] = B / benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("setting", list(BLOCK))
+@pytest.mark.parametrize("provider", ["official"] + backends_on("block_mask", "cpu"))
+def test_block_mask_cpu(timed, benchmark, one_thread, setting, provider):
+    kw = BLOCK[setting]
+    if provider == "official":
+        gen = OfficialMaskingGenerator(14, rnd=random.Random(0), **kw)
+        fn = lambda: np.stack([gen() for _ in range(B)])  # noqa: E731
+    else:
+        fn = lambda: mk.block_mask(B, seed=1, backend=provider, **kw)  # noqa: E731
+    _masks_per_second(timed, benchmark, fn, "block_mask", provider, setting=setting, threads=1)
+
+
+@pytest.mark.parametrize("provider", ["official"] + backends_on("simmim_mask", "cpu"))
+def test_simmim_mask_cpu(timed, benchmark, one_thread, provider):
+    if provider == "official":
+        gen = OfficialSimMIMMaskGenerator(192, 32, 4, 0.6, rs=np.random.RandomState(0))
+        fn = lambda: np.stack([gen() for _ in range(B)])  # noqa: E731
+    else:
+        fn = lambda: mk.simmim_mask(B, 192, 32, 4, 0.6, seed=1, backend=provider)  # noqa: E731
+    _masks_per_second(timed, benchmark, fn, "simmim_mask", provider, threads=1)
+
+
+@pytest.mark.parametrize("provider", backends_on("mask_avg_dist", "cpu", exclude=("torch",)))
+def test_mask_avg_dist_cpu(timed, benchmark, one_thread, provider):
+    masks = mk.block_mask(B_AVG_DIST, seed=1)
+    fn = lambda: mk.mask_avg_dist(masks, 16, backend=provider)  # noqa: E731
+    timed(fn, kernel="mask_avg_dist", provider=provider, batch=B_AVG_DIST, threads=1)
+    benchmark.extra_info["masks/s"] = B_AVG_DIST / benchmark.stats.stats.median
+
+
+@needs_gpu
+@pytest.mark.parametrize("op", ["block_mask", "simmim_mask", "mask_avg_dist"])
+def test_masks_gpu(timed, benchmark, op):
+    masks = mk.block_mask(B, seed=1, device="cuda")
+    fns = {"block_mask": lambda: mk.block_mask(B, seed=1, device="cuda", backend="cuda"),
+           "simmim_mask": lambda: mk.simmim_mask(B, seed=1, device="cuda", backend="cuda"),
+           "mask_avg_dist": lambda: mk.mask_avg_dist(masks, 16, backend="cuda")}
+    _masks_per_second(timed, benchmark, fns[op], op, "cuda")

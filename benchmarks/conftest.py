@@ -2,7 +2,7 @@
 rotation, peak memory and the roofline, all in pytest-benchmark's extra_info) and `copy_bandwidth`
 (the device's copy GB/s, measured once per session). The measuring itself is benchmarks/harness.py.
 
-GPU benchmarks skip without a GPU (module-level skipif); CPU benchmarks (masks, HOG cpp) run everywhere.
+GPU benchmarks skip without a GPU (module-level skipif); CPU benchmarks (mask generators, HOG cpp) run everywhere.
 Run: python -m pytest benchmarks --benchmark-json=out.json; then python -m benchmarks.report out.json --out DIR
 """
 import functools

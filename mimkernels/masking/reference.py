@@ -1,7 +1,7 @@
 """Eager references, the oracles of every kernel and the torch backends: MAE random masking
-(spec/masking.md §2) and the decoder unshuffle (§3), step by step as facebookresearch/mae
-models_mae.py; SimMIM's mask (§4, microsoft/SimMIM data/data_simmim.py), the BEiT/MaskFeat block mask
-(§5, microsoft/unilm beit/masking_generator.py) and AvgDist (§6), at the end.
+(SPEC.md §2, §3), gather_patches (§4) and the decoder unshuffle (§5), step by step as
+facebookresearch/mae models_mae.py; SimMIM's mask (§6, microsoft/SimMIM data/data_simmim.py), the
+BEiT/MaskFeat block mask (§7, microsoft/unilm beit/masking_generator.py) and AvgDist (§8), at the end.
 
 Ties in `noise` break by lower index first (argsort(stable=True)); with tie-free noise this equals
 MAE bit for bit.
@@ -59,13 +59,13 @@ def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: tor
 def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
                    num_prefix_tokens: int = 0) -> torch.Tensor:
     """patchify(imgs) gathered at ids_keep (B, K) − num_prefix_tokens -> (B, K, p·p·C), as MAE's
-    torch.gather with the ids expanded over D (spec/masking.md §3); with P = num_prefix_tokens the ids
+    torch.gather with the ids expanded over D (SPEC.md §4); with P = num_prefix_tokens the ids
     count the P prefix tokens first (lightly's `idx_mask`: patch l is token P + l)."""
     x = patchify(imgs, patch_size)
     return torch.gather(x, 1, (ids_keep - num_prefix_tokens).unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-# ---- SimMIM mask, BEiT/MaskFeat block mask, AvgDist (spec/masking.md §4–6) ----------------------
+# ---- SimMIM mask, BEiT/MaskFeat block mask, AvgDist (SPEC.md §6–8) -------------------------------
 
 def simmim_mask_count(rand_size: int, mask_ratio: float) -> int:
     """mask_count = int(np.ceil(token_count · mask_ratio)) in float64, as SimMIM's MaskGenerator

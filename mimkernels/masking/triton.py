@@ -1,4 +1,14 @@
-"""Triton kernel of MAE random masking indices (spec/masking.md §2, spec/rng.md stream 1).
+"""Triton kernels and their launchers, one launcher per op of the family (the forward of
+`torch.ops.mimkernels.<op>.triton`) and per backward (`<op>.triton_backward`):
+
+    random_mask_indices             _mae_mask_kernel (Philox keys; `_from_noise`: caller noise)
+    random_masking / _backward      _row_copy_kernel (gather the kept rows / scatter them into zeros)
+    unshuffle_tokens / _backward    _unshuffle_kernel / _unshuffle_backward_kernel
+
+gather_patches is a copy through patch ids: its launchers are the pixel family's
+(pixel/triton.py gather_patches / gather_patches_backward, on its patch-copy kernel).
+
+Random mask indices (SPEC.md §2; the keys: §1).
 
 One program per sample: a signed 32-bit sort key per patch, packed as the int64 (key << 32) | l
 (monotone in (key, l), so a plain sort is the stable argsort; padding lanes hold int64 max and sort
@@ -17,8 +27,8 @@ import torch
 import triton
 import triton.language as tl
 
-from mimkernels._dispatch import triton_launch
-from mimkernels._triton_lib import block_settings, philox_draw
+from mimkernels import rng
+from mimkernels._triton_lib import block_settings, philox_draw, triton_launch
 
 MAX_PATCHES = 1 << 14
 
@@ -54,10 +64,8 @@ def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, noise_ptr, noise_s
     tl.store(mask_ptr + b * L + idx, (pos >= K).to(tl.float32), mask=valid)
 
 
-def random_mask_indices(batch: int, num_patches: int, len_keep: int, seed_i64: int, sample_offset: int,
-                        stream: int, device: torch.device, noise: torch.Tensor | None = None):
-    """(ids_keep (B, K), ids_restore (B, L) int64, mask (B, L) float32) from Philox keys, or from
-    `noise` (B, L) fp32/fp16/bf16 when given (seed and sample_offset unused)."""
+def _mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
+                  device: torch.device, noise: torch.Tensor | None):
     ids_keep = torch.empty((batch, len_keep), dtype=torch.int64, device=device)
     ids_restore = torch.empty((batch, num_patches), dtype=torch.int64, device=device)
     mask = torch.empty((batch, num_patches), dtype=torch.float32, device=device)
@@ -66,9 +74,23 @@ def random_mask_indices(batch: int, num_patches: int, len_keep: int, seed_i64: i
     block, num_warps = block_settings(num_patches, max_block=MAX_PATCHES)
     noise_arg, noise_strides = (noise, noise.stride()) if noise is not None else (mask, (0, 0))
     triton_launch(_mae_mask_kernel)[(batch,)](
-        ids_keep, ids_restore, mask, noise_arg, *noise_strides, seed_i64, sample_offset, num_patches, len_keep,
-        HAS_NOISE=noise is not None, STREAM=stream, BLOCK=block, num_warps=num_warps)
+        ids_keep, ids_restore, mask, noise_arg, *noise_strides, seed, sample_offset, num_patches, len_keep,
+        HAS_NOISE=noise is not None, STREAM=rng.STREAM_MAE_MASKING, BLOCK=block, num_warps=num_warps)
     return ids_keep, ids_restore, mask
+
+
+def random_mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
+                        device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids_keep (B, K), ids_restore (B, L) int64, mask (B, L) float32) from the Philox keys of rng
+    stream 1; seed: the key as a signed int64 (rng.seed_to_i64)."""
+    return _mask_indices(batch, num_patches, len_keep, seed, sample_offset, device, None)
+
+
+def random_mask_indices_from_noise(noise: torch.Tensor, len_keep: int
+                                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The same outputs sorting caller noise (B, L), fp32/fp16/bf16, any strides."""
+    batch, num_patches = noise.shape
+    return _mask_indices(batch, num_patches, len_keep, 0, 0, noise.device, noise)
 
 
 @triton.jit
@@ -101,21 +123,25 @@ def _row_copy(rows: torch.Tensor, x: torch.Tensor, ids: torch.Tensor, to_rows: b
         TO_ROWS=to_rows, BLOCK_D=block_d, num_warps=num_warps)
 
 
-def gather_rows(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """x (B, L, D) any strides, ids (B, K) int64 -> (B, K, D): out[b, k] = x[b, ids[b, k]]."""
-    out = torch.empty((x.shape[0], ids.shape[1], x.shape[2]), dtype=x.dtype, device=x.device)
-    _row_copy(out, x, ids, to_rows=True)
+def random_masking(x: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
+    """The gather of random masking: x (B, L, D) any strides, ids_keep (B, K) int64 -> x_visible
+    (B, K, D), x_visible[b, k] = x[b, ids_keep[b, k]]."""
+    out = torch.empty((x.shape[0], ids_keep.shape[1], x.shape[2]), dtype=x.dtype, device=x.device)
+    _row_copy(out, x, ids_keep, to_rows=True)
     return out
 
 
-def scatter_rows(rows: torch.Tensor, ids: torch.Tensor, length: int) -> torch.Tensor:
-    """rows (B, K, D), distinct ids (B, K) -> (B, L, D) zeros with out[b, ids[b, k]] = rows[b, k]."""
-    out = torch.zeros((rows.shape[0], length, rows.shape[2]), dtype=rows.dtype, device=rows.device)
-    _row_copy(rows, out, ids, to_rows=False)
-    return out
+def random_masking_backward(grad: torch.Tensor, x: torch.Tensor, ids_keep: torch.Tensor,
+                            needs: list[bool]) -> list[torch.Tensor]:
+    """[grad_x]: zeros (B, L, D) with grad_x[b, ids_keep[b, k]] = grad[b, k] (distinct ids)."""
+    if not needs[0]:
+        return [grad.new_empty((0,))]
+    out = torch.zeros((grad.shape[0], x.shape[1], grad.shape[2]), dtype=grad.dtype, device=grad.device)
+    _row_copy(grad, out, ids_keep, to_rows=False)
+    return [out]
 
 
-# ---- unshuffle_tokens (spec/masking.md §3) -----------------------------------------------------
+# ---- unshuffle_tokens (SPEC.md §5) --------------------------------------------------------------
 # P = num_prefix_tokens (MAE: 1, the cls token). Forward: program (row, block) with
 # row = b·(P+L) + t writes BLOCK_D elements of out[b, t]: t < P copies the prefix token x[b, t];
 # t = P+l copies x[b, P+r] if r = ids_restore[b, l] < K, else the mask token (already cast to
@@ -149,11 +175,13 @@ def _unshuffle_kernel(out_ptr, out_stride_b, out_stride_t, out_stride_d,
 
 
 @triton.jit
-def _unshuffle_backward_kernel(gx_ptr, gx_stride_b, gx_stride_t, gx_stride_d,
-                               g_ptr, g_stride_b, g_stride_t, g_stride_d,
-                               ids_ptr, ids_stride_b, ids_stride_l,
-                               part_ptr, part_stride_b,
-                               L, K, PREFIX, D, BLOCK_D: tl.constexpr):
+def _unshuffle_backward_kernel(
+    gx_ptr, gx_stride_b, gx_stride_t, gx_stride_d,  # grad_x (B, P+K, D), zeros
+    g_ptr, g_stride_b, g_stride_t, g_stride_d,      # the upstream gradient (B, P+L, D)
+    ids_ptr, ids_stride_b, ids_stride_l,            # ids_restore (B, L)
+    part_ptr, part_stride_b,                        # per-sample sums of the masked rows (B, D)
+    L, K, PREFIX, D, BLOCK_D: tl.constexpr,
+):
     b = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
     in_row = d < D
@@ -194,19 +222,21 @@ def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: tor
     return out
 
 
-def unshuffle_tokens_backward(grad: torch.Tensor, ids_restore: torch.Tensor, kept: int, num_prefix_tokens: int = 1):
-    """grad (B, P+L, D) -> (grad_x (B, P+K, D) in grad.dtype, partial (B, D): per-sample sums of the
-    masked rows, fp32 (fp64 for fp64 grads))."""
+def unshuffle_tokens_backward(grad: torch.Tensor, x: torch.Tensor, ids_restore: torch.Tensor,
+                              mask_token: torch.Tensor, num_prefix_tokens: int,
+                              needs: list[bool]) -> list[torch.Tensor]:
+    """grad (B, P+L, D) -> [grad_x (B, P+K, D) in grad.dtype, grad_mask_token in mask_token's shape and
+    dtype]: the per-sample sums of the masked rows (fp32, fp64 for fp64 grads) summed over the batch."""
     b, _, d = grad.shape
     length = ids_restore.shape[1]
-    grad_x = torch.zeros((b, num_prefix_tokens + kept, d), dtype=grad.dtype, device=grad.device)
+    grad_x = torch.zeros((b, x.shape[1], d), dtype=grad.dtype, device=grad.device)
     acc_dtype = torch.float64 if grad.dtype == torch.float64 else torch.float32
     partial = torch.zeros((b, d), dtype=acc_dtype, device=grad.device)
-    if b == 0 or d == 0:
-        return grad_x, partial
-    block_d, num_warps = block_settings(d)
-    grid = (b, triton.cdiv(d, block_d))
-    triton_launch(_unshuffle_backward_kernel)[grid](
-        grad_x, *grad_x.stride(), grad, *grad.stride(), ids_restore, *ids_restore.stride(),
-        partial, partial.stride(0), length, kept, num_prefix_tokens, d, BLOCK_D=block_d, num_warps=num_warps)
-    return grad_x, partial
+    if b and d:
+        block_d, num_warps = block_settings(d)
+        triton_launch(_unshuffle_backward_kernel)[(b, triton.cdiv(d, block_d))](
+            grad_x, *grad_x.stride(), grad, *grad.stride(), ids_restore, *ids_restore.stride(),
+            partial, partial.stride(0), length, x.shape[1] - num_prefix_tokens, num_prefix_tokens, d,
+            BLOCK_D=block_d, num_warps=num_warps)
+    grad_token = partial.sum(0).to(mask_token.dtype).reshape(mask_token.shape)
+    return [grad_x if needs[0] else grad_x.new_empty((0,)), grad_token if needs[1] else grad_token.new_empty((0,))]

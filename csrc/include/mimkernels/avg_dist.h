@@ -1,4 +1,4 @@
-// SimMIM's AvgDist (spec/masking.md §6): the mean, over masked pixels, of the Euclidean distance to
+// SimMIM's AvgDist (mask_avg_dist, masking/SPEC.md §8): the mean, over masked pixels, of the Euclidean distance to
 // the nearest visible pixel, with every mask cell expanded to patch x patch pixels. Exact squared
 // distances in integers by the separable transform of Meijster, Roerdink and Hesselink (2000):
 //   column pass: g(y, u) = vertical distance from pixel (y, u) to the nearest visible pixel of column u.

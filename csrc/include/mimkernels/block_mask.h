@@ -1,4 +1,4 @@
-// BEiT / MaskFeat block-wise mask (spec/masking.md §5: unilm beit/masking_generator.py, SlowFast
+// BEiT / MaskFeat block-wise mask (block_mask, masking/SPEC.md §7: unilm beit/masking_generator.py, SlowFast
 // MaskingGenerator), one sample per call, shared by the CPU (cpp) and CUDA builds.
 //
 // Draws (rng.md, stream 3): counter i = the running count of Philox calls of this sample, from 0.

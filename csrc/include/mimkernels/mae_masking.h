@@ -1,4 +1,4 @@
-// MAE random masking indices (spec/masking.md §2, rng.md stream 1), shared by the CPU and CUDA builds.
+// MAE random_mask_indices (masking/SPEC.md §2, rng.md stream 1), shared by the CPU and CUDA builds.
 // Sort key of patch l: x0 of draw(seed, l, sample, kStreamMaeMasking), ascending as uint32, ties by
 // index, i.e. ascending order of the packed uint64 (x0 << 32) | l.
 #pragma once

@@ -1,4 +1,4 @@
-// SimMIM patch-aligned random mask (spec/masking.md §4, rng.md stream 2), one sample per call, shared
+// SimMIM simmim_mask (masking/SPEC.md §6, rng.md stream 2), one sample per call, shared
 // by the CPU (cpp) and CUDA builds. Sort key of mask patch t: x0 of draw(seed, t, sample,
 // kStreamSimmimMask); the mask_count smallest keys (ascending as uint32, ties by index, i.e. ascending
 // packed (x0 << 32) | t) are masked, each cell expanded to a scale x scale block of the model's grid.
