@@ -12,24 +12,13 @@ import time
 import torch
 
 
-def _launch_wrappers() -> list:
-    """The package's `triton_launch` functions: `_triton_lib`'s, and, while a family not yet moved still
-    imports it, the legacy `_dispatch.triton_launch` (drop that branch when `_dispatch` is gone)."""
+def triton_kernel_modules() -> list:
+    """The imported mimkernels modules that launch Triton kernels (they import `_triton_lib.triton_launch`)."""
     from mimkernels import _triton_lib
 
-    wrappers = [_triton_lib.triton_launch]
-    legacy = sys.modules.get("mimkernels._dispatch")
-    if legacy is not None and getattr(legacy, "triton_launch", None) is not None:
-        wrappers.append(legacy.triton_launch)
-    return wrappers
-
-
-def triton_kernel_modules() -> list:
-    """The imported mimkernels modules that launch Triton kernels (they import a `triton_launch`)."""
-    wrappers = _launch_wrappers()
     return [m for name, m in list(sys.modules.items())
-            if name.startswith("mimkernels.") and name != "mimkernels._dispatch"
-            and any(getattr(m, "triton_launch", None) is w for w in wrappers)]
+            if name.startswith("mimkernels.") and m is not _triton_lib
+            and getattr(m, "triton_launch", None) is _triton_lib.triton_launch]
 
 
 # CUDA's launch limits: blocks per grid along x, y, z.

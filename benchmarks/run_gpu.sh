@@ -12,7 +12,7 @@
 #             which leaves the Python environment alone)
 #   info      python -m mimkernels.info (and nvidia-smi)
 #   tests     python -m pytest python_tests: the whole suite, gpu tests included, Triton compiled (no
-#             TRITON_INTERPRET); dry run: MIMKERNELS_GPU_TESTS (default python_tests/test_dispatch.py)
+#             TRITON_INTERPRET); dry run: MIMKERNELS_GPU_TESTS (default python_tests/test_backends.py)
 #   bench     each benchmarks/bench_*.py (or the files in MIMKERNELS_GPU_BENCH) with --benchmark-json, one
 #             step and one JSON each, so a file that runs out of time loses only its own results;
 #             MIMKERNELS_GPU_BENCH_K selects benchmarks by a pytest -k expression (e.g. "not autotune")
@@ -118,7 +118,7 @@ if want info; then
 fi
 
 if want tests; then
-    if [[ "$DRY_RUN" == 1 ]]; then TESTS=${MIMKERNELS_GPU_TESTS:-python_tests/test_dispatch.py}; else TESTS=${MIMKERNELS_GPU_TESTS:-python_tests}; fi
+    if [[ "$DRY_RUN" == 1 ]]; then TESTS=${MIMKERNELS_GPU_TESTS:-python_tests/test_backends.py}; else TESTS=${MIMKERNELS_GPU_TESTS:-python_tests}; fi
     # shellcheck disable=SC2086  # TESTS is a list of paths
     step tests "$(budget tests 150)" "$RESULTS/tests.log" \
         $PY -m pytest $TESTS -q -rfEs -p no:cacheprovider "${PYTEST_TIMEOUT[@]}" --junitxml="$RESULTS/tests.xml"

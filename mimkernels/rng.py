@@ -1,4 +1,4 @@
-"""Counter-based random numbers, bit-identical in torch, Triton and C++ (spec/rng.md).
+"""Counter-based random numbers, bit-identical in torch, Triton and C++ (docs/rng.md).
 
 Philox4x32-10 with key = the 64-bit seed and counter = (i, sample, stream, 0). This module is the
 torch implementation (exact uint32 arithmetic in int64 tensors, any device) and the one place

@@ -86,7 +86,7 @@ def sample_photos(size: int | tuple[int, int] = 224, dtype: torch.dtype = torch.
 
 
 # ---- the official mask generators' algorithms, restated: oracles of the distribution tests and the
-# baselines of benchmarks/bench_masks.py (spec/masking.md §4–5). Same draws, in the same order, as
+# baselines of benchmarks/bench_masking.py (mimkernels/masking/SPEC.md §6–7). Same draws, in the same order, as
 # the official classes; per-image Python, as the official data loaders run them. -------------------
 
 class OfficialSimMIMMaskGenerator:

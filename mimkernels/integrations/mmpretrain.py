@@ -40,7 +40,7 @@ TRANSFORMS (`transform(results) -> results` adding `results['mask']`, a numpy `i
 Both draw with the compiled CPU kernels, keyed by one seed per call taken from numpy's global RNG (the
 source upstream draws from, which mmengine seeds per rank and worker), so masks are reproducible under
 mmengine's seeding and distinct across workers; the bits differ from upstream's, the distributions do
-not (spec/masking.md §4-5).
+not (mimkernels/masking/SPEC.md §6-7).
 
 Importing this module imports mmpretrain and registers the classes in mmpretrain's MODELS / TRANSFORMS
 (where configs with `default_scope='mmpretrain'` look) under their `MIMK*` names, force=False.

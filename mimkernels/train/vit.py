@@ -3,7 +3,7 @@ SimMIM / MaskFeat / MFM. Plain torch; every MIM op is called by train/methods.py
 
 Tokens are patch rows in MAE's (p, q, c) layout (`patchify` / `gather_patches`), embedded by a
 Linear: the same map as timm's Conv2d patch embedding once its (E, C, p, p) weight is permuted to
-(E, p, q, C) (spec/masking.md, trap 1). Positions are fixed 2-D sin-cos (MAE), with a zero row for
+(E, p, q, C) (mimkernels/pixel/SPEC.md §1). Positions are fixed 2-D sin-cos (MAE), with a zero row for
 the cls token.
 """
 from __future__ import annotations

@@ -36,3 +36,22 @@ def test_native_op_body_makes_its_input_contiguous():
     expected = op(imgs, cot, window, 9, 8, 16, 16, True)
     assert torch.equal(op(imgs.contiguous(memory_format=torch.channels_last), cot, window, 9, 8, 16, 16, True),
                        expected)
+
+
+# The family's rows of python_tests/test_native_contract.py's sweeps (thread counts, streams, graphs, devices).
+CPP_CALLS = {"hog": lambda: mk.hog(integer_images((3, 2, 32, 16), seed=7, dtype=torch.uint8), backend="cpp")}
+
+
+def cuda_cases(device):
+    """(name, thunk on `device` with the cuda backend, the cpp result); inputs copied outside the thunks."""
+    imgs = torch.randn(3, 3, 48, 80, generator=torch.Generator().manual_seed(9))
+    odd = torch.randn(2, 2, 37, 45, generator=torch.Generator().manual_seed(10)).to(torch.bfloat16)
+    imgs_d, odd_d = imgs.to(device), odd.to(device)
+    return [
+        ("hog", lambda: mk.hog(imgs_d, backend="cuda"), mk.hog(imgs, backend="cpp")),
+        # pool 1: 49 KiB of shared memory per block (the opt-in path); odd sides: partial tiles, halo at the edges
+        ("hog pool 1", lambda: mk.hog_map(imgs_d, pool=1, gaussian_window=0, backend="cuda"),
+         mk.hog_map(imgs, pool=1, gaussian_window=0, backend="cpp")),
+        ("hog odd", lambda: mk.hog_map(odd_d, pool=5, gaussian_window=0, backend="cuda"),
+         mk.hog_map(odd, pool=5, gaussian_window=0, backend="cpp")),
+    ]

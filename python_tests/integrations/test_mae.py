@@ -1,7 +1,7 @@
 """patch_mae on a tiny model shaped like facebookresearch/mae's MaskedAutoencoderViT.
 
 The MAE repository is not a package, so `TinyMAE` below re-derives its forward step by step from
-models_mae.py (facebookresearch/mae @efb2a80; spec/masking.md §2-3, spec/pixel.md §1-3): timm-style
+models_mae.py (facebookresearch/mae @efb2a80; mimkernels/masking/SPEC.md §2-5, mimkernels/pixel/SPEC.md §1-4): timm-style
 PatchEmbed (conv, `patch_size` tuple) and pre-norm Blocks, pos_embed added before masking,
 cls + pos_embed[:, :1] prepended after, decoder with MAE's cat/gather/cat unshuffle, loss with
 norm_pix. Unpatched, it is the upstream oracle; patched, it runs mimkernels.

@@ -3,7 +3,7 @@
 Modules: same outputs, gradients, attributes and state_dict keys as the upstream class for the same
 inputs. Transforms: upstream draws from numpy's stream and ours from Philox, so they are compared
 where the output is deterministic (keys, dtypes, shapes, counts, blocks) and statistically elsewhere:
-per-cell two-sample z-scores against the real transform and the tables of spec/masking.md §4-5.
+per-cell two-sample z-scores against the real transform and the block and SimMIM mask tests of python_tests/masking/test_distribution.py.
 """
 import functools
 import math
@@ -142,7 +142,7 @@ def test_simmim_head_equals_upstream(pred_dtype, mask_dtype, kernels):
 def test_hog_generator_equals_upstream(imgs, cfg, kernels):
     """Upstream hard-codes 14 patches per side (u = (H / pool) // 14 cells per patch side): the matching
     patch_size is H / 14. Elementwise agreement needs inputs without fp32 ties at a bin boundary
-    (spec/hog.md §7.3): integer values (exact Sobel sums), or random ones with odd nbins (the exact
+    (mimkernels/hog/SPEC.md §7): integer values (exact Sobel sums), or random ones with odd nbins (the exact
     zeros of gy on the reflected border rows then sit mid-bin)."""
     patch = imgs.shape[-1] // 14
     ours = MODELS.build(dict(type="MIMKHOGGenerator", patch_size=patch, **cfg))
@@ -270,7 +270,7 @@ def test_mae_algorithm_from_config_equals_upstream(kernels):
 def test_maskfeat_algorithm_from_config_equals_upstream(kernels):
     """mmpretrain's MaskFeat from a config dict with the MIMK HOG target and loss, its masks from the MIMK
     transform through PackInputs. Random normal inputs stand for the normalized images: on normalized
-    photos fp32 HOG implementations differ at bin ties (spec/hog.md §7.3)."""
+    photos fp32 HOG implementations differ at bin ties (mimkernels/hog/SPEC.md §7)."""
     def config(hog, loss):
         return dict(type="MaskFeat", backbone=dict(type="MaskFeatViT", arch=TINY_VIT["arch"], patch_size=16),
                     neck=dict(type="LinearNeck", in_channels=32, out_channels=108, norm_cfg=None),
@@ -406,7 +406,7 @@ def test_beit_transform_distribution_equals_upstream(beit_masks):
     pairs_ours, pairs_up = _hpairs(ours), _hpairs(upstream)
     se = math.sqrt((pairs_ours.var(ddof=1) + pairs_up.var(ddof=1)) / N_MASKS)
     assert abs(pairs_ours.mean() - pairs_up.mean()) / se < Z_MAX
-    # spec/masking.md §5, column "mmpretrain 78/15": corner / top-edge middle / centre, neighbour pairs
+    # per-cell coverage of mmpretrain's 78/15 generator: corner / top-edge middle / centre, neighbour pairs
     for masks in beit_masks:
         p = masks.mean(0)
         for cell, want in (((0, 0), 0.066), ((0, 7), 0.267), ((7, 7), 0.790)):

@@ -54,7 +54,7 @@ def test_block_distribution_vs_official(block_samples, name):
 
 
 def test_block_spec_table(block_samples):
-    """The [sim] numbers of spec §5 (N = 1e5) within 5 standard errors at N = 2e4."""
+    """Coverage numbers simulated from the official generator (N = 1e5, below) within 5 standard errors at N = 2e4."""
     table = {"maskfeat": (0.705, 0.209, 0.732, 0.044, 0.359), "beit": (0.664, 0.233, 0.715, 0.041, 0.344),
              "mmpretrain": (1.0, 0.0, 0.790, 0.066, 0.3625)}
     for name, (p_exact, p_minus1, centre, corner, pair) in table.items():
@@ -74,7 +74,7 @@ def test_block_spec_table(block_samples):
 
 @native
 def test_avg_dist_spec_reference_values():
-    """spec §6 [sim, N = 2000]: SimMIM 192/32/0.6 -> 15.30 (sd 2.53); MaskFeat 78/15 -> 20.64 (5.40)."""
+    """AvgDist simulated from the official generators (N = 2000): SimMIM 192/32/0.6 -> 15.30 (sd 2.53); MaskFeat 78/15 -> 20.64 (5.40)."""
     n = 400
     simmim = mk.mask_avg_dist(mk.simmim_mask(n, seed=5)[:, ::8, ::8], 32).double()
     assert abs(simmim.mean() - 15.30) < 4 * 2.53 / math.sqrt(n)

@@ -91,15 +91,6 @@ def test_cuda_equals_torch(batch, length):
 gpu = pytest.mark.skipif(not torch.cuda.is_available() or not _native.cuda_built(), reason="needs a CUDA build + GPU")
 
 
-def on_threads(threads: int, fn, *args, **kw):
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn(*args, **kw)
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_native_op_bodies_make_their_inputs_contiguous():
     """The ops themselves (torch.ops.mimkernels.<op>.cpp, reachable without the front door, e.g. from a
     compiled graph) copy a strided input before taking its pointer."""
@@ -133,34 +124,18 @@ def test_front_doors_refuse_sizes_past_the_kernels_integer_types():
         mk.mask_avg_dist(torch.ones(1, 1, 2, dtype=torch.bool), 2**30, backend="cpp")
 
 
+# The family's rows of python_tests/test_native_contract.py's sweeps (thread counts, streams, graphs, devices).
 # Odd batches (uneven splits), big enough per sample that two threads overlap in time.
-CPP_OPS = {
+CPP_CALLS = {
     "random_mask_indices": lambda: mk.random_mask_indices(101, 1024, 0.75, seed=5, sample_offset=3, backend="cpp"),
     "simmim_mask": lambda: mk.simmim_mask(101, 256, 8, 8, seed=5, sample_offset=3, backend="cpp"),
     "block_mask": lambda: mk.block_mask(101, seed=5, sample_offset=3, backend="cpp"),
     "mask_avg_dist": lambda: mk.mask_avg_dist(mk.block_mask(101, seed=6, backend="cpp"), 4, backend="cpp"),
 }
-TORCH_OPS = {
+TORCH_CALLS = {
     "random_mask_indices": lambda: mk.random_mask_indices(101, 1024, 0.75, seed=5, sample_offset=3, backend="torch"),
     "simmim_mask": lambda: mk.simmim_mask(101, 256, 8, 8, seed=5, sample_offset=3, backend="torch"),
 }  # the block mask's torch reference is a Python loop: tested against cpp in test_backends.py
-
-
-def as_tuple(x):
-    return x if isinstance(x, tuple) else (x,)
-
-
-@pytest.mark.parametrize("op", sorted(CPP_OPS))
-def test_cpp_bits_independent_of_thread_count(op):
-    """On 1, 2 (three times: a race shows only when threads overlap) and 3 threads: per-thread scratch,
-    no shared state."""
-    one = as_tuple(on_threads(1, CPP_OPS[op]))
-    for threads in (2, 2, 2, 3):
-        for a, b in zip(one, as_tuple(on_threads(threads, CPP_OPS[op]))):
-            assert torch.equal(a, b), (op, threads)
-    if op in TORCH_OPS:
-        for a, b in zip(one, as_tuple(TORCH_OPS[op]())):
-            assert torch.equal(a, b), op
 
 
 def cuda_cases(device):
@@ -177,58 +152,6 @@ def cuda_cases(device):
          mk.block_mask(64, seed=3, backend="cpp")),
         ("avg_dist", lambda: mk.mask_avg_dist(mask_d, 16, backend="cuda"), mk.mask_avg_dist(mask, 16, backend="cpp")),
     ]
-
-
-def assert_same_bits(got, expected, name):
-    for a, b in zip(as_tuple(got), as_tuple(expected)):
-        assert torch.equal(a.cpu(), b), name
-
-
-@pytest.mark.gpu
-@gpu
-def test_gpu_cuda_equals_cpp_bit_for_bit_on_a_side_stream():
-    """Shared MK_HD bodies, two compilers: the same bits; launched on the current (non-default) stream,
-    which the results wait for."""
-    stream = torch.cuda.Stream()
-    for name, run, expected in cuda_cases(torch.device("cuda")):
-        with torch.cuda.stream(stream):
-            got = run()
-        stream.synchronize()
-        assert_same_bits(got, expected, name)
-
-
-@pytest.mark.gpu
-@gpu
-def test_gpu_cuda_graph_capture_and_replay():
-    """No host sync, no default-stream work, workspaces from the caching allocator: capturable."""
-    cases = cuda_cases(torch.device("cuda"))
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _, run, _ in cases:
-            run()  # warm-up: allocator pools primed
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        outputs = [run() for _, run, _ in cases]
-    for out in outputs:
-        for t in as_tuple(out):
-            t.zero_()
-    graph.replay()
-    torch.cuda.synchronize()
-    for (name, _, expected), got in zip(cases, outputs):
-        assert_same_bits(got, expected, name)
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(torch.cuda.device_count() < 2 or not _native.cuda_built(), reason="needs two GPUs")
-def test_gpu_kernels_run_on_the_tensors_device():
-    """Inputs on cuda:1 while cuda:0 is current: launched on cuda:1's stream with cuda:1 current."""
-    torch.cuda.set_device(0)
-    for name, run, expected in cuda_cases(torch.device("cuda", 1)):
-        got = run()
-        assert all(t.device == torch.device("cuda", 1) for t in as_tuple(got)), name
-        assert_same_bits(got, expected, name)
 
 
 @pytest.mark.gpu

@@ -6,7 +6,7 @@ from mimkernels.train.vit import Encoder, sincos_positions
 
 
 def test_linear_patch_embedding_is_the_permuted_conv():
-    """spec/masking.md trap 1: a Linear on (p, q, c) patch rows equals timm's Conv2d patch embedding."""
+    """mimkernels/pixel/SPEC.md §1: a Linear on (p, q, c) patch rows equals timm's Conv2d patch embedding."""
     import mimkernels as mk
 
     p, c, e = 4, 3, 8

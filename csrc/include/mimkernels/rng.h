@@ -1,4 +1,4 @@
-// Philox4x32-10 and the conversions of spec/rng.md, as __host__ __device__ functions: the same
+// Philox4x32-10 and the conversions of docs/rng.md, as __host__ __device__ functions: the same
 // integer code runs in the CUDA kernels and in the CPU (cpp) backend, bit for bit. rng.py (torch)
 // and mimkernels/_triton_rng.py (tl.philox) implement the same definition; tests cross-check all.
 #pragma once
