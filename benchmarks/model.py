@@ -385,6 +385,8 @@ def _patch_copy_label(a):
 def _patch_copy_bytes(a):
     p = a["patch_ptr"]
     rows = p.shape[0] * p.shape[1]
+    if a["HAS_IDS"] and not a["TO_PATCHES"]:  # gather_patches' backward writes the whole image (no zero fill)
+        return _nbytes(p) + _nbytes(a["img_ptr"]) + _nbytes(a["ids_ptr"])
     return 2 * _nbytes(p) + (rows * 8 if a["HAS_IDS"] else 0)
 
 
@@ -459,7 +461,9 @@ TRITON_KERNELS: dict[str, KernelModel] = {
         label=_patch_copy_label,
         data=lambda a: ("img_ptr", "patch_ptr"),
         min_bytes=_patch_copy_bytes,
-        bound="bandwidth"),
+        bound="bandwidth",
+        # gather_patches' backward: one trip of its search loop per hit (1 when the ids are distinct)
+        trips=lambda a: [1] if a["HAS_IDS"] and not a["TO_PATCHES"] else []),
     "_patch_norm_target_kernel": KernelModel(
         label=lambda a: "patch_norm_target",
         data=lambda a: ("out_ptr", "img_ptr"),

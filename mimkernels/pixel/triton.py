@@ -2,28 +2,45 @@
 (`patchify`, `norm_pix_mse_loss`, ...), its backward `<op>_backward` (grad, the op's inputs, needs)
 -> one gradient per differentiable input; ops.py registers them as torch.ops.mimkernels.<op>.triton.
 
-Patch copy: one kernel (launched by `patch_copy`) moves pixels between an image (B, C, H, W, any
-strides) and patch rows (B, K, p·p·C) in MAE's (p, q, c) layout, in either direction, optionally
-through patch ids (row k of sample b is patch ids[b, k]):
+The patch tile (every patch-layout kernel). A program holds R whole patch rows (R·p·p·C elements: no
+idle lane unless the rows run out in the last program, or p·p is not a power of two). C, p are
+compile-time constants. Each row's p·p pixels are cut into groups of VEC pixels adjacent along W (VEC
+= 16 bytes of the element type, at most the largest power of two dividing p), one group per thread
+per step: the tensors are [R, G, VEC] with G = p·p / VEC, one tensor per channel on the image side
+(each a 128-bit load/store of VEC pixels of one channel) and one per "row vector" on the patch-row
+side: the C·VEC elements of a group are contiguous in MAE's (p, q, c) row (pixels q0..q0+VEC of
+pixel row pi, channels innermost), so they are C vectors of VEC elements, row vector k = elements
+k·VEC .. k·VEC + VEC of the group. `_to_rows` / `_to_channels` permute between the two in registers
+(split/join trees: no shared memory, no extra instruction after register allocation).
 
     to patches, no ids     patchify                 = unpatchify_backward
     to image,   no ids     unpatchify               = patchify_backward
     to patches, ids        gather_patches           (the masking family's op)
-    to image,   ids        scatter into zeros       gather_patches_backward
+    to image,   ids        gather_patches_backward  (a search: see below)
 
 Ids may count prefix tokens first (lightly's token indices): row k holds patch ids[b, k] − ids_offset.
+Bounds (SPEC.md §1): an id outside [0, L) after the offset gives a row of zeros (its loads are
+predicated off: never an access outside imgs), whatever its value. The backward of gather_patches does
+not scatter: one program per R image patches (b, l) finds the rows k with ids[b, k] − offset = l (a
+vector compare of the sample's ids), adds those rows' gradients in ascending k (duplicates sum,
+deterministically) and writes every pixel of the image once (zero where no row matched; an id out of
+range matches no patch and is dropped). No zero fill, no atomics.
 
-For element d of a patch row: pi = d // (p·C), qj = (d // C) % p, c = d % C; patch l = i·w + j
-sits at rows i·p.., columns j·p... Program (row, block) copies BLOCK_D elements of one row.
+Index math: the sample's base offset (b · stride_b) is int64; offsets inside a sample, rows and
+patch indices are IDX = int32 when the launcher has checked that every such offset (the extent of one
+sample of each tensor, Σ (size − 1)·|stride|) and the row count fit below 2^31, else int64.
 
-Per-patch normalized target and masked losses (SPEC.md §2-5): one program per patch row (b, l),
-the whole row of D = p·p·C elements in one tile, statistics in ACC (float32; float64 for float64
-inputs). With u = x − μ and s = √(Σu²/(D − 1) + eps), the target is t = u / s (two passes over the
-tile in registers, no Σx² cancellation), and its backward, for an upstream gradient g_t, is
+Per-patch normalized target and masked losses (SPEC.md §2-5), on the same tile, statistics in ACC
+(float32; float64 for float64 inputs). With u = x − μ and s = √(Σu²/(D − 1) + eps), the target is
+t = u / s (two passes over the tile in registers, no Σx² cancellation), and its backward, for an
+upstream gradient g_t, is
     g_x = (g_t − mean(g_t) − t · Σ(g_t·t) / (D − 1)) / s.
-Losses write one partial per program into an ACC buffer; the launcher sums it (a fixed-order tree,
-no atomics) and divides. Backward kernels take the scalar factor (grad / normaliser) as a 0-d
-tensor, so nothing syncs the host, and recompute the target from the image instead of saving it.
+All arithmetic is in row order (the image side is permuted on load / store). Losses write one partial
+per patch row into an ACC buffer; the launcher sums it (a fixed-order tree, no atomics) and divides.
+Backward kernels take the scalar factor (grad / normaliser) as a 0-d tensor, so nothing syncs the
+host, and recompute the target from the image instead of saving it. masked_mse_loss on rows (B, L, D)
+uses the tile with the row cut into C = D / W chunks of W (the largest power of two dividing D, when
+D / W ≤ 16; else one chunk of D padded to a power of two).
 SimMIM's L1: one program per tile of up to 4096 pixels of one (b, c) plane, the mask read at (y // p, x // p).
 """
 from __future__ import annotations
@@ -34,68 +51,267 @@ import triton.language as tl
 
 from mimkernels._triton_lib import block_settings, triton_launch
 
+# ---- the patch tile -------------------------------------------------------------------------------
+
 
 @triton.jit
-def _patch_offsets(b, patch, d, stride_b, stride_c, stride_h, stride_w, C, grid_w, P: tl.constexpr):
-    """Offsets into an image (B, C, H, W) of the elements d of patch `patch` of sample b, (p, q, c) order."""
+def _columns(x, R: tl.constexpr, G: tl.constexpr, VEC: tl.constexpr, LOG2VEC: tl.constexpr):
+    """x [R, G, VEC] -> a tuple of VEC tensors [R, G, 1], column m at index m (a tree of splits)."""
+    cols = (x,)
+    for lev in tl.static_range(LOG2VEC):
+        evens = ()
+        odds = ()
+        for t in tl.static_range(1 << lev):
+            e, o = tl.split(tl.reshape(cols[t], [R, G, (VEC >> lev) // 2, 2]))
+            evens = evens + (e,)
+            odds = odds + (o,)
+        cols = evens + odds  # cols[s] holds the columns ≡ s mod 2^(lev+1), in order
+    return cols
+
+
+@triton.jit
+def _stack(cols, R: tl.constexpr, G: tl.constexpr, VEC: tl.constexpr, LOG2VEC: tl.constexpr):
+    """A tuple of VEC tensors [R, G, 1] -> [R, G, VEC], column m from cols[m] (a tree of joins)."""
+    for lev in tl.static_range(LOG2VEC):
+        new = ()
+        for s in tl.static_range(VEC >> (lev + 1)):
+            new = new + (tl.reshape(tl.join(cols[s], cols[s + (VEC >> (lev + 1))]), [R, G, 2 << lev]),)
+        cols = new
+    return cols[0]
+
+
+@triton.jit
+def _to_rows(xs, C: tl.constexpr, R: tl.constexpr, G: tl.constexpr, VEC: tl.constexpr, LOG2VEC: tl.constexpr):
+    """Channel tiles (C tensors [R, G, VEC]: pixel q0 + m of channel c) -> row vectors (C tensors:
+    element f = k·VEC + m of the group's (q, c) run, pixel q0 + f // C, channel f % C)."""
+    cols = ()
+    for c in tl.static_range(C):
+        cols = cols + _columns(xs[c], R, G, VEC, LOG2VEC)
+    ys = ()
+    for k in tl.static_range(C):
+        sel = ()
+        for m in tl.static_range(VEC):
+            sel = sel + (cols[((k * VEC + m) % C) * VEC + (k * VEC + m) // C],)
+        ys = ys + (_stack(sel, R, G, VEC, LOG2VEC),)
+    return ys
+
+
+@triton.jit
+def _to_channels(ys, C: tl.constexpr, R: tl.constexpr, G: tl.constexpr, VEC: tl.constexpr,
+                 LOG2VEC: tl.constexpr):
+    """The inverse of `_to_rows`: row vectors -> channel tiles."""
+    cols = ()
+    for k in tl.static_range(C):
+        cols = cols + _columns(ys[k], R, G, VEC, LOG2VEC)
+    xs = ()
+    for c in tl.static_range(C):
+        sel = ()
+        for m in tl.static_range(VEC):
+            sel = sel + (cols[m * C + c],)  # element f = m·C + c of the run is column f of the row vectors
+        xs = xs + (_stack(sel, R, G, VEC, LOG2VEC),)
+    return xs
+
+
+@triton.jit
+def _tile(ROWS, R: tl.constexpr, G: tl.constexpr, VEC: tl.constexpr, P: tl.constexpr, IDX: tl.constexpr):
+    """This program's rows [R, 1, 1] (IDX) and whether each exists; for each element of the [R, G, VEC]
+    tile its group g, pixel row pi and group start q0 ([1, G, 1]), lane m ([1, 1, VEC]) in the patch,
+    and whether the group is in the patch (G > p·p / VEC when p·p is not a power of two)."""
+    row = tl.program_id(0).to(IDX) * R + tl.arange(0, R).to(IDX)[:, None, None]
+    g = tl.arange(0, G).to(IDX)[None, :, None]
+    m = tl.arange(0, VEC).to(IDX)[None, None, :]
+    return row, row < ROWS, g, g // (P // VEC), (g % (P // VEC)) * VEC, m, g < P * (P // VEC)
+
+
+@triton.jit
+def _image_offsets(patch, pi, q0, m, stride_h, stride_w, grid_w, P: tl.constexpr):
+    """Offsets inside one image plane of pixel (pi, q0 + m) of patch `patch` (row-major grid of grid_w)."""
     i = patch // grid_w
-    j = patch % grid_w
-    pi = d // (P * C)
-    qj = (d // C) % P
-    c = d % C
-    return b * stride_b + c * stride_c + (i * P + pi) * stride_h + (j * P + qj) * stride_w
+    j = patch - i * grid_w
+    return (i * P + pi) * stride_h + (j * P + q0 + m) * stride_w
+
+
+@triton.jit
+def _row_offsets(pi, q0, m, g, C: tl.constexpr, VEC: tl.constexpr, P: tl.constexpr, FROM_IMAGE: tl.constexpr):
+    """Offset in a patch row of lane m of row vector 0 of each group: MAE's (p, q, c) order when
+    FROM_IMAGE, else the plain chunked row (chunk k at k·G·VEC); row vector k adds `_vector_step`."""
+    if FROM_IMAGE:
+        return (pi * P + q0) * C + m
+    else:
+        return g * VEC + m
+
+
+@triton.jit
+def _tsum(xs, C: tl.constexpr):
+    """Σ over the C tensors [R, G, VEC] of each row -> [R, 1, 1]."""
+    s = tl.sum(tl.sum(xs[0], 2), 1)
+    for c in tl.static_range(1, C):
+        s += tl.sum(tl.sum(xs[c], 2), 1)
+    return s[:, None, None]
 
 
 @triton.jit
 def _patch_copy_kernel(
-    img_ptr,            # image (B, C, H, W)
+    img_ptr,            # image (B, C, H, W), any strides
     img_stride_b, img_stride_c, img_stride_h, img_stride_w,
-    patch_ptr,          # patch rows (B, K, D), D = p·p·C
+    patch_ptr,          # patch rows (B, K, D), D = p·p·C, any strides
     patch_stride_b, patch_stride_k, patch_stride_d,
     ids_ptr,            # (B, K) int64 patch ids + ids_offset, read when HAS_IDS
     ids_stride_b, ids_stride_k, ids_offset,
-    K,                  # rows per sample
-    C, grid_w, D,       # channels, patches per image row, elements per patch row
-    P: tl.constexpr,    # patch size
-    HAS_IDS: tl.constexpr,
-    TO_PATCHES: tl.constexpr,
-    BLOCK_D: tl.constexpr,
+    ROWS,               # rows of the tile: B·K patch rows, or B·L image patches (gather_patches' backward)
+    K, L, grid_w,       # rows per sample, patches per image, patches per image row
+    C: tl.constexpr, P: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr, R: tl.constexpr,
+    BLOCK_K: tl.constexpr, IDX: tl.constexpr, HAS_IDS: tl.constexpr, TO_PATCHES: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // K
-    k = row % K
-    if HAS_IDS:
-        patch = tl.load(ids_ptr + b * ids_stride_b + k * ids_stride_k).to(tl.int64) - ids_offset
+    BITS: tl.constexpr = img_ptr.dtype.element_ty.primitive_bitwidth
+    VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
+    LOG2VEC: tl.constexpr = (VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)
+    G: tl.constexpr = PPP // VEC
+    row, live, g, pi, q0, m, in_patch = _tile(ROWS, R, G, VEC, P, IDX)
+    if PPP != P * P:  # p·p not a power of two: the padding groups idle
+        live = live & in_patch
+    sh = tl.cast(img_stride_h, IDX)
+    sw = tl.cast(img_stride_w, IDX)
+    sc = tl.cast(img_stride_c, IDX)
+    sk = tl.cast(patch_stride_k, IDX)
+    sd = tl.cast(patch_stride_d, IDX)
+    run = _row_offsets(pi, q0, m, pi, C, VEC, P, True) * sd  # lane m of row vector 0 of each group
+    if HAS_IDS and not TO_PATCHES:
+        # gather_patches' backward: image patch l of sample b sums the gradient rows k with ids[b, k] = l
+        ACC: tl.constexpr = tl.float64 if patch_ptr.dtype.element_ty == tl.float64 else tl.float32
+        b = row // L
+        l = row - b * L
+        b64 = b.to(tl.int64)
+        img_off = b64 * img_stride_b + _image_offsets(l, pi, q0, m, sh, sw, grid_w, P)
+        live_row = tl.reshape(row < ROWS, [R, 1])
+        b2 = tl.reshape(b64, [R, 1])
+        l2 = tl.reshape(l, [R, 1]).to(tl.int64)
+        ys = ()
+        for k in tl.static_range(C):
+            ys = ys + (tl.zeros([R, G, VEC], ACC),)
+        kk = tl.arange(0, BLOCK_K)[None, :]  # all the sample's ids at once (BLOCK_K ≥ K)
+        ids = tl.load(ids_ptr + b2 * ids_stride_b + kk.to(IDX) * tl.cast(ids_stride_k, IDX),
+                      mask=live_row & (kk < K), other=-1)
+        hit = (ids - ids_offset == l2) & live_row & (kk < K)  # an id out of [0, L) hits nothing
+        todo = tl.max(tl.sum(hit.to(tl.int32), 1), 0)  # the most hits of a row of the tile (1 for MAE)
+        prev = tl.full([R, 1], -1, tl.int32)
+        while todo > 0:
+            kt = tl.min(tl.where(hit & (kk > prev), kk, BLOCK_K), 1)  # each row's next hit; BLOCK_K: none left
+            prev = kt[:, None]
+            kt3 = tl.reshape(kt, [R, 1, 1])
+            src = patch_ptr + b64 * patch_stride_b + kt3.to(IDX) * sk + run
+            new = ()
+            for k in tl.static_range(C):
+                new = new + (ys[k] + tl.load(src + (k * VEC) * sd, mask=live & (kt3 < K), other=0).to(ACC),)
+            ys = new
+            todo -= 1
+        xs = _to_channels(ys, C, R, G, VEC, LOG2VEC)
+        for c in tl.static_range(C):
+            tl.store(img_ptr + img_off + c * sc, xs[c].to(img_ptr.dtype.element_ty), mask=live)
     else:
-        patch = k
-    d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
-    in_row = d < D
-    img_off = _patch_offsets(b, patch, d, img_stride_b, img_stride_c, img_stride_h, img_stride_w, C, grid_w, P)
-    patch_off = b * patch_stride_b + k * patch_stride_k + d * patch_stride_d
-    if TO_PATCHES:
-        v = tl.load(img_ptr + img_off, mask=in_row)
-        tl.store(patch_ptr + patch_off, v, mask=in_row)
-    else:
-        v = tl.load(patch_ptr + patch_off, mask=in_row)
-        tl.store(img_ptr + img_off, v, mask=in_row)
+        b = row // K
+        k = row - b * K
+        b64 = b.to(tl.int64)
+        if HAS_IDS:
+            patch = tl.load(ids_ptr + b64 * ids_stride_b + k * tl.cast(ids_stride_k, IDX), mask=row < ROWS,
+                            other=-1) - ids_offset
+            inside = (patch >= 0) & (patch < L)  # else a row of zeros, nothing read
+            src_live = live & inside
+            patch = tl.where(inside, patch, 0).to(IDX)
+        else:
+            patch = k
+            src_live = live
+        img_off = b64 * img_stride_b + _image_offsets(patch, pi, q0, m, sh, sw, grid_w, P)
+        row_off = b64 * patch_stride_b + k * sk + run
+        if TO_PATCHES:
+            xs = ()
+            for c in tl.static_range(C):
+                xs = xs + (tl.load(img_ptr + img_off + c * sc, mask=src_live, other=0),)
+            ys = _to_rows(xs, C, R, G, VEC, LOG2VEC)
+            for k in tl.static_range(C):
+                tl.store(patch_ptr + row_off + (k * VEC) * sd, ys[k], mask=live)
+        else:
+            ys = ()
+            for k in tl.static_range(C):
+                ys = ys + (tl.load(patch_ptr + row_off + (k * VEC) * sd, mask=live),)
+            xs = _to_channels(ys, C, R, G, VEC, LOG2VEC)
+            for c in tl.static_range(C):
+                tl.store(img_ptr + img_off + c * sc, xs[c], mask=live)
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
+def _tile_settings(ppp: int, maxvec: int, c: int, budget: int, widest: int) -> tuple[int, int]:
+    """(R, num_warps) of the patch tile for rows of ppp positions (p·p pixels, padded to a power of
+    two) × c (channels or chunks): R whole rows, about `budget` elements a program; warps so that a
+    thread holds ~`per_thread` elements and even the widest vector (min(maxvec, `widest`) elements)
+    leaves no thread without a group. Depends on shapes only (the element type picks VEC inside the
+    kernel, so a bf16 launch is the fp32 one retyped)."""
+    rows = _pow2_floor(max(1, budget // (ppp * c)))
+    warps = min(_pow2_floor(max(1, rows * ppp * c // 24 // 32)),
+                _pow2_floor(max(1, rows * ppp // min(maxvec, widest) // 32)), 16)
+    return rows, warps
+
+
+def _patch_settings(p: int, c: int, budget: int, widest: int) -> tuple[int, int, int, int]:
+    """(R, PPP, MAXVEC, num_warps) for patch rows of p·p pixels × c channels."""
+    ppp, maxvec = triton.next_power_of_2(p * p), min(p & -p, 16)
+    rows, warps = _tile_settings(ppp, maxvec, c, budget, widest)
+    return rows, ppp, maxvec, warps
+
+
+def _extent(t: torch.Tensor, dims) -> int:
+    """The largest offset inside one sample of t along `dims`: Σ (size − 1)·|stride|."""
+    return sum((t.shape[d] - 1) * abs(t.stride(d)) for d in dims if t.shape[d] > 0)
+
+
+def _index_type(rows: int, *extents: int):
+    """int32 when the tile's row numbers (+ one program's rows) and every in-sample offset fit below
+    2^31 (then no int32 product in the kernels can overflow: each is bounded by an extent), else int64."""
+    limit = 2 ** 31 - 1 - 65536
+    return tl.int32 if rows < limit and all(e < limit for e in extents) else tl.int64
+
+
+def _loadable(t: torch.Tensor) -> torch.Tensor:
+    """bool tensors as uint8 (same bytes, any strides): Triton would make a bool pointer int1."""
+    return t.view(torch.uint8) if t.dtype == torch.bool else t
+
+
+# the elements one program of a copy holds (R·p·p·C: 4 rows at p = 16, C = 3, 24 a thread at 4 warps;
+# 8 rows spilled 16 bytes in unpatchify fp32)
+COPY_BUDGET = 3072
 
 
 def patch_copy(img: torch.Tensor, patches: torch.Tensor, patch_size: int, ids: torch.Tensor | None,
                to_patches: bool, ids_offset: int = 0) -> None:
     """Copy between `img` (B, C, H, W) and `patches` (B, K, p·p·C), in place in the destination;
-    row k of sample b is patch ids[b, k] − ids_offset when ids are given."""
-    b, c, _, width = img.shape
+    row k of sample b is patch ids[b, k] − ids_offset when ids are given (zeros for an id outside
+    [0, L)). ids with to_patches=False: gather_patches' backward, which writes all of img (the
+    sum of the rows whose id names each patch; zero where none does)."""
+    b, c, h, width = img.shape
     k, d = patches.shape[1], patches.shape[2]
-    if b * k == 0 or d == 0:
+    length = (h // patch_size) * (width // patch_size)
+    search = ids is not None and not to_patches
+    rows = b * (length if search else k)
+    if rows == 0 or d == 0:
         return
-    block_d, num_warps = block_settings(d)
+    # warps by the vector of this dtype (16 bytes); a bf16 launch gets the fp32 one's (no idle lane either way)
+    r, ppp, maxvec, num_warps = _patch_settings(patch_size, c, COPY_BUDGET, 16 // max(img.element_size(), 1))
     ids_arg = ids if ids is not None else patches  # never read when HAS_IDS is False
     ids_strides = ids.stride() if ids is not None else (0, 0)
-    grid = (b * k, triton.cdiv(d, block_d))
-    triton_launch(_patch_copy_kernel)[grid](
+    idx = _index_type(rows, _extent(img, (1, 2, 3)), _extent(patches, (1, 2)),
+                      _extent(ids, (1,)) if ids is not None else 0)
+    block_k = triton.next_power_of_2(max(k, 1)) if search else 1
+    if search:  # the tile's [R, BLOCK_K] ids: R fewer rows for long id lists (K > 256 at p = 16)
+        r = max(1, min(r, 2048 // block_k))
+    img, patches = _loadable(img), _loadable(patches)
+    triton_launch(_patch_copy_kernel)[(triton.cdiv(rows, r),)](
         img, *img.stride(), patches, *patches.stride(), ids_arg, *ids_strides, ids_offset,
-        k, c, width // patch_size, d,
-        P=patch_size, HAS_IDS=ids is not None, TO_PATCHES=to_patches, BLOCK_D=block_d, num_warps=num_warps,
+        rows, k, length, width // patch_size,
+        C=c, P=patch_size, MAXVEC=maxvec, PPP=ppp, R=r, BLOCK_K=block_k, IDX=idx,
+        HAS_IDS=ids is not None, TO_PATCHES=to_patches, num_warps=num_warps,
     )
 
 
@@ -129,7 +345,7 @@ def unpatchify_backward(grad: torch.Tensor, x: torch.Tensor, patch_size: int, ch
 def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
                    num_prefix_tokens: int = 0) -> torch.Tensor:
     """The masking family's gather_patches: (B, C, H, W) -> (B, K, p·p·C), row k = patch ids_keep[b, k] −
-    num_prefix_tokens."""
+    num_prefix_tokens; a row of zeros where that is outside [0, L) (pixel SPEC.md §1)."""
     b, c = imgs.shape[:2]
     out = imgs.new_empty((b, ids_keep.shape[1], patch_size * patch_size * c))
     patch_copy(imgs, out, patch_size, ids_keep, to_patches=True, ids_offset=num_prefix_tokens)
@@ -138,8 +354,11 @@ def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
 
 def gather_patches_backward(grad: torch.Tensor, imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int,
                             num_prefix_tokens: int, needs: list[bool]) -> list[torch.Tensor]:
-    """[∂/∂imgs]: the rows scattered back into a zero image (imgs read for its shape only)."""
-    out = grad.new_zeros((grad.shape[0], *imgs.shape[1:]))
+    """[∂/∂imgs]: each image patch the sum of the gradient rows whose id names it (duplicates add up, in
+    ascending k; zero where none does; rows with ids out of range dropped). imgs is read for its shape only."""
+    out = grad.new_empty((grad.shape[0], *imgs.shape[1:]))
+    if out.numel() and grad.shape[2] == 0:
+        out.zero_()
     patch_copy(out, grad, patch_size, ids_keep, to_patches=False, ids_offset=num_prefix_tokens)
     return [out]
 
@@ -149,80 +368,153 @@ def gather_patches_backward(grad: torch.Tensor, imgs: torch.Tensor, ids_keep: to
 # The largest patch row one program holds in registers (p = 64 at C = 3 fits); larger rows take the
 # torch backend (the front door decides).
 MAX_PATCH_ELEMENTS = 16384
+# the elements one program of a loss / target kernel holds (4 rows at p = 16, C = 3; 24 a thread)
+LOSS_BUDGET = 3072
 
 
 @triton.jit
-def _patch_row(L, D, BLOCK_D: tl.constexpr):
-    """This program's patch row: (row = b·L + l, b, l, the element indices d, d < D), all int64."""
-    row = tl.program_id(0).to(tl.int64)
-    d = tl.arange(0, BLOCK_D).to(tl.int64)
-    return row, row // L, row % L, d, d < D
+def _load_rows(ptr, base, run, live, sd, C: tl.constexpr, VEC: tl.constexpr, ACC: tl.constexpr):
+    """The C row vectors of a tile of patch rows, in ACC, zero where not live."""
+    ys = ()
+    for k in tl.static_range(C):
+        ys = ys + (tl.load(ptr + base + run + (k * VEC) * sd, mask=live, other=0.0).to(ACC),)
+    return ys
 
 
 @triton.jit
-def _load_row(ptr, stride_b, stride_l, stride_d, b, l, d, in_row, ACC: tl.constexpr):
-    """Row (b, l) of a (B, L, D) tensor, any strides, in ACC; zero outside the row."""
-    return tl.load(ptr + b * stride_b + l * stride_l + d * stride_d, mask=in_row, other=0.0).to(ACC)
+def _store_rows(ptr, base, run, live, sd, ys, C: tl.constexpr, VEC: tl.constexpr):
+    for k in tl.static_range(C):
+        tl.store(ptr + base + run + (k * VEC) * sd, ys[k].to(ptr.dtype.element_ty), mask=live)
 
 
 @triton.jit
-def _load_target(tgt_ptr,               # image (B, C, H, W) when FROM_IMAGE, else rows (B, L, D)
-                 stride_0, stride_1, stride_2, stride_3,  # image (b, c, h, w) or rows (b, l, d, unused)
-                 b, l, d, in_row, D, C, grid_w, eps,
-                 P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, ACC: tl.constexpr):
-    """Target row (b, l) in ACC, zero outside the row, normalized per patch when NORM; and the
-    row's s = √(var + eps) (1 without NORM)."""
-    if FROM_IMAGE:
-        off = _patch_offsets(b, l, d, stride_0, stride_1, stride_2, stride_3, C, grid_w, P)
-        t = tl.load(tgt_ptr + off, mask=in_row, other=0.0).to(ACC)
-    else:
-        t = _load_row(tgt_ptr, stride_0, stride_1, stride_2, b, l, d, in_row, ACC)
-    std = tl.full((), 1.0, ACC)
-    if NORM:
-        t = tl.where(in_row, t - tl.sum(t, 0) / D, 0.0)
-        std = tl.sqrt(tl.sum(t * t, 0) / (D - 1) + eps)
-        t = t / std
-    return t, std
+def _normalize(ts, live, D: tl.constexpr, C: tl.constexpr, eps):
+    """(t = (x − μ)/s per row, s = √(Σ(x − μ)²/(D − 1) + eps)) of the C row vectors, zero where not live."""
+    mean = _tsum(ts, C) / D
+    us = ()
+    for k in tl.static_range(C):
+        us = us + (tl.where(live, ts[k] - mean, 0.0),)
+    sq = ()
+    for k in tl.static_range(C):
+        sq = sq + (us[k] * us[k],)
+    std = tl.sqrt(_tsum(sq, C) / (D - 1) + eps)
+    out = ()
+    for k in tl.static_range(C):
+        out = out + (us[k] / std,)
+    return out, std
 
 
 @triton.jit
-def _norm_backward(g_t, t, std, in_row, D):
-    """Gradient w.r.t. the patch pixels of t = (x − μ) / √(var + eps), given g_t (zero outside the row)."""
-    g_t = tl.where(in_row, g_t, 0.0)
-    return (g_t - tl.sum(g_t, 0) / D - t * (tl.sum(g_t * t, 0) / (D - 1))) / std
+def _norm_backward(gs, ts, std, live, D: tl.constexpr, C: tl.constexpr):
+    """Gradient w.r.t. the patch pixels of t = (x − μ) / √(var + eps), given g_t (row vectors)."""
+    g0 = ()
+    gt = ()
+    for k in tl.static_range(C):
+        g = tl.where(live, gs[k], 0.0)
+        g0 = g0 + (g,)
+        gt = gt + (g * ts[k],)
+    mean_g = _tsum(g0, C) / D
+    dot = _tsum(gt, C) / (D - 1)
+    out = ()
+    for k in tl.static_range(C):
+        out = out + ((g0[k] - mean_g - ts[k] * dot) / std,)
+    return out
 
 
 @triton.jit
 def _patch_norm_target_kernel(
-    out_ptr,            # (B, L, D) contiguous, imgs.dtype
+    out_ptr,            # (B, L, D) imgs.dtype, any strides
+    out_stride_b, out_stride_l, out_stride_d,
     img_ptr,            # (B, C, H, W) any strides
     img_stride_b, img_stride_c, img_stride_h, img_stride_w,
-    L, D, C, grid_w, eps,
-    P: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+    ROWS, L, grid_w, eps,
+    C: tl.constexpr, P: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr, R: tl.constexpr,
+    IDX: tl.constexpr, ACC: tl.constexpr,
 ):
-    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
-    t, _ = _load_target(img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w, b, l, d, in_row,
-                        D, C, grid_w, eps, P, True, True, ACC)
-    tl.store(out_ptr + row * D + d, t.to(out_ptr.dtype.element_ty), mask=in_row)
+    BITS: tl.constexpr = img_ptr.dtype.element_ty.primitive_bitwidth
+    VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
+    LOG2VEC: tl.constexpr = (VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)
+    G: tl.constexpr = PPP // VEC
+    D: tl.constexpr = P * P * C
+    row, live, g, pi, q0, m, in_patch = _tile(ROWS, R, G, VEC, P, IDX)
+    if PPP != P * P:
+        live = live & in_patch
+    b = row // L
+    l = row - b * L
+    b64 = b.to(tl.int64)
+    img_off = b64 * img_stride_b + _image_offsets(l, pi, q0, m, tl.cast(img_stride_h, IDX),
+                                                  tl.cast(img_stride_w, IDX), grid_w, P)
+    xs = ()
+    for c in tl.static_range(C):
+        xs = xs + (tl.load(img_ptr + img_off + c * tl.cast(img_stride_c, IDX), mask=live, other=0.0).to(ACC),)
+    ts, _ = _normalize(_to_rows(xs, C, R, G, VEC, LOG2VEC), live, D, C, eps)
+    sd = tl.cast(out_stride_d, IDX)
+    _store_rows(out_ptr, b64 * out_stride_b + l * tl.cast(out_stride_l, IDX), _row_offsets(pi, q0, m, pi, C, VEC, P, True) * sd,
+                live, sd, ts, C, VEC)
 
 
 @triton.jit
 def _patch_norm_target_bwd_kernel(
-    grad_img_ptr,       # (B, C, H, W) contiguous, written
+    grad_img_ptr,       # (B, C, H, W) imgs.dtype, any strides, written
+    gi_stride_b, gi_stride_c, gi_stride_h, gi_stride_w,
     grad_ptr,           # (B, L, D) upstream gradient, any strides
     grad_stride_b, grad_stride_l, grad_stride_d,
     img_ptr,            # (B, C, H, W) any strides
     img_stride_b, img_stride_c, img_stride_h, img_stride_w,
-    L, D, C, H, W, grid_w, eps,
-    P: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+    ROWS, L, grid_w, eps,
+    C: tl.constexpr, P: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr, R: tl.constexpr,
+    IDX: tl.constexpr, ACC: tl.constexpr,
 ):
-    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
-    t, std = _load_target(img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w, b, l, d, in_row,
-                          D, C, grid_w, eps, P, True, True, ACC)
-    g_t = _load_row(grad_ptr, grad_stride_b, grad_stride_l, grad_stride_d, b, l, d, in_row, ACC)
-    g_x = _norm_backward(g_t, t, std, in_row, D)
-    out = _patch_offsets(b, l, d, C * H * W, H * W, W, 1, C, grid_w, P)
-    tl.store(grad_img_ptr + out, g_x.to(grad_img_ptr.dtype.element_ty), mask=in_row)
+    BITS: tl.constexpr = img_ptr.dtype.element_ty.primitive_bitwidth
+    VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
+    LOG2VEC: tl.constexpr = (VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)
+    G: tl.constexpr = PPP // VEC
+    D: tl.constexpr = P * P * C
+    row, live, g, pi, q0, m, in_patch = _tile(ROWS, R, G, VEC, P, IDX)
+    if PPP != P * P:
+        live = live & in_patch
+    b = row // L
+    l = row - b * L
+    b64 = b.to(tl.int64)
+    img_off = b64 * img_stride_b + _image_offsets(l, pi, q0, m, tl.cast(img_stride_h, IDX),
+                                                  tl.cast(img_stride_w, IDX), grid_w, P)
+    xs = ()
+    for c in tl.static_range(C):
+        xs = xs + (tl.load(img_ptr + img_off + c * tl.cast(img_stride_c, IDX), mask=live, other=0.0).to(ACC),)
+    ts, std = _normalize(_to_rows(xs, C, R, G, VEC, LOG2VEC), live, D, C, eps)
+    sd = tl.cast(grad_stride_d, IDX)
+    gs = _load_rows(grad_ptr, b64 * grad_stride_b + l * tl.cast(grad_stride_l, IDX),
+                    _row_offsets(pi, q0, m, pi, C, VEC, P, True) * sd, live, sd, C, VEC, ACC)
+    gx = _to_channels(_norm_backward(gs, ts, std, live, D, C), C, R, G, VEC, LOG2VEC)
+    out_off = b64 * gi_stride_b + _image_offsets(l, pi, q0, m, tl.cast(gi_stride_h, IDX), tl.cast(gi_stride_w, IDX),
+                                                 grid_w, P)
+    for c in tl.static_range(C):
+        tl.store(grad_img_ptr + out_off + c * tl.cast(gi_stride_c, IDX), gx[c].to(grad_img_ptr.dtype.element_ty),
+                 mask=live)
+
+
+@triton.jit
+def _load_target(tgt_ptr, s0, s1, s2, s3, b64, l, pi, q0, m, g, live, grid_w, eps,
+                 C: tl.constexpr, P: tl.constexpr, R: tl.constexpr, G: tl.constexpr, VEC: tl.constexpr,
+                 LOG2VEC: tl.constexpr, D: tl.constexpr, IDX: tl.constexpr, FROM_IMAGE: tl.constexpr,
+                 NORM: tl.constexpr, ACC: tl.constexpr):
+    """The target's row vectors of the tile in ACC (zero where not live), normalized per row when NORM,
+    and each row's s (1 without NORM). Image (B, C, H, W) strides s0..s3 when FROM_IMAGE, else rows
+    (B, L, D) strides s0..s2."""
+    if FROM_IMAGE:
+        off = b64 * s0 + _image_offsets(l, pi, q0, m, tl.cast(s2, IDX), tl.cast(s3, IDX), grid_w, P)
+        xs = ()
+        for c in tl.static_range(C):
+            xs = xs + (tl.load(tgt_ptr + off + c * tl.cast(s1, IDX), mask=live, other=0.0).to(ACC),)
+        ts = _to_rows(xs, C, R, G, VEC, LOG2VEC)
+    else:
+        sd = tl.cast(s2, IDX)
+        ts = _load_rows(tgt_ptr, b64 * s0 + l * tl.cast(s1, IDX), _row_offsets(pi, q0, m, g, C, VEC, P, False) * sd,
+                        live, sd, C, VEC * G, ACC)
+    std = tl.full([R, 1, 1], 1.0, ACC)
+    if NORM:
+        ts, std = _normalize(ts, live, D, C, eps)
+    return ts, std
 
 
 @triton.jit
@@ -234,22 +526,44 @@ def _masked_mse_fwd_kernel(
     tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3,
     mask_ptr,           # (B, L) any numeric dtype, 1 = masked
     mask_stride_b, mask_stride_l,
-    L, D, C, grid_w, eps,
-    P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+    ROWS, L, grid_w, eps,
+    C: tl.constexpr, P: tl.constexpr, D: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr,
+    R: tl.constexpr, IDX: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, ACC: tl.constexpr,
 ):
-    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
-    t, _ = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b, l, d, in_row,
-                        D, C, grid_w, eps, P, FROM_IMAGE, NORM, ACC)
-    x = _load_row(pred_ptr, pred_stride_b, pred_stride_l, pred_stride_d, b, l, d, in_row, ACC)
-    diff = tl.where(in_row, x - t, 0.0)
-    m = tl.load(mask_ptr + b * mask_stride_b + l * mask_stride_l).to(ACC)
-    tl.store(part_ptr + row, m * (tl.sum(diff * diff, 0) / D))
+    # FROM_IMAGE: C channels of p·p pixels; else the row in C chunks of PPP (P = PPP: one "pixel row")
+    BITS: tl.constexpr = pred_ptr.dtype.element_ty.primitive_bitwidth
+    VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
+    LOG2VEC: tl.constexpr = (VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)
+    G: tl.constexpr = PPP // VEC
+    STEP: tl.constexpr = VEC if FROM_IMAGE else PPP  # from one row vector to the next
+    row, live, g, pi, q0, m, in_patch = _tile(ROWS, R, G, VEC, P, IDX)
+    if FROM_IMAGE:
+        if PPP != P * P:
+            live = live & in_patch
+    elif C * PPP != D:  # one chunk padded to a power of two
+        live = live & (g * VEC + m < D)
+    b = row // L
+    l = row - b * L
+    b64 = b.to(tl.int64)
+    ts, _ = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b64, l, pi, q0, m, g,
+                         live, grid_w, eps, C, P, R, G, VEC, LOG2VEC, D, IDX, FROM_IMAGE, NORM, ACC)
+    sd = tl.cast(pred_stride_d, IDX)
+    xs = _load_rows(pred_ptr, b64 * pred_stride_b + l * tl.cast(pred_stride_l, IDX),
+                    _row_offsets(pi, q0, m, g, C, VEC, P, FROM_IMAGE) * sd, live, sd, C, STEP, ACC)
+    sq = ()
+    for k in tl.static_range(C):
+        diff = tl.where(live, xs[k] - ts[k], 0.0)
+        sq = sq + (diff * diff,)
+    mk = tl.load(mask_ptr + b64 * mask_stride_b + l * tl.cast(mask_stride_l, IDX), mask=row < ROWS, other=0).to(ACC)
+    tl.store(part_ptr + row, mk * (_tsum(sq, C) / D), mask=row < ROWS)
 
 
 @triton.jit
 def _masked_mse_bwd_kernel(
-    grad_pred_ptr,      # (B, L, D) contiguous, pred.dtype; written when NEED_PRED
-    grad_tgt_ptr,       # contiguous, target.dtype, the target's shape; written when NEED_TARGET
+    grad_pred_ptr,      # (B, L, D) pred.dtype, any strides; written when NEED_PRED
+    gp_stride_b, gp_stride_l, gp_stride_d,
+    grad_tgt_ptr,       # target.dtype, the target's shape, any strides; written when NEED_TARGET
+    gt_stride_0, gt_stride_1, gt_stride_2, gt_stride_3,
     scale_ptr,          # 0-d ACC: 2 · grad / (D · Σ m)
     pred_ptr,
     pred_stride_b, pred_stride_l, pred_stride_d,
@@ -257,28 +571,56 @@ def _masked_mse_bwd_kernel(
     tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3,
     mask_ptr,
     mask_stride_b, mask_stride_l,
-    L, D, C, H, W, grid_w, eps,
-    P: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, NEED_PRED: tl.constexpr,
-    NEED_TARGET: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
+    ROWS, L, grid_w, eps,
+    C: tl.constexpr, P: tl.constexpr, D: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr,
+    R: tl.constexpr, IDX: tl.constexpr, FROM_IMAGE: tl.constexpr, NORM: tl.constexpr, NEED_PRED: tl.constexpr,
+    NEED_TARGET: tl.constexpr, ACC: tl.constexpr,
 ):
-    row, b, l, d, in_row = _patch_row(L, D, BLOCK_D)
-    t, std = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b, l, d, in_row,
-                          D, C, grid_w, eps, P, FROM_IMAGE, NORM, ACC)
-    x = _load_row(pred_ptr, pred_stride_b, pred_stride_l, pred_stride_d, b, l, d, in_row, ACC)
-    m = tl.load(mask_ptr + b * mask_stride_b + l * mask_stride_l).to(ACC)
-    g = (tl.load(scale_ptr) * m) * (x - t)  # ∂loss/∂pred; NaN for an empty mask, as autograd
+    BITS: tl.constexpr = pred_ptr.dtype.element_ty.primitive_bitwidth
+    VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
+    LOG2VEC: tl.constexpr = (VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)
+    G: tl.constexpr = PPP // VEC
+    STEP: tl.constexpr = VEC if FROM_IMAGE else PPP
+    row, live, g, pi, q0, m, in_patch = _tile(ROWS, R, G, VEC, P, IDX)
+    if FROM_IMAGE:
+        if PPP != P * P:
+            live = live & in_patch
+    elif C * PPP != D:
+        live = live & (g * VEC + m < D)
+    b = row // L
+    l = row - b * L
+    b64 = b.to(tl.int64)
+    ts, std = _load_target(tgt_ptr, tgt_stride_0, tgt_stride_1, tgt_stride_2, tgt_stride_3, b64, l, pi, q0, m, g,
+                           live, grid_w, eps, C, P, R, G, VEC, LOG2VEC, D, IDX, FROM_IMAGE, NORM, ACC)
+    run = _row_offsets(pi, q0, m, g, C, VEC, P, FROM_IMAGE)
+    sd = tl.cast(pred_stride_d, IDX)
+    xs = _load_rows(pred_ptr, b64 * pred_stride_b + l * tl.cast(pred_stride_l, IDX), run * sd, live, sd, C, STEP,
+                    ACC)
+    mk = tl.load(mask_ptr + b64 * mask_stride_b + l * tl.cast(mask_stride_l, IDX), mask=row < ROWS, other=0).to(ACC)
+    factor = tl.load(scale_ptr) * mk
+    gs = ()
+    for k in tl.static_range(C):
+        gs = gs + (factor * (xs[k] - ts[k]),)  # ∂loss/∂pred; NaN for an empty mask, as autograd
     if NEED_PRED:
-        tl.store(grad_pred_ptr + row * D + d, g.to(grad_pred_ptr.dtype.element_ty), mask=in_row)
+        gd = tl.cast(gp_stride_d, IDX)
+        _store_rows(grad_pred_ptr, b64 * gp_stride_b + l * tl.cast(gp_stride_l, IDX), run * gd, live, gd, gs, C, STEP)
     if NEED_TARGET:
+        neg = ()
+        for k in tl.static_range(C):
+            neg = neg + (-gs[k],)
         if NORM:
-            g_t = _norm_backward(-g, t, std, in_row, D)
-        else:
-            g_t = -g
+            neg = _norm_backward(neg, ts, std, live, D, C)
         if FROM_IMAGE:
-            out = _patch_offsets(b, l, d, C * H * W, H * W, W, 1, C, grid_w, P)
+            xs_t = _to_channels(neg, C, R, G, VEC, LOG2VEC)
+            off = b64 * gt_stride_0 + _image_offsets(l, pi, q0, m, tl.cast(gt_stride_2, IDX),
+                                                     tl.cast(gt_stride_3, IDX), grid_w, P)
+            for c in tl.static_range(C):
+                tl.store(grad_tgt_ptr + off + c * tl.cast(gt_stride_1, IDX),
+                         xs_t[c].to(grad_tgt_ptr.dtype.element_ty), mask=live)
         else:
-            out = row * D + d
-        tl.store(grad_tgt_ptr + out, g_t.to(grad_tgt_ptr.dtype.element_ty), mask=in_row)
+            td = tl.cast(gt_stride_2, IDX)
+            _store_rows(grad_tgt_ptr, b64 * gt_stride_0 + l * tl.cast(gt_stride_1, IDX), run * td, live, td, neg, C,
+                        STEP)
 
 
 @triton.jit
@@ -356,6 +698,8 @@ def _masked_l1_bwd_kernel(
         tl.store(grad_img_ptr + out, (-g).to(grad_img_ptr.dtype.element_ty), mask=inside)
 
 
+
+
 def _acc_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
@@ -363,15 +707,9 @@ def _acc_dtype(*tensors: torch.Tensor) -> torch.dtype:
 _TL_ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
 
 
-def _row_settings(d: int) -> tuple[int, int]:
-    """(BLOCK_D, num_warps) for one patch row of d elements held whole in one program."""
-    block_d, num_warps = block_settings(d, max_block=MAX_PATCH_ELEMENTS)
-    return block_d, 16 if block_d >= 8192 else num_warps
-
-
 def _loadable_mask(mask: torch.Tensor) -> torch.Tensor:
     """bool masks as uint8 (same bytes, any strides); other dtypes as they are."""
-    return mask.view(torch.uint8) if mask.dtype == torch.bool else mask
+    return _loadable(mask)
 
 
 def _mask_sum(mask: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
@@ -379,45 +717,32 @@ def _mask_sum(mask: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
     return mask.sum(dtype=acc if mask.is_floating_point() else torch.int64)
 
 
-def _target_geometry(target: torch.Tensor, patch_size: int, from_image: bool):
-    """(four target strides, C, H, W, grid_w) for the MSE kernels."""
+def _strides(t: torch.Tensor, n: int) -> tuple[int, ...]:
+    """t's strides padded to n (0 for an unused tensor)."""
+    return (tuple(t.stride()) + (0,) * n)[:n] if t.dim() == n or t.numel() else (0,) * n
+
+
+def _mse_geometry(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch_size: int,
+                  from_image: bool, *grads: torch.Tensor) -> dict:
+    """The MSE kernels' tile constants (C, P, D, MAXVEC, PPP, R, IDX, num_warps) and grid_w.
+    FROM_IMAGE: C channels of p·p pixels. Rows: D = C chunks of PPP, PPP the largest power of two
+    dividing D when that leaves at most 16 chunks, else one chunk of D padded to a power of two."""
+    b, length, d = pred.shape
     if from_image:
-        _, c, h, w = target.shape
-        return target.stride(), c, h, w, w // patch_size
-    return (*target.stride(), 0), 1, 1, 1, 1
-
-
-def _mse_forward_args(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch_size: int,
-                      from_image: bool):
-    """(the per-row partials (B·L,) in ACC, _masked_mse_fwd_kernel's arguments up to eps, its launch options)."""
-    b, length, d = pred.shape
-    acc = _acc_dtype(pred, target)
-    partial = pred.new_empty(b * length, dtype=acc)
-    strides, c, _, _, grid_w = _target_geometry(target, patch_size, from_image)
-    loadable = _loadable_mask(mask)
-    block_d, num_warps = _row_settings(d)
-    args = (partial, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(), length, d, c, grid_w)
-    return partial, args, dict(ACC=_TL_ACC[acc], BLOCK_D=block_d, num_warps=num_warps)
-
-
-def _mse_backward_args(grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                       needs: list[bool], patch_size: int, from_image: bool):
-    """([grad_pred, grad_target], contiguous in their inputs' dtypes, empty where not needed;
-    _masked_mse_bwd_kernel's arguments up to eps, None when nothing is to compute; its launch options)."""
-    b, length, d = pred.shape
-    acc = _acc_dtype(pred, target)
-    grads = [torch.empty(t.shape if need else (0,), dtype=t.dtype, device=t.device)
-             for t, need in zip((pred, target), needs)]
-    if b * length == 0 or not any(needs):
-        return grads, None, {}
-    scale = (2.0 * grad.to(acc)) / (d * _mask_sum(mask, acc).to(acc))
-    strides, c, h, w, grid_w = _target_geometry(target, patch_size, from_image)
-    loadable = _loadable_mask(mask)
-    block_d, num_warps = _row_settings(d)
-    args = (*grads, scale, pred, *pred.stride(), target, *strides, loadable, *loadable.stride(),
-            length, d, c, h, w, grid_w)
-    return grads, args, dict(NEED_PRED=needs[0], NEED_TARGET=needs[1], ACC=_TL_ACC[acc], BLOCK_D=block_d,
-                             num_warps=num_warps)
+        c, p, grid_w = target.shape[1], patch_size, target.shape[3] // patch_size
+        r, ppp, maxvec, num_warps = _patch_settings(p, c, LOSS_BUDGET, 8)
+        extents = [_extent(target, (1, 2, 3))]
+    else:
+        ppp = d & -d
+        c = d // ppp
+        if c > 16:
+            c, ppp = 1, triton.next_power_of_2(d)
+        p, grid_w, maxvec = ppp, 1, min(d & -d, 16)
+        r, num_warps = _tile_settings(ppp, maxvec, c, LOSS_BUDGET, 8)
+        extents = [_extent(target, (1, 2))]
+    extents += [_extent(pred, (1, 2)), _extent(mask, (1,))] + [_extent(g, range(1, g.dim())) for g in grads if g.numel()]
+    return dict(C=c, P=p, D=d, MAXVEC=maxvec, PPP=ppp, R=r, IDX=_index_type(b * length, *extents),
+                num_warps=num_warps), grid_w
 
 
 def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float) -> torch.Tensor:
@@ -427,10 +752,12 @@ def patch_norm_target(imgs: torch.Tensor, patch_size: int, eps: float) -> torch.
     out = torch.empty((b, length, d), dtype=imgs.dtype, device=imgs.device)
     if out.numel() == 0:
         return out
-    block_d, num_warps = _row_settings(d)
-    triton_launch(_patch_norm_target_kernel)[(b * length,)](
-        out, imgs, *imgs.stride(), length, d, c, w // patch_size, eps,
-        P=patch_size, ACC=_TL_ACC[_acc_dtype(imgs)], BLOCK_D=block_d, num_warps=num_warps)
+    r, ppp, maxvec, num_warps = _patch_settings(patch_size, c, LOSS_BUDGET, 8)
+    idx = _index_type(b * length, _extent(imgs, (1, 2, 3)), _extent(out, (1, 2)))
+    triton_launch(_patch_norm_target_kernel)[(triton.cdiv(b * length, r),)](
+        out, *out.stride(), imgs, *imgs.stride(), b * length, length, w // patch_size, eps,
+        C=c, P=patch_size, MAXVEC=maxvec, PPP=ppp, R=r, IDX=idx, ACC=_TL_ACC[_acc_dtype(imgs)],
+        num_warps=num_warps)
     return out
 
 
@@ -438,56 +765,76 @@ def patch_norm_target_backward(grad: torch.Tensor, imgs: torch.Tensor, patch_siz
                                needs: list[bool]) -> list[torch.Tensor]:
     """[grad_imgs (B, C, H, W) contiguous, imgs.dtype] from grad (B, L, p·p·C); the target is recomputed."""
     b, c, h, w = imgs.shape
-    length, d = grad.shape[1], grad.shape[2]
+    length = grad.shape[1]
     grad_imgs = torch.empty((b, c, h, w), dtype=imgs.dtype, device=imgs.device)
     if grad_imgs.numel() == 0:
         return [grad_imgs]
-    block_d, num_warps = _row_settings(d)
-    triton_launch(_patch_norm_target_bwd_kernel)[(b * length,)](
-        grad_imgs, grad, *grad.stride(), imgs, *imgs.stride(), length, d, c, h, w, w // patch_size, eps,
-        P=patch_size, ACC=_TL_ACC[_acc_dtype(imgs, grad)], BLOCK_D=block_d, num_warps=num_warps)
+    r, ppp, maxvec, num_warps = _patch_settings(patch_size, c, LOSS_BUDGET, 8)
+    idx = _index_type(b * length, _extent(imgs, (1, 2, 3)), _extent(grad, (1, 2)), _extent(grad_imgs, (1, 2, 3)))
+    triton_launch(_patch_norm_target_bwd_kernel)[(triton.cdiv(b * length, r),)](
+        grad_imgs, *grad_imgs.stride(), grad, *grad.stride(), imgs, *imgs.stride(), b * length, length,
+        w // patch_size, eps, C=c, P=patch_size, MAXVEC=maxvec, PPP=ppp, R=r, IDX=idx,
+        ACC=_TL_ACC[_acc_dtype(imgs, grad)], num_warps=num_warps)
     return [grad_imgs]
+
+
+def _mse_forward(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, patch_size: int, from_image: bool,
+                 norm: bool, eps: float) -> torch.Tensor:
+    """Σ m_bl · mean_d (pred − target)²_bld / Σ m_bl, a 0-d ACC tensor (one partial per row, summed here)."""
+    b, length, _ = pred.shape
+    acc = _acc_dtype(pred, target)
+    partial = pred.new_empty(b * length, dtype=acc)
+    if partial.numel():
+        mask_l = _loadable_mask(mask)
+        options, grid_w = _mse_geometry(pred, target, mask, patch_size, from_image)
+        triton_launch(_masked_mse_fwd_kernel)[(triton.cdiv(b * length, options["R"]),)](
+            partial, pred, *pred.stride(), target, *_strides(target, 4), mask_l, *mask_l.stride(),
+            b * length, length, grid_w, eps, FROM_IMAGE=from_image, NORM=norm, ACC=_TL_ACC[acc], **options)
+    return partial.sum() / _mask_sum(mask, partial.dtype).to(partial.dtype)
+
+
+def _mse_backward(grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                  needs: list[bool], patch_size: int, from_image: bool, norm: bool, eps: float) -> list[torch.Tensor]:
+    """[grad_pred, grad_target], contiguous in their inputs' dtypes, empty where not needed."""
+    b, length, d = pred.shape
+    acc = _acc_dtype(pred, target)
+    grads = [torch.empty(t.shape if need else (0,), dtype=t.dtype, device=t.device)
+             for t, need in zip((pred, target), needs)]
+    if b * length == 0 or not any(needs):
+        return grads
+    scale = (2.0 * grad.to(acc)) / (d * _mask_sum(mask, acc).to(acc))
+    mask_l = _loadable_mask(mask)
+    options, grid_w = _mse_geometry(pred, target, mask, patch_size, from_image, *grads)
+    triton_launch(_masked_mse_bwd_kernel)[(triton.cdiv(b * length, options["R"]),)](
+        grads[0], *_strides(grads[0], 3), grads[1], *_strides(grads[1], 4), scale, pred, *pred.stride(),
+        target, *_strides(target, 4), mask_l, *mask_l.stride(), b * length, length, grid_w, eps,
+        FROM_IMAGE=from_image, NORM=norm, NEED_PRED=needs[0], NEED_TARGET=needs[1], ACC=_TL_ACC[acc], **options)
+    return grads
 
 
 def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Σ m_bl · mean_d (pred − target)²_bld / Σ m_bl, a 0-d ACC tensor; target rows (B, L, D) any strides.
     Empty mask: 0/0 = NaN."""
-    partial, args, options = _mse_forward_args(pred, target, mask, 1, from_image=False)
-    if partial.numel():
-        triton_launch(_masked_mse_fwd_kernel)[(partial.numel(),)](
-            *args, 0.0, P=1, FROM_IMAGE=False, NORM=False, **options)
-    return partial.sum() / _mask_sum(mask, partial.dtype).to(partial.dtype)
+    return _mse_forward(pred, target, mask, 1, False, False, 0.0)
 
 
 def masked_mse_loss_backward(grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                              needs: list[bool]) -> list[torch.Tensor]:
     """[grad_pred, grad_target = −grad_pred] for the upstream 0-d grad; one not needed is empty."""
-    grads, args, options = _mse_backward_args(grad, pred, target, mask, needs, 1, from_image=False)
-    if args is not None:
-        triton_launch(_masked_mse_bwd_kernel)[(pred.shape[0] * pred.shape[1],)](
-            *args, 0.0, P=1, FROM_IMAGE=False, NORM=False, **options)
-    return grads
+    return _mse_backward(grad, pred, target, mask, needs, 1, False, False, 0.0)
 
 
 def norm_pix_mse_loss(pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, patch_size: int, norm_pix: bool,
                       eps: float) -> torch.Tensor:
     """MAE's forward_loss, a 0-d ACC tensor: the target rows are read from the image (B, C, H, W, any
     strides) patch by patch and normalized per patch when norm_pix; never patchified in memory."""
-    partial, args, options = _mse_forward_args(pred, imgs, mask, patch_size, from_image=True)
-    if partial.numel():
-        triton_launch(_masked_mse_fwd_kernel)[(partial.numel(),)](
-            *args, eps, P=patch_size, FROM_IMAGE=True, NORM=norm_pix, **options)
-    return partial.sum() / _mask_sum(mask, partial.dtype).to(partial.dtype)
+    return _mse_forward(pred, imgs, mask, patch_size, True, norm_pix, eps)
 
 
 def norm_pix_mse_loss_backward(grad: torch.Tensor, pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor,
                                patch_size: int, norm_pix: bool, eps: float, needs: list[bool]) -> list[torch.Tensor]:
     """[grad_pred, grad_imgs (B, C, H, W), through the normalization]; the target is recomputed from imgs."""
-    grads, args, options = _mse_backward_args(grad, pred, imgs, mask, needs, patch_size, from_image=True)
-    if args is not None:
-        triton_launch(_masked_mse_bwd_kernel)[(pred.shape[0] * pred.shape[1],)](
-            *args, eps, P=patch_size, FROM_IMAGE=True, NORM=norm_pix, **options)
-    return grads
+    return _mse_backward(grad, pred, imgs, mask, needs, patch_size, True, norm_pix, eps)
 
 
 def _l1_settings(imgs: torch.Tensor) -> tuple[tuple[int, int, int], int, int, int]:
