@@ -39,29 +39,9 @@ KNOWN_SPILLS = {
         "32 registers, 225 KB smem (8 warps/SM); model 5.8 ms vs roofline 46 µs",
 }
 
-# Bandwidth-bound rows with a scalar contiguous side today: the patch-layout kernels (the (p, q, c) row
-# puts c innermost, so the image side is a gather of scalars) and HOG's stencil loads (Triton and CUDA).
+# Bandwidth-bound rows with a scalar contiguous side today: HOG's stencil loads (Triton and CUDA). (The
+# patch-layout kernels left this list when pixel/triton.py moved to its patch tile: 128-bit both sides.)
 KNOWN_SCALAR = {
-    "patchify [fp32]": "loads LDG×8 (0% vector); model 95 µs = 1.0× roofline",
-    "patchify [bf16]": "loads LDG.16×8 (0% vector); model 94 µs = 2.0× roofline",
-    "unpatchify [fp32]": "stores STG×8 (0% vector); model 125 µs = 1.4× roofline",
-    "unpatchify [bf16]": "stores STG.16×8 (0% vector); model 134 µs = 2.9× roofline",
-    "gather_patches [fp32]": "loads LDG×8 LDG.64×1 (20% vector); model 31 µs = 1.4× roofline",
-    "gather_patches [bf16]": "loads LDG.16×8 LDG.64×1 (33% vector); model 30 µs = 2.6× roofline",
-    "scatter_patches [fp32]": "stores STG×8 (0% vector); model 39 µs = 1.7× roofline",
-    "scatter_patches [bf16]": "stores STG.16×8 (0% vector); model 39 µs = 3.4× roofline",
-    "patch_norm_target [fp32]": "loads LDG×8 (0% vector); model 136 µs = 1.5× roofline",
-    "patch_norm_target [bf16]": "loads LDG.16×8 (0% vector); model 135 µs = 2.9× roofline",
-    "patch_norm_target backward [fp32]":
-        "loads LDG×8 LDG.128×2 (50% vector); stores STG×8 (0% vector); model 282 µs = 2.0× roofline",
-    "patch_norm_target backward [bf16]":
-        "loads LDG.128×1 LDG.16×8 (50% vector); stores STG.16×8 (0% vector); model 282 µs = 4.1× roofline",
-    "norm_pix_mse_loss [fp32]": "loads LDG×8 LDG.128×2 LDG.8×1 (50% vector); model 153 µs = 1.7× roofline",
-    "norm_pix_mse_loss [bf16]": "loads LDG.128×1 LDG.16×8 LDG.8×1 (50% vector); model 155 µs = 3.4× roofline",
-    "norm_pix_mse_loss backward (pred) [fp32]":
-        "loads LDG×9 LDG.128×2 LDG.8×1 (47% vector); model 146 µs = 1.1× roofline",
-    "norm_pix_mse_loss backward (pred) [bf16]":
-        "loads LDG×1 LDG.128×1 LDG.16×8 LDG.8×1 (44% vector); model 151 µs = 2.2× roofline",
     "hog (MaskFeat, patch layout) [fp32]": "loads LDG×44 LDG.128×2 (15% vector); model 469 µs = 8.9× roofline",
     "hog (MaskFeat, patch layout) [bf16]":
         "loads LDG×20 LDG.16×24 LDG.64×2 (11% vector); model 484 µs = 16.4× roofline",
