@@ -784,7 +784,9 @@ def _mse_forward(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, p
     b, length, _ = pred.shape
     acc = _acc_dtype(pred, target)
     partial = pred.new_empty(b * length, dtype=acc)
-    if partial.numel():
+    if pred.shape[2] == 0:  # the mean over an empty row: NaN, as the reference
+        partial.fill_(float("nan"))
+    elif partial.numel():
         mask_l = _loadable_mask(mask)
         options, grid_w = _mse_geometry(pred, target, mask, patch_size, from_image)
         triton_launch(_masked_mse_fwd_kernel)[(triton.cdiv(b * length, options["R"]),)](
@@ -800,7 +802,7 @@ def _mse_backward(grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, 
     acc = _acc_dtype(pred, target)
     grads = [torch.empty(t.shape if need else (0,), dtype=t.dtype, device=t.device)
              for t, need in zip((pred, target), needs)]
-    if b * length == 0 or not any(needs):
+    if b * length * d == 0 or not any(needs):
         return grads
     scale = (2.0 * grad.to(acc)) / (d * _mask_sum(mask, acc).to(acc))
     mask_l = _loadable_mask(mask)
