@@ -134,7 +134,7 @@ def _image_offsets(patch, pi, q0, m, stride_h, stride_w, grid_w, P: tl.constexpr
 @triton.jit
 def _row_offsets(pi, q0, m, g, C: tl.constexpr, VEC: tl.constexpr, P: tl.constexpr, FROM_IMAGE: tl.constexpr):
     """Offset in a patch row of lane m of row vector 0 of each group: MAE's (p, q, c) order when
-    FROM_IMAGE, else the plain chunked row (chunk k at k·G·VEC); row vector k adds `_vector_step`."""
+    FROM_IMAGE, else the plain chunked row; row vector k adds k·STEP (VEC, or PPP for a chunked row)."""
     if FROM_IMAGE:
         return (pi * P + q0) * C + m
     else:
@@ -304,7 +304,7 @@ def patch_copy(img: torch.Tensor, patches: torch.Tensor, patch_size: int, ids: t
     idx = _index_type(rows, _extent(img, (1, 2, 3)), _extent(patches, (1, 2)),
                       _extent(ids, (1,)) if ids is not None else 0)
     block_k = triton.next_power_of_2(max(k, 1)) if search else 1
-    if search:  # the tile's [R, BLOCK_K] ids: R fewer rows for long id lists (K > 256 at p = 16)
+    if search:  # the tile's [R, BLOCK_K] ids: R fewer rows for long id lists (K > 512 at p = 16)
         r = max(1, min(r, 2048 // block_k))
     img, patches = _loadable(img), _loadable(patches)
     triton_launch(_patch_copy_kernel)[(triton.cdiv(rows, r),)](
