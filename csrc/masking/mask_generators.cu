@@ -22,43 +22,20 @@ constexpr int64_t kSharedBudget = 48 * 1024;
 
 MK_HD int64_t round_up16(int64_t n) { return (n + 15) / 16 * 16; }
 
-// A warp as the team of block_mask.h: lane-strided loops, integer sums by a butterfly of shuffles
-// (every lane gets the total), __syncwarp between writes and reads of the sample's cells. The callers
-// keep the warp converged: every branch depends on warp-uniform values only.
-struct WarpTeam {
-  unsigned lane;
-  template <class F>
-  __device__ __forceinline__ void each(int64_t n, F f) const {
-    for (int64_t k = lane; k < n; k += kWarpSize) f(k);
+// A warp as the team of block_mask.h (StridedTeam: lane-strided loops): integer sums by a butterfly of
+// shuffles (every lane gets the total), __syncwarp between writes and reads of the sample's cells. The
+// callers keep the warp converged: every branch depends on warp-uniform values only.
+struct WarpGroup {
+  static constexpr int64_t kLanes = kWarpSize;
+  unsigned lane_;
+  __device__ __forceinline__ unsigned lane() const { return lane_; }
+  __device__ __forceinline__ int64_t sum(int64_t v) const {
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
   }
-  template <class F>
-  __device__ __forceinline__ int64_t sum_rect(int64_t h, int64_t w, F f) const {
-    int64_t total = 0;
-    rect(h, w, [&](int64_t r, int64_t c) { total += f(r, c); });
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) total += __shfl_xor_sync(0xffffffffu, total, offset);
-    return total;
-  }
-  template <class F>
-  __device__ __forceinline__ void each_rect(int64_t h, int64_t w, F f) const {
-    rect(h, w, f);
-  }
-  __device__ __forceinline__ void sync() const { __syncwarp(); }
-
- private:
-  // Cell k = lane, lane + 32, ... of the h x w rectangle, row-major. 32-bit division where h·w < 2^32
-  // (every block of a mask under 2^32 cells; h, w >= 0).
-  template <class F>
-  __device__ __forceinline__ void rect(int64_t h, int64_t w, F f) const {
-    const int64_t n = h * w;
-    if (n <= 0) return;
-    if (n < (int64_t(1) << 32)) {
-      const uint32_t n32 = static_cast<uint32_t>(n), w32 = static_cast<uint32_t>(w);
-      for (uint32_t k = lane; k < n32; k += kWarpSize) f(int64_t(k / w32), int64_t(k % w32));
-    } else {
-      for (int64_t k = lane; k < n; k += kWarpSize) f(k / w, k % w);
-    }
-  }
+  __device__ __forceinline__ void barrier() const { __syncwarp(); }
 };
+using WarpTeam = StridedTeam<WarpGroup>;
 
 // dst[0, n) = src[0, n) by the warp, 4-byte words when both are aligned (consecutive lanes, consecutive
 // words: coalesced), bytes otherwise.
@@ -100,27 +77,24 @@ __global__ void simmim_mask_kernel(uint8_t* out, uint64_t* workspace, int64_t ba
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
   if (b >= batch) return;  // the whole warp: b is warp-uniform
-  const WarpTeam team{threadIdx.x % kWarpSize};
+  const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
   const int64_t tokens = rand_size * rand_size;
   const int64_t n = rand_size * scale;
-  const int64_t count = simmim_bounded_count(mask_count, tokens);
-  constexpr bool in_shared = kShared;
-  uint64_t* keys = in_shared ? reinterpret_cast<uint64_t*>(shared + warp * (shared_bytes / kWarpsPerBlock))
-                             : workspace + b * tokens;
-  uint8_t* marks = reinterpret_cast<uint8_t*>(keys + tokens);  // shared path only
-  team.each(tokens, [&](int64_t t) { keys[t] = simmim_packed_key(seed, t, sample_offset + b); });
-  team.sync();
-  if constexpr (in_shared) {
-    team.each(tokens, [&](int64_t t) { marks[t] = simmim_rank(keys, tokens, t) < count ? 1 : 0; });
-  } else if (team.lane == 0) {
-    simmim_mark_sorted(keys, tokens, count);
+  if constexpr (kShared) {
+    uint64_t* keys = reinterpret_cast<uint64_t*>(shared + warp * (shared_bytes / kWarpsPerBlock));
+    simmim_mask_sample_ranked(team, out + b * n * n, keys, reinterpret_cast<uint8_t*>(keys + tokens), rand_size,
+                              scale, mask_count, seed, sample_offset + b);
+  } else {
+    uint64_t* keys = workspace + b * tokens;
+    team.each(tokens, [&](int64_t t) { keys[t] = simmim_packed_key(seed, t, sample_offset + b); });
+    team.sync();
+    if (team.group.lane() == 0) simmim_mark_sorted(keys, tokens, simmim_bounded_count(mask_count, tokens));
+    team.sync();
+    uint8_t* mask = out + b * n * n;
+    team.each_rect(n, n, [&](int64_t y, int64_t x) {
+      mask[y * n + x] = (keys[(y / scale) * rand_size + x / scale] & kSimmimMarked) ? 1 : 0;
+    });
   }
-  team.sync();
-  uint8_t* mask = out + b * n * n;
-  team.each_rect(n, n, [&](int64_t y, int64_t x) {
-    const int64_t cell = (y / scale) * rand_size + x / scale;
-    mask[y * n + x] = in_shared ? marks[cell] : static_cast<uint8_t>((keys[cell] & kSimmimMarked) ? 1 : 0);
-  });
 }
 
 // One warp per sample: the mask in shared memory (or, past the budget, in the output), then one
@@ -132,7 +106,7 @@ __global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams p
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
   if (b >= batch) return;  // the whole warp
-  const WarpTeam team{threadIdx.x % kWarpSize};
+  const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
   const int64_t cells = p.height * p.width;
   uint8_t* dst = out + b * cells;
   uint8_t* mask = kShared ? shared + warp * (shared_bytes / kWarpsPerBlock) : dst;

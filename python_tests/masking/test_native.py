@@ -256,6 +256,26 @@ def test_cpp_build_runs_the_warp_body():
         assert torch.equal(out, whole)
 
 
+def test_warp_kernel_bodies_emulated_on_32_threads_equal_the_cpp_build(tmp_path):
+    """The body the GPU's warp kernels run (StridedTeam of block_mask.h: the lane split, every lane's draws,
+    the team's write ordering; the SimMIM rank path), on 32 host threads with a barrier where the GPU has
+    shuffles and __syncwarp: the masks equal the cpp build's (python_tests/masking/warp_emulation.cpp)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("no C++ compiler")
+    root = Path(__file__).resolve().parents[2]
+    exe = tmp_path / "warp_emulation"
+    subprocess.run([cxx, "-std=c++20", "-O1", "-pthread", "-ffp-contract=off", "-I", str(root / "csrc" / "include"),
+                    str(Path(__file__).with_name("warp_emulation.cpp")), "-o", str(exe)], check=True, timeout=300)
+    done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "differs" not in done.stdout, done.stdout
+    assert done.stdout.count(": ok") == 12, done.stdout
+
+
 @pytest.mark.gpu
 @gpu
 def test_gpu_mask_generators_both_paths_equal_cpp():

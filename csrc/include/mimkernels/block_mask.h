@@ -69,6 +69,45 @@ struct OneLane {
   MK_HD void sync() const {}
 };
 
+// A team of Group::kLanes lanes splitting the work by stride: lane i takes k = i, i + kLanes, ... The
+// GPU's WarpTeam is StridedTeam<WarpGroup> (mask_generators.cu: shuffles and __syncwarp); the host
+// emulation test (python_tests/masking/warp_emulation.cpp) runs the same code on 32 threads with a
+// barrier. Group: lane(), sum(v) (the total over the lanes, on every lane), barrier().
+template <class Group>
+struct StridedTeam {
+  Group group;
+  template <class F>
+  MK_HD void each(int64_t n, F f) const {
+    for (int64_t k = group.lane(); k < n; k += Group::kLanes) f(k);
+  }
+  template <class F>
+  MK_HD int64_t sum_rect(int64_t h, int64_t w, F f) const {
+    int64_t total = 0;
+    rect(h, w, [&](int64_t r, int64_t c) { total += f(r, c); });
+    return group.sum(total);
+  }
+  template <class F>
+  MK_HD void each_rect(int64_t h, int64_t w, F f) const {
+    rect(h, w, f);
+  }
+  MK_HD void sync() const { group.barrier(); }
+
+ private:
+  // Cell k of the h x w rectangle, row-major; 32-bit division where h·w < 2^32 (h, w >= 0).
+  template <class F>
+  MK_HD void rect(int64_t h, int64_t w, F f) const {
+    const int64_t n = h * w;
+    if (n <= 0) return;
+    if (n < (int64_t(1) << 32)) {
+      const uint32_t n32 = static_cast<uint32_t>(n), w32 = static_cast<uint32_t>(w);
+      for (uint32_t k = group.lane(); k < n32; k += static_cast<uint32_t>(Group::kLanes))
+        f(int64_t(k / w32), int64_t(k % w32));
+    } else {
+      for (int64_t k = group.lane(); k < n; k += Group::kLanes) f(k / w, k % w);
+    }
+  }
+};
+
 // One call of the official `_mask(mask, max_mask_patches)`: up to 10 attempts, stop at the first
 // that adds cells. Returns the number of cells added (0: every attempt failed). `counter` advances.
 // Bounds (whatever the counts): a block is tried only when h < H and w < W (compared as doubles, so

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "mimkernels/block_mask.h"
 #include "mimkernels/common.h"
 #include "mimkernels/rng.h"
 
@@ -83,5 +84,23 @@ MK_HD void simmim_mask_sample(uint8_t* out, uint64_t* keys, int64_t rand_size, i
       for (int64_t x = c * scale; x < (c + 1) * scale; ++x) row[x] = value;
     }
   }
+}
+
+// One sample on a team of lanes, the cells selected by rank (the GPU's path where the keys fit in
+// shared memory; the host emulation test runs it on 32 threads): keys (tokens) and marks (tokens bytes)
+// scratch, out (n x n bytes). The lanes draw the keys, rank their cells, then write the n x n mask
+// (lane-strided: consecutive lanes, consecutive bytes).
+template <class Team>
+MK_HD void simmim_mask_sample_ranked(const Team& team, uint8_t* out, uint64_t* keys, uint8_t* marks,
+                                     int64_t rand_size, int64_t scale, int64_t mask_count, uint64_t seed,
+                                     int64_t sample) {
+  const int64_t tokens = rand_size * rand_size;
+  const int64_t n = rand_size * scale;
+  const int64_t count = simmim_bounded_count(mask_count, tokens);
+  team.each(tokens, [&](int64_t t) { keys[t] = simmim_packed_key(seed, t, sample); });
+  team.sync();
+  team.each(tokens, [&](int64_t t) { marks[t] = simmim_rank(keys, tokens, t) < count ? 1 : 0; });
+  team.sync();
+  team.each_rect(n, n, [&](int64_t y, int64_t x) { out[y * n + x] = marks[(y / scale) * rand_size + x / scale]; });
 }
 }  // namespace mimkernels
