@@ -453,11 +453,10 @@ TRITON_KERNELS: dict[str, KernelModel] = {
     "_unshuffle_backward_kernel": KernelModel(
         label=lambda a: f"unshuffle_tokens backward D={a['D']}",
         data=lambda a: ("gx_ptr", "g_ptr"),
-        min_bytes=lambda a: _nbytes(a["g_ptr"]) + _nbytes(a["gx_ptr"]) + _nbytes(a["ids_ptr"])
-        + _nbytes(a["part_ptr"]),
-        bound="bandwidth",
-        trips=lambda a: [a["PREFIX"], a["L"]],
-        chain=lambda a: a["PREFIX"] + a["L"]),
+        # the op's minimum: g read, grad_x written, the ids, the mask token's gradient (D fp32); the
+        # kernel's per-tile partials (1/ROWS of g's rows, fp32) are overhead the ratio shows
+        min_bytes=lambda a: _nbytes(a["g_ptr"]) + _nbytes(a["gx_ptr"]) + _nbytes(a["ids_ptr"]) + a["D"] * 4,
+        bound="bandwidth"),
     "_patch_copy_kernel": KernelModel(
         label=_patch_copy_label,
         data=lambda a: ("img_ptr", "patch_ptr"),
@@ -554,12 +553,12 @@ def cuda_kernels() -> list[CudaKernel]:
             trips=None, launcher="hog.cu launch: B·C·tiles blocks of 256, tile 4×4 cells, dynamic smem hog_tile"))
     sim_n = GRID  # SimMIM ViT-B/16 at 224: 7×7 mask cells of 32 px, scale 2 -> 14×14 mask
     rows += [
-        CudaKernel("simmim_mask (7x7 cells -> 14x14)", "simmim_mask_kernel", "u8", math.ceil(BATCH / 128), 128,
-                   BATCH * sim_n * sim_n, "latency",
-                   launcher="mask_generators.cu: one thread per sample, blocks of 128"),
-        CudaKernel("block_mask (14x14, 78/15)", "block_mask_kernel", "u8", math.ceil(BATCH / 128), 128,
-                   BATCH * GRID * GRID, "latency",
-                   launcher="mask_generators.cu: one thread per sample, blocks of 128"),
+        CudaKernel("simmim_mask (7x7 cells -> 14x14)", "simmim_mask_kernel<true>", "u8", math.ceil(BATCH / 2), 64,
+                   BATCH * sim_n * sim_n, "latency", dyn_smem=2 * math.ceil(49 * 9 / 16) * 16,
+                   launcher="mask_generators.cu: one warp per sample, 2 per block, keys and marks in shared"),
+        CudaKernel("block_mask (14x14, 78/15)", "block_mask_kernel<true>", "u8", math.ceil(BATCH / 2), 64,
+                   BATCH * GRID * GRID, "latency", dyn_smem=2 * math.ceil(GRID * GRID / 16) * 16,
+                   launcher="mask_generators.cu: one warp per sample, 2 per block, the mask in shared"),
         CudaKernel("mask_avg_dist (14x14, patch 16)", "mask_avg_dist_kernel", "u8", BATCH, 64,
                    BATCH * GRID * GRID + BATCH * 4, "latency",
                    launcher="mask_generators.cu: one block of 64 per sample"),

@@ -6,25 +6,115 @@
 
 namespace mimkernels {
 namespace {
-constexpr int kThreadsPerBlock = 128;
 constexpr int kAvgDistThreads = 64;
 
-// One thread per sample.
-__global__ void simmim_mask_kernel(uint8_t* out, uint64_t* keys, int64_t batch, int64_t rand_size, int64_t scale,
-                                   int64_t mask_count, uint64_t seed, int64_t sample_offset) {
-  const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= batch) return;
-  const int64_t n = rand_size * scale;
-  simmim_mask_sample(out + b * n * n, keys + b * rand_size * rand_size, rand_size, scale, mask_count, seed,
-                     sample_offset + b);
+// The mask generators run one sample per warp: blocks of kWarpsPerBlock warps, so B = 256 samples make
+// 128 blocks (one per SM of an H100's 132) instead of the 2 blocks of one thread per sample. The
+// sample's sequential algorithm (the draws and every accept/stop decision) is the shared body of
+// block_mask.h / simmim_mask.h, run by every lane alike; the lanes split the per-cell work.
+constexpr int kWarpSize = 32;
+constexpr int kWarpsPerBlock = 2;
+constexpr int kGeneratorThreads = kWarpSize * kWarpsPerBlock;
+// Dynamic shared memory per block without the opt-in attribute: a sample's mask (block mask) or keys
+// (SimMIM) live in shared memory when kWarpsPerBlock of them fit, else in global memory (the output,
+// the workspace): the same code on either.
+constexpr int64_t kSharedBudget = 48 * 1024;
+
+MK_HD int64_t round_up16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// A warp as the team of block_mask.h (StridedTeam: lane-strided loops): integer sums by a butterfly of
+// shuffles (every lane gets the total), __syncwarp between writes and reads of the sample's cells. The
+// callers keep the warp converged: every branch depends on warp-uniform values only.
+struct WarpGroup {
+  static constexpr int64_t kLanes = kWarpSize;
+  unsigned lane_;
+  __device__ __forceinline__ unsigned lane() const { return lane_; }
+  __device__ __forceinline__ int64_t sum(int64_t v) const {
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+  }
+  __device__ __forceinline__ void barrier() const { __syncwarp(); }
+};
+using WarpTeam = StridedTeam<WarpGroup>;
+
+// dst[0, n) = src[0, n) by the warp, 4-byte words when both are aligned (consecutive lanes, consecutive
+// words: coalesced), bytes otherwise.
+__device__ __forceinline__ void warp_copy_bytes(const WarpTeam& team, uint8_t* dst, const uint8_t* src, int64_t n) {
+  if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src) | static_cast<uintptr_t>(n)) & 3) == 0) {
+    team.each(n / 4, [&](int64_t k) {
+      reinterpret_cast<uint32_t*>(dst)[k] = reinterpret_cast<const uint32_t*>(src)[k];
+    });
+  } else {
+    team.each(n, [&](int64_t k) { dst[k] = src[k]; });
+  }
 }
 
-// One thread per sample.
+int64_t block_mask_shared_bytes(int64_t cells) {
+  const int64_t bytes = kWarpsPerBlock * round_up16(cells);
+  return bytes <= kSharedBudget ? bytes : 0;
+}
+
+// Largest SimMIM grid ranked in shared memory: keys (8 B) and marks (1 B) per cell for each warp, and
+// the rank's tokens² / 32 compares per lane stay small (2048 cells: 64 K compares).
+constexpr int64_t kSimmimRankMaxTokens = 2048;
+
+int64_t simmim_shared_bytes(int64_t tokens) {
+  if (tokens > kSimmimRankMaxTokens) return 0;
+  const int64_t bytes = kWarpsPerBlock * round_up16(tokens * 9);
+  return bytes <= kSharedBudget ? bytes : 0;
+}
+
+// One warp per sample. Shared path (shared_bytes > 0): the keys and the marks in shared memory, the cells
+// ranked by the lanes (simmim_rank: exact selection of the mask_count smallest, as the sort). Global
+// path (grids past kSimmimRankMaxTokens): the cpp build's sort and marks on the sample's workspace row,
+// by lane 0. Then the lanes expand the cells to the n x n mask, coalesced byte stores.
+// kShared (a template argument, so shared accesses compile to LDS/STS, not generic loads): the keys in
+// shared memory, shared_bytes per block.
+template <bool kShared>
+__global__ void simmim_mask_kernel(uint8_t* out, uint64_t* workspace, int64_t batch, int64_t rand_size, int64_t scale,
+                                   int64_t mask_count, uint64_t seed, int64_t sample_offset, int64_t shared_bytes) {
+  extern __shared__ __align__(16) uint8_t shared[];
+  const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
+  if (b >= batch) return;  // the whole warp: b is warp-uniform
+  const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
+  const int64_t tokens = rand_size * rand_size;
+  const int64_t n = rand_size * scale;
+  if constexpr (kShared) {
+    uint64_t* keys = reinterpret_cast<uint64_t*>(shared + warp * (shared_bytes / kWarpsPerBlock));
+    simmim_mask_sample_ranked(team, out + b * n * n, keys, reinterpret_cast<uint8_t*>(keys + tokens), rand_size,
+                              scale, mask_count, seed, sample_offset + b);
+  } else {
+    uint64_t* keys = workspace + b * tokens;
+    team.each(tokens, [&](int64_t t) { keys[t] = simmim_packed_key(seed, t, sample_offset + b); });
+    team.sync();
+    if (team.group.lane() == 0) simmim_mark_sorted(keys, tokens, simmim_bounded_count(mask_count, tokens));
+    team.sync();
+    uint8_t* mask = out + b * n * n;
+    team.each_rect(n, n, [&](int64_t y, int64_t x) {
+      mask[y * n + x] = (keys[(y / scale) * rand_size + x / scale] & kSimmimMarked) ? 1 : 0;
+    });
+  }
+}
+
+// One warp per sample: the mask in shared memory (or, past the budget, in the output), then one
+// coalesced copy to the output.
+template <bool kShared>
 __global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams p, uint64_t seed,
-                                  int64_t sample_offset) {
-  const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= batch) return;
-  block_mask_sample(out + b * p.height * p.width, p, seed, sample_offset + b);
+                                  int64_t sample_offset, int64_t shared_bytes) {
+  extern __shared__ __align__(16) uint8_t shared[];
+  const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
+  if (b >= batch) return;  // the whole warp
+  const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
+  const int64_t cells = p.height * p.width;
+  uint8_t* dst = out + b * cells;
+  uint8_t* mask = kShared ? shared + warp * (shared_bytes / kWarpsPerBlock) : dst;
+  block_mask_sample_team(team, mask, p, seed, sample_offset + b);
+  if constexpr (kShared) {
+    team.sync();
+    warp_copy_bytes(team, dst, mask, cells);
+  }
 }
 
 // Workspace of the AvgDist kernel, carved from one byte buffer (8-byte arrays first): row sums
@@ -78,10 +168,12 @@ __global__ void mask_avg_dist_kernel(float* out, const uint8_t* masks, AvgDistWo
 void simmim_mask_cuda(uintptr_t out, uintptr_t workspace, int64_t batch, int64_t rand_size, int64_t scale,
                       int64_t mask_count, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
   if (batch == 0) return;
-  const unsigned grid = grid_for(batch, kThreadsPerBlock, "simmim_mask_kernel");
-  simmim_mask_kernel<<<grid, kThreadsPerBlock, 0, as_stream(stream)>>>(
+  const int64_t shared_bytes = simmim_shared_bytes(rand_size * rand_size);
+  const unsigned grid = grid_for(batch, kWarpsPerBlock, "simmim_mask_kernel");
+  const auto kernel = shared_bytes > 0 ? simmim_mask_kernel<true> : simmim_mask_kernel<false>;
+  kernel<<<grid, kGeneratorThreads, static_cast<size_t>(shared_bytes), as_stream(stream)>>>(
       reinterpret_cast<uint8_t*>(out), reinterpret_cast<uint64_t*>(workspace), batch, rand_size, scale, mask_count,
-      seed, sample_offset);
+      seed, sample_offset, shared_bytes);
   MK_CHECK_LAUNCH("simmim_mask_kernel");
 }
 
@@ -91,9 +183,11 @@ void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width
   if (batch == 0) return;
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
                           log_aspect_min, log_aspect_max, mmpretrain};
-  const unsigned grid = grid_for(batch, kThreadsPerBlock, "block_mask_kernel");
-  block_mask_kernel<<<grid, kThreadsPerBlock, 0, as_stream(stream)>>>(
-      reinterpret_cast<uint8_t*>(out), batch, p, seed, sample_offset);
+  const int64_t shared_bytes = block_mask_shared_bytes(height * width);
+  const unsigned grid = grid_for(batch, kWarpsPerBlock, "block_mask_kernel");
+  const auto kernel = shared_bytes > 0 ? block_mask_kernel<true> : block_mask_kernel<false>;
+  kernel<<<grid, kGeneratorThreads, static_cast<size_t>(shared_bytes), as_stream(stream)>>>(
+      reinterpret_cast<uint8_t*>(out), batch, p, seed, sample_offset, shared_bytes);
   MK_CHECK_LAUNCH("block_mask_kernel");
 }
 

@@ -3,7 +3,7 @@
 
     random_mask_indices             _mae_mask_kernel (Philox keys; `_from_noise`: caller noise)
     random_masking / _backward      _row_copy_kernel (gather the kept rows / scatter them into zeros)
-    unshuffle_tokens / _backward    _unshuffle_kernel / _unshuffle_backward_kernel
+    unshuffle_tokens / _backward    _unshuffle_kernel / _unshuffle_backward_kernel (tiles of rows, both)
 
 gather_patches is a copy through patch ids: its launchers are the pixel family's
 (pixel/triton.py gather_patches / gather_patches_backward, on its patch-copy kernel).
@@ -97,20 +97,24 @@ def random_mask_indices_from_noise(noise: torch.Tensor, len_keep: int
 def _row_copy_kernel(rows_ptr, rows_stride_b, rows_stride_k, rows_stride_d,
                      x_ptr, x_stride_b, x_stride_l, x_stride_d,
                      ids_ptr, ids_stride_b, ids_stride_k,
-                     K, D, TO_ROWS: tl.constexpr, BLOCK_D: tl.constexpr):
-    """rows[b, k] <-> x[b, ids[b, k]]: TO_ROWS gathers (random masking), else scatters (its backward)."""
+                     K, L, D, TO_ROWS: tl.constexpr, BLOCK_D: tl.constexpr):
+    """rows[b, k] <-> x[b, ids[b, k]]: TO_ROWS gathers (random masking), else scatters (its backward).
+    An id outside [0, L) touches no row of x: the gather writes a zero row, the scatter drops it
+    (SPEC.md §3; one predicate on the loads / stores, never an access outside x)."""
     row = tl.program_id(0).to(tl.int64)
     b = row // K
     k = row % K
     src = tl.load(ids_ptr + b * ids_stride_b + k * ids_stride_k).to(tl.int64)
+    in_x = (src >= 0) & (src < L)
+    src = tl.where(in_x, src, 0)
     d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
     in_row = d < D
     rows_off = b * rows_stride_b + k * rows_stride_k + d * rows_stride_d
     x_off = b * x_stride_b + src * x_stride_l + d * x_stride_d
     if TO_ROWS:
-        tl.store(rows_ptr + rows_off, tl.load(x_ptr + x_off, mask=in_row), mask=in_row)
+        tl.store(rows_ptr + rows_off, tl.load(x_ptr + x_off, mask=in_row & in_x, other=0.0), mask=in_row)
     else:
-        tl.store(x_ptr + x_off, tl.load(rows_ptr + rows_off, mask=in_row), mask=in_row)
+        tl.store(x_ptr + x_off, tl.load(rows_ptr + rows_off, mask=in_row & in_x), mask=in_row & in_x)
 
 
 def _row_copy(rows: torch.Tensor, x: torch.Tensor, ids: torch.Tensor, to_rows: bool) -> None:
@@ -119,7 +123,7 @@ def _row_copy(rows: torch.Tensor, x: torch.Tensor, ids: torch.Tensor, to_rows: b
         return
     block_d, num_warps = block_settings(d)
     triton_launch(_row_copy_kernel)[(b * k, triton.cdiv(d, block_d))](
-        rows, *rows.stride(), x, *x.stride(), ids, *ids.stride(), k, d,
+        rows, *rows.stride(), x, *x.stride(), ids, *ids.stride(), k, x.shape[1], d,
         TO_ROWS=to_rows, BLOCK_D=block_d, num_warps=num_warps)
 
 
@@ -142,14 +146,23 @@ def random_masking_backward(grad: torch.Tensor, x: torch.Tensor, ids_keep: torch
 
 
 # ---- unshuffle_tokens (SPEC.md §5) --------------------------------------------------------------
-# P = num_prefix_tokens (MAE: 1, the cls token). Forward: program (row, block) with
-# row = b·(P+L) + t writes BLOCK_D elements of out[b, t]: t < P copies the prefix token x[b, t];
-# t = P+l copies x[b, P+r] if r = ids_restore[b, l] < K, else the mask token (already cast to
-# x.dtype on the host, as the reference casts it).
-# Backward: program (b, block) walks the rows of sample b in order: grad_x[b, t] = g[b, t] for t < P,
-# grad_x[b, P+r] = g[b, P+l] for r < K (ids_restore is a permutation: each kept r is written once,
-# grad_x starts at zero), and the masked rows are summed in a fixed order into partial[b] (fp32, or
-# fp64 for fp64 grads); the host sums partial over b. No atomics: deterministic.
+# P = num_prefix_tokens (MAE: 1, the cls token). Forward: program (b·C + c, block) writes the tile of
+# ROWS rows t in [c·ROWS, (c+1)·ROWS) (C = cdiv(P+L, ROWS) tiles per sample) × BLOCK_D columns of
+# out[b] (one load of the tile's ids, the mask token loaded once): t < P copies the prefix token x[b, t];
+# t = P+l copies x[b, P+r] if r = ids_restore[b, l] is in [0, K), the mask token (already cast to
+# x.dtype on the host, as the reference casts it) if r is in [K, L), and zeros if r is outside [0, L)
+# (a bad id reads nothing: SPEC.md §5).
+# Backward: parallel over the rows of the upstream gradient, as the forward. Program (b·C + c, block)
+# takes the tile of ROWS rows t in [c·ROWS, (c+1)·ROWS) of g[b] (prefix rows included: C =
+# cdiv(P+L, ROWS) chunks per sample) and BLOCK_D columns, loaded once, and
+#   - stores each prefix row to grad_x[b, t] and each kept row (r in [0, K)) to grad_x[b, P+r]: a
+#     scatter; ids_restore is a permutation, so every kept row is written by one program (grad_x starts
+#     at zero, so a kept row no id reads keeps its zero gradient; under MIMKERNELS_DEBUG=1 the launcher
+#     refuses a kept id that appears twice, whose rows would race);
+#   - sums the masked rows (r in [K, L)) of its tile over the rows (tl.sum: a fixed tree) into
+#     partial[b·C + c] (fp32, fp64 for fp64 grads). The host sums partial over its rows (torch's
+#     reduction: a fixed order). No atomics anywhere: deterministic, run to run and across grids.
+# Rows whose id is outside [0, L) are dropped (their forward output was zeros, a constant).
 
 
 @triton.jit
@@ -157,21 +170,27 @@ def _unshuffle_kernel(out_ptr, out_stride_b, out_stride_t, out_stride_d,
                       x_ptr, x_stride_b, x_stride_t, x_stride_d,
                       ids_ptr, ids_stride_b, ids_stride_l,
                       tok_ptr, tok_stride_d,
-                      L, K, PREFIX, D, BLOCK_D: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    b = row // (PREFIX + L)
-    t = row % (PREFIX + L)
-    d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
-    in_row = d < D
+                      L, K, PREFIX, D, CHUNKS, ROWS: tl.constexpr, BLOCK_D: tl.constexpr):
+    tile = tl.program_id(0)
+    b = (tile // CHUNKS).to(tl.int64)
+    # int32 row numbers: t < P + L < 2^31 (the front door bounds L and x's row count)
+    t = (tile % CHUNKS) * ROWS + tl.arange(0, ROWS)
+    in_sample = t < PREFIX + L
     is_prefix = t < PREFIX
-    r = tl.load(ids_ptr + b * ids_stride_b + (t - PREFIX) * ids_stride_l, mask=t >= PREFIX, other=0).to(tl.int64)
-    use_x = is_prefix | (r < K)
-    src = tl.where(is_prefix, t, PREFIX + r)
+    r = tl.load(ids_ptr + b * ids_stride_b + (t - PREFIX).to(tl.int64) * ids_stride_l,
+                mask=in_sample & (t >= PREFIX), other=-1).to(tl.int64)
+    use_x = is_prefix | ((r >= 0) & (r < K))
+    use_tok = (r >= K) & (r < L)                      # r = -1 on prefix and padding rows
+    src = tl.where(is_prefix, t.to(tl.int64), PREFIX + r)
     src = tl.where(use_x, src, 0)
-    vx = tl.load(x_ptr + b * x_stride_b + src * x_stride_t + d * x_stride_d, mask=in_row & use_x, other=0.0)
-    vm = tl.load(tok_ptr + d * tok_stride_d, mask=in_row & (use_x == 0), other=0.0)
-    v = tl.where(use_x, vx, vm)
-    tl.store(out_ptr + b * out_stride_b + t * out_stride_t + d * out_stride_d, v, mask=in_row)
+    d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
+    in_d = d < D
+    vx = tl.load(x_ptr + b * x_stride_b + src[:, None] * x_stride_t + d[None, :] * x_stride_d,
+                 mask=use_x[:, None] & in_d[None, :], other=0.0)
+    vm = tl.load(tok_ptr + d * tok_stride_d, mask=in_d, other=0.0)
+    v = tl.where(use_x[:, None], vx, tl.where(use_tok[:, None], vm[None, :], tl.zeros_like(vx)))  # zeros: a bad id
+    tl.store(out_ptr + b * out_stride_b + t.to(tl.int64)[:, None] * out_stride_t + d[None, :] * out_stride_d, v,
+             mask=in_sample[:, None] & in_d[None, :])
 
 
 @triton.jit
@@ -179,64 +198,93 @@ def _unshuffle_backward_kernel(
     gx_ptr, gx_stride_b, gx_stride_t, gx_stride_d,  # grad_x (B, P+K, D), zeros
     g_ptr, g_stride_b, g_stride_t, g_stride_d,      # the upstream gradient (B, P+L, D)
     ids_ptr, ids_stride_b, ids_stride_l,            # ids_restore (B, L)
-    part_ptr, part_stride_b,                        # per-sample sums of the masked rows (B, D)
-    L, K, PREFIX, D, BLOCK_D: tl.constexpr,
+    part_ptr, part_stride_row,                      # per-tile sums of the masked rows (B·C, D)
+    L, K, PREFIX, D, CHUNKS, ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    b = tl.program_id(0).to(tl.int64)
+    tile = tl.program_id(0)
+    b = (tile // CHUNKS).to(tl.int64)
+    # int32 row numbers: t < P + L < 2^31 (the front door bounds L and x's row count)
+    t = (tile % CHUNKS) * ROWS + tl.arange(0, ROWS)
+    in_sample = t < PREFIX + L
+    is_prefix = t < PREFIX
+    r = tl.load(ids_ptr + b * ids_stride_b + (t - PREFIX).to(tl.int64) * ids_stride_l,
+                mask=in_sample & (t >= PREFIX), other=-1).to(tl.int64)
+    kept = (r >= 0) & (r < K)
+    to_token = (r >= K) & (r < L)                     # r = -1 on prefix and padding rows
+    dst = tl.where(is_prefix, t.to(tl.int64), PREFIX + r)
+    write = is_prefix | kept
+    dst = tl.where(write, dst, 0)
     d = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
-    in_row = d < D
-    g_row = g_ptr + b * g_stride_b + d * g_stride_d
-    gx_row = gx_ptr + b * gx_stride_b + d * gx_stride_d
-    t = b * 0  # int64 scalar; while loops (the interpreter cannot range() over a runtime int)
-    while t < PREFIX:
-        tl.store(gx_row + t * gx_stride_t, tl.load(g_row + t * g_stride_t, mask=in_row), mask=in_row)
-        t += 1
-    acc = tl.zeros([BLOCK_D], dtype=part_ptr.dtype.element_ty)
-    l = b * 0
-    while l < L:
-        r = tl.load(ids_ptr + b * ids_stride_b + l * ids_stride_l).to(tl.int64)
-        v = tl.load(g_row + (PREFIX + l) * g_stride_t, mask=in_row, other=0.0)
-        kept = r < K
-        dst = tl.where(kept, PREFIX + r, 0)
-        tl.store(gx_row + dst * gx_stride_t, v, mask=in_row & kept)
-        acc += tl.where(kept, 0.0, v.to(part_ptr.dtype.element_ty))
-        l += 1
-    tl.store(part_ptr + b * part_stride_b + d, acc, mask=in_row)
+    in_d = d < D
+    v = tl.load(g_ptr + b * g_stride_b + t.to(tl.int64)[:, None] * g_stride_t + d[None, :] * g_stride_d,
+                mask=in_sample[:, None] & in_d[None, :], other=0.0)
+    tl.store(gx_ptr + b * gx_stride_b + dst[:, None] * gx_stride_t + d[None, :] * gx_stride_d, v,
+             mask=write[:, None] & in_d[None, :])
+    acc = tl.sum(tl.where(to_token[:, None], v.to(part_ptr.dtype.element_ty), 0.0), axis=0)
+    tl.store(part_ptr + tile.to(tl.int64) * part_stride_row + d, acc, mask=in_d)
+
+
+def unshuffle_tile(rows: int, d: int, max_rows: int) -> tuple[int, int, int]:
+    """(ROWS, BLOCK_D, num_warps) of a tile of up to max_rows rows × 256 columns, 32 elements per thread at
+    most (at least 4: 128-bit accesses along D in fp32)."""
+    block_rows = min(triton.next_power_of_2(max(rows, 1)), max_rows)
+    block_d = min(triton.next_power_of_2(max(d, 1)), 256)
+    num_warps = max(1, min(8, block_rows * block_d // 1024))
+    return block_rows, block_d, num_warps
 
 
 def unshuffle_tokens(x: torch.Tensor, ids_restore: torch.Tensor, mask_token: torch.Tensor,
                      num_prefix_tokens: int = 1) -> torch.Tensor:
     """x (B, P+K, D) any strides, ids_restore (B, L) int64, mask_token with D elements, P =
-    num_prefix_tokens -> (B, P+L, D) in x.dtype."""
+    num_prefix_tokens -> (B, P+L, D) in x.dtype. An id outside [0, L) gives a zero row. Tiles of 8 rows
+    (the ids of a tile in one load, 16 elements per thread)."""
     b, _, d = x.shape
     length = ids_restore.shape[1]
     out = torch.empty((b, num_prefix_tokens + length, d), dtype=x.dtype, device=x.device)
     if out.numel() == 0:
         return out
     token = mask_token.reshape(-1).to(x.dtype)
-    block_d, num_warps = block_settings(d)
-    grid = (b * (num_prefix_tokens + length), triton.cdiv(d, block_d))
-    triton_launch(_unshuffle_kernel)[grid](
+    rows, block_d, num_warps = unshuffle_tile(num_prefix_tokens + length, d, 8)
+    chunks = triton.cdiv(num_prefix_tokens + length, rows)
+    triton_launch(_unshuffle_kernel)[(b * chunks, triton.cdiv(d, block_d))](
         out, *out.stride(), x, *x.stride(), ids_restore, *ids_restore.stride(), token, token.stride(0),
-        length, x.shape[1] - num_prefix_tokens, num_prefix_tokens, d, BLOCK_D=block_d, num_warps=num_warps)
+        length, x.shape[1] - num_prefix_tokens, num_prefix_tokens, d, chunks,
+        ROWS=rows, BLOCK_D=block_d, num_warps=num_warps)
     return out
+
+
+def _check_kept_ids_distinct(ids_restore: torch.Tensor, kept: int) -> None:
+    """MIMKERNELS_DEBUG=1: a kept id (in [0, K)) twice in a row of ids_restore would make two rows of the
+    backward's scatter race for one grad_x row (one gradient lost). Syncs the host: debug only."""
+    from mimkernels import _backends
+    if not _backends.debug_checks() or ids_restore.numel() == 0 or kept == 0 or torch.compiler.is_compiling():
+        return
+    in_kept = (ids_restore >= 0) & (ids_restore < kept)
+    rows = torch.arange(ids_restore.shape[0], device=ids_restore.device)[:, None].expand_as(ids_restore)
+    slots = (rows * kept + ids_restore)[in_kept]
+    if slots.numel() and int(torch.bincount(slots).max()) > 1:
+        raise ValueError("ids_restore must be a permutation of [0, L): a kept id (< K) appears twice in a row, "
+                         "so the gradient of that token would be lost (the Triton backward scatters)")
 
 
 def unshuffle_tokens_backward(grad: torch.Tensor, x: torch.Tensor, ids_restore: torch.Tensor,
                               mask_token: torch.Tensor, num_prefix_tokens: int,
                               needs: list[bool]) -> list[torch.Tensor]:
     """grad (B, P+L, D) -> [grad_x (B, P+K, D) in grad.dtype, grad_mask_token in mask_token's shape and
-    dtype]: the per-sample sums of the masked rows (fp32, fp64 for fp64 grads) summed over the batch."""
+    dtype]: the per-tile sums of the masked rows (fp32, fp64 for fp64 grads) summed over the tiles."""
     b, _, d = grad.shape
     length = ids_restore.shape[1]
+    kept = x.shape[1] - num_prefix_tokens
+    _check_kept_ids_distinct(ids_restore, kept)
     grad_x = torch.zeros((b, x.shape[1], d), dtype=grad.dtype, device=grad.device)
     acc_dtype = torch.float64 if grad.dtype == torch.float64 else torch.float32
-    partial = torch.zeros((b, d), dtype=acc_dtype, device=grad.device)
-    if b and d:
-        block_d, num_warps = block_settings(d)
-        triton_launch(_unshuffle_backward_kernel)[(b, triton.cdiv(d, block_d))](
+    rows, block_d, num_warps = unshuffle_tile(num_prefix_tokens + length, d, 32)  # partials: 1/32 of g
+    chunks = triton.cdiv(num_prefix_tokens + length, rows)
+    partial = torch.zeros((b * chunks, d), dtype=acc_dtype, device=grad.device)
+    if b and d and num_prefix_tokens + length:
+        triton_launch(_unshuffle_backward_kernel)[(b * chunks, triton.cdiv(d, block_d))](
             grad_x, *grad_x.stride(), grad, *grad.stride(), ids_restore, *ids_restore.stride(),
-            partial, partial.stride(0), length, x.shape[1] - num_prefix_tokens, num_prefix_tokens, d,
-            BLOCK_D=block_d, num_warps=num_warps)
+            partial, partial.stride(0), length, kept, num_prefix_tokens, d, chunks,
+            ROWS=rows, BLOCK_D=block_d, num_warps=num_warps)
     grad_token = partial.sum(0).to(mask_token.dtype).reshape(mask_token.shape)
     return [grad_x if needs[0] else grad_x.new_empty((0,)), grad_token if needs[1] else grad_token.new_empty((0,))]

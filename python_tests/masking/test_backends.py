@@ -385,3 +385,167 @@ def test_generators_cuda_equals_torch():
     for mask, patch in ((mk.block_mask(256, seed=1), 16), (mk.simmim_mask(64, seed=2), 4)):
         cpu = mk.mask_avg_dist(mask, patch, backend="cpp")
         assert torch.equal(mk.mask_avg_dist(mask.cuda(), patch, backend="cuda").cpu(), cpu)
+
+
+# ---- unshuffle_tokens backward: parallel over rows (tiles of ROWS rows), bad ids (SPEC.md §3, §5) -----
+
+def _unshuffle_oracle(x, ids, token, prefix):
+    """out[P+l] = x[P+r] for r in [0, K), the token for r in [K, L), zeros for r outside [0, L)."""
+    b, length = ids.shape
+    kept, d = x.shape[1] - prefix, x.shape[2]
+    out = torch.zeros(b, prefix + length, d, dtype=x.dtype)
+    out[:, :prefix] = x[:, :prefix]
+    for s in range(b):
+        for l in range(length):
+            r = int(ids[s, l])
+            if 0 <= r < kept:
+                out[s, prefix + l] = x[s, prefix + r]
+            elif kept <= r < length:
+                out[s, prefix + l] = token.reshape(-1).to(x.dtype)
+    return out
+
+
+def _unshuffle_grad_oracle(g, ids, kept, prefix):
+    """grad_x (fp64, rows scattered, repeated kept ids summed) and grad_token (fp64): rows of ids outside
+    [0, L) are dropped."""
+    b, length = ids.shape
+    gx = torch.zeros(b, prefix + kept, g.shape[2], dtype=torch.float64)
+    gx[:, :prefix] = g[:, :prefix].double()
+    gt = torch.zeros(g.shape[2], dtype=torch.float64)
+    for s in range(b):
+        for l in range(length):
+            r = int(ids[s, l])
+            if 0 <= r < kept:
+                gx[s, prefix + r] += g[s, prefix + l].double()
+            elif kept <= r < length:
+                gt += g[s, prefix + l].double()
+    return gx, gt
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("b,length,kept,d,prefix", [(2, 70, 17, 300, 5), (3, 33, 0, 9, 0), (1, 40, 40, 257, 1),
+                                                    (2, 96, 24, 64, 1)])
+def test_unshuffle_backward_many_tiles(dtype, b, length, kept, d, prefix):
+    """Several row tiles per sample (P + L > 32, tiles straddling the prefix), several column blocks
+    (D > 256), D not a power of two, non-contiguous g: grad_x exact, grad_token within the fp32 sum's
+    rounding, and the same bits on a second run (no atomics)."""
+    ids = make_ids(b, length, seed=length + d)
+    x = torch.randn(b, prefix + kept, d).to(dtype)
+    token = torch.randn(d).to(dtype)
+    g = torch.randn(b, prefix + length, 2 * d).to(dtype)[..., ::2]
+    gx, gt = torch.ops.mimkernels.unshuffle_tokens.triton_backward(g, x, ids, token, prefix, [True, True])
+    want_gx, want_gt = _unshuffle_grad_oracle(g, ids, kept, prefix)
+    assert gx.dtype == dtype and torch.equal(gx, want_gx.to(dtype))
+    atol, rtol = TOLERANCES.get(dtype, (1e-12, 1e-12))
+    torch.testing.assert_close(gt, want_gt.to(dtype), atol=atol, rtol=rtol)
+    again = torch.ops.mimkernels.unshuffle_tokens.triton_backward(g, x, ids, token, prefix, [True, True])
+    assert torch.equal(again[0], gx) and torch.equal(again[1], gt)
+
+
+def _bad_ids(b, length, kept):
+    ids = make_ids(b, length, seed=9)
+    ids[0, 0], ids[0, 1] = length, -1                  # just outside [0, L)
+    ids[-1, -1], ids[-1, 2] = 2 ** 40, -(2 ** 62)      # far outside
+    return ids
+
+
+@needs_triton
+@pytest.mark.parametrize("prefix", [0, 1, 3])
+def test_unshuffle_out_of_range_ids_give_zeros_and_drop_their_gradient(prefix):
+    """SPEC.md §5: ids outside [0, L) read nothing (zero rows) and their gradient rows are dropped."""
+    b, length, kept, d = 2, 12, 4, 6
+    ids = _bad_ids(b, length, kept)
+    x = torch.randn(b, prefix + kept, d)
+    token = torch.randn(d)
+    got = mk.unshuffle_tokens(x, ids, token, num_prefix_tokens=prefix, backend="triton")
+    assert torch.equal(got, _unshuffle_oracle(x, ids, token, prefix))
+    assert (got[0, prefix] == 0).all() and (got[0, prefix + 1] == 0).all()
+    g = torch.randn(b, prefix + length, d)
+    gx, gt = torch.ops.mimkernels.unshuffle_tokens.triton_backward(g, x, ids, token, prefix, [True, True])
+    want_gx, want_gt = _unshuffle_grad_oracle(g, ids, kept, prefix)
+    assert torch.equal(gx, want_gx.float())
+    torch.testing.assert_close(gt, want_gt.float(), atol=1e-5, rtol=1e-5)
+
+
+@needs_triton
+def test_unshuffle_backward_non_permutation_ids():
+    """A non-permutation ids_restore whose kept ids are distinct (repeated masked ids, kept ids missing):
+    the backward is exact (each masked row counts once in the token's gradient; an unread kept row gets
+    zero). A kept id twice would race in the scatter: MIMKERNELS_DEBUG=1 refuses it in the backward."""
+    b, length, kept, d = 2, 8, 3, 5
+    ids = torch.tensor([[0, 5, 5, 7, 2, 5, 6, 6], [7, 7, 7, 7, 7, 7, 7, 1]])
+    x = torch.randn(b, 1 + kept, d, dtype=torch.float64)
+    token = torch.randn(d, dtype=torch.float64)
+    g = torch.randn(b, 1 + length, d, dtype=torch.float64)
+    gx, gt = torch.ops.mimkernels.unshuffle_tokens.triton_backward(g, x, ids, token, 1, [True, True])
+    want_gx, want_gt = _unshuffle_grad_oracle(g, ids, kept, 1)
+    assert torch.equal(gx, want_gx)
+    torch.testing.assert_close(gt, want_gt, atol=1e-12, rtol=1e-12)
+    xr, tr = x.clone().requires_grad_(True), token.clone().requires_grad_(True)
+    ref = torch.autograd.grad(reference.unshuffle_tokens(xr, ids, tr), (xr, tr), g)
+    assert torch.equal(gx, ref[0])
+
+
+@needs_triton
+def test_unshuffle_duplicate_kept_ids_refused_in_debug_mode(monkeypatch):
+    ids = torch.tensor([[0, 1, 1, 3], [2, 0, 1, 3]])   # kept id 1 twice in sample 0 (K = 3)
+    x = torch.randn(2, 4, 5, requires_grad=True)
+    token = torch.randn(5, requires_grad=True)
+    out = mk.unshuffle_tokens(x, ids, token, backend="triton")
+    assert torch.equal(out, reference.unshuffle_tokens(x, ids, token))   # the forward is exact
+    monkeypatch.setenv("MIMKERNELS_DEBUG", "1")
+    with pytest.raises(ValueError, match="kept id"):
+        torch.ops.mimkernels.unshuffle_tokens.triton_backward(torch.randn(2, 5, 5), x.detach(), ids,
+                                                              token.detach(), 1, [True, True])
+    ok = torch.tensor([[0, 1, 2, 3], [2, 0, 1, 3]])
+    torch.ops.mimkernels.unshuffle_tokens.triton_backward(torch.randn(2, 5, 5), x.detach(), ok, token.detach(), 1,
+                                                          [True, True])
+
+
+@needs_triton
+def test_random_masking_row_copy_bounds_its_ids():
+    """random_masking's gather with ids outside [0, L): zero rows, never a read outside x; the backward
+    (the scatter) drops those rows (SPEC.md §3)."""
+    x = torch.randn(2, 6, 4)
+    ids = torch.tensor([[0, 6, 2], [-1, 5, 2 ** 50]])
+    got = torch.ops.mimkernels.random_masking.triton(x, ids)
+    want = torch.zeros(2, 3, 4)
+    want[0, 0], want[0, 2], want[1, 1] = x[0, 0], x[0, 2], x[1, 5]
+    assert torch.equal(got, want)
+    g = torch.randn(2, 3, 4)
+    (gx,) = torch.ops.mimkernels.random_masking.triton_backward(g, x, ids, [True])
+    want_gx = torch.zeros(2, 6, 4)
+    want_gx[0, 0], want_gx[0, 2], want_gx[1, 5] = g[0, 0], g[0, 2], g[1, 1]
+    assert torch.equal(gx, want_gx)
+
+
+_HUGE_IDS_SCRIPT = r"""
+import torch, mimkernels as mk
+from mimkernels.masking import triton as M
+x = torch.randn(2, 4, 8)
+ids = torch.tensor([[0, 10**6, -10**6, 2**62], [-(2**63), 1, 2**63 - 1, 3]])
+out = M.unshuffle_tokens(x[:, :3], ids, torch.ones(8), 1)
+assert (out[0, 2:4] == 0).all() and (out[1, 1] == 0).all() and (out[0, 4] == 0).all(), out
+gx, gt = M.unshuffle_tokens_backward(torch.ones(2, 5, 8), x[:, :3], ids, torch.ones(8), 1, [True, True])
+assert torch.isfinite(gx).all() and torch.isfinite(gt).all()
+rows = M.random_masking(x, ids)
+assert (rows[0, 1:] == 0).all() and (rows[1, 0] == 0).all() and (rows[1, 2] == 0).all()
+(gxr,) = M.random_masking_backward(torch.ones(2, 4, 8), x, ids, [True])
+assert gxr.sum() == 8 * 3
+print("ok")
+"""
+
+
+@needs_triton
+def test_huge_ids_do_not_crash_the_interpreter():
+    """Ids far outside the tensors (±2^62, int64 extremes): a segmentation fault under the interpreter would
+    kill pytest, so the calls run in a child process, which must exit cleanly."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TRITON_INTERPRET="1", MIMKERNELS_DEBUG="0")
+    done = subprocess.run([sys.executable, "-c", _HUGE_IDS_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and "ok" in done.stdout, (done.returncode, done.stdout, done.stderr[-3000:])

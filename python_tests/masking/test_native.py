@@ -171,3 +171,133 @@ def test_gpu_block_mask_exp_agrees_with_the_host():
     assert ulps.max() <= 1
     ref = mk.block_mask(2**18, seed=11, backend="cpp")
     assert torch.equal(mk.block_mask(2**18, seed=11, device="cuda", backend="cuda").cpu(), ref)
+
+
+# ---- the C++ bodies bound the caller's counts and sizes (issue 20) --------------------------------
+# The op bodies are called here through _C directly, past the front door's validation, on a buffer with
+# guard bytes before and after the masks: a write outside the masks would change a guard.
+
+_GUARD = 64
+
+
+def _guarded(nbytes):
+    buf = torch.full((nbytes + 2 * _GUARD,), 0xAB, dtype=torch.uint8)
+    return buf, buf.data_ptr() + _GUARD
+
+
+def _check_guards(buf, nbytes):
+    assert (buf[:_GUARD] == 0xAB).all() and (buf[_GUARD + nbytes:] == 0xAB).all(), "a write outside the masks"
+    body = buf[_GUARD:_GUARD + nbytes]
+    assert ((body == 0) | (body == 1)).all()
+    return body
+
+
+LN = math.log(0.3)
+BLOCK_LIMITS = [  # height, width, num_masking_patches, min_num_patches, max_num_patches, log lo, log hi, mmpretrain
+    (14, 14, 196, 15, 196, LN, -LN, False),          # every cell
+    (14, 14, 10**6, 15, 10**6, LN, -LN, False),      # past the grid
+    (14, 14, 2**62, 1, 2**62, LN, -LN, False),       # areas far past the grid
+    (14, 14, 78, 0, 78, LN, -LN, False),             # blocks of area 0 and 1
+    (14, 14, 78, 100, 78, LN, -LN, False),           # min above the cap
+    (14, 14, 78, 15, 0, LN, -LN, False),             # cap 0
+    (14, 14, 78, 15, -5, LN, -LN, False),            # negative cap
+    (14, 14, -3, 15, 78, LN, -LN, False),            # nothing asked
+    (1, 1, 5, 1, 5, LN, -LN, False),                 # a side of 1 holds no block
+    (1, 40, 20, 1, 20, LN, -LN, False),
+    (40, 2, 20, 1, 20, LN, -LN, False),
+    (14, 14, 78, 15, 78, -math.inf, math.inf, False),  # NaN aspect
+    (14, 14, 78, 15, 78, 0.0, 700.0, False),          # aspects up to e^700
+    (14, 14, 78, 15, 78, math.nan, math.nan, False),
+    (6, 6, 36, 1, 36, LN, -LN, True),                # mmpretrain past (H - 1)(W - 1): stops after 2^16 blocks
+    (6, 6, 25, 1, 25, LN, -LN, True),                # mmpretrain at its limit
+    (3, 5, 2**40, -2**40, 2**40, LN, -LN, True),
+]
+
+
+@pytest.mark.parametrize("case", BLOCK_LIMITS)
+def test_block_mask_body_stays_inside_the_mask_at_and_past_the_limits(case):
+    height, width, num, lo_count, hi_count, lo, hi, mmpretrain = case
+    batch = 3
+    nbytes = batch * height * width
+    for threads in (1, 2):
+        buf, ptr = _guarded(nbytes)
+        _native.lib.block_mask_cpu(ptr, batch, height, width, num, lo_count, hi_count, lo, hi, mmpretrain, 7, 5,
+                                   threads)
+        counts = _check_guards(buf, nbytes).reshape(batch, -1).sum(1)
+        if not mmpretrain:
+            assert (counts <= max(num, 0)).all()
+        if num <= 0 or hi_count <= 0 or min(height, width) == 1:
+            assert (counts == 0).all()
+
+
+@pytest.mark.parametrize("count", [-5, 0, 1, 35, 36, 37, 1000, 2**62])
+def test_simmim_body_bounds_the_masked_count(count):
+    """mask_count past the grid masks every cell, a negative one none: never a read past the keys."""
+    batch, rand_size, scale = 3, 6, 4
+    nbytes = batch * (rand_size * scale) ** 2
+    buf, ptr = _guarded(nbytes)
+    _native.lib.simmim_mask_cpu(ptr, batch, rand_size, scale, count, 11, 0, 2)
+    cells = _check_guards(buf, nbytes).reshape(batch, rand_size, scale, rand_size, scale)[:, :, 0, :, 0]
+    assert (cells.reshape(batch, -1).sum(1) == min(max(count, 0), rand_size ** 2)).all()
+    if 0 < count < rand_size ** 2:
+        ref = torch.ops.mimkernels.simmim_mask.cpp(batch, rand_size, scale, count, 11, 0, torch.device("cpu"))
+        assert torch.equal(cells.bool(), ref[:, ::scale, ::scale])
+
+
+def test_cpp_build_runs_the_warp_body():
+    """The cpp build runs the block mask's team body (block_mask_sample_team with one lane), the GPU the
+    same body with a warp: cpp == torch (test_backends.py) checks the body the GPU runs, and the masks
+    do not depend on the batch split or the thread count."""
+    whole = mk.block_mask(37, 9, 11, 40, 4, seed=3, backend="cpp")
+    assert torch.equal(whole, mk.block_mask(37, 9, 11, 40, 4, seed=3, backend="torch"))
+    for threads in (1, 3):
+        out = torch.empty(37, 9, 11, dtype=torch.bool)
+        _native.lib.block_mask_cpu(out.data_ptr(), 37, 9, 11, 40, 4, 40, LN, -LN, False, 3, 0, threads)
+        assert torch.equal(out, whole)
+
+
+def test_warp_kernel_bodies_emulated_on_32_threads_equal_the_cpp_build(tmp_path):
+    """The body the GPU's warp kernels run (StridedTeam of block_mask.h: the lane split, every lane's draws,
+    the team's write ordering; the SimMIM rank path), on 32 host threads with a barrier where the GPU has
+    shuffles and __syncwarp: the masks equal the cpp build's (python_tests/masking/warp_emulation.cpp)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("no C++ compiler")
+    root = Path(__file__).resolve().parents[2]
+    exe = tmp_path / "warp_emulation"
+    subprocess.run([cxx, "-std=c++20", "-O1", "-pthread", "-ffp-contract=off", "-I", str(root / "csrc" / "include"),
+                    str(Path(__file__).with_name("warp_emulation.cpp")), "-o", str(exe)], check=True, timeout=300)
+    done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "differs" not in done.stdout, done.stdout
+    assert done.stdout.count(": ok") == 12, done.stdout
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_mask_generators_both_paths_equal_cpp():
+    """The warp kernels on shared memory (the canonical grids) and on global memory (a block mask of
+    > 24 K cells, a SimMIM grid of > 2048 cells: the cpp build's sort by lane 0), and counts past the
+    limits through the op bodies."""
+    cases = [dict(height=14, width=14), dict(height=200, width=160, num_masking_patches=9000,
+                                              max_num_patches=2000, min_num_patches=16),
+             dict(height=14, width=14, num_masking_patches=150, variant="mmpretrain")]
+    for kw in cases:
+        ref = mk.block_mask(130, seed=2**64 - 1, sample_offset=5, backend="cpp", **kw)
+        assert torch.equal(mk.block_mask(130, seed=2**64 - 1, sample_offset=5, device="cuda", backend="cuda",
+                                         **kw).cpu(), ref)
+    for args in ((192, 32, 4, 0.6), (224, 32, 16, 0.6), (480, 8, 8, 0.75), (96, 2, 2, 0.5)):  # 2304 cells
+        ref = mk.simmim_mask(65, *args, seed=9, sample_offset=2, backend="cpp")
+        assert torch.equal(mk.simmim_mask(65, *args, seed=9, sample_offset=2, device="cuda", backend="cuda").cpu(),
+                           ref)
+    cuda = torch.device("cuda")
+    for count in (-5, 0, 36, 37, 2**62):
+        want = torch.ops.mimkernels.simmim_mask.cpp(5, 6, 4, count, 3, 0, torch.device("cpu"))
+        assert torch.equal(torch.ops.mimkernels.simmim_mask.cuda(5, 6, 4, count, 3, 0, cuda).cpu(), want)
+    for case in BLOCK_LIMITS:
+        args = (3, *case[:8], 7, 5)
+        want = torch.ops.mimkernels.block_mask.cpp(*args, torch.device("cpu"))
+        assert torch.equal(torch.ops.mimkernels.block_mask.cuda(*args, cuda).cpu(), want)

@@ -40,10 +40,82 @@ struct BlockMaskParams {
   bool mmpretrain;
 };
 
+// A team of lanes that makes one sample together: OneLane here (the cpp build), one warp on the GPU
+// (WarpTeam, csrc/masking/mask_generators.cu). The sample's algorithm below is written once, for any
+// team: every lane makes the same Philox calls in the same order (so the same draws and the same
+// decisions, all of them functions of warp-uniform values), and only the per-cell work is split:
+//   team.each(n, f)            f(k) for every k < n, once (zeroing, copying);
+//   team.sum_rect(h, w, f)     sum of f(r, c) over r < h, c < w, returned on every lane (overlap count);
+//   team.each_rect(h, w, f)    f(r, c) for every r < h, c < w, once (filling a block);
+//   team.sync()                the team's mask writes are seen by every lane after it.
+// Integer sums do not depend on how the cells are split: every team gives the cpp build's bits.
+struct OneLane {
+  template <class F>
+  MK_HD void each(int64_t n, F f) const {
+    for (int64_t k = 0; k < n; ++k) f(k);
+  }
+  template <class F>
+  MK_HD int64_t sum_rect(int64_t h, int64_t w, F f) const {
+    int64_t total = 0;
+    for (int64_t r = 0; r < h; ++r)
+      for (int64_t c = 0; c < w; ++c) total += f(r, c);
+    return total;
+  }
+  template <class F>
+  MK_HD void each_rect(int64_t h, int64_t w, F f) const {
+    for (int64_t r = 0; r < h; ++r)
+      for (int64_t c = 0; c < w; ++c) f(r, c);
+  }
+  MK_HD void sync() const {}
+};
+
+// A team of Group::kLanes lanes splitting the work by stride: lane i takes k = i, i + kLanes, ... The
+// GPU's WarpTeam is StridedTeam<WarpGroup> (mask_generators.cu: shuffles and __syncwarp); the host
+// emulation test (python_tests/masking/warp_emulation.cpp) runs the same code on 32 threads with a
+// barrier. Group: lane(), sum(v) (the total over the lanes, on every lane), barrier().
+template <class Group>
+struct StridedTeam {
+  Group group;
+  template <class F>
+  MK_HD void each(int64_t n, F f) const {
+    for (int64_t k = group.lane(); k < n; k += Group::kLanes) f(k);
+  }
+  template <class F>
+  MK_HD int64_t sum_rect(int64_t h, int64_t w, F f) const {
+    int64_t total = 0;
+    rect(h, w, [&](int64_t r, int64_t c) { total += f(r, c); });
+    return group.sum(total);
+  }
+  template <class F>
+  MK_HD void each_rect(int64_t h, int64_t w, F f) const {
+    rect(h, w, f);
+  }
+  MK_HD void sync() const { group.barrier(); }
+
+ private:
+  // Cell k of the h x w rectangle, row-major; 32-bit division where h·w < 2^32 (h, w >= 0).
+  template <class F>
+  MK_HD void rect(int64_t h, int64_t w, F f) const {
+    const int64_t n = h * w;
+    if (n <= 0) return;
+    if (n < (int64_t(1) << 32)) {
+      const uint32_t n32 = static_cast<uint32_t>(n), w32 = static_cast<uint32_t>(w);
+      for (uint32_t k = group.lane(); k < n32; k += static_cast<uint32_t>(Group::kLanes))
+        f(int64_t(k / w32), int64_t(k % w32));
+    } else {
+      for (int64_t k = group.lane(); k < n; k += Group::kLanes) f(k / w, k % w);
+    }
+  }
+};
+
 // One call of the official `_mask(mask, max_mask_patches)`: up to 10 attempts, stop at the first
 // that adds cells. Returns the number of cells added (0: every attempt failed). `counter` advances.
-MK_HD int64_t block_mask_add_block(uint8_t* mask, const BlockMaskParams& p, int64_t cap, uint64_t seed,
-                                   uint32_t sample, uint32_t* counter) {
+// Bounds (whatever the counts): a block is tried only when h < H and w < W (compared as doubles, so
+// NaN, negative or huge areas are skipped), top in [0, H - h] and left in [0, W - w] (`below` is
+// < its bound), so every cell touched lies inside the H x W mask; cap <= 0 accepts no block.
+template <class Team>
+MK_HD int64_t block_mask_add_block(const Team& team, uint8_t* mask, const BlockMaskParams& p, int64_t cap,
+                                   uint64_t seed, uint32_t sample, uint32_t* counter) {
   const int64_t H = p.height, W = p.width;
   for (int attempt = 0; attempt < 10; ++attempt) {
     const Philox4 shape = draw(seed, (*counter)++, sample, kStreamBlockMask);
@@ -60,31 +132,38 @@ MK_HD int64_t block_mask_add_block(uint8_t* mask, const BlockMaskParams& p, int6
     const int64_t inclusive = p.mmpretrain ? 0 : 1;
     const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
     const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
-    int64_t already = 0;
-    for (int64_t r = top; r < top + h; ++r)
-      for (int64_t c = left; c < left + w; ++c) already += mask[r * W + c];
+    uint8_t* corner = mask + top * W + left;
+    const int64_t already = team.sum_rect(h, w, [&](int64_t r, int64_t c) { return int64_t(corner[r * W + c]); });
     const int64_t added = h * w - already;
     if (0 < added && added <= cap) {
-      for (int64_t r = top; r < top + h; ++r)
-        for (int64_t c = left; c < left + w; ++c) mask[r * W + c] = 1;
+      team.each_rect(h, w, [&](int64_t r, int64_t c) { corner[r * W + c] = 1; });
+      team.sync();
       return added;
     }
   }
   return 0;
 }
 
-// One sample: mask (H x W bytes, zeroed here, 1 = masked). Returns the number of masked cells.
-MK_HD int64_t block_mask_sample(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
-  for (int64_t k = 0; k < p.height * p.width; ++k) mask[k] = 0;
+// One sample on a team: mask (H x W bytes, zeroed here, 1 = masked). Returns the number of masked cells.
+template <class Team>
+MK_HD int64_t block_mask_sample_team(const Team& team, uint8_t* mask, const BlockMaskParams& p, uint64_t seed,
+                                     int64_t sample) {
+  team.each(p.height * p.width, [&](int64_t k) { mask[k] = 0; });
+  team.sync();
   uint32_t counter = 0;
   int64_t count = 0;
   for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
     const int64_t remaining = p.num_masking_patches - count;
     const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
-    const int64_t added = block_mask_add_block(mask, p, cap, seed, static_cast<uint32_t>(sample), &counter);
+    const int64_t added = block_mask_add_block(team, mask, p, cap, seed, static_cast<uint32_t>(sample), &counter);
     if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
     count += added;
   }
   return count;
+}
+
+// One sample, one thread (the cpp build): the body above with a team of one lane.
+MK_HD int64_t block_mask_sample(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  return block_mask_sample_team(OneLane{}, mask, p, seed, sample);
 }
 }  // namespace mimkernels

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "mimkernels/block_mask.h"
 #include "mimkernels/common.h"
 #include "mimkernels/rng.h"
 
@@ -37,17 +38,40 @@ MK_HD void heap_sort_ascending(uint64_t* keys, int64_t n) {
   }
 }
 
+// The masked cells are the mask_count smallest packed keys, bounded to [0, tokens] (a count past the
+// grid masks every cell, a negative one none: never a read past keys). Packed keys are distinct, so
+// any exact selection gives the same cells: the cpp build sorts (simmim_mark_sorted), the GPU ranks
+// (simmim_rank, one lane per cell) where the keys fit in shared memory.
+MK_HD int64_t simmim_bounded_count(int64_t mask_count, int64_t tokens) {
+  return mask_count < 0 ? 0 : (mask_count < tokens ? mask_count : tokens);
+}
+
+// Bit 31 of the index word (free: tokens < 2^31) marks a masked cell in place.
+constexpr uint64_t kSimmimMarked = 1ull << 31;
+
+// Sort keys[0, tokens) and mark the count smallest: afterwards bit 31 of keys[t] says whether cell t is
+// masked, whatever key now sits at t.
+MK_HD void simmim_mark_sorted(uint64_t* keys, int64_t tokens, int64_t count) {
+  heap_sort_ascending(keys, tokens);
+  for (int64_t k = 0; k < count; ++k) keys[keys[k] & (kSimmimMarked - 1)] |= kSimmimMarked;
+}
+
+// The sorted position of keys[t] among keys[0, tokens) (distinct keys): cell t is masked iff it is
+// < count.
+MK_HD int64_t simmim_rank(const uint64_t* keys, int64_t tokens, int64_t t) {
+  const uint64_t mine = keys[t];
+  int64_t rank = 0;
+  for (int64_t j = 0; j < tokens; ++j) rank += keys[j] < mine ? 1 : 0;
+  return rank;
+}
+
 // One sample: out (n x n bytes, n = rand_size * scale, 1 = masked), keys (rand_size^2 scratch).
-// After the sort, bit 31 of the index word (free: tokens < 2^31) marks the masked cells in place:
-// keys[t] holds the mark of cell t, whatever key now sits there.
 MK_HD void simmim_mask_sample(uint8_t* out, uint64_t* keys, int64_t rand_size, int64_t scale, int64_t mask_count,
                               uint64_t seed, int64_t sample) {
-  constexpr uint64_t kMarked = 1ull << 31;
   const int64_t tokens = rand_size * rand_size;
   const int64_t n = rand_size * scale;
   for (int64_t t = 0; t < tokens; ++t) keys[t] = simmim_packed_key(seed, t, sample);
-  heap_sort_ascending(keys, tokens);
-  for (int64_t k = 0; k < mask_count; ++k) keys[keys[k] & (kMarked - 1)] |= kMarked;
+  simmim_mark_sorted(keys, tokens, simmim_bounded_count(mask_count, tokens));
   for (int64_t y = 0; y < n; ++y) {
     uint8_t* row = out + y * n;
     if (y % scale) {  // repeat the row above (numpy's repeat along rows)
@@ -56,9 +80,27 @@ MK_HD void simmim_mask_sample(uint8_t* out, uint64_t* keys, int64_t rand_size, i
     }
     const uint64_t* cells = keys + (y / scale) * rand_size;
     for (int64_t c = 0; c < rand_size; ++c) {
-      const uint8_t value = (cells[c] & kMarked) ? 1 : 0;
+      const uint8_t value = (cells[c] & kSimmimMarked) ? 1 : 0;
       for (int64_t x = c * scale; x < (c + 1) * scale; ++x) row[x] = value;
     }
   }
+}
+
+// One sample on a team of lanes, the cells selected by rank (the GPU's path where the keys fit in
+// shared memory; the host emulation test runs it on 32 threads): keys (tokens) and marks (tokens bytes)
+// scratch, out (n x n bytes). The lanes draw the keys, rank their cells, then write the n x n mask
+// (lane-strided: consecutive lanes, consecutive bytes).
+template <class Team>
+MK_HD void simmim_mask_sample_ranked(const Team& team, uint8_t* out, uint64_t* keys, uint8_t* marks,
+                                     int64_t rand_size, int64_t scale, int64_t mask_count, uint64_t seed,
+                                     int64_t sample) {
+  const int64_t tokens = rand_size * rand_size;
+  const int64_t n = rand_size * scale;
+  const int64_t count = simmim_bounded_count(mask_count, tokens);
+  team.each(tokens, [&](int64_t t) { keys[t] = simmim_packed_key(seed, t, sample); });
+  team.sync();
+  team.each(tokens, [&](int64_t t) { marks[t] = simmim_rank(keys, tokens, t) < count ? 1 : 0; });
+  team.sync();
+  team.each_rect(n, n, [&](int64_t y, int64_t x) { out[y * n + x] = marks[(y / scale) * rand_size + x / scale]; });
 }
 }  // namespace mimkernels
