@@ -13,7 +13,7 @@ torch.manual_seed(0)
 upstream = ViTForMaskedImageModeling(config)
 model = patch_hf_simmim(copy.deepcopy(upstream))    # or call hf_simmim_loss(...) in your own loop
 
-examples = [{"pixel_values": torch.rand(3, 32, 32)} for _ in range(16)]   # what run_mim.py's transform yields
+examples = [{"pixel_values": torch.rand(3, 32, 32)} for _ in range(8)]   # what run_mim.py's transform yields
 collate = SimMIMCollator(input_size=32, mask_patch_size=8, model_patch_size=4, mask_ratio=0.6, seed=0)
 for epoch in range(2):
     collate.set_epoch(epoch)
