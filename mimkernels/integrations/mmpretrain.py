@@ -45,7 +45,10 @@ not (mimkernels/masking/SPEC.md §6-7).
 Importing this module imports mmpretrain and registers the classes in mmpretrain's MODELS / TRANSFORMS
 (where configs with `default_scope='mmpretrain'` look) under their `MIMK*` names, force=False.
 `register_as_defaults()` registers them under the upstream names instead (force=True), so unchanged
-configs build them; `restore_upstream_defaults()` puts mmpretrain's classes back.
+configs build them; `restore_upstream_defaults()` puts mmpretrain's classes back. It changes the registries
+only: a class named in Python (`from mmpretrain.models import MAEViT; MAEViT(...)`) stays mmpretrain's
+(`mimkernels.integrations.host_tests` also rebinds those names, for running mmpretrain's own tests).
+The transforms' repr is upstream's, class name included, so logged pipelines read the same.
 """
 from __future__ import annotations
 

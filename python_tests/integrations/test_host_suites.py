@@ -49,7 +49,7 @@ HOST_STYLE_TESTS = textwrap.dedent('''
 def _run_pytest(paths, cwd):
     env = {k: v for k, v in os.environ.items()}
     env["PYTHONPATH"] = os.pathsep.join([ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p",
                            "mimkernels.integrations.host_tests", *paths], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=3600)
 
