@@ -74,5 +74,6 @@ def test_hosts_own_test_files():
                     "(wheels do not): README, 'The hosts' own test suites', gives the command")
     missing = [p for p in paths if not os.path.exists(p)]
     assert not missing, f"MIMKERNELS_HOST_TESTS names paths that do not exist: {missing}"
-    run = _run_pytest(paths, os.path.commonpath([os.path.abspath(p) for p in paths]))
+    folders = [os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p)) for p in paths]
+    run = _run_pytest([os.path.abspath(p) for p in paths], os.path.commonpath(folders))
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
