@@ -86,24 +86,7 @@ def _readme_blocks():
         return re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
 
 
-def test_readme_mask_and_frequency_examples_run():
-    """The README's data-loader and MFM/PixMIM examples run as written, with tiny stand-ins for the
-    user's data and model (the other examples need the upstream model classes: checked by hand)."""
-    blocks = {name: next(b for b in _readme_blocks() if name in b) for name in ("MaskCollator(", "mk.mfm_corrupt(")}
-    loader_code = blocks["MaskCollator("].replace("for images, masks in loader: ...",
-                                                   "for images, masks in loader: seen.append(masks.shape)")
-    seen = []
-    namespace = {"DataLoader": torch.utils.data.DataLoader, "dataset": [torch.zeros(3)] * 4, "epochs": 2,
-                 "seen": seen}
-    exec(loader_code.replace("batch_size=256, num_workers=8", "batch_size=2, num_workers=0"), namespace)
-    assert seen == [torch.Size([2, 14, 14])] * 4
-    imgs01 = torch.rand(2, 3, 32, 32)
-    namespace = {"imgs01": imgs01, "step_seed": 7, "model": lambda x: x * 0.5,
-                 "normalize": lambda x: (x - torch.tensor(mimkernels.IMAGENET_MEAN)[:, None, None])
-                 / torch.tensor(mimkernels.IMAGENET_STD)[:, None, None], "inputs": torch.randn(2, 3, 32, 32)}
-    exec(blocks["mk.mfm_corrupt("], namespace)
-    assert namespace["loss"].dim() == 0 and torch.isfinite(namespace["loss"])
-    assert namespace["target"].shape == (2, 3, 32, 32)
+# The README's python blocks are examples/ files, each run as written by python_tests/test_examples.py.
 
 
 def test_readme_examples_name_only_existing_functions():

@@ -4,12 +4,23 @@
 
 `import mimkernels` never imports this package, and this package imports a host (transformers,
 timm, lightly, mmengine) only when a name that needs it is first used.
+
+Importing this package calls `mimkernels.testing.make_torchvision_importable()` (it imports nothing:
+torchvision is looked up, not imported): beside a CPU-only torch, torchvision's PyPI wheel (a CUDA
+build) fails to import, and with it `transformers.ViTMAEForPreTraining`, timm, lightly and mmpretrain.
+The call declares the two operator schemas torchvision then needs, so they import; with a torchvision
+that loads, it only loads torchvision's own `_C`, as `import torchvision` would. Import
+`mimkernels.integrations` (or call that function) before the first torchvision import; a failed
+`from transformers import ...` before it succeeds when repeated after it.
 """
 from __future__ import annotations
 
 import importlib
 
 from mimkernels.integrations._patching import is_patched, unpatch
+from mimkernels.testing import make_torchvision_importable
+
+TORCHVISION_STATE = make_torchvision_importable()  # what it did: "torchvision absent", "... _C loaded", ...
 
 # public name -> submodule that defines it (imported on first use)
 _LAZY = {

@@ -8,6 +8,7 @@ a patcher first undoes an earlier patch of the same model.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 from typing import Callable, Iterable
@@ -25,7 +26,12 @@ RNG_MODES = ("torch", "philox")
 
 
 def bind(module: nn.Module, name: str, fn: Callable) -> None:
-    """Bind fn(self, ...) as `module.<name>`, remembering what the instance held before."""
+    """Bind fn(self, ...) as `module.<name>`, remembering what the instance held before. fn takes the name,
+    docstring, signature and annotations of the class's method of that name (functools.wraps), so code
+    that inspects `module.<name>` (transformers' tests, its output-recording checks) sees upstream's."""
+    upstream = inspect.getattr_static(type(module), name, None)
+    if isinstance(upstream, types.FunctionType) and fn is not upstream and not hasattr(fn, "__wrapped__"):
+        fn = functools.wraps(upstream)(fn)
     originals = module.__dict__.setdefault(ORIGINALS, {})
     if name not in originals:
         originals[name] = module.__dict__.get(name, _ABSENT)
@@ -108,7 +114,8 @@ def patch_size_of(patch_embed, owner: str) -> int:
 
 def masked_tokens(x: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None, rng: str,
                   generator: torch.Generator | None, backend: str):
-    """MAE random masking as the patched hosts call it: x (B, L, D) -> (x_visible, mask float32, ids_restore).
+    """MAE random masking as the patched hosts call it: x (B, L, D) -> (x_visible, mask, ids_restore), the
+    mask (1 = masked) in torch's default dtype, as upstream's `torch.ones([N, L])` (float32 unless changed).
 
     rng="torch" draws `torch.rand(B, L, device=x.device)` where MAE and HF draw it, so the global RNG
     stream and the masks equal upstream's (ties in the noise aside: ours break by index). Caller
@@ -120,8 +127,11 @@ def masked_tokens(x: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None
     if noise is None and rng == "torch":
         noise = torch.rand(x.shape[0], x.shape[1], device=x.device)
     if noise is not None:
-        return mk.random_masking(x, mask_ratio, noise=noise.to(x.device), backend=backend)
-    return _philox_masking(x, mask_ratio, generator=generator, backend=backend)
+        x, mask, ids_restore = mk.random_masking(x, mask_ratio, noise=noise.to(x.device), backend=backend)
+    else:
+        x, mask, ids_restore = _philox_masking(x, mask_ratio, generator=generator, backend=backend)
+    # upstream builds the mask as torch.ones([N, L]): the default dtype (float32 unless changed)
+    return x, mask.to(torch.get_default_dtype()), ids_restore
 
 
 @torch.compiler.disable

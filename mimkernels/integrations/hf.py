@@ -77,12 +77,13 @@ def patch_hf_vitmae(model: nn.Module, *, masking: bool = True, loss: bool = True
         _patching.bind(embeddings, "random_masking", random_masking)
     if loss:
         if hasattr(type(model), "forward_loss"):
+            @functools.wraps(type(model).forward_loss)
             def forward_loss(self, pixel_values, pred, mask, interpolate_pos_encoding=False):
                 return _pixel_loss(self.config, pixel_values, pred, mask, interpolate_pos_encoding, backend)
 
             _patching.bind(model, "forward_loss", forward_loss)
         else:
-            _patching.bind(model, "forward", _forward_with_loss(backend))
+            _patching.bind(model, "forward", _forward_with_loss(backend, type(model).forward))
     if decoder:
         _patching.bind(model.decoder, "forward", _decoder_forward(backend))
     _patching.bind_name(model)
@@ -107,10 +108,13 @@ def _pixel_loss(config, pixel_values, pred, mask, interpolate_pos_encoding, back
                                 backend=backend)
 
 
-def _forward_with_loss(backend: str):
-    """ViTMAEForPreTraining.forward of transformers 5 (loss inline) with the fused loss."""
+def _forward_with_loss(backend: str, original):
+    """ViTMAEForPreTraining.forward of transformers 5 (loss inline) with the fused loss. It carries the
+    original's name, docstring, signature and annotations (functools.wraps), which transformers' own
+    tests and utilities inspect (e.g. `**kwargs: Unpack[TransformersKwargs]` for output_attentions)."""
     from transformers.models.vit_mae.modeling_vit_mae import ViTMAEForPreTrainingOutput
 
+    @functools.wraps(original)
     def forward(self, pixel_values=None, noise=None, interpolate_pos_encoding=None, attention_mask=None, **kwargs):
         return_dict = kwargs.pop("return_dict", None)
         if return_dict is None:
@@ -174,35 +178,49 @@ def _check_4d(t, name: str) -> None:
 def patch_hf_simmim(model: nn.Module, *, loss: bool = True, backend: str = "auto") -> nn.Module:
     """Bind a `forward` onto a transformers `ViTForMaskedImageModeling` whose loss is `hf_simmim_loss`
     (the upsampled mask is never built); the model's own `vit` and `decoder` run unchanged and the same
-    `MaskedImageModelingOutput` comes back. Idempotent; `unpatch(model)` restores it."""
+    `MaskedImageModelingOutput` comes back. Every transformers layout since 4.40 is supported: the bound
+    `forward` takes the original's parameters (4.x before 4.56: `head_mask`, `output_attentions`,
+    `output_hidden_states`, `interpolate_pos_encoding`, `return_dict`; later: `interpolate_pos_encoding`,
+    `attention_mask`, `**kwargs`), passes the ones given on to `self.vit` by name, as upstream does, and
+    carries the original's signature and docstring. Idempotent; `unpatch(model)` restores it."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     owner = type(model).__name__
     _patching.require(model, owner, ("config", "vit", "decoder"), "patch_hf_simmim")
-    if not _takes(type(model).forward, ("pixel_values", "bool_masked_pos", "interpolate_pos_encoding")):
-        raise ValueError(f"{owner}.forward does not take (pixel_values, bool_masked_pos, interpolate_pos_encoding)")
+    if not _takes(type(model).forward, ("pixel_values", "bool_masked_pos")):
+        raise ValueError(f"{owner}.forward does not take (pixel_values, bool_masked_pos, ...) first")
     _patching.unpatch(model)
     if loss:
-        _patching.bind(model, "forward", _simmim_forward(backend))
+        _patching.bind(model, "forward", _simmim_forward(backend, type(model).forward))
         _patching.bind_name(model)
     _patching.mark_patched(model, loss=loss, backend=backend)
     return model
 
 
-def _simmim_forward(backend: str):
-    """ViTForMaskedImageModeling.forward with hf_simmim_loss."""
+def _simmim_forward(backend: str, original):
+    """ViTForMaskedImageModeling.forward with hf_simmim_loss, for the signature of `original`."""
     from transformers.modeling_outputs import MaskedImageModelingOutput
 
-    def forward(self, pixel_values=None, bool_masked_pos=None, interpolate_pos_encoding=None, attention_mask=None,
-                **kwargs):
-        return_dict = kwargs.pop("return_dict", None)
+    signature = inspect.signature(original)
+    var_keyword = next((p.name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD), None)
+    explicit_return_dict = "return_dict" in signature.parameters   # transformers 4.x before 4.56
+
+    @functools.wraps(original)
+    def forward(self, *args, **kwargs):
+        arguments = signature.bind(self, *args, **kwargs).arguments   # only what the caller passed
+        arguments.pop("self", None)
+        passed_on = {**arguments, **arguments.pop(var_keyword, {})} if var_keyword else dict(arguments)
+        pixel_values = passed_on.pop("pixel_values", None)
+        bool_masked_pos = passed_on.pop("bool_masked_pos", None)
+        return_dict = passed_on.pop("return_dict", None)
         if return_dict is None:
-            return_dict = getattr(self.config, "return_dict", True)
+            return_dict = self.config.use_return_dict if explicit_return_dict else getattr(self.config, "return_dict", True)
+        if explicit_return_dict:
+            passed_on["return_dict"] = True
         if bool_masked_pos is not None and self.config.patch_size != self.config.encoder_stride:
             raise ValueError(f"When `bool_masked_pos` is provided, `patch_size` must be equal to `encoder_stride`; got "
                              f"{self.config.patch_size} and {self.config.encoder_stride}")
-        outputs = self.vit(pixel_values, bool_masked_pos=bool_masked_pos,
-                           interpolate_pos_encoding=interpolate_pos_encoding, attention_mask=attention_mask, **kwargs)
+        outputs = self.vit(pixel_values, bool_masked_pos=bool_masked_pos, **passed_on)
         tokens = outputs.last_hidden_state[:, 1:]
         batch, length, dim = tokens.shape
         side = math.floor(length ** 0.5)

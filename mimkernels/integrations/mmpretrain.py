@@ -45,7 +45,10 @@ not (mimkernels/masking/SPEC.md §6-7).
 Importing this module imports mmpretrain and registers the classes in mmpretrain's MODELS / TRANSFORMS
 (where configs with `default_scope='mmpretrain'` look) under their `MIMK*` names, force=False.
 `register_as_defaults()` registers them under the upstream names instead (force=True), so unchanged
-configs build them; `restore_upstream_defaults()` puts mmpretrain's classes back.
+configs build them; `restore_upstream_defaults()` puts mmpretrain's classes back. It changes the registries
+only: a class named in Python (`from mmpretrain.models import MAEViT; MAEViT(...)`) stays mmpretrain's
+(`mimkernels.integrations.host_tests` also rebinds those names, for running mmpretrain's own tests).
+The transforms' repr is upstream's, class name included, so logged pipelines read the same.
 """
 from __future__ import annotations
 
@@ -158,7 +161,7 @@ class MIMKHOGGenerator(HOGGenerator):
 
 class MIMKMAEViT(MAEViT):
     """mmpretrain MAEViT(...) plus rng="torch" | "philox" and backend="auto" (module docstring):
-    `random_masking(x (B, L, D), mask_ratio)` -> (x_visible, mask float32, ids_restore) by
+    `random_masking(x (B, L, D), mask_ratio)` -> (x_visible, mask (default dtype), ids_restore) by
     `mimkernels.random_masking`. Adds no parameters or buffers."""
 
     def __init__(self, *args, rng: str = "torch", backend: str = "auto", **kwargs) -> None:
@@ -192,6 +195,9 @@ class MIMKSimMIMMaskGenerator(SimMIMMaskGenerator):
         results["mask"] = mask[0].numpy().astype(int)
         return results
 
+    def __repr__(self) -> str:
+        return _upstream_repr(self, SimMIMMaskGenerator)
+
 
 class MIMKBEiTMaskGenerator(BEiTMaskGenerator):
     """mmpretrain BEiTMaskGenerator: results['mask'] (H, W) numpy int; semantics "mmpretrain" (default,
@@ -216,7 +222,15 @@ class MIMKBEiTMaskGenerator(BEiTMaskGenerator):
         return results
 
     def __repr__(self) -> str:
-        return f"{super().__repr__()[:-1]}, semantics={self.semantics!r})"
+        """Upstream's repr; `semantics='unilm'` appended only when it is not the default."""
+        text = _upstream_repr(self, BEiTMaskGenerator)
+        return text if self.semantics == "mmpretrain" else f"{text[:-1]}, semantics={self.semantics!r})"
+
+
+def _upstream_repr(transform, upstream: type) -> str:
+    """The repr upstream's class gives for these settings: its name (the one `register_as_defaults` puts
+    these classes under, so logged pipelines read the same either way) and its fields."""
+    return upstream.__repr__(transform).replace(type(transform).__name__, upstream.__name__, 1)
 
 
 # upstream name -> (registry, upstream class, our class)

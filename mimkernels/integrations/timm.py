@@ -27,7 +27,7 @@ _PARTS = ("patch_embed", "cls_token", "pos_embed", "num_prefix_tokens", "blocks"
 def forward_masked(vit: nn.Module, imgs: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Tensor | None = None,
                    rng: str = "torch", generator: torch.Generator | None = None, backend: str = "auto"):
     """MAE encoder of a timm VisionTransformer: imgs (B, C, H, W) -> (latent (B, P + K, D) with the P =
-    vit.num_prefix_tokens prefix tokens first, mask (B, L) float32 1 = masked, ids_restore (B, L) int64),
+    vit.num_prefix_tokens prefix tokens first, mask (B, L) in the default dtype (float32), 1 = masked, ids_restore (B, L) int64),
     K = int(L · (1 − mask_ratio)). Visible tokens come in ascending-noise order, as MAE's.
 
     noise (B, L): caller sort keys (MAE's convention); else rng="torch" draws `torch.rand(B, L)` on

@@ -8,6 +8,7 @@ from transformers import ViTMAEConfig, ViTMAEForPreTraining, ViTMAEModel  # noqa
 from mimkernels.integrations import is_patched, patch_hf_vitmae, unpatch  # noqa: E402
 
 IMG, P = 16, 4
+TRANSFORMERS_MAJOR = int(transformers.__version__.split(".")[0])
 L = (IMG // P) ** 2
 
 
@@ -90,9 +91,10 @@ def test_interpolate_pos_encoding_and_return_dict():
     noise = torch.rand(3, 4 * L, generator=torch.Generator().manual_seed(2))
     _assert_same(_step(upstream, pixels, noise, interpolate_pos_encoding=True),
                  _step(patched, pixels, noise, interpolate_pos_encoding=True))
-    tuples = [m(_pixels(), noise=noise[:, :L], return_dict=False) for m in (upstream, patched)]
-    assert len(tuples[0]) == len(tuples[1])
-    torch.testing.assert_close(tuples[0][0], tuples[1][0], rtol=1e-6, atol=0)
+    if TRANSFORMERS_MAJOR >= 5:   # 4.x's own ViTMAEForPreTraining fails on return_dict=False (tuple from vit)
+        tuples = [m(_pixels(), noise=noise[:, :L], return_dict=False) for m in (upstream, patched)]
+        assert len(tuples[0]) == len(tuples[1])
+        torch.testing.assert_close(tuples[0][0], tuples[1][0], rtol=1e-6, atol=0)
 
 
 def test_vitmae_model_masking_only():
@@ -273,3 +275,149 @@ def test_simmim_collator_batches_masks_the_model_takes():
     torch.testing.assert_close(patched(**batch).loss, upstream(**batch).loss, rtol=1e-6, atol=0)
     with pytest.raises(ValueError):
         SimMIMCollator(IMG, 5, P)
+
+
+# ---- what transformers and its tests inspect; transformers 4.x layouts; the environment ----
+
+def test_patched_forward_keeps_signature_docstring_and_annotations():
+    import inspect
+    import typing
+
+    from transformers import ViTForMaskedImageModeling
+
+    from mimkernels.integrations import patch_hf_simmim
+
+    for (upstream, patched), patcher in ((_pair(), patch_hf_vitmae), (_simmim_pair(), patch_hf_simmim)):
+        patcher(patched)
+        name = "forward_loss" if hasattr(type(upstream), "forward_loss") else "forward"   # 4.x ViTMAE: forward_loss
+        assert name in patched.__dict__
+        ours, theirs = getattr(patched, name), getattr(upstream, name)
+        assert inspect.signature(ours) == inspect.signature(theirs)
+        assert ours.__doc__ == theirs.__doc__
+        assert typing.get_type_hints(ours) == typing.get_type_hints(theirs)
+        if TRANSFORMERS_MAJOR >= 5:   # **kwargs: Unpack[TransformersKwargs], which HF's output checks look for
+            assert patched.forward.__doc__ and _can_output_attn(patched) and _can_output_attn(upstream)
+
+
+def _can_output_attn(model):
+    """transformers' tests/test_modeling_common.py check (5.x), restated: without it the SDPA/eager
+    attention-output tests skip with "Model does not support output_attentions"."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    if "output_attentions" in parameters:
+        return True
+    kwargs = parameters.get("kwargs")
+    try:
+        return kwargs is not None and "output_attentions" in kwargs.annotation.__args__[0].__annotations__
+    except AttributeError:
+        return False
+    assert isinstance(upstream, ViTForMaskedImageModeling)
+    model = _pair()[1]
+    patch_hf_vitmae(model, decoder=True)
+    assert inspect.signature(model.decoder.forward) == inspect.signature(type(model.decoder).forward.__get__(model))
+    assert inspect.signature(model.vit.embeddings.random_masking).parameters.keys() == {"sequence", "noise"}
+
+
+def test_output_attentions_and_hidden_states_pass_through():
+    for upstream, patched in (_pair(attn_implementation="eager"),):
+        patch_hf_vitmae(patched)
+        noise = torch.rand(3, L, generator=torch.Generator().manual_seed(2))
+        a = upstream(_pixels(), noise=noise, output_attentions=True, output_hidden_states=True)
+        b = patched(_pixels(), noise=noise, output_attentions=True, output_hidden_states=True)
+        assert len(a.attentions) == len(b.attentions) == 1 and len(a.hidden_states) == len(b.hidden_states) == 2
+        torch.testing.assert_close(a.attentions[0], b.attentions[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("default_dtype", [torch.float64, torch.float32])
+def test_mask_follows_the_default_dtype_as_upstream(default_dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(default_dtype)
+    try:
+        upstream, patched = _pair()
+        patch_hf_vitmae(patched)
+        noise = torch.rand(3, L, generator=torch.Generator().manual_seed(2))
+        a, b = upstream(_pixels().to(default_dtype), noise=noise), patched(_pixels().to(default_dtype), noise=noise)
+        assert a.mask.dtype == b.mask.dtype == default_dtype and torch.equal(a.mask, b.mask)
+        torch.testing.assert_close(b.loss.double(), a.loss.double(), rtol=1e-6, atol=0)
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _simmim_4x_class():
+    """ViTForMaskedImageModeling.forward as transformers 4.40-4.55 lay it out (head_mask before
+    interpolate_pos_encoding, return_dict a parameter; 4.46.3's, step by step)."""
+    from transformers import ViTForMaskedImageModeling
+    from transformers.modeling_outputs import MaskedImageModelingOutput
+
+    class ViTForMaskedImageModeling4x(ViTForMaskedImageModeling):
+        def forward(self, pixel_values=None, bool_masked_pos=None, head_mask=None, output_attentions=None,
+                    output_hidden_states=None, interpolate_pos_encoding=None, return_dict=None):
+            """4.x docstring."""
+            return_dict = return_dict if return_dict is not None else self.config.return_dict
+            outputs = self.vit(pixel_values, bool_masked_pos=bool_masked_pos, head_mask=head_mask,
+                               output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                               interpolate_pos_encoding=interpolate_pos_encoding, return_dict=True)
+            sequence_output = outputs.last_hidden_state[:, 1:]
+            batch_size, sequence_length, num_channels = sequence_output.shape
+            height = width = int(sequence_length ** 0.5)
+            sequence_output = sequence_output.permute(0, 2, 1).reshape(batch_size, num_channels, height, width)
+            reconstructed = self.decoder(sequence_output)
+            loss = None
+            if bool_masked_pos is not None:
+                size = self.config.image_size // self.config.patch_size
+                bool_masked_pos = bool_masked_pos.reshape(-1, size, size)
+                mask = bool_masked_pos.repeat_interleave(self.config.patch_size, 1).repeat_interleave(
+                    self.config.patch_size, 2).unsqueeze(1).contiguous()
+                rec = torch.nn.functional.l1_loss(pixel_values, reconstructed, reduction="none")
+                loss = (rec * mask).sum() / (mask.sum() + 1e-5) / self.config.num_channels
+            out = MaskedImageModelingOutput(loss=loss, reconstruction=reconstructed,
+                                            hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+            return out if return_dict else out.to_tuple()
+
+    return ViTForMaskedImageModeling4x
+
+
+def test_simmim_transformers_4x_layout_is_supported():
+    """patch_hf_simmim takes 4.x's forward (head_mask precedes interpolate_pos_encoding): positional and
+    keyword calls reach the model's vit as upstream's do. Checked by hand against the real 4.46.3 too (README)."""
+    import inspect
+
+    from transformers import ViTConfig
+
+    from mimkernels.integrations import patch_hf_simmim
+
+    cls = _simmim_4x_class()
+    cfg = ViTConfig(image_size=IMG, patch_size=P, encoder_stride=P, num_channels=3, hidden_size=16,
+                    num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    upstream, patched = cls(cfg), cls(cfg)
+    patched.load_state_dict(upstream.state_dict())
+    patch_hf_simmim(patched)
+    assert inspect.signature(patched.forward) == inspect.signature(upstream.forward)
+    assert patched.forward.__doc__ == "4.x docstring."
+    masked = torch.rand(3, L, generator=torch.Generator().manual_seed(3)) < 0.6
+    pixels = _pixels()
+    for args, kwargs in (((pixels, masked), {}), ((pixels, masked, None, False, True, False, True), {}),
+                         ((pixels,), dict(bool_masked_pos=masked, output_hidden_states=True, return_dict=False))):
+        a, b = upstream(*args, **kwargs), patched(*args, **kwargs)
+        a, b = (a.to_tuple(), b.to_tuple()) if not isinstance(a, tuple) else (a, b)
+        assert len(a) == len(b)
+        torch.testing.assert_close(a[0], b[0], rtol=1e-6, atol=0)
+        for u, v in zip(a[1:], b[1:]):
+            torch.testing.assert_close(u, v, rtol=0, atol=0)
+
+
+def test_transformers_imports_after_mimkernels_integrations_in_a_fresh_process():
+    """The README's order: `mimkernels.integrations` first makes torchvision importable beside a CPU torch
+    (a no-op where torchvision loads), so `from transformers import ViTMAEForPreTraining` works."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import mimkernels.integrations as mi; from transformers import ViTMAEForPreTraining, "
+            "ViTForMaskedImageModeling; print(mi.TORCHVISION_STATE)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "torchvision" in run.stdout

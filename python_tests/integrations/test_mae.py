@@ -337,3 +337,19 @@ def test_patched_model_under_ddp(tmp_path):
         _assert_same_step(_run(upstream, imgs, seed), _run(wrapped, imgs, seed))
     finally:
         dist.destroy_process_group()
+
+
+def test_mask_follows_the_default_dtype_as_upstream():
+    """MAE builds its mask with torch.ones([N, L]): the default dtype. So does the patched model."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        upstream, patched = _pair()
+        patch_mae(patched)
+        seed = _tie_free_seed(3)
+        loss_a, _, mask_a, _, _ = _run(upstream, _imgs().double(), seed)
+        loss_b, _, mask_b, _, _ = _run(patched, _imgs().double(), seed)
+        assert mask_a.dtype == mask_b.dtype == torch.float64 and torch.equal(mask_a, mask_b)
+        torch.testing.assert_close(loss_b.double(), loss_a, rtol=1e-6, atol=0)
+    finally:
+        torch.set_default_dtype(previous)
