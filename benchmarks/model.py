@@ -292,10 +292,11 @@ def _canonical_extras() -> list:
     from mimkernels.frequency import triton as F
     ids, ids_restore = _meta(BATCH, KEEP, dtype=torch.int64), _meta(BATCH, LENGTH, dtype=torch.int64)
     with codegen.record_triton_launches() as recorder:
-        M.gather_rows(_meta(BATCH, LENGTH, D_ENC), ids)
-        M.scatter_rows(_meta(BATCH, KEEP, D_ENC), ids, LENGTH)
-        M.unshuffle_tokens(_meta(BATCH, 1 + KEEP, D_DEC), ids_restore, _meta(1, 1, D_DEC))
-        M.unshuffle_tokens_backward(_meta(BATCH, 1 + LENGTH, D_DEC), ids_restore, KEEP)
+        tokens = _meta(BATCH, LENGTH, D_ENC)
+        M.random_masking_backward(M.random_masking(tokens, ids), tokens, ids, [True])
+        x, token = _meta(BATCH, 1 + KEEP, D_DEC), _meta(1, 1, D_DEC)
+        M.unshuffle_tokens(x, ids_restore, token)
+        M.unshuffle_tokens_backward(_meta(BATCH, 1 + LENGTH, D_DEC), x, ids_restore, token, 1, [True, True])
         F.lowfreq_target(_meta(BATCH, CHANNELS, SIZE, SIZE), PIXMIM_RADIUS, list(IMAGENET_MEAN), list(IMAGENET_STD),
                          True)
     return recorder.launches
@@ -449,8 +450,8 @@ TRITON_KERNELS: dict[str, KernelModel] = {
         + (_nbytes(a["noise_ptr"]) if a["HAS_NOISE"] else 0),
         bound="latency"),
     "_row_copy_kernel": KernelModel(
-        label=lambda a: (f"gather_rows (random_masking) D={a['D']}" if a["TO_ROWS"]
-                         else f"scatter_rows (random_masking backward) D={a['D']}"),
+        label=lambda a: (f"random_masking D={a['D']}" if a["TO_ROWS"]
+                         else f"random_masking backward D={a['D']}"),
         data=lambda a: ("rows_ptr", "x_ptr"),
         min_bytes=lambda a: 2 * _nbytes(a["rows_ptr"]) + _nbytes(a["ids_ptr"]),
         bound="bandwidth"),
@@ -711,11 +712,11 @@ def cuda_rows() -> list[dict]:
 
 
 def specialisation_proof() -> dict:
-    """The fp32 copy kernels at the canonical size (gather_rows, unpatchify), compiled with and without
+    """The fp32 copy kernels at the canonical size (random_masking, unpatchify), compiled with and without
     the launch specialisation: global loads and stores by width in each SASS."""
     proof = {}
     for row_id, launch in canonical_launches():
-        if not (row_id.startswith(("gather_rows", "unpatchify")) and row_id.endswith("[fp32]")):
+        if not (row_id.startswith(("random_masking D", "unpatchify")) and row_id.endswith("[fp32]")):
             continue
         entry = {}
         for specialized in (True, False):

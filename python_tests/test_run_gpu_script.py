@@ -56,7 +56,40 @@ def test_dry_run_records_a_failure_and_goes_on(tmp_path):
 
 
 def test_budgets_are_enforced(tmp_path):
-    proc, steps = run_script(tmp_path, MIMKERNELS_GPU_STEPS="info", MIMKERNELS_GPU_BUDGET_INFO="1")
-    assert proc.returncode == 1 and steps == {"info": "TIMEOUT"} and proc.seconds["info"] <= 3
+    proc, steps = run_script(tmp_path, MIMKERNELS_GPU_STEPS="smoke", MIMKERNELS_GPU_BUDGET_SMOKE="1")
+    assert proc.returncode == 1 and steps == {"smoke": "TIMEOUT"} and proc.seconds["smoke"] <= 3
     proc, steps = run_script(tmp_path, MIMKERNELS_GPU_STEPS="build,report", MIMKERNELS_GPU_TOTAL="0")
     assert proc.returncode == 1 and steps == {"build": "SKIPPED", "report": "skipped"}
+
+
+def test_plan_puts_what_matters_first_within_one_device_call():
+    """The order: build, the smoke run of every kernel, the benchmarks and their report, then the tests and
+    the sanitizers with the time left; the steps before the tests fit the total, which leaves the tar
+    and the machine's start inside a 9-minute call."""
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "run_gpu.sh"), "--plan"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    total = int(lines[0].split("total ")[1].split("s")[0])
+    budgets = {name: int(seconds.rstrip("s")) for name, seconds in (line.split() for line in lines[1:])}
+    assert list(budgets) == ["build", "smoke", "bench", "report", "tests", "memcheck", "racecheck"]
+    assert budgets["smoke"] <= 60 and sum(budgets[s] for s in ("build", "smoke", "bench", "report")) <= total <= 9 * 60 - 30
+
+
+def test_summary_is_written_after_every_step(tmp_path):
+    """A run cut off in the middle of a step (the device call's limit) still leaves the summary of the
+    steps it finished."""
+    import signal
+
+    env = {**os.environ, "MIMKERNELS_GPU_DRY_RUN": "1", "MIMKERNELS_GPU_RESULTS": str(tmp_path), "PYTHON": sys.executable,
+           "MIMKERNELS_GPU_STEPS": "smoke,tests", "MIMKERNELS_GPU_BUDGET_SMOKE": "1",
+           "MIMKERNELS_GPU_TESTS": "python_tests"}  # the whole suite: far longer than the cut-off below
+    proc = subprocess.Popen(["bash", str(ROOT / "benchmarks" / "run_gpu.sh")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    rows = [line.split() for line in (tmp_path / "summary.txt").read_text().splitlines()[2:]]
+    assert [row[:2] for row in rows] == [["smoke", "TIMEOUT"]]
