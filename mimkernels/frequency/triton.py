@@ -1,4 +1,4 @@
-"""Triton kernel of the frequency family, the truncated DFT (SPEC.md §7.5), and the launchers of
+"""Triton kernels of the frequency family, the truncated DFT (SPEC.md §7.5), and the launchers of
 its three ops: `circular_filter` (+ `circular_filter_backward`), `mfm_corrupt` (+ backward) and
 `lowfreq_target`, registered as opaque ops in ops.py.
 
@@ -7,10 +7,13 @@ frequencies needs only those frequencies:
 
     P = F_yᴴ · (M_box ⊙ (F_y · X · F_xᵀ)) · F̄_x / (H·W)
 
-with F_y (Ky × H) and F_x (Kx × W) the DFT rows of the box frequencies. One program filters one
-image-channel, in two passes over row tiles of X:
-  1. S = Σ_tiles F_y[:, tile] · (X[tile, :] · F_xᵀ)   (Ky × Kx, complex, fp32)
-  2. S ⊙= M_box; per row tile V = G_y[tile, :] · S, then per column tile Y = V · G_x[:, tile]
+with F_y (Ky × H) and F_x (Kx × W) the DFT rows of the box frequencies. Two kernels:
+  1. `_dft_spectrum_kernel`, one program per (image-channel, 16 box columns):
+     S[:, cols] = M_box ⊙ Σ_row tiles F_y[:, tile] · (X[tile, :] · F_x[cols]ᵀ), written to a
+     (B·C, 2, KYS, KXP) fp32 workspace (39 MB at B = 256 for PixMIM's 80 × 80 box, 6 MB for MFM's);
+  2. `_dft_synthesis_kernel`, one program per (image-channel, 32 output rows): per column tile (the
+     whole row up to 256 px) Y = Σ_column chunks (Σ_row chunks G_y[rows, chunk] · S[chunk, chunk']) ·
+     G_x[chunk', cols], then the pointwise tail,
 all as tl.dot products of twiddle tiles (computed in float64 on the host, stored fp32 and padded
 with zeros to whole tiles, so only the image loads are masked). The output of a pixel is then
 
@@ -20,10 +23,13 @@ with zeros to whole tiles, so only the image loads are masked). The output of a 
     PixMIM  x = z·s_c + m_c on load, y = |P| (complex modulus, full box: the official mask is
             asymmetric), then (y - m_c)/s_c; exact=False: y = |Re P| on the half box.
 
-The image is read in pass 1 (and again in pass 2 only for complement samples), the output written
-once. Operands are loaded in their dtype and upcast to fp32 before tl.dot (tl.dot on bf16 is wrong
-under the interpreter, and fp32 accumulation is the contract); fp32 dots use `precision`
-("ieee" by default: plain TF32 misses the 2e-6 tolerance of SPEC.md §10).
+The image is read by the spectrum kernel (once per 16 box columns: the re-reads of one image-channel
+come from adjacent programs, L2) and again by the synthesis only for complement samples; the output is
+written once. Operands are loaded in their dtype and upcast to fp32 before tl.dot (tl.dot on bf16 is
+wrong under the interpreter, and fp32 accumulation is the contract). fp32 products are 3xTF32 on
+tensor cores (`_mma`): every operand split into TF32 hi + lo (the twiddles on the host, the data in
+the kernel by `_split_tf32`), three TF32 products; plain TF32 misses SPEC.md §10's 2e-6, FMA-unit
+fp32 ("ieee", kept as `precision="ieee"`) costs 8× the issue slots. SPEC.md §7.9 has the model's numbers.
 """
 from __future__ import annotations
 
