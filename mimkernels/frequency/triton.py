@@ -101,7 +101,7 @@ def _mma(a_hi, a_lo, b_hi, b_lo, acc, SPLIT: tl.constexpr, PRECISION: tl.constex
         acc = tl.dot(a_hi, b_lo, acc, input_precision="tf32")
         acc = tl.dot(a_hi, b_hi, acc, input_precision="tf32")
     else:
-        acc = tl.dot(a_hi, b_hi, acc, input_precision=PRECISION)
+        acc = tl.dot(a_hi, b_hi, acc, input_precision=PRECISION, out_dtype=acc.dtype)  # fp64 stays fp64
     return acc
 
 
