@@ -20,7 +20,8 @@ with zeros to whole tiles, so only the image loads are masked). The output of a 
     MFM     y = Re P, or x - Re P for samples whose wanted mask is the box mask's complement
             (SPEC.md §7.1: one transform serves low- and high-pass); then clamp, then (y - m_c)/s_c.
             The mask is symmetric, so only columns kx >= 0 are transformed (`filter_plan`, half).
-    PixMIM  x = z·s_c + m_c on load, y = |P| (complex modulus, full box: the official mask is
+    PixMIM  x = z·s_c + m_c, folded into the spectrum (S = s_c·DFT(z) + m_c·H·W at frequency 0, so z
+            goes in as loaded), y = |P| (complex modulus, full box: the official mask is
             asymmetric), then (y - m_c)/s_c; exact=False: y = |Re P| on the half box.
 
 The image is read by the spectrum kernel (once per 16 box columns: the re-reads of one image-channel
@@ -29,7 +30,7 @@ written once. Operands are loaded in their dtype and upcast to fp32 before tl.do
 wrong under the interpreter, and fp32 accumulation is the contract). fp32 products are 3xTF32 on
 tensor cores (`_mma`): every operand split into TF32 hi + lo (the twiddles on the host, the data in
 the kernel by `_split_tf32`), three TF32 products; plain TF32 misses SPEC.md §10's 2e-6, FMA-unit
-fp32 ("ieee", kept as `precision="ieee"`) costs 8× the issue slots. SPEC.md §7.9 has the model's numbers.
+fp32 is kept as `precision="ieee"`. SPEC.md §8.1 has the model's numbers.
 """
 from __future__ import annotations
 
@@ -117,6 +118,7 @@ def _dft_spectrum_kernel(
     mask_ptr,           # (KY, KXP) box pass mask
     mean_ptr, std_ptr,  # (C,) (read when DENORM_IN)
     C,                  # channels
+    DC_ROW, DC_COL,     # box row and column of frequency (0, 0); -1 when outside the box (DENORM_IN)
     H: tl.constexpr, W: tl.constexpr,           # image size (compile-time: loop bounds; one compile per size)
     HP: tl.constexpr, WP: tl.constexpr,         # image size padded to whole tiles
     KY: tl.constexpr,                           # box rows padded to a power of two >= 16 (one dot's M)
@@ -125,7 +127,7 @@ def _dft_spectrum_kernel(
     BH: tl.constexpr, BW: tl.constexpr,         # row / column tile of the image
     OUTPUT: tl.constexpr,                       # the op the spectrum serves (as in the synthesis; not read)
     DENORM_IN: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr,
-    X_TF32: tl.constexpr,                       # SPLIT and the loaded pixels are TF32-exact (fp16/bf16, no de-normalize)
+    X_TF32: tl.constexpr,                       # SPLIT and the loaded pixels are TF32-exact (fp16/bf16)
     ACC: tl.constexpr,                          # compute dtype: fp32, fp64 for fp64 inputs
 ):
     """Pass 1 of the truncated DFT, one program per (image-channel, chunk of KC box columns):
@@ -157,8 +159,6 @@ def _dft_spectrum_kernel(
             inside = (rows[:, None] < H) & (cols[None, :] < W)
             xt = tl.load(x_base + rows[:, None] * x_stride_h + cols[None, :] * x_stride_w, mask=inside,
                          other=0.0).to(ACC)
-            if DENORM_IN:  # padded pixels turn into `mean`, but meet zero twiddle rows/columns
-                xt = xt * std + mean
             x_hi, x_lo = _split(xt, SPLIT and not X_TF32)
             fx_off = cols[:, None] * KXP + kx[None, :]
             fr_hi, fr_lo = _load_split(fx_re_ptr, fx_off, WP * KXP, SPLIT)
@@ -180,6 +180,10 @@ def _dft_spectrum_kernel(
         s_re = _mma(yi_hi, yi_lo, -ti_hi, -ti_lo, s_re, SPLIT, PRECISION)
         s_im = _mma(yr_hi, yr_lo, ti_hi, ti_lo, s_im, SPLIT, PRECISION)
         s_im = _mma(yi_hi, yi_lo, tr_hi, tr_lo, s_im, SPLIT, PRECISION)
+    if DENORM_IN:  # DFT(z·s + m) = s·DFT(z) + m·H·W at frequency (0, 0): z goes in as loaded (TF32-exact
+        # when fp16/bf16), the affine step costs one multiply per box entry
+        s_re = s_re * std + tl.where((ky[:, None] == DC_ROW) & (kx[None, :] == DC_COL), mean * (H * W), 0.0)
+        s_im = s_im * std
     box_mask = tl.load(mask_ptr + ky[:, None] * KXP + kx[None, :])
     s_off = ic * (2 * KYS * KXP) + ky[:, None] * KXP + kx[None, :]
     kept = (ky < KYS)[:, None] & (kx < KXP)[None, :]  # rows beyond the last chunk are zero: not stored
@@ -283,6 +287,7 @@ class FilterPlan(NamedTuple):
     kxp: int                             # box columns padded to whole chunks of kc1 (the spectrum's row width)
     kxn: int                             # box columns padded to whole chunks of CHUNK (<= kxp)
     kc1: int                             # box columns of one spectrum program
+    dc: tuple[int, int]                  # box (row, column) of frequency (0, 0), -1 where outside
     spectrum_block: tuple[int, int]      # (BH, BW) of the spectrum kernel's image tiles
     synthesis_block: tuple[int, int]     # (BH, BW) of the synthesis kernel's output tiles
 
@@ -383,11 +388,12 @@ def filter_plan(mask: MaskGeometry, device: torch.device, dtype: torch.dtype, ha
     box_mask = torch.zeros((ky, kxp), dtype=torch.float64)
     box_mask[: freqs_y.numel(), : freqs_x.numel()] = natural[freqs_y.remainder(height)[:, None],
                                                              freqs_x.remainder(width)[None, :]]
+    dc = tuple(int(torch.nonzero(f == 0)[0]) if bool((f == 0).any()) else -1 for f in (freqs_y, freqs_x))
     put = lambda *mats: tuple(_with_tf32_parts(m).to(device=device, dtype=dtype) for m in mats)
     return FilterPlan(put(fy_re, fy_im, fx_re.t(), fx_im.t()),
                       put(gy_re.t() / height, gy_im.t() / height, gx_re * column_weight / width,
                           gx_im * column_weight / width),
-                      box_mask.to(device=device, dtype=dtype), ky, kys, kxp, kxn, kc1, (bh1, bw1), (bh2, bw2))
+                      box_mask.to(device=device, dtype=dtype), ky, kys, kxp, kxn, kc1, dc, (bh1, bw1), (bh2, bw2))
 
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
@@ -424,9 +430,9 @@ def truncated_dft_filter(x: torch.Tensor, plan: FilterPlan, *, complement: torch
     # 197 KB of shared memory and the model's issue estimate up (PixMIM r = 40: 334 + 319 µs against
     # 317 + 311; 1 stage models faster still, but leaves every global load unhidden)
     triton_launch(_dft_spectrum_kernel, traceable=False)[(b * c * (plan.kxp // plan.kc1),)](  # an opaque op's body
-        x, *x.stride(), spectrum, *plan.spectrum_twiddles, plan.box_mask, mean, std, c,
+        x, *x.stride(), spectrum, *plan.spectrum_twiddles, plan.box_mask, mean, std, c, *plan.dc,
         HP=plan.spectrum_twiddles[0].shape[2], WP=plan.spectrum_twiddles[2].shape[1], KY=plan.ky, BH=bh1, BW=bw1,
-        DENORM_IN=denorm_in, X_TF32=split and x.dtype in (torch.float16, torch.bfloat16) and not denorm_in,
+        DENORM_IN=denorm_in, X_TF32=split and x.dtype in (torch.float16, torch.bfloat16),
         KC1=plan.kc1, num_warps=4, num_stages=2, **common)
     hp2, wp2 = plan.synthesis_twiddles[0].shape[1], plan.synthesis_twiddles[2].shape[2]
     triton_launch(_dft_synthesis_kernel, traceable=False)[(b * c * (hp2 // bh2),)](
