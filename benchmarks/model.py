@@ -309,7 +309,7 @@ def _superseded(launch) -> bool:
         return True
     if launch.name == "_mae_mask_kernel":
         return args["L"] != LENGTH
-    if launch.name == "_truncated_dft_filter_kernel":
+    if launch.name in ("_dft_spectrum_kernel", "_dft_synthesis_kernel"):
         return args["OUTPUT"] == 2
     return False
 
@@ -420,15 +420,28 @@ def _l1_bytes(a, backward=False):
     return total
 
 
-def _dft_label(a):
-    return {0: f"mfm_filter r={MFM_RADIUS:g} (box {a['KY']}x{a['KX']})",
-            1: f"pixmim_lowfreq_target approx (box {a['KY']}x{a['KX']})",
-            2: f"pixmim_lowfreq_target exact r={PIXMIM_RADIUS:g} (box {a['KY']}x{a['KX']})"}[a["OUTPUT"]]
+def _dft_label(a, part):
+    op = {0: f"mfm_filter r={MFM_RADIUS:g}", 1: "pixmim_lowfreq_target approx",
+          2: f"pixmim_lowfreq_target exact r={PIXMIM_RADIUS:g}"}[a["OUTPUT"]]
+    return f"{op} {part} (box {a['KYS']}x{a['KXP']})"
 
 
-def _dft_trips(a):
-    rows, cols = math.ceil(a["H"] / a["BH"]), math.ceil(a["W"] / a["BW"])
-    return [rows, cols, rows, cols]  # pass 1 (row tiles, column tiles), pass 2 (row tiles, column tiles)
+def _dft_spectrum_trips(a):
+    return [math.ceil(a["H"] / a["BH"]), math.ceil(a["W"] / a["BW"])]  # row tiles, column tiles
+
+
+def _dft_synthesis_trips(a):
+    # column tiles, box column chunks (the row chunks are a static_range: unrolled)
+    trips = [math.ceil(a["W"] / a["BW"]), a["KXN"] // a["KC"]]
+    return [t for t in trips if t > 1]  # single-trip loops leave no backward branch
+
+
+def _dft_spectrum_bytes(a):
+    return _nbytes(a["x_ptr"]) + _nbytes(a["s_ptr"])  # the image read once, the box spectrum written
+
+
+def _dft_synthesis_bytes(a):
+    return _nbytes(a["s_ptr"]) + _nbytes(a["y_ptr"])  # the box spectrum read, the image written
 
 
 TRITON_KERNELS: dict[str, KernelModel] = {
@@ -504,12 +517,18 @@ TRITON_KERNELS: dict[str, KernelModel] = {
         bound="bandwidth",
         sides=lambda a: ("load",),
         trips=lambda a: [a["NBINS"]]),  # the per-bin cell sums (a block reduction each)
-    "_truncated_dft_filter_kernel": KernelModel(
-        label=_dft_label,
-        data=lambda a: ("x_ptr", "y_ptr"),
-        min_bytes=lambda a: _nbytes(a["x_ptr"]) + _nbytes(a["y_ptr"]),
+    "_dft_spectrum_kernel": KernelModel(
+        label=lambda a: _dft_label(a, "spectrum"),
+        data=lambda a: ("x_ptr",),
+        min_bytes=_dft_spectrum_bytes,
         bound="compute",
-        trips=_dft_trips),
+        trips=_dft_spectrum_trips),
+    "_dft_synthesis_kernel": KernelModel(
+        label=lambda a: _dft_label(a, "synthesis"),
+        data=lambda a: ("y_ptr", "x_ptr"),
+        min_bytes=_dft_synthesis_bytes,
+        bound="compute",
+        trips=_dft_synthesis_trips),
 }
 
 

@@ -29,15 +29,9 @@ pytestmark = pytest.mark.skipif(not _backends.HAS_TRITON, reason="needs triton")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Rows that spill today: PixMIM's exact target at r = 40 holds a 128×128 complex box per program.
-KNOWN_SPILLS = {
-    "pixmim_lowfreq_target exact r=40 (box 128x128) [fp32]":
-        "66,976 B spill stores / 101,032 B spill loads per thread, 20,096 B stack, "
-        "32 registers, 225 KB smem (8 warps/SM); model 5.9 ms vs roofline 92 µs",
-    "pixmim_lowfreq_target exact r=40 (box 128x128) [bf16]":
-        "66,736 B spill stores / 100,772 B spill loads per thread, 20,072 B stack, "
-        "32 registers, 225 KB smem (8 warps/SM); model 5.8 ms vs roofline 46 µs",
-}
+# Rows that spill today: none (PixMIM's exact target at r = 40 spilled ~20 KB per thread in one
+# 128×128-box program per image-channel until the truncated DFT became two kernels).
+KNOWN_SPILLS: dict[str, str] = {}
 
 # Bandwidth-bound rows with a scalar contiguous side today: HOG's stencil loads (Triton and CUDA). (The
 # patch-layout kernels left this list when pixel/triton.py moved to its patch tile: 128-bit both sides.)

@@ -21,13 +21,14 @@ from mimkernels.frequency import triton as F
 pytestmark = pytest.mark.skipif(not _backends.HAS_TRITON, reason="needs triton")
 
 META = torch.device("meta")
-KERNEL = "_truncated_dft_filter_kernel"
+KERNELS = ("_dft_spectrum_kernel", "_dft_synthesis_kernel")
 
 
 def launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
     """Call the family's launchers on meta tensors of `batch` RGB images of size² pixels: MFM's filter
     (complement, clamp, normalize) and its corruption, PixMIM's target; variants: also the backward
-    (with and without the clamp), the half, bfloat16 and float64 inputs, exact=False."""
+    (with and without the clamp), the half, bfloat16 and float64 inputs, exact=False, a bfloat16 filter
+    without statistics (TF32-exact pixels)."""
     from mimkernels.frequency import IMAGENET_MEAN, IMAGENET_STD
 
     imgs = torch.empty(batch, 3, size, size, device=META)
@@ -40,13 +41,15 @@ def launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
         F.circular_filter_backward(imgs.half(), imgs.half(), 16.0, high_pass, None, 64.0, None, None, [True])
         F.circular_filter_backward(imgs, imgs, 16.0, high_pass, [0.0, 1.0], None, mean, std, [True])
         F.lowfreq_target(imgs.double(), 8.0, None, None, False)
+        F.circular_filter(imgs.bfloat16(), 16.0, high_pass, None, None, None, None)  # X_TF32
     else:
         F.lowfreq_target(imgs, 30.0, mean, std, True)
 
 
 def test_every_kernel_is_recorded_with_every_flag_value():
-    """The compile set holds each bool constexpr of the kernel with both values, each OUTPUT mode,
-    and fp32, bf16 and fp16 pointers."""
+    """The compile set holds each bool constexpr of the kernels with both values (SPLIT: 3xTF32 for
+    fp32, ieee for fp64; X_TF32: fp16/bf16 pixels without de-normalization), each OUTPUT mode, and fp32,
+    bf16 and fp16 pointers."""
     launches = codegen.compile_set(sys.modules[__name__])
     assert {launch.name for launch in launches} == codegen.launched_kernel_names(F) == set(KERNEL_OUTPUTS)
     flags: dict[str, set] = {}
@@ -55,7 +58,7 @@ def test_every_kernel_is_recorded_with_every_flag_value():
             if isinstance(value, bool) or name == "OUTPUT":
                 flags.setdefault(name, set()).add(value)
     assert {name: values for name, values in flags.items() if name != "OUTPUT"} == dict.fromkeys(
-        ("HAS_COMPLEMENT", "CLAMP", "DENORM_IN", "NORM_OUT"), {False, True})
+        ("HAS_COMPLEMENT", "CLAMP", "DENORM_IN", "NORM_OUT", "SPLIT", "X_TF32"), {False, True})
     assert flags["OUTPUT"] == {0, 1, 2}
     pointer_types = {ty for launch in launches for ty in launch.signature()[0].values()}
     assert {"*fp32", "*bf16", "*fp16", "*fp64"} <= pointer_types
@@ -67,7 +70,7 @@ def test_grids_within_cuda_limits(batch):
     no launch gets a torch.bool tensor (Triton would make it an int1 pointer: complement goes as int8)."""
     family = sys.modules[__name__]
     launches = codegen.record(family, batch, 224, variants=False) + codegen.record(family, 2, 1024, variants=False)
-    assert len(launches) == 4
+    assert len(launches) == 8  # spectrum + synthesis per op
     for launch in launches:
         assert all(0 < n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), (launch.name, launch.grid)
         assert "*i1" not in launch.signature()[0].values(), f"{launch.name}: a torch.bool pointer"
@@ -80,9 +83,10 @@ def check_opaque_ops_launch_directly() -> None:
     from torch._higher_order_ops.triton_kernel_wrap import kernel_side_table
 
 
-    kernel = F._truncated_dft_filter_kernel
+    kernels = (F._dft_spectrum_kernel, F._dft_synthesis_kernel)
     launched = []
-    kernel.run = lambda *args, **kwargs: launched.append(kwargs["grid"])  # kernel[grid](...) calls run
+    for kernel in kernels:
+        kernel.run = lambda *args, **kwargs: launched.append(kwargs["grid"])  # kernel[grid](...) calls run
     try:
         imgs = torch.empty(2, 3, 32, 32, device=META)
         high_pass = torch.empty(2, dtype=torch.bool, device=META)
@@ -91,11 +95,12 @@ def check_opaque_ops_launch_directly() -> None:
         F.circular_filter(imgs, 8.0, high_pass, None, None, None, None)
         F.mfm_corrupt(imgs, 8.0, high_pass, None, None, None)
     finally:
-        del kernel.run
-    assert len(kernel_side_table.constant_args) == before and len(launched) == 3, \
+        for kernel in kernels:
+            del kernel.run
+    assert len(kernel_side_table.constant_args) == before and len(launched) == 6, \
         "frequency launches went through wrap_triton"
 
 
-# The pointer the kernel writes; its ops are opaque custom ops (no triton_op_calls).
-KERNEL_OUTPUTS = {KERNEL: {"y_ptr"}}
+# The pointer each kernel writes (the spectrum its workspace); the ops are opaque custom ops (no triton_op_calls).
+KERNEL_OUTPUTS = {"_dft_spectrum_kernel": {"s_ptr"}, "_dft_synthesis_kernel": {"y_ptr"}}
 GPU_CHECKS = (check_opaque_ops_launch_directly,)
