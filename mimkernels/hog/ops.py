@@ -19,20 +19,25 @@ _NATIVE_DTYPE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.ui
 def bin_cotangents(nbins: int) -> torch.Tensor:
     """(nbins − 1, 2) float32: cot(kπ/nbins), k = 1..nbins−1, as hi + lo (hi = fp32(cot), lo = fp32(cot − hi)),
     so that fma(u, lo, fma(u, hi, −v)) ≥ 0 decides v ≤ u·cot to ~2⁻⁴⁸ (SPEC.md §5). The rational
-    boundaries (π/4, π/2, 3π/4) are exactly 1, 0, −1: a tie then lands in bin k, as the exact floor."""
-    cots = []
+    boundaries (π/4, π/2, 3π/4) are exactly 1, 0, −1: a tie then lands in bin k, as the exact floor. The table is
+    antisymmetric, (hi, lo) of nbins − k = −(hi, lo) of k, which lets the kernels fold the tests past π/2."""
+    pairs = []
     for k in range(1, nbins):
         if 4 * k == nbins:
-            cots.append(1.0)
+            exact = 1.0
         elif 2 * k == nbins:
-            cots.append(0.0)
+            exact = 0.0
         elif 4 * k == 3 * nbins:
-            cots.append(-1.0)
+            exact = -1.0
+        elif 2 * k > nbins:  # cot(π − x) = −cot(x), exactly: the kernels test only the first half (SPEC.md §5)
+            hi, lo = pairs[nbins - k - 1]
+            pairs.append((-hi, -lo))
+            continue
         else:
-            cots.append(1.0 / math.tan(k * math.pi / nbins))
-    exact = torch.tensor(cots, dtype=torch.float64).reshape(nbins - 1)
-    hi = exact.to(torch.float32)
-    return torch.stack([hi, (exact - hi.double()).to(torch.float32)], dim=1)
+            exact = 1.0 / math.tan(k * math.pi / nbins)
+        hi = float(torch.tensor(exact, dtype=torch.float32))
+        pairs.append((hi, float(torch.tensor(exact - hi, dtype=torch.float32))))
+    return torch.tensor(pairs, dtype=torch.float32).reshape(nbins - 1, 2)
 
 
 @functools.lru_cache(maxsize=64)

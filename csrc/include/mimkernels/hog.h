@@ -4,7 +4,8 @@
 //   gy = ((tl - bl) + 2(tm - bm)) + (tr - br)        top row minus bottom row (2d computed as d + d)
 //   m  = sqrt(fma(gx, gx, gy * gy))                  (explicit fmaf: nvcc would contract, g++ not)
 //   bin = #{k in 1..nbins-1 : fma(u, lo_k, fma(u, hi_k, -v)) >= 0}, u = |gx|, v = gx > 0 ? gy : -gy,
-//         cot(k pi / nbins) = hi_k + lo_k; gx == 0 (and NaN) -> bin 0        (sign test, no atan2)
+//         cot(k pi / nbins) = hi_k + lo_k; gx == 0 (and NaN) -> bin 0        (sign test, no atan2;
+//         evaluated folded: the (nbins - 1) / 2 tests before pi/2, with -u when v <= 0)
 //   a (channel, cell) nbins-vector h -> h / max(||h||_2, 1e-12)
 #pragma once
 #include <cmath>
@@ -80,13 +81,19 @@ MK_HD float hog_magnitude(float gx, float gy) { return sqrtf(hog_squared_magnitu
 // hi + lo, i.e. v <= u (hi + lo); one rounding per fma keeps the sign exact for the stored constant.
 MK_HD int hog_past_boundary(float u, float v, float hi, float lo) { return fmaf(u, lo, fmaf(u, hi, -v)) >= 0.0f; }
 
-// Unsigned orientation bin of atan2(gx, gy); cot holds nbins - 1 (hi, lo) pairs.
+// Unsigned orientation bin of atan2(gx, gy); cot holds nbins - 1 (hi, lo) pairs, antisymmetric
+// (pair nbins - k = -pair k: mimkernels/hog/ops.py bin_cotangents). The count of the nbins - 1 sign tests,
+// folded (SPEC.md §5): for v > 0 only the boundaries before pi/2 can be passed, for v <= 0 all of those are
+// (and pi/2 itself) and a boundary past pi/2 is passed iff the test of its mirror with -u is, since
+// fma(u, -lo, fma(u, -hi, -v)) = fma(-u, lo, fma(-u, hi, -v)) exactly. The same count, half the tests.
 MK_HD int hog_orientation_bin(float gx, float gy, const float* cot, int nbins) {
-  if (gx == 0.0f) return 0;
   const float u = fabsf(gx);
+  if (!(u > 0.0f)) return 0;  // gx == 0 (either sign) and NaN
   const float v = gx > 0.0f ? gy : -gy;
-  int count = 0;
-  for (int k = 0; k < nbins - 1; ++k) count += hog_past_boundary(u, v, cot[2 * k], cot[2 * k + 1]);
+  const int half = (nbins - 1) / 2;
+  const float us = v > 0.0f ? u : -u;
+  int count = v > 0.0f ? 0 : (v <= 0.0f ? nbins - 1 - half : 0);  // a NaN v passes no test
+  for (int k = 0; k < half; ++k) count += hog_past_boundary(us, v, cot[2 * k], cot[2 * k + 1]);
   return count;
 }
 
