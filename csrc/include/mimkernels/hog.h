@@ -105,6 +105,14 @@ MK_HD HogVote hog_vote(float tl, float tm, float tr, float ml, float mr, float b
   return {hog_orientation_bin(gx, gy, cot, nbins), hog_magnitude(gx, gy)};
 }
 
+// One (cell, bin) of the histogram from its pool column sums (each the sum of the column's votes, top row
+// first): added left to right. The order of both builds (hog_cpu.cpp, hog.cu): bit-identical sums.
+MK_HD float hog_cell_sum(const float* column_sums, int pool) {
+  float sum = 0.0f;
+  for (int px = 0; px < pool; ++px) sum += column_sums[px];
+  return sum;
+}
+
 // hist[k * stride], k < nbins: divided by max(||hist||_2, 1e-12) (F.normalize(p=2, eps=1e-12)).
 MK_HD void hog_normalize(float* hist, int nbins, int stride) {
   float sumsq = 0.0f;
@@ -130,9 +138,10 @@ MK_HD index_t hog_out_offset(index_t b, index_t c, index_t k, index_t cy, index_
 MK_HD void hog_store_cell(float* out, float* hist, bool norm_out, index_t b, index_t c, index_t cy, index_t cx,
                           index_t channels, int nbins, index_t cells_h, index_t cells_w, index_t patch_cells) {
   if (norm_out) hog_normalize(hist, nbins, 1);
-  for (int k = 0; k < nbins; ++k) {
-    out[hog_out_offset(b, c, k, cy, cx, channels, nbins, cells_h, cells_w, patch_cells)] = hist[k];
-  }
+  // the offset is linear in k: bin k sits k * u^2 (patch rows) or k * cells_h * cells_w (map) after bin 0
+  float* first = out + hog_out_offset(b, c, 0, cy, cx, channels, nbins, cells_h, cells_w, patch_cells);
+  const index_t step = patch_cells ? patch_cells * patch_cells : cells_h * cells_w;
+  for (int k = 0; k < nbins; ++k) first[k * step] = hist[k];
 }
 
 }  // namespace mimkernels
