@@ -120,42 +120,60 @@ def cpu_rounds(batch: int, rounds: int = 15, warmup: int = 3) -> dict:
             "rounds": rounds, "calls": calls}
 
 
-def callgrind_call(provider: str, batch: int, calls: int) -> None:
-    """The body run under callgrind (see main): `calls` calls of one provider after one warm-up call."""
+# Under callgrind the calls of each (provider, batch) run inside their own C function of the interpreter (the
+# "wrapper"), and callgrind_annotate's inclusive count of that function is their instructions alone.
+CALLGRIND_WRAPPERS = {("official", 8): "functools_reduce", ("cpp", 8): "builtin_sorted",
+                      ("official", 1): "builtin_min", ("cpp", 1): "builtin_max"}
+
+
+def callgrind_body(calls: int) -> None:
+    """The process run under callgrind (see callgrind_instructions): a warm-up call of each, then `calls`
+    calls of each (provider, batch) inside its wrapper."""
+    import functools
+
     torch.set_num_threads(1)
-    imgs = _images(batch, torch.float32, "cpu")
-    if provider == "official":
-        module = official_hog_generator()(nbins=9, pool=8, gaussian_window=16).eval()
-        fn = lambda: module(imgs)  # noqa: E731
-    else:
-        fn = lambda: mk.hog(imgs, backend="cpp")  # noqa: E731
+    module = official_hog_generator()(nbins=9, pool=8, gaussian_window=16).eval()
+    fns = {}
+    for batch in (8, 1):
+        imgs = _images(batch, torch.float32, "cpu")
+        fns[("official", batch)] = functools.partial(module, imgs)
+        fns[("cpp", batch)] = functools.partial(mk.hog, imgs, backend="cpp")
+    wrappers = {"functools_reduce": lambda fn: functools.reduce(lambda acc, _: fn(), range(calls), None),
+                "builtin_sorted": lambda fn: sorted(range(calls), key=lambda _: fn() is None),
+                "builtin_min": lambda fn: min(range(calls), key=lambda _: fn() is None),
+                "builtin_max": lambda fn: max(range(calls), key=lambda _: fn() is None)}
     with torch.no_grad():
-        fn()
-        for _ in range(calls):
+        for fn in fns.values():
             fn()
+        for key, wrapper in CALLGRIND_WRAPPERS.items():
+            wrappers[wrapper](fns[key])
 
 
-def callgrind_instructions(provider: str, batch: int, calls: int = 2) -> float:
-    """Instructions per call (valgrind --tool=callgrind, Ir): a run with `calls` calls minus a run with 0,
-    divided by `calls`: the import, the images and the warm-up call cancel."""
+def callgrind_instructions(calls: int = 2) -> dict:
+    """Instructions per call (valgrind --tool=callgrind, Ir) of each (provider, batch), one thread: the
+    inclusive count of its wrapper / calls. Imports, images and warm-up calls fall outside the wrappers."""
     import os
     import re
     import subprocess
     import sys
     import tempfile
 
-    def total(n: int) -> int:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "cg.out")
-            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c",
-                   f"from benchmarks.bench_hog import callgrind_call; callgrind_call({provider!r}, {batch}, {n})"]
-            done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-            match = re.search(r"Collected : (\d+)", done.stderr)
-            if match is None:
-                raise RuntimeError(done.stderr[-2000:])
-            return int(match.group(1))
-
-    return (total(calls) - total(0)) / calls
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c",
+               f"from benchmarks.bench_hog import callgrind_body; callgrind_body({calls})"]
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if done.returncode:
+            raise RuntimeError(done.stderr[-2000:])
+        text = subprocess.run(["callgrind_annotate", "--inclusive=yes", out], capture_output=True, text=True,
+                              check=True).stdout
+    result = {}
+    for key, wrapper in CALLGRIND_WRAPPERS.items():
+        match = re.search(r"^\s*([\d,]+) .*[:\s]" + wrapper + r"\b", text, re.M)
+        if match is None:
+            raise RuntimeError(f"{wrapper} not in callgrind_annotate's output")
+        result[key] = int(match.group(1).replace(",", "")) / calls
+    return result
 
 
 def main(argv=None) -> None:
@@ -169,12 +187,13 @@ def main(argv=None) -> None:
     print("| B | official | official ms/call | cpp ms/call | ratio median | ratio range | rounds |"
           + (" Ir official / call | Ir cpp / call | Ir ratio |" if args.callgrind else ""))
     print("|---|---|---|---|---|---|---|" + ("---|---|---|" if args.callgrind else ""))
+    counts = callgrind_instructions() if args.callgrind else {}
     for batch in args.batch:
         r = cpu_rounds(batch, args.rounds)
         line = (f"| {batch} | {r['official']} | {r['ms_official']:.2f} | {r['ms_cpp']:.3f} | {r['ratio_median']:.1f}× | "
                 f"{r['ratio_min']:.1f}–{r['ratio_max']:.1f}× | {r['rounds']} |")
-        if args.callgrind:
-            io, ic = callgrind_instructions("official", batch), callgrind_instructions("cpp", batch)
+        if ("official", batch) in counts:
+            io, ic = counts[("official", batch)], counts[("cpp", batch)]
             line += f" {io / 1e6:.1f} M | {ic / 1e6:.2f} M | {io / ic:.1f}× |"
         print(line, flush=True)
 

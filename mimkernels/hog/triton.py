@@ -245,6 +245,9 @@ def chunk_width(pool: int) -> int:
 def hog(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int, gaussian_window: int,
         patch_size: int, norm_out: bool) -> torch.Tensor:
     """imgs (B, C, H, W) -> (B, L, C·nbins·u²) fp32, u = patch_size // pool. cot, window: `ops.tables`."""
+    from mimkernels.hog.ops import check_meta
+
+    check_meta(imgs, cot, window, nbins, pool, gaussian_window, patch_size)
     b, c, h, w = imgs.shape
     u = patch_size // pool
     out = torch.empty((b, (h // patch_size) * (w // patch_size), c * nbins * u * u), dtype=torch.float32,
@@ -255,6 +258,9 @@ def hog(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int,
 def hog_map(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int, gaussian_window: int,
             norm_out: bool) -> torch.Tensor:
     """imgs (B, C, H, W) -> the cell map (B, C, nbins, H // pool, W // pool) fp32."""
+    from mimkernels.hog.ops import check_meta
+
+    check_meta(imgs, cot, window, nbins, pool, gaussian_window)
     b, c, h, w = imgs.shape
     out = torch.empty((b, c, nbins, h // pool, w // pool), dtype=torch.float32, device=imgs.device)
     return _launch_hog(imgs, cot, window, out, nbins, pool, gaussian_window, map_tile(pool), 0, norm_out)
@@ -266,6 +272,7 @@ def _launch_hog(imgs, cot, window, out, nbins, pool, gaussian_window, tile, cell
     if out.numel() == 0:
         return out
     b, c, h, w = imgs.shape
+    cot, window = cot.contiguous(), window.contiguous()  # read by flat index
     cells_h, cells_w = h // pool, w // pool
     tiles_h, tiles_w = triton.cdiv(cells_h, tile), triton.cdiv(cells_w, tile)
     v = chunk_width(pool)

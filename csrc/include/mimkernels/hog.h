@@ -134,9 +134,12 @@ MK_HD index_t hog_out_offset(index_t b, index_t c, index_t k, index_t cy, index_
   return (b * patches + patch) * (channels * nbins * u * u) + ((c * nbins + k) * u + cy % u) * u + cx % u;
 }
 
-// Normalizes (when norm_out) the nbins-vector hist of cell (cy, cx), channel c, image b and stores it.
+// Normalizes (when norm_out) the nbins-vector hist of cell (cy, cx), channel c, image b and stores it. In the
+// per-patch layout a cell outside the whole patches (cells_h or cells_w not a multiple of u: the front door
+// rejects it, the op reached directly does not) has no entry and is not stored.
 MK_HD void hog_store_cell(float* out, float* hist, bool norm_out, index_t b, index_t c, index_t cy, index_t cx,
                           index_t channels, int nbins, index_t cells_h, index_t cells_w, index_t patch_cells) {
+  if (patch_cells && (cy >= cells_h / patch_cells * patch_cells || cx >= cells_w / patch_cells * patch_cells)) return;
   if (norm_out) hog_normalize(hist, nbins, 1);
   // the offset is linear in k: bin k sits k * u^2 (patch rows) or k * cells_h * cells_w (map) after bin 0
   float* first = out + hog_out_offset(b, c, 0, cy, cx, channels, nbins, cells_h, cells_w, patch_cells);
