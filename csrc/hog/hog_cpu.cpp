@@ -118,7 +118,20 @@ MK_CPU_CLONES void hog_row_votes(const float* up, const float* mid, const float*
 // A compare and an add per (bin, pixel), vectorized.
 MK_CPU_CLONES void hog_row_accumulate(const int* __restrict__ bin, const float* __restrict__ magnitude,
                                       float* __restrict__ acc, index_t cols, int nbins, bool first) {
-  for (int k = 0; k < nbins; ++k) {
+  int k = 0;
+  if (!first) {  // three bins a pass: the row's bins and magnitudes loaded once for three column sums
+    for (; k + 3 <= nbins; k += 3) {
+      float* __restrict__ c0 = acc + k * cols;
+      float* __restrict__ c1 = c0 + cols;
+      float* __restrict__ c2 = c1 + cols;
+      for (index_t j = 0; j < cols; ++j) {
+        c0[j] += bin[j] == k ? magnitude[j] : 0.0f;
+        c1[j] += bin[j] == k + 1 ? magnitude[j] : 0.0f;
+        c2[j] += bin[j] == k + 2 ? magnitude[j] : 0.0f;
+      }
+    }
+  }
+  for (; k < nbins; ++k) {
     float* __restrict__ column = acc + k * cols;
     if (first) {
       for (index_t j = 0; j < cols; ++j) column[j] = bin[j] == k ? magnitude[j] : 0.0f;
