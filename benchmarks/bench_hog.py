@@ -122,8 +122,8 @@ def cpu_rounds(batch: int, rounds: int = 15, warmup: int = 3) -> dict:
 
 # Under callgrind the calls of each (provider, batch) run inside their own C function of the interpreter (the
 # "wrapper"), and callgrind_annotate's inclusive count of that function is their instructions alone.
-CALLGRIND_WRAPPERS = {("official", 8): "functools_reduce", ("cpp", 8): "builtin_sorted",
-                      ("official", 1): "builtin_min", ("cpp", 1): "builtin_max"}
+CALLGRIND_WRAPPERS = {("official", 8): "functools_reduce", ("cpp", 8): "map_next",
+                      ("official", 1): "filter_next", ("cpp", 1): "starmap_next"}
 
 
 def callgrind_body(calls: int) -> None:
@@ -138,10 +138,12 @@ def callgrind_body(calls: int) -> None:
         imgs = _images(batch, torch.float32, "cpu")
         fns[("official", batch)] = functools.partial(module, imgs)
         fns[("cpp", batch)] = functools.partial(mk.hog, imgs, backend="cpp")
+    import itertools
+
     wrappers = {"functools_reduce": lambda fn: functools.reduce(lambda acc, _: fn(), range(calls), None),
-                "builtin_sorted": lambda fn: sorted(range(calls), key=lambda _: fn() is None),
-                "builtin_min": lambda fn: min(range(calls), key=lambda _: fn() is None),
-                "builtin_max": lambda fn: max(range(calls), key=lambda _: fn() is None)}
+                "map_next": lambda fn: list(map(lambda _: fn(), range(calls))),
+                "filter_next": lambda fn: list(filter(lambda _: fn() is None, range(calls))),
+                "starmap_next": lambda fn: list(itertools.starmap(fn, [()] * calls))}
     with torch.no_grad():
         for fn in fns.values():
             fn()
@@ -149,7 +151,7 @@ def callgrind_body(calls: int) -> None:
             wrappers[wrapper](fns[key])
 
 
-def callgrind_instructions(calls: int = 2) -> dict:
+def callgrind_instructions(calls: int = 1, keep: str | None = None) -> dict:
     """Instructions per call (valgrind --tool=callgrind, Ir) of each (provider, batch), one thread: the
     inclusive count of its wrapper / calls. Imports, images and warm-up calls fall outside the wrappers."""
     import os
@@ -167,6 +169,9 @@ def callgrind_instructions(calls: int = 2) -> dict:
             raise RuntimeError(done.stderr[-2000:])
         text = subprocess.run(["callgrind_annotate", "--inclusive=yes", out], capture_output=True, text=True,
                               check=True).stdout
+        if keep:
+            with open(keep, "w") as f:
+                f.write(text)
     result = {}
     for key, wrapper in CALLGRIND_WRAPPERS.items():
         match = re.search(r"^\s*([\d,]+) .*[:\s]" + wrapper + r"\b", text, re.M)

@@ -16,6 +16,14 @@
 
 #include "mimkernels/common.h"
 
+// Loops of the per-cell epilogue (a few cells a block, one warp of eight busy): not unrolled on the GPU, so
+// that the code one warp runs once does not grow the kernel.
+#if defined(__CUDA_ARCH__)
+#define MK_HOG_NO_UNROLL _Pragma("unroll 1")
+#else
+#define MK_HOG_NO_UNROLL
+#endif
+
 namespace mimkernels {
 
 // Input dtypes of the native kernels (codes shared with mimkernels/hog/__init__.py).
@@ -109,6 +117,7 @@ MK_HD HogVote hog_vote(float tl, float tm, float tr, float ml, float mr, float b
 // first): added left to right. The order of both builds (hog_cpu.cpp, hog.cu): bit-identical sums.
 MK_HD float hog_cell_sum(const float* column_sums, int pool) {
   float sum = 0.0f;
+  MK_HOG_NO_UNROLL
   for (int px = 0; px < pool; ++px) sum += column_sums[px];
   return sum;
 }
@@ -116,9 +125,11 @@ MK_HD float hog_cell_sum(const float* column_sums, int pool) {
 // hist[k * stride], k < nbins: divided by max(||hist||_2, 1e-12) (F.normalize(p=2, eps=1e-12)).
 MK_HD void hog_normalize(float* hist, int nbins, int stride) {
   float sumsq = 0.0f;
+  MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) sumsq = fmaf(hist[k * stride], hist[k * stride], sumsq);
   const float norm = sqrtf(sumsq);
   const float divisor = norm < 1e-12f ? 1e-12f : norm;  // not fmaxf: a NaN norm must stay NaN
+  MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) hist[k * stride] /= divisor;
 }
 
@@ -144,6 +155,7 @@ MK_HD void hog_store_cell(float* out, float* hist, bool norm_out, index_t b, ind
   // the offset is linear in k: bin k sits k * u^2 (patch rows) or k * cells_h * cells_w (map) after bin 0
   float* first = out + hog_out_offset(b, c, 0, cy, cx, channels, nbins, cells_h, cells_w, patch_cells);
   const index_t step = patch_cells ? patch_cells * patch_cells : cells_h * cells_w;
+  MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) first[k * step] = hist[k];
 }
 
