@@ -552,10 +552,11 @@ class CudaKernel:
 
 
 def _hog_cuda_smem(pool=8, nbins=9) -> int:
-    """csrc/hog/hog.cu hog_tile: tile of 32 px (4 cells of 8), its 1-px halo, magnitudes, bins, histograms."""
+    """csrc/hog/hog.cu hog_tile: tile of 32 px (4 cells of 8), its 1-px halo (then the column sums in the same
+    floats), magnitudes, histograms, bins, the bin boundaries."""
     cells = 32 // pool
     side = cells * pool
-    floats = (side + 2) ** 2 + side * side + cells * cells * nbins
+    floats = max((side + 2) ** 2, cells * nbins * side) + side * side + cells * cells * nbins + 2 * nbins
     return floats * 4 + side * side * 4
 
 
@@ -569,7 +570,8 @@ def cuda_kernels() -> list[CudaKernel]:
         rows.append(CudaKernel(
             "hog (MaskFeat, patch layout)", name, dtype, BATCH * CHANNELS * tiles, 256, image * size + hog_out,
             "bandwidth", dyn_smem=_hog_cuda_smem(), sides=("load",),
-            trips=None, launcher="hog.cu launch: B·C·tiles blocks of 256, tile 4×4 cells, dynamic smem hog_tile"))
+            trips=None, launcher="hog.cu launch: B·C·tiles blocks of 256 (5 per SM by launch bounds), tile 4×4 cells, "
+                     "dynamic smem hog_tile"))
     sim_n = GRID  # SimMIM ViT-B/16 at 224: 7×7 mask cells of 32 px, scale 2 -> 14×14 mask
     rows += [
         CudaKernel("simmim_mask (7x7 cells -> 14x14)", "simmim_mask_kernel<true>", "u8", math.ceil(BATCH / 2), 64,

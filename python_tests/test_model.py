@@ -36,13 +36,6 @@ KNOWN_SPILLS: dict[str, str] = {}
 # Bandwidth-bound rows with a scalar contiguous side today: HOG's stencil loads (Triton and CUDA). (The
 # patch-layout kernels left this list when pixel/triton.py moved to its patch tile: 128-bit both sides.)
 KNOWN_SCALAR = {
-    "hog (MaskFeat, patch layout) [fp32]": "loads LDG×44 LDG.128×2 (15% vector); model 469 µs = 8.9× roofline",
-    "hog (MaskFeat, patch layout) [bf16]":
-        "loads LDG×20 LDG.16×24 LDG.64×2 (11% vector); model 484 µs = 16.4× roofline",
-    "hog (MaskFeat, patch layout) [cuda fp32]": "loads LDG×65 (0% vector); model ≥971 µs = 18.5× roofline",
-    "hog (MaskFeat, patch layout) [cuda bf16]": "loads LDG×64 LDG.16×1 (0% vector); model ≥972 µs = 33.0× roofline",
-    "hog (MaskFeat, patch layout) [cuda fp16]": "loads LDG×64 LDG.16×1 (0% vector); model ≥978 µs = 33.2× roofline",
-    "hog (MaskFeat, patch layout) [cuda u8]": "loads LDG×64 LDG.8×1 (0% vector); model ≥971 µs = 54.0× roofline",
 }
 
 

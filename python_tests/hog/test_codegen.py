@@ -33,6 +33,10 @@ def launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
             H.hog(imgs, cot, window, nbins, pool, gw, 16, i < 2)
         else:
             H.hog_map(imgs, cot, window, nbins, pool, gw, i < 2)
+    if variants:  # a plane whose span passes 2^31 elements (a strided view): int64 offsets inside the plane
+        big = torch.empty_strided((1, 1, 64, 64), (2**32, 2**32, 2**26, 1), dtype=torch.uint8, device=META)
+        cot, window = tables(9, 0, META)
+        H.hog_map(big, cot, window, 9, 8, 0, True)
 
 
 def triton_op_calls():

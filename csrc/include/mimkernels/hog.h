@@ -4,7 +4,8 @@
 //   gy = ((tl - bl) + 2(tm - bm)) + (tr - br)        top row minus bottom row (2d computed as d + d)
 //   m  = sqrt(fma(gx, gx, gy * gy))                  (explicit fmaf: nvcc would contract, g++ not)
 //   bin = #{k in 1..nbins-1 : fma(u, lo_k, fma(u, hi_k, -v)) >= 0}, u = |gx|, v = gx > 0 ? gy : -gy,
-//         cot(k pi / nbins) = hi_k + lo_k; gx == 0 (and NaN) -> bin 0        (sign test, no atan2)
+//         cot(k pi / nbins) = hi_k + lo_k; gx == 0 (and NaN) -> bin 0        (sign test, no atan2;
+//         evaluated folded: the (nbins - 1) / 2 tests before pi/2, with -u when v <= 0)
 //   a (channel, cell) nbins-vector h -> h / max(||h||_2, 1e-12)
 #pragma once
 #include <cmath>
@@ -14,6 +15,14 @@
 #include <string>
 
 #include "mimkernels/common.h"
+
+// Loops of the per-cell epilogue (a few cells a block, one warp of eight busy): not unrolled on the GPU, so
+// that the code one warp runs once does not grow the kernel.
+#if defined(__CUDA_ARCH__)
+#define MK_HOG_NO_UNROLL _Pragma("unroll 1")
+#else
+#define MK_HOG_NO_UNROLL
+#endif
 
 namespace mimkernels {
 
@@ -80,13 +89,19 @@ MK_HD float hog_magnitude(float gx, float gy) { return sqrtf(hog_squared_magnitu
 // hi + lo, i.e. v <= u (hi + lo); one rounding per fma keeps the sign exact for the stored constant.
 MK_HD int hog_past_boundary(float u, float v, float hi, float lo) { return fmaf(u, lo, fmaf(u, hi, -v)) >= 0.0f; }
 
-// Unsigned orientation bin of atan2(gx, gy); cot holds nbins - 1 (hi, lo) pairs.
+// Unsigned orientation bin of atan2(gx, gy); cot holds nbins - 1 (hi, lo) pairs, antisymmetric
+// (pair nbins - k = -pair k: mimkernels/hog/ops.py bin_cotangents). The count of the nbins - 1 sign tests,
+// folded (SPEC.md §5): for v > 0 only the boundaries before pi/2 can be passed, for v <= 0 all of those are
+// (and pi/2 itself) and a boundary past pi/2 is passed iff the test of its mirror with -u is, since
+// fma(u, -lo, fma(u, -hi, -v)) = fma(-u, lo, fma(-u, hi, -v)) exactly. The same count, half the tests.
 MK_HD int hog_orientation_bin(float gx, float gy, const float* cot, int nbins) {
-  if (gx == 0.0f) return 0;
   const float u = fabsf(gx);
+  if (!(u > 0.0f)) return 0;  // gx == 0 (either sign) and NaN
   const float v = gx > 0.0f ? gy : -gy;
-  int count = 0;
-  for (int k = 0; k < nbins - 1; ++k) count += hog_past_boundary(u, v, cot[2 * k], cot[2 * k + 1]);
+  const int half = (nbins - 1) / 2;
+  const float us = v > 0.0f ? u : -u;
+  int count = v > 0.0f ? 0 : (v <= 0.0f ? nbins - 1 - half : 0);  // a NaN v passes no test
+  for (int k = 0; k < half; ++k) count += hog_past_boundary(us, v, cot[2 * k], cot[2 * k + 1]);
   return count;
 }
 
@@ -98,12 +113,23 @@ MK_HD HogVote hog_vote(float tl, float tm, float tr, float ml, float mr, float b
   return {hog_orientation_bin(gx, gy, cot, nbins), hog_magnitude(gx, gy)};
 }
 
+// One (cell, bin) of the histogram from its pool column sums (each the sum of the column's votes, top row
+// first): added left to right. The order of both builds (hog_cpu.cpp, hog.cu): bit-identical sums.
+MK_HD float hog_cell_sum(const float* column_sums, int pool) {
+  float sum = 0.0f;
+  MK_HOG_NO_UNROLL
+  for (int px = 0; px < pool; ++px) sum += column_sums[px];
+  return sum;
+}
+
 // hist[k * stride], k < nbins: divided by max(||hist||_2, 1e-12) (F.normalize(p=2, eps=1e-12)).
 MK_HD void hog_normalize(float* hist, int nbins, int stride) {
   float sumsq = 0.0f;
+  MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) sumsq = fmaf(hist[k * stride], hist[k * stride], sumsq);
   const float norm = sqrtf(sumsq);
   const float divisor = norm < 1e-12f ? 1e-12f : norm;  // not fmaxf: a NaN norm must stay NaN
+  MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) hist[k * stride] /= divisor;
 }
 
@@ -119,13 +145,18 @@ MK_HD index_t hog_out_offset(index_t b, index_t c, index_t k, index_t cy, index_
   return (b * patches + patch) * (channels * nbins * u * u) + ((c * nbins + k) * u + cy % u) * u + cx % u;
 }
 
-// Normalizes (when norm_out) the nbins-vector hist of cell (cy, cx), channel c, image b and stores it.
+// Normalizes (when norm_out) the nbins-vector hist of cell (cy, cx), channel c, image b and stores it. In the
+// per-patch layout a cell outside the whole patches (cells_h or cells_w not a multiple of u: the front door
+// rejects it, the op reached directly does not) has no entry and is not stored.
 MK_HD void hog_store_cell(float* out, float* hist, bool norm_out, index_t b, index_t c, index_t cy, index_t cx,
                           index_t channels, int nbins, index_t cells_h, index_t cells_w, index_t patch_cells) {
+  if (patch_cells && (cy >= cells_h / patch_cells * patch_cells || cx >= cells_w / patch_cells * patch_cells)) return;
   if (norm_out) hog_normalize(hist, nbins, 1);
-  for (int k = 0; k < nbins; ++k) {
-    out[hog_out_offset(b, c, k, cy, cx, channels, nbins, cells_h, cells_w, patch_cells)] = hist[k];
-  }
+  // the offset is linear in k: bin k sits k * u^2 (patch rows) or k * cells_h * cells_w (map) after bin 0
+  float* first = out + hog_out_offset(b, c, 0, cy, cx, channels, nbins, cells_h, cells_w, patch_cells);
+  const index_t step = patch_cells ? patch_cells * patch_cells : cells_h * cells_w;
+  MK_HOG_NO_UNROLL
+  for (int k = 0; k < nbins; ++k) first[k * step] = hist[k];
 }
 
 }  // namespace mimkernels
