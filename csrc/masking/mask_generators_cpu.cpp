@@ -8,7 +8,9 @@
 // - SimMIM: the stream-2 keys of a sample are computed 8 counters at a time (philox_x0_avx2, where the
 //   CPU has AVX2), the masked cells are the mask_count smallest packed keys found by
 //   rank counting (<= 64 cells) or std::nth_element (more) instead of a heap sort of every key, and
-//   the rows are written with memset / memcpy.
+//   the rows are written with memset / memcpy;
+// - block mask: block_mask.h's algorithm step for step (block_mask_sample_cpu), its Philox calls, which
+//   come in counter order, computed 8 at a time ahead of use (BlockDraws).
 // Every count and size comes from the front door (masking/__init__.py); what the catalogue op can be
 // handed directly (mask_count outside [0, cells]) is clamped here, never an access outside the output.
 #include "mask_generators.h"
@@ -194,6 +196,127 @@ struct SimmimScratch {
   }
 };
 
+// ---- block mask: the algorithm of block_mask.h, its Philox calls made 8 counters at a time ----------
+
+// The Philox calls of one sample in counter order (block_mask.h: the i-th call of a sample is
+// draw(seed, i, sample, kStreamBlockMask), i counting every call made). Computed 8 at a time ahead of
+// use (AVX2 where the CPU has it); the calls consumed are the same, in the same order.
+struct BlockDraws {
+  uint64_t seed;
+  uint32_t sample, base = 0;
+  int pos = kLanes;
+  alignas(32) uint32_t w[4][kLanes];
+
+  BlockDraws(uint64_t seed_, uint32_t sample_) : seed(seed_), sample(sample_) {}
+  void refill();
+  Philox4 next() {
+    if (pos == kLanes) refill();
+    const Philox4 r{w[0][pos], w[1][pos], w[2][pos], w[3][pos]};
+    ++pos;
+    return r;
+  }
+};
+
+#if defined(MK_HAVE_AVX2_PATH)
+__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kLanes], uint32_t i0, uint32_t sample,
+                                                 uint32_t stream, uint64_t seed) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
+  __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
+  __m256i c3 = _mm256_setzero_si256();
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    __m256i hi0, lo0, hi1, lo1;
+    mulhilo8(c0, m0, &hi0, &lo0);
+    mulhilo8(c2, m1, &hi1, &lo1);
+    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
+    c1 = lo1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3);
+}
+#endif
+
+void BlockDraws::refill() {
+#if defined(MK_HAVE_AVX2_PATH)
+  if (kUseAvx2) {
+    philox4_avx2(w, base, sample, kStreamBlockMask, seed);
+  } else
+#endif
+  {
+    for (int k = 0; k < kLanes; ++k) {
+      const Philox4 d = draw(seed, base + static_cast<uint32_t>(k), sample, kStreamBlockMask);
+      w[0][k] = d.x0;
+      w[1][k] = d.x1;
+      w[2][k] = d.x2;
+      w[3][k] = d.x3;
+    }
+  }
+  base += kLanes;  // uint32: wraps as block_mask.h's counter does
+  pos = 0;
+}
+
+// The number of nonzero bytes among row[0, n), bytes 0 or 1: 8 at a time (a byte sum by one multiply).
+inline int64_t count_ones(const uint8_t* row, int64_t n) {
+  int64_t total = 0, x = 0;
+  for (; x + 8 <= n; x += 8) {
+    uint64_t word;
+    std::memcpy(&word, row + x, 8);
+    total += static_cast<int64_t>((word * 0x0101010101010101ull) >> 56);
+  }
+  for (; x < n; ++x) total += row[x];
+  return total;
+}
+
+// block_mask_add_block (block_mask.h) with the draws from `draws`: the same steps, the same arithmetic.
+int64_t block_add_block_cpu(uint8_t* mask, const BlockMaskParams& p, int64_t cap, BlockDraws& draws) {
+  const int64_t H = p.height, W = p.width;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const Philox4 shape = draws.next();
+    const double target_area = uniform_between(static_cast<double>(p.min_num_patches), static_cast<double>(cap),
+                                               unit_double(shape.x0, shape.x1));
+    const double aspect = exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
+    const double h_real = rint(sqrt(target_area * aspect));
+    const double w_real = rint(sqrt(target_area / aspect));
+    if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
+    const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
+    const Philox4 place = draws.next();
+    const int64_t inclusive = p.mmpretrain ? 0 : 1;
+    const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
+    const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
+    int64_t already = 0;
+    for (int64_t r = top; r < top + h; ++r) already += count_ones(mask + r * W + left, w);
+    const int64_t added = h * w - already;
+    if (0 < added && added <= cap) {
+      for (int64_t r = top; r < top + h; ++r) std::memset(mask + r * W + left, 1, static_cast<size_t>(w));
+      return added;
+    }
+  }
+  return 0;
+}
+
+// block_mask_sample (block_mask.h) on the CPU.
+void block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  std::memset(mask, 0, static_cast<size_t>(p.height * p.width));
+  BlockDraws draws(seed, static_cast<uint32_t>(sample));
+  int64_t count = 0;
+  for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
+    const int64_t remaining = p.num_masking_patches - count;
+    const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
+    const int64_t added = block_add_block_cpu(mask, p, cap, draws);
+    if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
+    count += added;
+  }
+}
+
 }  // namespace
 
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
@@ -221,11 +344,11 @@ void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width,
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
                           log_aspect_min, log_aspect_max, mmpretrain};
   if (num_threads <= 1 || batch <= 1) {
-    for (int64_t b = 0; b < batch; ++b) block_mask_sample(masks + b * height * width, p, seed, sample_offset + b);
+    for (int64_t b = 0; b < batch; ++b) block_mask_sample_cpu(masks + b * height * width, p, seed, sample_offset + b);
     return;
   }
 #pragma omp parallel for schedule(static) num_threads(num_threads)
-  for (int64_t b = 0; b < batch; ++b) block_mask_sample(masks + b * height * width, p, seed, sample_offset + b);
+  for (int64_t b = 0; b < batch; ++b) block_mask_sample_cpu(masks + b * height * width, p, seed, sample_offset + b);
 }
 
 namespace {
