@@ -16,6 +16,14 @@ CPU (runs on every machine, one thread: torch.set_num_threads(1), which the cpp 
 GPU: one launch for B = 256 of each.
 Results: benchmarks/results/cpu/masking.md. Run:
   python -m pytest benchmarks/bench_masking.py --benchmark-columns=median,ops
+
+The honest CPU comparison (issue 17 item 4), written to benchmarks/results/cpu/masking.md:
+  OMP_NUM_THREADS=1 python -m benchmarks.bench_masking --rounds 7 [--callgrind]
+Each case times the upstream code (benchmarks/upstream_masks.py: unilm's MaskingGenerator and SimMIM's
+MaskGenerator line for line, one call per image as their data loaders; MAE's random_masking as in
+models_mae.py) and the mimkernels call in interleaved rounds in one process, one thread, and reports
+the median and range of the per-round time ratios; --callgrind adds the instructions per call
+counted by `valgrind --tool=callgrind` on benchmarks/callgrind_masks.py (independent of load).
 """
 import random
 
@@ -25,7 +33,8 @@ import torch
 
 import mimkernels as mk
 from mimkernels.masking import reference
-from mimkernels.testing import OfficialMaskingGenerator, OfficialSimMIMMaskGenerator, backends_on
+from benchmarks.upstream_masks import OfficialMaskingGenerator, OfficialSimMIMMaskGenerator
+from mimkernels.testing import backends_on
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU benchmark")
 
@@ -159,3 +168,118 @@ def test_masks_gpu(timed, benchmark, op):
            "simmim_mask": lambda: mk.simmim_mask(B, seed=1, device="cuda", backend="cuda"),
            "mask_avg_dist": lambda: mk.mask_avg_dist(masks, 16, backend="cuda")}
     _masks_per_second(timed, benchmark, fns[op], op, "cuda")
+
+
+# ---- the honest CPU comparison: interleaved rounds, per-round ratios, callgrind -------------------
+
+def cpu_cases():
+    """case -> (label, upstream fn, mimkernels fn, masks per call). Seeds advance per call, as in a loader."""
+    from benchmarks.upstream_masks import SimMIMMaskGenerator, UnilmMaskingGenerator
+
+    unilm = UnilmMaskingGenerator(14, 78, 15, rnd=random.Random(0))
+    simmim = SimMIMMaskGenerator(192, 32, 4, 0.6, rs=np.random.RandomState(0))
+    counter = iter(range(1 << 62))
+    x = torch.randn(64, 196, 768)
+
+    def mae_eager():
+        noise = torch.rand(64, 196)
+        return _mae_random_masking(x, RATIO, noise)
+
+    return {
+        "block_b256": ("block mask MaskFeat 78/15, 14x14, B = 256", lambda: np.stack([unilm() for _ in range(256)]),
+                       lambda: mk.block_mask(256, seed=next(counter)), 256),
+        "block_b1": ("block mask MaskFeat 78/15, one sample per call", unilm,
+                     lambda: mk.block_mask(1, seed=next(counter)), 1),
+        "simmim_b256": ("SimMIM 192/32/4/0.6, B = 256", lambda: np.stack([simmim() for _ in range(256)]),
+                        lambda: mk.simmim_mask(256, seed=next(counter)), 256),
+        "simmim_b1": ("SimMIM 192/32/4/0.6, one sample per call", simmim,
+                      lambda: mk.simmim_mask(1, seed=next(counter)), 1),
+        "random_masking": ("MAE random_masking, x (64, 196, 768) fp32", mae_eager,
+                           lambda: mk.random_masking(x, RATIO, seed=next(counter)), 64),
+    }
+
+
+def _mae_random_masking(x, mask_ratio, noise):
+    """facebookresearch/mae models_mae.py MaskedAutoencoderViT.random_masking, noise passed in."""
+    N, L, D = x.shape  # noqa: N806
+    len_keep = int(L * (1 - mask_ratio))
+    ids_shuffle = torch.argsort(noise, dim=1)
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    ids_keep = ids_shuffle[:, :len_keep]
+    x_masked = torch.gather(x, dim=1, index=ids_keep.unsqueeze(-1).repeat(1, 1, D))
+    mask = torch.ones([N, L], device=x.device)
+    mask[:, :len_keep] = 0
+    mask = torch.gather(mask, dim=1, index=ids_restore)
+    return x_masked, mask, ids_restore
+
+
+def _time_per_call(fn, budget_s: float = 0.25) -> float:
+    import time
+    fn()
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget_s and calls >= 3:
+            return elapsed / calls
+
+
+def callgrind_instructions(case: str, provider: str, calls: int) -> float:
+    """Instructions per call of one case (benchmarks/callgrind_masks.py under callgrind, collection on
+    only inside the measured loop)."""
+    import re
+    import subprocess
+    import sys
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
+                              "--toggle-collect=functools_reduce", f"--callgrind-out-file={tmp}/cg.out",
+                              sys.executable, "-m", "benchmarks.callgrind_masks", case, provider, str(calls)],
+                             capture_output=True, text=True, check=True)
+    return int(re.search(r"Collected : (\d+)", out.stderr).group(1).replace(",", "")) / calls
+
+
+def cpu_report(rounds: int = 7, callgrind: bool = False) -> str:
+    import platform
+    import statistics
+    torch.set_num_threads(1)
+    cases = cpu_cases()
+    rows = []
+    for case, (label, upstream, ours, masks) in cases.items():
+        ratios, t_up, t_ours = [], [], []
+        for _ in range(rounds):  # interleaved: upstream, then ours, in every round
+            a = _time_per_call(upstream)
+            b = _time_per_call(ours)
+            t_up.append(a)
+            t_ours.append(b)
+            ratios.append(a / b)
+        row = dict(case=case, label=label, up=statistics.median(t_up), ours=statistics.median(t_ours),
+                   ratio=statistics.median(ratios), lo=min(ratios), hi=max(ratios), masks=masks)
+        if callgrind:
+            n = 3 if masks > 1 else 200
+            row["ir_up"] = callgrind_instructions(case, "upstream", n)
+            row["ir_ours"] = callgrind_instructions(case, "mimkernels", n)
+        rows.append(row)
+        print(row, flush=True)
+    lines = ["| case | upstream per call | mimkernels per call | time ratio, median (range) over rounds |"
+             + (" instructions per call, upstream / mimkernels (ratio) |" if callgrind else ""),
+             "|---|---|---|---|" + ("---|" if callgrind else "")]
+    for r in rows:
+        line = (f"| {r['label']} | {r['up'] * 1e6:,.1f} µs | {r['ours'] * 1e6:,.2f} µs | "
+                f"**{r['ratio']:.1f}×** ({r['lo']:.1f}–{r['hi']:.1f}) |")
+        if callgrind:
+            line += f" {r['ir_up']:,.0f} / {r['ir_ours']:,.0f} (**{r['ir_up'] / r['ir_ours']:.1f}×**) |"
+        lines.append(line)
+    head = (f"{rounds} interleaved rounds in one process, one thread (torch.set_num_threads(1)), "
+            f"{platform.processor() or platform.machine()}, torch {torch.__version__}, numpy {np.__version__}.")
+    return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import argparse
+    parser = argparse.ArgumentParser(description="honest CPU numbers of the mask generators (module docstring)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--callgrind", action="store_true")
+    args = parser.parse_args()
+    print(cpu_report(args.rounds, args.callgrind))

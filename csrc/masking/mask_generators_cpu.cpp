@@ -1,7 +1,24 @@
+// CPU entry points of the SimMIM mask, the block mask and AvgDist (mask_generators.h).
+//
+// The draws and the result are those of the shared bodies (mimkernels/simmim_mask.h, block_mask.h,
+// avg_dist.h), bit for bit; what is CPU-only here is how the work is laid out:
+// - one thread (a DataLoader transform, torch.set_num_threads(1), or a single sample) runs a plain
+//   loop: no OpenMP team, which costs more than a sample and hangs a child forked after the parent
+//   opened one (issue 20);
+// - SimMIM: the stream-2 keys of a sample are computed 8 counters at a time (philox_x0_avx2, where the
+//   CPU has AVX2), the masked cells are the mask_count smallest packed keys found by
+//   rank counting (<= 64 cells) or std::nth_element (more) instead of a heap sort of every key, and
+//   the rows are written with memset / memcpy;
+// - block mask: block_mask.h's algorithm step for step (block_mask_sample_cpu), its Philox calls, which
+//   come in counter order, computed 8 at a time ahead of use (BlockDraws).
+// Every count and size comes from the front door (masking/__init__.py); what the catalogue op can be
+// handed directly (mask_count outside [0, cells]) is clamped here, never an access outside the output.
 #include "mask_generators.h"
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "mimkernels/avg_dist.h"
@@ -9,17 +26,315 @@
 #include "mimkernels/simmim_mask.h"
 
 namespace mimkernels {
+namespace {
+
+constexpr int kLanes = 8;
+constexpr int64_t kRankCountMaxCells = 64;  // SimMIM grids up to 8 x 8 mask patches: rank counting
+
+// x0 of draw(seed, i0 + k, sample, stream) for k < n: philox4x32_10 of rng.h, the same integers.
+// Scalar version, and an AVX2 version 8 counters at a time (picked at run time).
+void philox_x0_scalar(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample, uint32_t stream, uint64_t seed) {
+  for (int64_t k = 0; k < n; ++k) out[k] = draw(seed, i0 + static_cast<uint32_t>(k), sample, stream).x0;
+}
+
+// Rank counting: cell t is masked iff fewer than mask_count packed keys (x0 << 32 | t) are smaller
+// than its own, i.e. it is among the mask_count smallest, as after simmim_mask_sample's ascending sort:
+// rank(t) = #{s : x0[s] < x0[t]} + #{s < t : x0[s] == x0[t]}. O(cells^2): for small grids only.
+void mark_by_rank_scalar(uint8_t* cell_mask, const uint32_t* x0, int64_t tokens, int64_t mask_count) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    int64_t rank = 0;
+    for (int64_t s = 0; s < tokens; ++s) rank += (x0[s] < x0[t]) | ((x0[s] == x0[t]) & (s < t));
+    cell_mask[t] = rank < mask_count;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define MK_HAVE_AVX2_PATH 1
+
+// hi and lo 32-bit words of the 8 products a[k] * m (unsigned 32 x 32 -> 64).
+__attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m256i* hi, __m256i* lo) {
+  const __m256i even = _mm256_mul_epu32(a, m);                         // lanes 0, 2, 4, 6 as 64-bit
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);  // lanes 1, 3, 5, 7
+  *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+  *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+__attribute__((target("avx2"))) void philox_x0_avx2(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample,
+                                                   uint32_t stream, uint64_t seed) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t base = 0; base < n; base += kLanes) {
+    __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0 + static_cast<uint32_t>(base))), lane);
+    __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
+    __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
+    __m256i c3 = _mm256_setzero_si256();
+    uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      __m256i hi0, lo0, hi1, lo1;
+      mulhilo8(c0, m0, &hi0, &lo0);
+      mulhilo8(c2, m1, &hi1, &lo1);
+      const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+      const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
+      c0 = n0;
+      c1 = lo1;
+      c2 = n2;
+      c3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    if (n - base >= kLanes) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + base), c0);
+    } else {
+      alignas(32) uint32_t tail[kLanes];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tail), c0);
+      for (int64_t k = 0; k < n - base; ++k) out[base + k] = tail[k];
+    }
+  }
+}
+
+// mark_by_rank_scalar, 8 cells t at a time against every s: rank(t) = #{s : x0[s] < x0[t]} by signed
+// compares of the words with the sign bit flipped (the uint32 order). Without ties these ranks are a
+// permutation of [0, cells); a repeated rank reveals a tie of x0 words (rare: ~cells^2 / 2^33), and
+// then the exact scalar count decides.
+__attribute__((target("avx2"))) void mark_by_rank_avx2(uint8_t* cell_mask, const uint32_t* x0, int64_t tokens,
+                                                      int64_t mask_count) {
+  alignas(32) int32_t flipped[kRankCountMaxCells + kLanes];
+  for (int64_t s = 0; s < tokens; ++s) flipped[s] = static_cast<int32_t>(x0[s] ^ 0x80000000u);
+  for (int64_t s = tokens; s < tokens + kLanes; ++s) flipped[s] = 0;  // lanes past the end: not stored
+  uint64_t seen = 0;  // bit r: some cell has rank r (tokens <= 64)
+  for (int64_t base = 0; base < tokens; base += kLanes) {
+    const __m256i key = _mm256_load_si256(reinterpret_cast<const __m256i*>(flipped + base));
+    __m256i less0 = _mm256_setzero_si256(), less1 = _mm256_setzero_si256();
+    int64_t s = 0;
+    for (; s + 2 <= tokens; s += 2) {
+      less0 = _mm256_sub_epi32(less0, _mm256_cmpgt_epi32(key, _mm256_set1_epi32(flipped[s])));
+      less1 = _mm256_sub_epi32(less1, _mm256_cmpgt_epi32(key, _mm256_set1_epi32(flipped[s + 1])));
+    }
+    if (s < tokens) less0 = _mm256_sub_epi32(less0, _mm256_cmpgt_epi32(key, _mm256_set1_epi32(flipped[s])));
+    alignas(32) int32_t rank[kLanes];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(rank), _mm256_add_epi32(less0, less1));
+    const int64_t lanes = std::min<int64_t>(kLanes, tokens - base);
+    for (int64_t k = 0; k < lanes; ++k) {
+      seen |= uint64_t(1) << rank[k];
+      cell_mask[base + k] = rank[k] < mask_count;
+    }
+  }
+  const uint64_t all = tokens == 64 ? ~uint64_t(0) : (uint64_t(1) << tokens) - 1;
+  if (seen != all) mark_by_rank_scalar(cell_mask, x0, tokens, mask_count);  // a tie
+}
+#endif
+
+const bool kUseAvx2 =
+#if defined(MK_HAVE_AVX2_PATH)
+    __builtin_cpu_supports("avx2");
+#else
+    false;
+#endif
+
+void philox_x0(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample, uint32_t stream, uint64_t seed) {
+#if defined(MK_HAVE_AVX2_PATH)
+  if (kUseAvx2) return philox_x0_avx2(out, i0, n, sample, stream, seed);
+#endif
+  philox_x0_scalar(out, i0, n, sample, stream, seed);
+}
+
+void mark_by_rank(uint8_t* cell_mask, const uint32_t* x0, int64_t tokens, int64_t mask_count) {
+#if defined(MK_HAVE_AVX2_PATH)
+  if (kUseAvx2) return mark_by_rank_avx2(cell_mask, x0, tokens, mask_count);
+#endif
+  mark_by_rank_scalar(cell_mask, x0, tokens, mask_count);
+}
+
+// One SimMIM sample, equal to simmim_mask_sample (simmim_mask.h). Scratch: keys (tokens words), x0
+// (tokens rounded up to kLanes), cell_mask (tokens bytes).
+void simmim_mask_sample_cpu(uint8_t* out, uint64_t* keys, uint32_t* x0, uint8_t* cell_mask, int64_t rand_size,
+                            int64_t scale, int64_t mask_count, uint64_t seed, int64_t sample) {
+  const int64_t tokens = rand_size * rand_size;
+  const int64_t n = rand_size * scale;
+  mask_count = std::max<int64_t>(0, std::min(mask_count, tokens));
+  philox_x0(x0, 0u, tokens, static_cast<uint32_t>(sample), kStreamSimmimMask, seed);
+  if (tokens <= kRankCountMaxCells) {
+    mark_by_rank(cell_mask, x0, tokens, mask_count);
+  } else {
+    for (int64_t t = 0; t < tokens; ++t) keys[t] = (static_cast<uint64_t>(x0[t]) << 32) | static_cast<uint64_t>(t);
+    std::memset(cell_mask, 0, static_cast<size_t>(tokens));
+    if (mask_count < tokens) std::nth_element(keys, keys + mask_count, keys + tokens);
+    for (int64_t k = 0; k < mask_count; ++k) cell_mask[keys[k] & 0xffffffffull] = 1;
+  }
+  for (int64_t r = 0; r < rand_size; ++r) {
+    uint8_t* row = out + r * scale * n;
+    const uint8_t* cells = cell_mask + r * rand_size;
+    for (int64_t c = 0; c < rand_size; ++c) {
+      // the cell's value in `scale` bytes, 8 at a time
+      uint8_t* dst = row + c * scale;
+      const uint64_t splat = cells[c] ? 0x0101010101010101ull : 0ull;
+      int64_t x = 0;
+      for (; x + 8 <= scale; x += 8) std::memcpy(dst + x, &splat, 8);
+      for (; x < scale; ++x) dst[x] = cells[c];
+    }
+    // numpy's repeat along rows: copy the rows written so far, doubling, until the block has scale rows
+    for (int64_t done = 1; done < scale;) {
+      const int64_t copy = std::min(done, scale - done);
+      std::memcpy(row + done * n, row, static_cast<size_t>(copy * n));
+      done += copy;
+    }
+  }
+}
+
+struct SimmimScratch {
+  std::vector<uint64_t> words;  // packed keys (tokens) of the nth_element path
+  std::vector<uint32_t> x0;     // tokens rounded up to kLanes
+  std::vector<uint8_t> cells;   // tokens
+  explicit SimmimScratch(int64_t tokens)
+      : words(static_cast<size_t>(tokens)),
+        x0(static_cast<size_t>((tokens + kLanes - 1) / kLanes * kLanes)),
+        cells(static_cast<size_t>(tokens)) {}
+  void run(uint8_t* out, int64_t rand_size, int64_t scale, int64_t mask_count, uint64_t seed, int64_t sample) {
+    simmim_mask_sample_cpu(out, words.data(), x0.data(), cells.data(), rand_size, scale, mask_count, seed, sample);
+  }
+};
+
+// ---- block mask: the algorithm of block_mask.h, its Philox calls made 8 counters at a time ----------
+
+// The Philox calls of one sample in counter order (block_mask.h: the i-th call of a sample is
+// draw(seed, i, sample, kStreamBlockMask), i counting every call made). Computed 8 at a time ahead of
+// use (AVX2 where the CPU has it); the calls consumed are the same, in the same order.
+struct BlockDraws {
+  uint64_t seed;
+  uint32_t sample, base = 0;
+  int pos = kLanes;
+  alignas(32) uint32_t w[4][kLanes];
+
+  BlockDraws(uint64_t seed_, uint32_t sample_) : seed(seed_), sample(sample_) {}
+  void refill();
+  Philox4 next() {
+    if (pos == kLanes) refill();
+    const Philox4 r{w[0][pos], w[1][pos], w[2][pos], w[3][pos]};
+    ++pos;
+    return r;
+  }
+};
+
+#if defined(MK_HAVE_AVX2_PATH)
+__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kLanes], uint32_t i0, uint32_t sample,
+                                                 uint32_t stream, uint64_t seed) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
+  __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
+  __m256i c3 = _mm256_setzero_si256();
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    __m256i hi0, lo0, hi1, lo1;
+    mulhilo8(c0, m0, &hi0, &lo0);
+    mulhilo8(c2, m1, &hi1, &lo1);
+    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
+    c1 = lo1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3);
+}
+#endif
+
+void BlockDraws::refill() {
+#if defined(MK_HAVE_AVX2_PATH)
+  if (kUseAvx2) {
+    philox4_avx2(w, base, sample, kStreamBlockMask, seed);
+  } else
+#endif
+  {
+    for (int k = 0; k < kLanes; ++k) {
+      const Philox4 d = draw(seed, base + static_cast<uint32_t>(k), sample, kStreamBlockMask);
+      w[0][k] = d.x0;
+      w[1][k] = d.x1;
+      w[2][k] = d.x2;
+      w[3][k] = d.x3;
+    }
+  }
+  base += kLanes;  // uint32: wraps as block_mask.h's counter does
+  pos = 0;
+}
+
+// The number of nonzero bytes among row[0, n), bytes 0 or 1: 8 at a time (a byte sum by one multiply).
+inline int64_t count_ones(const uint8_t* row, int64_t n) {
+  int64_t total = 0, x = 0;
+  for (; x + 8 <= n; x += 8) {
+    uint64_t word;
+    std::memcpy(&word, row + x, 8);
+    total += static_cast<int64_t>((word * 0x0101010101010101ull) >> 56);
+  }
+  for (; x < n; ++x) total += row[x];
+  return total;
+}
+
+// block_mask_add_block (block_mask.h) with the draws from `draws`: the same steps, the same arithmetic.
+int64_t block_add_block_cpu(uint8_t* mask, const BlockMaskParams& p, int64_t cap, BlockDraws& draws) {
+  const int64_t H = p.height, W = p.width;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const Philox4 shape = draws.next();
+    const double target_area = uniform_between(static_cast<double>(p.min_num_patches), static_cast<double>(cap),
+                                               unit_double(shape.x0, shape.x1));
+    const double aspect = exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
+    const double h_real = rint(sqrt(target_area * aspect));
+    const double w_real = rint(sqrt(target_area / aspect));
+    if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
+    const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
+    const Philox4 place = draws.next();
+    const int64_t inclusive = p.mmpretrain ? 0 : 1;
+    const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
+    const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
+    int64_t already = 0;
+    for (int64_t r = top; r < top + h; ++r) already += count_ones(mask + r * W + left, w);
+    const int64_t added = h * w - already;
+    if (0 < added && added <= cap) {
+      for (int64_t r = top; r < top + h; ++r) std::memset(mask + r * W + left, 1, static_cast<size_t>(w));
+      return added;
+    }
+  }
+  return 0;
+}
+
+// block_mask_sample (block_mask.h) on the CPU.
+void block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  std::memset(mask, 0, static_cast<size_t>(p.height * p.width));
+  BlockDraws draws(seed, static_cast<uint32_t>(sample));
+  int64_t count = 0;
+  for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
+    const int64_t remaining = p.num_masking_patches - count;
+    const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
+    const int64_t added = block_add_block_cpu(mask, p, cap, draws);
+    if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
+    count += added;
+  }
+}
+
+}  // namespace
+
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
                      uint64_t seed, int64_t sample_offset, int num_threads) {
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const int64_t n = rand_size * scale;
   const int64_t tokens = rand_size * rand_size;
-  std::vector<uint64_t> keys(static_cast<size_t>(num_threads * tokens));  // per thread, outside the parallel region
-#pragma omp parallel for schedule(static) num_threads(num_threads)
-  for (int64_t b = 0; b < batch; ++b) {
-    uint64_t* own_keys = keys.data() + omp_get_thread_num() * tokens;
-    simmim_mask_sample(masks + b * n * n, own_keys, rand_size, scale, mask_count, seed, sample_offset + b);
+  if (num_threads <= 1 || batch <= 1) {
+    SimmimScratch scratch(tokens);
+    for (int64_t b = 0; b < batch; ++b) scratch.run(masks + b * n * n, rand_size, scale, mask_count, seed,
+                                                    sample_offset + b);
+    return;
   }
+  // Per-thread scratch, allocated outside the parallel region (MemoryError, not a crash, when too big).
+  std::vector<SimmimScratch> scratch(static_cast<size_t>(num_threads), SimmimScratch(tokens));
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t b = 0; b < batch; ++b)
+    scratch[omp_get_thread_num()].run(masks + b * n * n, rand_size, scale, mask_count, seed, sample_offset + b);
 }
 
 void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
@@ -28,33 +343,49 @@ void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width,
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
                           log_aspect_min, log_aspect_max, mmpretrain};
+  if (num_threads <= 1 || batch <= 1) {
+    for (int64_t b = 0; b < batch; ++b) block_mask_sample_cpu(masks + b * height * width, p, seed, sample_offset + b);
+    return;
+  }
 #pragma omp parallel for schedule(static) num_threads(num_threads)
-  for (int64_t b = 0; b < batch; ++b) block_mask_sample(masks + b * height * width, p, seed, sample_offset + b);
+  for (int64_t b = 0; b < batch; ++b) block_mask_sample_cpu(masks + b * height * width, p, seed, sample_offset + b);
 }
+
+namespace {
+void avg_dist_sample(float* dist, const uint8_t* m, int32_t* above, int64_t* gu, int64_t h, int64_t w,
+                     int64_t patch_size) {
+  const int64_t H = h * patch_size, W = w * patch_size;
+  int32_t* below = above + h * w;
+  int32_t* s = below + h * w;
+  for (int64_t j = 0; j < w; ++j) avg_dist_column(m, above, below, h, w, j);
+  const AvgDistGrid grid{m, above, below, h, w, patch_size};
+  double total = 0.0;
+  for (int64_t y = 0; y < H; ++y) total += avg_dist_row_sum(grid, y, gu, s, s + W);
+  *dist = avg_dist_finish(total, count_nonzero(m, h * w), h * w, patch_size);
+}
+}  // namespace
 
 void mask_avg_dist_cpu(uintptr_t out, uintptr_t mask, int64_t batch, int64_t h, int64_t w, int64_t patch_size,
                        int num_threads) {
   float* dist = reinterpret_cast<float*>(out);
   const uint8_t* masks = reinterpret_cast<const uint8_t*>(mask);
-  const int64_t H = h * patch_size, W = w * patch_size;
+  const int64_t W = w * patch_size;
+  if (num_threads > batch) num_threads = static_cast<int>(std::max<int64_t>(batch, 1));
   // Per-thread scratch, outside the parallel region (MemoryError, not a crash, when too big):
   // above and below (h * w each), the envelope s and t (W each), gu (W).
   const int64_t ints = 2 * h * w + 2 * W;
   std::vector<int32_t> int_scratch(static_cast<size_t>(num_threads * ints));
   std::vector<int64_t> gu_scratch(static_cast<size_t>(num_threads * W));
+  if (num_threads <= 1) {
+    for (int64_t b = 0; b < batch; ++b)
+      avg_dist_sample(dist + b, masks + b * h * w, int_scratch.data(), gu_scratch.data(), h, w, patch_size);
+    return;
+  }
 #pragma omp parallel for schedule(static) num_threads(num_threads)
   for (int64_t b = 0; b < batch; ++b) {
     const int thread = omp_get_thread_num();
-    int32_t* above = int_scratch.data() + thread * ints;
-    int32_t* below = above + h * w;
-    int32_t* s = below + h * w;
-    int64_t* gu = gu_scratch.data() + thread * W;
-    const uint8_t* m = masks + b * h * w;
-    for (int64_t j = 0; j < w; ++j) avg_dist_column(m, above, below, h, w, j);
-    const AvgDistGrid grid{m, above, below, h, w, patch_size};
-    double total = 0.0;
-    for (int64_t y = 0; y < H; ++y) total += avg_dist_row_sum(grid, y, gu, s, s + W);
-    dist[b] = avg_dist_finish(total, count_nonzero(m, h * w), h * w, patch_size);
+    avg_dist_sample(dist + b, masks + b * h * w, int_scratch.data() + thread * ints, gu_scratch.data() + thread * W,
+                    h, w, patch_size);
   }
 }
 }  // namespace mimkernels

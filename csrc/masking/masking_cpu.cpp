@@ -13,17 +13,22 @@ void mae_mask_indices_cpu(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t m
   int64_t* keep = reinterpret_cast<int64_t*>(ids_keep);
   int64_t* restore = reinterpret_cast<int64_t*>(ids_restore);
   float* m = reinterpret_cast<float*>(mask);
-  // Per-thread sort keys, allocated outside the parallel region (MemoryError, not a crash, when too big).
-  std::vector<std::vector<uint64_t>> scratch(static_cast<size_t>(num_threads), std::vector<uint64_t>(L));
-#pragma omp parallel for schedule(static) num_threads(num_threads)
-  for (int64_t b = 0; b < batch; ++b) {
-    std::vector<uint64_t>& keys = scratch[omp_get_thread_num()];
+  auto sample = [&](std::vector<uint64_t>& keys, int64_t b) {
     for (int64_t l = 0; l < L; ++l) keys[l] = mae_packed_key(mae_key(seed, l, sample_offset + b), l);
     std::sort(keys.begin(), keys.end());
     for (int64_t pos = 0; pos < L; ++pos) {
       const int64_t l = static_cast<int64_t>(keys[pos] & 0xffffffffull);
       mae_write_position(keep + b * K, restore + b * L, m + b * L, l, pos, K);
     }
+  };
+  if (num_threads <= 1 || batch <= 1) {  // no OpenMP team for one thread (a forked child, a DataLoader worker)
+    std::vector<uint64_t> keys(static_cast<size_t>(L));
+    for (int64_t b = 0; b < batch; ++b) sample(keys, b);
+    return;
   }
+  // Per-thread sort keys, allocated outside the parallel region (MemoryError, not a crash, when too big).
+  std::vector<std::vector<uint64_t>> scratch(static_cast<size_t>(num_threads), std::vector<uint64_t>(L));
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t b = 0; b < batch; ++b) sample(scratch[omp_get_thread_num()], b);
 }
 }  // namespace mimkernels

@@ -17,11 +17,13 @@ ops draw from rng.md's Philox streams 1–3 (SPEC.md §1), so a batch split with
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Callable
 
 import torch
 
-from mimkernels import _backends, rng
+from mimkernels import _backends, _native, rng
 from mimkernels.checks import (FLOAT_DTYPES, as_device, check_float, check_int, check_patch_grid, check_same_device,
                                check_tensor)
 from mimkernels.masking import ops as _ops  # noqa: F401  (puts the family's ops in the catalogue)
@@ -38,6 +40,43 @@ _MAX_PATCHES = 1 << 31
 _MAX_SIDE = 1 << 31
 # AvgDist's pixel sides: squared distances up to (H + W)² + W² stay exact in int64 below 2^30.
 _MAX_PIXEL_SIDE = 1 << 30
+# AvgDist's pixels per mask: the work is O(H·W) per mask; past 2^28 pixels (16384²) a call would run for
+# minutes (patch_size = 2^29 on one cell: 2^58 pixels, a hang), so it is refused.
+_MAX_PIXELS = 1 << 28
+
+
+def _seed_arg(seed):
+    """numpy integer scalars (np.int64(3), ...) as Python ints; anything else as given (resolve_seed checks)."""
+    if seed is None or type(seed) is int or isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        return seed
+    return int(seed)
+
+
+def _device_arg(device) -> torch.device:
+    """as_device, with a clear error for a CUDA device on a machine (or a torch build) without one."""
+    dev = as_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        why = "torch was built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+        raise ValueError(f"device={device!r}: {why} (torch.cuda.is_available() is False); use device='cpu'")
+    return dev
+
+
+# The per-sample fast path (a DataLoader transform draws one mask per call): outside torch.compile, with
+# the cpp backend and plain Python ints, simmim_mask / block_mask call `_C` directly. The validated
+# settings are cached (key: the arguments exactly as passed, their types included) so that a repeated
+# call costs a dict lookup and a few int comparisons; everything else goes through the full checks and
+# the catalogue op (torch.ops.mimkernels.<op>.cpp), which is also what torch.compile traces.
+_FAST = _native.available()
+_SIMMIM_SETTINGS: dict = {}
+_BLOCK_SETTINGS: dict = {}
+_MAX_CACHED_SETTINGS = 256
+_SEED_LIMIT = 1 << 63
+
+
+def _cache(table: dict, key, value) -> None:
+    if len(table) >= _MAX_CACHED_SETTINGS:
+        table.clear()
+    table[key] = value
 
 
 # ---- MAE: random_mask_indices, random_masking (SPEC.md §2, §3) -----------------------------------
@@ -66,13 +105,17 @@ def _philox_keys(batch: int, num_patches: int, key: int, sample_offset: int, dev
 
 
 def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, generator, sample_offset: int,
-                  device: torch.device, be: str):
+                  device: torch.device, be: str, auto: bool = False):
     """random_mask_indices on backend `be`, arguments validated. Caller noise runs in the Triton
     kernel when it is fp32/fp16/bf16 (exact in fp32), else (and on cpp/cuda) in the reference."""
     len_keep = reference.len_keep(num_patches, ratio)
     if be == "triton":
         from mimkernels.masking.triton import MAX_PATCHES
-        if num_patches > MAX_PATCHES:
+        if num_patches > MAX_PATCHES and auto:
+            # "auto" falls back to the next backend that takes any L (issue 20), triton being first on CUDA
+            be = "cuda" if "cuda" in _backends.implemented("random_mask_indices") and \
+                _backends.unavailable_reason("cuda", device) is None else "torch"
+        elif num_patches > MAX_PATCHES:
             raise ValueError(f"random_mask_indices: the triton backend takes num_patches <= {MAX_PATCHES}, "
                              f"got {num_patches}; use backend='torch'")
         if noise is not None and noise.dtype in FLOAT_DTYPES:
@@ -97,6 +140,7 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, 
     noise (B, L): sort keys given by the caller (overrides seed/generator/sample_offset); else the
     Philox keys of rng stream 1. device: defaults to noise's device, else CPU.
     """
+    seed = _seed_arg(seed)
     check_int(batch, "batch", minimum=0)
     check_int(num_patches, "num_patches", minimum=1)
     if noise is None and num_patches >= _MAX_PATCHES:
@@ -105,10 +149,11 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, 
     ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     if device is None and isinstance(noise, torch.Tensor):
         device = noise.device
-    dev = as_device(device)
+    dev = _device_arg(device)
     _check_keys(noise, seed, generator, sample_offset, batch, num_patches, dev)
     be = _backends.resolve("random_mask_indices", backend, dev)
-    return _mask_indices(batch, num_patches, ratio, noise, seed, generator, sample_offset, dev, be)
+    return _mask_indices(batch, num_patches, ratio, noise, seed, generator, sample_offset, dev, be,
+                         auto=backend == "auto")
 
 
 def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Tensor | None = None,
@@ -117,6 +162,7 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
     """MAE random_masking: x (B, L, D) -> (x_visible (B, K, D) x.dtype, mask (B, L) float32 1 = masked,
     ids_restore (B, L) int64) (SPEC.md §3). x_visible holds the kept tokens in ascending-key order, as
     MAE. Differentiable in x. Triton: the index kernel, then one row gather (backward: a scatter)."""
+    seed = _seed_arg(seed)
     check_tensor(x, "x", ndim=3, what="(B, L, D)")
     batch, length, _ = x.shape
     if length == 0:
@@ -124,6 +170,15 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
     ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     _check_keys(noise, seed, generator, sample_offset, batch, length, x.device)
     be = _backends.resolve("random_masking", backend, x.device)
+    if backend == "auto" and noise is None:
+        index_be = _backends.resolve("random_mask_indices", "auto", x.device)
+        if be == "torch" and index_be == "cpp" or be == "triton" and length > _triton_max_patches():
+            # The CPU (and, on CUDA, L past the Triton sort): the indices from the native kernel, the rows
+            # by torch.gather as the reference (bit-identical: the same ids, the same gather).
+            ids_keep, ids_restore, mask = _mask_indices(batch, length, ratio, None, seed, generator, sample_offset,
+                                                        x.device, index_be, auto=True)
+            x_visible = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+            return x_visible, mask, ids_restore
     if be == "torch":
         if noise is None:
             rng.check_sample_offset(sample_offset, batch)
@@ -132,6 +187,11 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
     ids_keep, ids_restore, mask = _mask_indices(batch, length, ratio, noise, seed, generator, sample_offset,
                                                 x.device, be)
     return getattr(torch.ops.mimkernels.random_masking, be)(x, ids_keep), mask, ids_restore
+
+
+def _triton_max_patches() -> int:
+    from mimkernels.masking.triton import MAX_PATCHES
+    return MAX_PATCHES
 
 
 # ---- MAE: gather_patches, unshuffle_tokens (SPEC.md §4, §5) --------------------------------------
@@ -212,6 +272,20 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
     constant (mask_patch_size / model_patch_size)² block of the model's grid. SimMIM's own mask is
     int64; bool is a drop-in (`mask.long()` for the original dtype). mask_ratio in [0, 1].
     """
+    if (_FAST and device is None and generator is None and (backend == "auto" or backend == "cpp")
+            and type(batch) is int and type(sample_offset) is int and type(seed) is int
+            and 0 <= seed < _SEED_LIMIT and 0 <= sample_offset and 0 <= batch
+            and sample_offset + batch <= 4294967296 and not torch.compiler.is_compiling()):
+        setting = _SIMMIM_SETTINGS.get((input_size, type(input_size), mask_patch_size, type(mask_patch_size),
+                                        model_patch_size, type(model_patch_size), mask_ratio, type(mask_ratio)))
+        if setting is not None:
+            rand_size, scale, mask_count = setting
+            n = rand_size * scale
+            out = torch.empty((batch, n, n), dtype=torch.bool)
+            _native.lib.simmim_mask_cpu(out.data_ptr(), batch, rand_size, scale, mask_count, seed, sample_offset,
+                                        1 if batch <= 1 else _native.cpu_threads(batch))
+            return out
+    seed = _seed_arg(seed)
     for name, value in (("input_size", input_size), ("mask_patch_size", mask_patch_size),
                         ("model_patch_size", model_patch_size)):
         check_int(value, name, minimum=1)
@@ -225,10 +299,12 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
     if rand_size * rand_size >= _MAX_SIDE:
         raise ValueError(f"(input_size / mask_patch_size)² must be < 2^31, got {rand_size}²")
     _check_batch(batch, sample_offset)
-    dev = as_device(device)
+    dev = _device_arg(device)
     be = _backends.resolve("simmim_mask", backend, dev)
     key = rng.resolve_seed(seed, generator)
     mask_count = reference.simmim_mask_count(rand_size, ratio)
+    _cache(_SIMMIM_SETTINGS, (input_size, type(input_size), mask_patch_size, type(mask_patch_size), model_patch_size,
+                              type(model_patch_size), mask_ratio, type(mask_ratio)), (rand_size, scale, mask_count))
     if be == "torch":
         return reference.simmim_mask(batch, rand_size, scale, mask_count, key, sample_offset, dev)
     return getattr(torch.ops.mimkernels.simmim_mask, be)(batch, rand_size, scale, mask_count, rng.seed_to_i64(key),
@@ -257,6 +333,25 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     num_masking_patches cells (0 <= num_masking_patches <= (height - 1)(width - 1) is required; where
     mmpretrain would loop forever, the kernels stop after 2^16 blocks).
     """
+    if (_FAST and device is None and generator is None and (backend == "auto" or backend == "cpp")
+            and type(batch) is int and type(sample_offset) is int and type(seed) is int
+            and 0 <= seed < _SEED_LIMIT and 0 <= batch and 0 <= sample_offset
+            and sample_offset + batch <= 4294967296 and not torch.compiler.is_compiling()):
+        setting = _BLOCK_SETTINGS.get((height, type(height), width, type(width), num_masking_patches,
+                                       type(num_masking_patches), min_num_patches, type(min_num_patches),
+                                       max_num_patches, type(max_num_patches), min_aspect, type(min_aspect),
+                                       max_aspect, type(max_aspect), variant))
+        if setting is not None:
+            out = torch.empty((batch, height, width), dtype=torch.bool)
+            _native.lib.block_mask_cpu(out.data_ptr(), batch, *setting, seed, sample_offset,
+                                       1 if batch <= 1 else _native.cpu_threads(batch))
+            if setting[-1]:
+                _warn_short_mmpretrain(out, num_masking_patches)
+            return out
+    seed = _seed_arg(seed)
+    cache_key = (height, type(height), width, type(width), num_masking_patches, type(num_masking_patches),
+                 min_num_patches, type(min_num_patches), max_num_patches, type(max_num_patches), min_aspect,
+                 type(min_aspect), max_aspect, type(max_aspect), variant)
     check_int(height, "height", minimum=1)
     check_int(width, "width", minimum=1)
     if height >= _MAX_SIDE or width >= _MAX_SIDE:
@@ -272,23 +367,73 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
         max_aspect, "max_aspect", minimum=0.0, strict_minimum=True, finite=True)
     if min_aspect > max_aspect:
         raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
-    if variant not in ("unilm", "mmpretrain"):
-        raise ValueError(f"variant must be 'unilm' or 'mmpretrain', got {variant!r}")
+    if variant not in _BLOCK_VARIANTS:
+        raise ValueError(f"variant must be one of {_BLOCK_VARIANTS}, got {variant!r}")
     mmpretrain = variant == "mmpretrain"
     if mmpretrain and not 0 <= num_masking_patches <= (height - 1) * (width - 1):
         raise ValueError(f"variant='mmpretrain' masks exactly num_masking_patches cells outside the last row and "
                          f"column: it must be in [0, {(height - 1) * (width - 1)}], got {num_masking_patches}")
+    if variant == "unilm":
+        _check_block_satisfiable(height, width, num_masking_patches, min_num_patches, max_num_patches)
     log_aspect_ratio = (math.log(min_aspect), math.log(max_aspect))
     _check_batch(batch, sample_offset)
-    dev = as_device(device)
+    dev = _device_arg(device)
     be = _backends.resolve("block_mask", backend, dev)
     key = rng.resolve_seed(seed, generator)
     if be == "torch":
-        return reference.block_mask(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
-                                    log_aspect_ratio, key, sample_offset, mmpretrain).to(dev)
-    return getattr(torch.ops.mimkernels.block_mask, be)(batch, height, width, num_masking_patches, min_num_patches,
-                                                        max_num_patches, *log_aspect_ratio, mmpretrain,
-                                                        rng.seed_to_i64(key), sample_offset, dev)
+        out = reference.block_mask(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
+                                   log_aspect_ratio, key, sample_offset, mmpretrain).to(dev)
+    else:
+        if be == "cpp":
+            _cache(_BLOCK_SETTINGS, cache_key, (height, width, num_masking_patches, min_num_patches, max_num_patches,
+                                                *log_aspect_ratio, mmpretrain))
+        out = getattr(torch.ops.mimkernels.block_mask, be)(batch, height, width, num_masking_patches, min_num_patches,
+                                                           max_num_patches, *log_aspect_ratio, mmpretrain,
+                                                           rng.seed_to_i64(key), sample_offset, dev)
+    if mmpretrain and (out.device.type == "cpu" or _backends.debug_checks()) and not torch.compiler.is_compiling():
+        _warn_short_mmpretrain(out, num_masking_patches)
+    return out
+
+
+_BLOCK_VARIANTS = ("unilm", "official", "mmpretrain")
+
+
+def _check_block_satisfiable(height: int, width: int, num_masking_patches: int, min_num_patches: int,
+                             max_num_patches: int) -> None:
+    """ValueError naming the argument for block-mask settings that no mask can satisfy (variant="unilm";
+    variant="official" runs them as upstream does: empty or short masks)."""
+    cells = height * width
+    if num_masking_patches < 0:
+        raise ValueError(f"num_masking_patches must be >= 0, got {num_masking_patches} (upstream returns empty "
+                         f"masks; variant='official' does too)")
+    if num_masking_patches > cells:
+        raise ValueError(f"num_masking_patches = {num_masking_patches} is more than the {height} x {width} = {cells} "
+                         f"cells (variant='official' returns short masks, as upstream)")
+    if num_masking_patches == 0:
+        return
+    if min(height, width) < 2:
+        raise ValueError(f"a {height} x {width} grid (height or width 1) holds no block: blocks are strictly "
+                         f"shorter and narrower than the grid; num_masking_patches must be 0")
+    if min_num_patches > num_masking_patches:
+        raise ValueError(f"min_num_patches = {min_num_patches} is larger than num_masking_patches = "
+                         f"{num_masking_patches}: the first block would mask at least min_num_patches cells (upstream "
+                         f"then stops after one block; variant='official' does too)")
+    if max_num_patches < 1:
+        raise ValueError(f"max_num_patches = {max_num_patches} lets no block add a cell; it must be >= 1")
+
+
+def _warn_short_mmpretrain(out: torch.Tensor, num_masking_patches: int) -> None:
+    """variant='mmpretrain' promises exactly num_masking_patches cells; mmpretrain would loop forever where
+    the kernels stop after 2^16 blocks: say so instead of returning short masks silently."""
+    if out.numel() == 0:
+        return
+    counts = out.flatten(1).sum(1)
+    short = int((counts < num_masking_patches).sum())
+    if short:
+        warnings.warn(f"block_mask(variant='mmpretrain'): {short} of {out.shape[0]} masks hold fewer than "
+                      f"num_masking_patches = {num_masking_patches} cells (fewest: {int(counts.min())}): these "
+                      f"settings cannot reach the count (mmpretrain would loop forever; the kernels stop after "
+                      f"2^16 blocks). Lower num_masking_patches or min_num_patches.", RuntimeWarning, stacklevel=3)
 
 
 def mask_avg_dist(mask: torch.Tensor, patch_size: int, *, backend: str = "auto") -> torch.Tensor:
@@ -303,10 +448,16 @@ def mask_avg_dist(mask: torch.Tensor, patch_size: int, *, backend: str = "auto")
         raise ValueError(f"mask must have a non-empty grid, got shape {tuple(mask.shape)}")
     if mask.shape[1] * patch_size >= _MAX_PIXEL_SIDE or mask.shape[2] * patch_size >= _MAX_PIXEL_SIDE:
         raise ValueError(f"mask grid {tuple(mask.shape[1:])} times patch_size {patch_size} must be < 2^30 pixels")
+    if mask.shape[1] * mask.shape[2] * patch_size * patch_size > _MAX_PIXELS:
+        raise ValueError(f"mask grid {tuple(mask.shape[1:])} times patch_size {patch_size} gives "
+                         f"{mask.shape[1] * patch_size} x {mask.shape[2] * patch_size} pixels per mask; at most 2^28 "
+                         f"(16384²) are taken (the work is O(pixels) per mask)")
     be = _backends.resolve("mask_avg_dist", backend, mask.device)
     if be == "torch":
         return reference.mask_avg_dist(mask, patch_size)
-    return getattr(torch.ops.mimkernels.mask_avg_dist, be)(mask != 0, patch_size)
+    # a bool mask goes as it is (no `mask != 0` copy, which for bool made an int64 temporary: ~9x the mask)
+    return getattr(torch.ops.mimkernels.mask_avg_dist, be)(mask if mask.dtype == torch.bool else mask != 0,
+                                                           patch_size)
 
 
 # ---- data loading (SPEC.md §10) ------------------------------------------------------------------
@@ -314,31 +465,64 @@ def mask_avg_dist(mask: torch.Tensor, patch_size: int, *, backend: str = "auto")
 class MaskCollator:
     """DataLoader collate_fn that adds a batch of masks: returns (collate_fn(samples), masks).
 
-    masks = mask_fn(len(samples), seed=derive_seed(base, rank, worker, step)) with rank from
-    torch.distributed (0 when not initialised), worker from torch.utils.data.get_worker_info() (0 in
-    the main process), step = the number of batches this copy of the collator has made, and base =
-    derive_seed(seed, epoch). Masks therefore differ across ranks, workers, steps and epochs, and a
-    run is reproducible from `seed` (same sampler order, world size and num_workers). Call
-    `set_epoch(epoch)` before each epoch, as with DistributedSampler: workers that are not persistent
-    start from a fresh copy (step 0) every epoch. mask_fn: e.g. `functools.partial(block_mask,
-    num_masking_patches=75, min_num_patches=16)` or a mimkernels.nn mask generator.
+    masks = mask_fn(len(samples), seed=derive_seed(derive_seed(seed, epoch), rank, batch)) with rank from
+    torch.distributed (0 when not initialised) and `batch` the index of this batch in the epoch:
+    start_batch + step · num_workers + worker, where worker and num_workers come from
+    torch.utils.data.get_worker_info() (0 and 1 in the main process) and step counts the batches this
+    copy made since the last set_epoch — DataLoader hands batch k of an epoch to worker k % num_workers
+    (map-style datasets). The masks of a run therefore depend on `seed`, the sampler order and the world
+    size only: not on num_workers, persistent_workers or prefetching (SPEC.md §10).
+
+    Call `set_epoch(epoch)` before each epoch, as with DistributedSampler: the epoch lives in a small
+    shared-memory tensor, so it reaches persistent workers too, and every copy restarts its step count.
+    Resuming: `state_dict()` / `load_state_dict()` carry seed and epoch; a loader resumed in the middle of
+    an epoch that skips the first k batches calls `set_epoch(epoch, start_batch=k)`.
+    mask_fn: e.g. `functools.partial(block_mask, num_masking_patches=75, min_num_patches=16)` or a
+    mimkernels.nn mask generator.
     """
 
     def __init__(self, mask_fn: Callable[..., torch.Tensor], seed: int = 0,
                  collate_fn: Callable | None = None):
-        self.mask_fn, self.seed, self.epoch, self.step = mask_fn, rng.resolve_seed(seed), 0, 0
+        self.mask_fn, self.seed = mask_fn, rng.resolve_seed(_seed_arg(seed))
         self.collate_fn = collate_fn or torch.utils.data.default_collate
+        # [epoch, start_batch, generation], shared with the workers (forked or spawned) of any DataLoader
+        self._shared = torch.zeros(3, dtype=torch.int64).share_memory_()
+        self._generation, self.step = 0, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = check_int(epoch, "epoch", minimum=0)
+    @property
+    def epoch(self) -> int:
+        return int(self._shared[0])
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Masks of epoch `epoch` from the next batch on, that batch being batch `start_batch` of the epoch."""
+        epoch = check_int(_seed_arg(epoch), "epoch", minimum=0)
+        start_batch = check_int(_seed_arg(start_batch), "start_batch", minimum=0)
+        if epoch >= 1 << 63 or start_batch >= 1 << 32:
+            raise ValueError(f"epoch must be < 2^63 and start_batch < 2^32, got {epoch}, {start_batch}")
+        self._shared[0], self._shared[1] = epoch, start_batch
+        self._shared[2] += 1
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed = rng.resolve_seed(_seed_arg(state["seed"]))
+        self.set_epoch(state["epoch"])
+
+    def batch_index(self) -> int:
+        """The index in the epoch of the batch this copy makes next (class docstring)."""
+        generation = int(self._shared[2])
+        if generation != self._generation:  # set_epoch was called since this copy's last batch
+            self._generation, self.step = generation, 0
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        return int(self._shared[1]) + self.step * workers + worker
 
     def step_seed(self) -> int:
-        """The seed of the next batch of this copy: derive_seed(derive_seed(seed, epoch), rank, worker, step)."""
+        """The seed of the next batch of this copy: derive_seed(derive_seed(seed, epoch), rank, batch_index())."""
         dist = torch.distributed
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        info = torch.utils.data.get_worker_info()
-        worker = 0 if info is None else info.id
-        return rng.derive_seed(rng.derive_seed(self.seed, self.epoch), rank, worker, self.step)
+        return rng.derive_seed(rng.derive_seed(self.seed, self.epoch), rank, self.batch_index() % (1 << 32))
 
     def __call__(self, samples: list):
         seed = self.step_seed()

@@ -61,6 +61,11 @@ BAD_CALLS = [
     ("block_mask", "min_num_patches", -1, ValueError), ("block_mask", "min_aspect", 0.0, ValueError),
     ("block_mask", "max_aspect", "2", TypeError), ("block_mask", "variant", "beit", ValueError),
     ("block_mask", "seed", "0", TypeError),
+    # settings no block mask can satisfy (issue 19; variant="official" runs them as upstream does)
+    ("block_mask", "num_masking_patches", -1, ValueError), ("block_mask", "num_masking_patches", 37, ValueError),
+    ("block_mask", "min_num_patches", 11, ValueError), ("block_mask", "max_num_patches", 0, ValueError),
+    ("mask_avg_dist", "patch_size", 2**29, ValueError), ("simmim_mask", "device", "cuda:0", ValueError)
+    if not torch.cuda.is_available() else ("simmim_mask", "seed", 1.5, TypeError),
     ("mask_avg_dist", "mask", _img(3, 3), ValueError), ("mask_avg_dist", "mask", [[1]], TypeError),
     ("mask_avg_dist", "patch_size", 0, ValueError),
     # a second device (meta: no data) where tensors must share one

@@ -9,7 +9,8 @@ import torch
 from scipy import ndimage, stats
 
 from mimkernels import _native
-from mimkernels.testing import OfficialMaskingGenerator, OfficialMMPretrainBEiTMaskGenerator, backends_on
+from benchmarks.upstream_masks import OfficialMaskingGenerator, OfficialMMPretrainBEiTMaskGenerator
+from mimkernels.testing import backends_on
 
 native = pytest.mark.skipif(not _native.available(), reason="mimkernels._C not built")
 

@@ -9,7 +9,7 @@ import torch
 
 import mimkernels as mk
 from mimkernels import _native
-from mimkernels.testing import OfficialSimMIMMaskGenerator
+from benchmarks.upstream_masks import OfficialSimMIMMaskGenerator
 from python_tests.masking.oracles import (BLOCK_SETTINGS, count_histogram_pvalue, native, neighbour_pairs,
                                           official_block_masks, two_proportion_z)
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 import mimkernels as mk
 from mimkernels import rng
 from mimkernels.masking import reference
-from mimkernels.testing import OfficialSimMIMMaskGenerator, backends_on
+from benchmarks.upstream_masks import OfficialSimMIMMaskGenerator
+from mimkernels.testing import backends_on
 from python_tests.masking.oracles import (mae_decoder_unshuffle, mae_random_masking, oracle, oracle_gather,
                                           random_ids, scipy_avg_dist, tie_free_noise)
 
