@@ -33,10 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # 128×128-box program per image-channel until the truncated DFT became two kernels).
 KNOWN_SPILLS: dict[str, str] = {}
 
-# Bandwidth-bound rows with a scalar contiguous side today: HOG's stencil loads (Triton and CUDA). (The
-# patch-layout kernels left this list when pixel/triton.py moved to its patch tile: 128-bit both sides.)
-KNOWN_SCALAR = {
-}
+# Bandwidth-bound rows with a scalar contiguous side today: none (the patch-layout kernels left this list
+# when pixel/triton.py moved to its patch tile, HOG when its halo became 128-bit row chunks).
+KNOWN_SCALAR: dict[str, str] = {}
 
 
 def _row_ids() -> list[str]:

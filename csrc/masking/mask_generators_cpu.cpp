@@ -60,37 +60,38 @@ __attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m25
   *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-__attribute__((target("avx2"))) void philox_x0_avx2(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample,
-                                                   uint32_t stream, uint64_t seed) {
+__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kLanes], uint32_t i0, uint32_t sample,
+                                                 uint32_t stream, uint64_t seed) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
+  __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
+  __m256i c3 = _mm256_setzero_si256();
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    __m256i hi0, lo0, hi1, lo1;
+    mulhilo8(c0, m0, &hi0, &lo0);
+    mulhilo8(c2, m1, &hi1, &lo1);
+    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
+    c1 = lo1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3);
+}
+
+__attribute__((target("avx2"))) void philox_x0_avx2(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample,
+                                                   uint32_t stream, uint64_t seed) {
+  alignas(32) uint32_t w[4][kLanes];
   for (int64_t base = 0; base < n; base += kLanes) {
-    __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0 + static_cast<uint32_t>(base))), lane);
-    __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
-    __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
-    __m256i c3 = _mm256_setzero_si256();
-    uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-      __m256i hi0, lo0, hi1, lo1;
-      mulhilo8(c0, m0, &hi0, &lo0);
-      mulhilo8(c2, m1, &hi1, &lo1);
-      const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
-      const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
-      c0 = n0;
-      c1 = lo1;
-      c2 = n2;
-      c3 = lo0;
-      k0 += 0x9E3779B9u;
-      k1 += 0xBB67AE85u;
-    }
-    if (n - base >= kLanes) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + base), c0);
-    } else {
-      alignas(32) uint32_t tail[kLanes];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tail), c0);
-      for (int64_t k = 0; k < n - base; ++k) out[base + k] = tail[k];
-    }
+    philox4_avx2(w, i0 + static_cast<uint32_t>(base), sample, stream, seed);
+    for (int64_t k = 0; k < kLanes && base + k < n; ++k) out[base + k] = w[0][k];
   }
 }
 
@@ -217,33 +218,6 @@ struct BlockDraws {
   }
 };
 
-#if defined(MK_HAVE_AVX2_PATH)
-__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kLanes], uint32_t i0, uint32_t sample,
-                                                 uint32_t stream, uint64_t seed) {
-  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
-  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
-  __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
-  __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
-  __m256i c3 = _mm256_setzero_si256();
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    __m256i hi0, lo0, hi1, lo1;
-    mulhilo8(c0, m0, &hi0, &lo0);
-    mulhilo8(c2, m1, &hi1, &lo1);
-    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
-    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
-    c1 = lo1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3);
-}
-#endif
 
 void BlockDraws::refill() {
 #if defined(MK_HAVE_AVX2_PATH)
@@ -264,57 +238,10 @@ void BlockDraws::refill() {
   pos = 0;
 }
 
-// The number of nonzero bytes among row[0, n), bytes 0 or 1: 8 at a time (a byte sum by one multiply).
-inline int64_t count_ones(const uint8_t* row, int64_t n) {
-  int64_t total = 0, x = 0;
-  for (; x + 8 <= n; x += 8) {
-    uint64_t word;
-    std::memcpy(&word, row + x, 8);
-    total += static_cast<int64_t>((word * 0x0101010101010101ull) >> 56);
-  }
-  for (; x < n; ++x) total += row[x];
-  return total;
-}
-
-// block_mask_add_block (block_mask.h) with the draws from `draws`: the same steps, the same arithmetic.
-int64_t block_add_block_cpu(uint8_t* mask, const BlockMaskParams& p, int64_t cap, BlockDraws& draws) {
-  const int64_t H = p.height, W = p.width;
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    const Philox4 shape = draws.next();
-    const double target_area = uniform_between(static_cast<double>(p.min_num_patches), static_cast<double>(cap),
-                                               unit_double(shape.x0, shape.x1));
-    const double aspect = exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
-    const double h_real = rint(sqrt(target_area * aspect));
-    const double w_real = rint(sqrt(target_area / aspect));
-    if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
-    const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
-    const Philox4 place = draws.next();
-    const int64_t inclusive = p.mmpretrain ? 0 : 1;
-    const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
-    const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
-    int64_t already = 0;
-    for (int64_t r = top; r < top + h; ++r) already += count_ones(mask + r * W + left, w);
-    const int64_t added = h * w - already;
-    if (0 < added && added <= cap) {
-      for (int64_t r = top; r < top + h; ++r) std::memset(mask + r * W + left, 1, static_cast<size_t>(w));
-      return added;
-    }
-  }
-  return 0;
-}
-
-// block_mask_sample (block_mask.h) on the CPU.
+// block_mask_sample (block_mask.h) on the CPU: the same body, its draws computed 8 ahead.
 void block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
-  std::memset(mask, 0, static_cast<size_t>(p.height * p.width));
   BlockDraws draws(seed, static_cast<uint32_t>(sample));
-  int64_t count = 0;
-  for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
-    const int64_t remaining = p.num_masking_patches - count;
-    const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
-    const int64_t added = block_add_block_cpu(mask, p, cap, draws);
-    if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
-    count += added;
-  }
+  block_mask_fill(OneLane{}, mask, p, draws);
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ outputs never require grad, whatever the input (a target, never a path for gradi
 A NaN or Inf pixel poisons the whole vector of every (channel, cell) its 3×3 stencil reaches, as in the
 official code (no value checks: they would synchronize the host). The cuda backend holds a tile of at
 least one cell in shared memory: it raises ValueError when one cell does not fit the GPU's shared memory
-per block (pool > ~130 on an H100 at 9 bins); triton has no such limit.
+per block (pool > ~138 at 9 bins); triton has no such limit.
 """
 from __future__ import annotations
 

@@ -108,17 +108,26 @@ struct StridedTeam {
   }
 };
 
+// The Philox calls of one sample in order: the i-th is draw(seed, i, sample, kStreamBlockMask). The cpp
+// build's CPU path (mask_generators_cpu.cpp) passes another source of the same calls, computed 8 ahead.
+struct BlockMaskDraws {
+  uint64_t seed;
+  uint32_t sample;
+  uint32_t counter;
+  MK_HD Philox4 next() { return draw(seed, counter++, sample, kStreamBlockMask); }
+};
+
 // One call of the official `_mask(mask, max_mask_patches)`: up to 10 attempts, stop at the first
-// that adds cells. Returns the number of cells added (0: every attempt failed). `counter` advances.
+// that adds cells. Returns the number of cells added (0: every attempt failed). `draws` advances.
 // Bounds (whatever the counts): a block is tried only when h < H and w < W (compared as doubles, so
 // NaN, negative or huge areas are skipped), top in [0, H - h] and left in [0, W - w] (`below` is
 // < its bound), so every cell touched lies inside the H x W mask; cap <= 0 accepts no block.
-template <class Team>
+template <class Team, class Draws>
 MK_HD int64_t block_mask_add_block(const Team& team, uint8_t* mask, const BlockMaskParams& p, int64_t cap,
-                                   uint64_t seed, uint32_t sample, uint32_t* counter) {
+                                   Draws& draws) {
   const int64_t H = p.height, W = p.width;
   for (int attempt = 0; attempt < 10; ++attempt) {
-    const Philox4 shape = draw(seed, (*counter)++, sample, kStreamBlockMask);
+    const Philox4 shape = draws.next();
     const double target_area = uniform_between(static_cast<double>(p.min_num_patches), static_cast<double>(cap),
                                                unit_double(shape.x0, shape.x1));
     const double aspect = exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
@@ -128,7 +137,7 @@ MK_HD int64_t block_mask_add_block(const Team& team, uint8_t* mask, const BlockM
     const double w_real = rint(sqrt(target_area / aspect));
     if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
     const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
-    const Philox4 place = draw(seed, (*counter)++, sample, kStreamBlockMask);
+    const Philox4 place = draws.next();
     const int64_t inclusive = p.mmpretrain ? 0 : 1;
     const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
     const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
@@ -144,22 +153,29 @@ MK_HD int64_t block_mask_add_block(const Team& team, uint8_t* mask, const BlockM
   return 0;
 }
 
-// One sample on a team: mask (H x W bytes, zeroed here, 1 = masked). Returns the number of masked cells.
-template <class Team>
-MK_HD int64_t block_mask_sample_team(const Team& team, uint8_t* mask, const BlockMaskParams& p, uint64_t seed,
-                                     int64_t sample) {
+// One sample on a team with the sample's draws: mask (H x W bytes, zeroed here, 1 = masked). Returns the
+// number of masked cells.
+template <class Team, class Draws>
+MK_HD int64_t block_mask_fill(const Team& team, uint8_t* mask, const BlockMaskParams& p, Draws& draws) {
   team.each(p.height * p.width, [&](int64_t k) { mask[k] = 0; });
   team.sync();
-  uint32_t counter = 0;
   int64_t count = 0;
   for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
     const int64_t remaining = p.num_masking_patches - count;
     const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
-    const int64_t added = block_mask_add_block(team, mask, p, cap, seed, static_cast<uint32_t>(sample), &counter);
+    const int64_t added = block_mask_add_block(team, mask, p, cap, draws);
     if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
     count += added;
   }
   return count;
+}
+
+// One sample on a team: block_mask_fill with the sample's draws in order.
+template <class Team>
+MK_HD int64_t block_mask_sample_team(const Team& team, uint8_t* mask, const BlockMaskParams& p, uint64_t seed,
+                                     int64_t sample) {
+  BlockMaskDraws draws{seed, static_cast<uint32_t>(sample), 0u};
+  return block_mask_fill(team, mask, p, draws);
 }
 
 // One sample, one thread (the cpp build): the body above with a team of one lane.
