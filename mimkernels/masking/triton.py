@@ -166,9 +166,11 @@ def random_masking_backward(grad: torch.Tensor, x: torch.Tensor, ids_keep: torch
 
 
 @triton.jit
-def _unshuffle_rows(ids_ptr, ids_stride_b, ids_stride_l, L, PREFIX, CHUNKS, ROWS: tl.constexpr):
-    """The rows t of this tile of the (B, P+L, D) side, their sample b (int64) and their id r (int64; -1 on
-    prefix and padding rows): (tile, b, t, in_sample, is_prefix, r)."""
+def _unshuffle_kernel(out_ptr, out_stride_b, out_stride_t, out_stride_d,
+                      x_ptr, x_stride_b, x_stride_t, x_stride_d,
+                      ids_ptr, ids_stride_b, ids_stride_l,
+                      tok_ptr, tok_stride_d,
+                      L, K, PREFIX, D, CHUNKS, ROWS: tl.constexpr, BLOCK_D: tl.constexpr):
     tile = tl.program_id(0)
     b = (tile // CHUNKS).to(tl.int64)
     # int32 row numbers: t < P + L < 2^31 (the front door bounds L and x's row count)
@@ -177,16 +179,6 @@ def _unshuffle_rows(ids_ptr, ids_stride_b, ids_stride_l, L, PREFIX, CHUNKS, ROWS
     is_prefix = t < PREFIX
     r = tl.load(ids_ptr + b * ids_stride_b + (t - PREFIX).to(tl.int64) * ids_stride_l,
                 mask=in_sample & (t >= PREFIX), other=-1).to(tl.int64)
-    return tile, b, t, in_sample, is_prefix, r
-
-
-@triton.jit
-def _unshuffle_kernel(out_ptr, out_stride_b, out_stride_t, out_stride_d,
-                      x_ptr, x_stride_b, x_stride_t, x_stride_d,
-                      ids_ptr, ids_stride_b, ids_stride_l,
-                      tok_ptr, tok_stride_d,
-                      L, K, PREFIX, D, CHUNKS, ROWS: tl.constexpr, BLOCK_D: tl.constexpr):
-    tile, b, t, in_sample, is_prefix, r = _unshuffle_rows(ids_ptr, ids_stride_b, ids_stride_l, L, PREFIX, CHUNKS, ROWS)
     use_x = is_prefix | ((r >= 0) & (r < K))
     use_tok = (r >= K) & (r < L)                      # r = -1 on prefix and padding rows
     src = tl.where(is_prefix, t.to(tl.int64), PREFIX + r)
@@ -201,6 +193,8 @@ def _unshuffle_kernel(out_ptr, out_stride_b, out_stride_t, out_stride_d,
              mask=in_sample[:, None] & in_d[None, :])
 
 
+# The row prologue of _unshuffle_kernel, written out again: a jit helper that took ids_ptr would make torch's
+# store analysis (torch.compile's functionalization of triton_op launches) count ids_ptr as written.
 @triton.jit
 def _unshuffle_backward_kernel(
     gx_ptr, gx_stride_b, gx_stride_t, gx_stride_d,  # grad_x (B, P+K, D), zeros
@@ -209,7 +203,14 @@ def _unshuffle_backward_kernel(
     part_ptr, part_stride_row,                      # per-tile sums of the masked rows (B·C, D)
     L, K, PREFIX, D, CHUNKS, ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    tile, b, t, in_sample, is_prefix, r = _unshuffle_rows(ids_ptr, ids_stride_b, ids_stride_l, L, PREFIX, CHUNKS, ROWS)
+    tile = tl.program_id(0)
+    b = (tile // CHUNKS).to(tl.int64)
+    # int32 row numbers: t < P + L < 2^31 (the front door bounds L and x's row count)
+    t = (tile % CHUNKS) * ROWS + tl.arange(0, ROWS)
+    in_sample = t < PREFIX + L
+    is_prefix = t < PREFIX
+    r = tl.load(ids_ptr + b * ids_stride_b + (t - PREFIX).to(tl.int64) * ids_stride_l,
+                mask=in_sample & (t >= PREFIX), other=-1).to(tl.int64)
     kept = (r >= 0) & (r < K)
     to_token = (r >= K) & (r < L)                     # r = -1 on prefix and padding rows
     dst = tl.where(is_prefix, t.to(tl.int64), PREFIX + r)

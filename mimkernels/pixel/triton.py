@@ -422,15 +422,20 @@ def _norm_backward(gs, ts, std, live, D: tl.constexpr, C: tl.constexpr):
 
 
 @triton.jit
-def _normalized_patch_tile(img_ptr, img_stride_b, img_stride_c, img_stride_h, img_stride_w, ROWS, L, grid_w, eps,
-                           C: tl.constexpr, P: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr,
-                           R: tl.constexpr, IDX: tl.constexpr, ACC: tl.constexpr):
-    """The tile's R patch rows read from the image and normalized per patch: (b64, l, pi, q0, m, live, ts, std)
-    with ts the normalized rows in (p, q, c) order, in ACC (SPEC.md §2)."""
+def _patch_norm_target_kernel(
+    out_ptr,            # (B, L, D) imgs.dtype, any strides
+    out_stride_b, out_stride_l, out_stride_d,
+    img_ptr,            # (B, C, H, W) any strides
+    img_stride_b, img_stride_c, img_stride_h, img_stride_w,
+    ROWS, L, grid_w, eps,
+    C: tl.constexpr, P: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr, R: tl.constexpr,
+    IDX: tl.constexpr, ACC: tl.constexpr,
+):
     BITS: tl.constexpr = img_ptr.dtype.element_ty.primitive_bitwidth
     VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
     LOG2VEC: tl.constexpr = (VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)
     G: tl.constexpr = PPP // VEC
+    D: tl.constexpr = P * P * C
     row, live, g, pi, q0, m, in_patch = _tile(ROWS, R, G, VEC, P, IDX)
     if PPP != P * P:
         live = live & in_patch
@@ -442,30 +447,14 @@ def _normalized_patch_tile(img_ptr, img_stride_b, img_stride_c, img_stride_h, im
     xs = ()
     for c in tl.static_range(C):
         xs = xs + (tl.load(img_ptr + img_off + c * tl.cast(img_stride_c, IDX), mask=live, other=0.0).to(ACC),)
-    ts, std = _normalize(_to_rows(xs, C, R, G, VEC, LOG2VEC), live, P * P * C, C, eps)
-    return b64, l, pi, q0, m, live, ts, std
-
-
-@triton.jit
-def _patch_norm_target_kernel(
-    out_ptr,            # (B, L, D) imgs.dtype, any strides
-    out_stride_b, out_stride_l, out_stride_d,
-    img_ptr,            # (B, C, H, W) any strides
-    img_stride_b, img_stride_c, img_stride_h, img_stride_w,
-    ROWS, L, grid_w, eps,
-    C: tl.constexpr, P: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr, R: tl.constexpr,
-    IDX: tl.constexpr, ACC: tl.constexpr,
-):
-    b64, l, pi, q0, m, live, ts, std = _normalized_patch_tile(img_ptr, img_stride_b, img_stride_c, img_stride_h,
-                                                              img_stride_w, ROWS, L, grid_w, eps, C, P, MAXVEC, PPP,
-                                                              R, IDX, ACC)
-    BITS: tl.constexpr = img_ptr.dtype.element_ty.primitive_bitwidth
-    VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
+    ts, _ = _normalize(_to_rows(xs, C, R, G, VEC, LOG2VEC), live, D, C, eps)
     sd = tl.cast(out_stride_d, IDX)
     _store_rows(out_ptr, b64 * out_stride_b + l * tl.cast(out_stride_l, IDX), _row_offsets(pi, q0, m, pi, C, VEC, P, True) * sd,
                 live, sd, ts, C, VEC)
 
 
+# The tile prologue of _patch_norm_target_kernel, written out again: a jit helper that took img_ptr would make
+# torch's store analysis (torch.compile's functionalization of triton_op launches) count img_ptr as written.
 @triton.jit
 def _patch_norm_target_bwd_kernel(
     grad_img_ptr,       # (B, C, H, W) imgs.dtype, any strides, written
@@ -478,16 +467,27 @@ def _patch_norm_target_bwd_kernel(
     C: tl.constexpr, P: tl.constexpr, MAXVEC: tl.constexpr, PPP: tl.constexpr, R: tl.constexpr,
     IDX: tl.constexpr, ACC: tl.constexpr,
 ):
-    b64, l, pi, q0, m, live, ts, std = _normalized_patch_tile(img_ptr, img_stride_b, img_stride_c, img_stride_h,
-                                                              img_stride_w, ROWS, L, grid_w, eps, C, P, MAXVEC, PPP,
-                                                              R, IDX, ACC)
     BITS: tl.constexpr = img_ptr.dtype.element_ty.primitive_bitwidth
     VEC: tl.constexpr = MAXVEC if MAXVEC * BITS <= 128 else 128 // BITS
     LOG2VEC: tl.constexpr = (VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)
+    G: tl.constexpr = PPP // VEC
+    D: tl.constexpr = P * P * C
+    row, live, g, pi, q0, m, in_patch = _tile(ROWS, R, G, VEC, P, IDX)
+    if PPP != P * P:
+        live = live & in_patch
+    b = row // L
+    l = row - b * L
+    b64 = b.to(tl.int64)
+    img_off = b64 * img_stride_b + _image_offsets(l, pi, q0, m, tl.cast(img_stride_h, IDX),
+                                                  tl.cast(img_stride_w, IDX), grid_w, P)
+    xs = ()
+    for c in tl.static_range(C):
+        xs = xs + (tl.load(img_ptr + img_off + c * tl.cast(img_stride_c, IDX), mask=live, other=0.0).to(ACC),)
+    ts, std = _normalize(_to_rows(xs, C, R, G, VEC, LOG2VEC), live, D, C, eps)
     sd = tl.cast(grad_stride_d, IDX)
     gs = _load_rows(grad_ptr, b64 * grad_stride_b + l * tl.cast(grad_stride_l, IDX),
                     _row_offsets(pi, q0, m, pi, C, VEC, P, True) * sd, live, sd, C, VEC, ACC)
-    gx = _to_channels(_norm_backward(gs, ts, std, live, P * P * C, C), C, R, PPP // VEC, VEC, LOG2VEC)
+    gx = _to_channels(_norm_backward(gs, ts, std, live, D, C), C, R, G, VEC, LOG2VEC)
     out_off = b64 * gi_stride_b + _image_offsets(l, pi, q0, m, tl.cast(gi_stride_h, IDX), tl.cast(gi_stride_w, IDX),
                                                  grid_w, P)
     for c in tl.static_range(C):
