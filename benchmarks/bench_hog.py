@@ -56,6 +56,16 @@ def test_gpu_batch_256(timed, dtype, provider):
     timed(fn, bytes_moved=_bytes(imgs), kernel="hog", provider=provider, dtype=str(dtype), batch=256)
 
 
+
+@gpu
+@pytest.mark.parametrize("provider", ["official"] + backends_on("hog_map", "cuda", exclude=("torch",)))
+def test_gpu_hog_map_batch_256(timed, provider):
+    """SlowFast's MaskFeat target: the cell map without the window (HOGLayerC), fp32."""
+    imgs = _images(256, torch.float32, "cuda")
+    fn = ((lambda: reference.hog_map(imgs, 9, 8, 0)) if provider == "official"
+          else (lambda: mk.hog_map(imgs, gaussian_window=0, backend=provider)))
+    timed(fn, bytes_moved=_bytes(imgs), kernel="hog_map", provider=provider, dtype="torch.float32", batch=256)
+
 # ---- interleaved CPU rounds against the official module (python -m benchmarks.bench_hog) -------------
 
 def official_hog_generator():
