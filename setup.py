@@ -10,9 +10,11 @@ Environment switches (the only ones; README "Building" repeats them):
   MIMKERNELS_SANITIZE=1         AddressSanitizer + UndefinedBehaviorSanitizer build of `_C`'s host code
                                 (gcc; SANITIZE_FLAGS below); CUDA sources are skipped, ninja state in
                                 build/native-sanitize. Importing it needs the ASan runtime first:
-                                  LD_PRELOAD=$(gcc -print-file-name=libasan.so) \
+                                  LD_PRELOAD="$(gcc -print-file-name=libasan.so) \
+                                    $(gcc -print-file-name=libstdc++.so)" \
                                   ASAN_OPTIONS=detect_leaks=0 python ...
-                                (detect_leaks=0: CPython leaks by design.) python_tests/fuzz/sanitize.py
+                                (detect_leaks=0: CPython leaks by design; libstdc++: ASan's
+                                __cxa_throw interceptor needs it loaded.) python_tests/fuzz/sanitize.py
                                 builds one into a temporary copy of the package and runs the cpp tests
                                 and the value fuzzer under it (python -m python_tests.fuzz.sanitize).
   CUDA_HOME / nvcc on PATH      where nvcc is looked for

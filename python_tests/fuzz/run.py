@@ -210,6 +210,25 @@ def failure_table(results: list[dict], limit_per_cell: int = 2) -> str:
     return "\n".join(rows)
 
 
+def known_entries(results: list[dict]) -> str:
+    """The failing cells as python_tests/fuzz/known.py lines: (op, backend, category): "n/N failed: what
+    (case index: input)", the most common kind of failure first."""
+    lines = []
+    for (op, be, cat), cell in sorted(summarize(results).items()):
+        if not cell["failures"]:
+            continue
+        kinds: dict = defaultdict(list)
+        for r in cell["failures"]:
+            kind = r["what"].split(";")[0].split(":")[0] if r["what"].startswith(("crash", "hang")) else \
+                r["what"].split("(worst")[0].split(": ")[-1][:60] if "differ" in r["what"] else r["what"][:70]
+            kinds[kind].append(r)
+        parts = [f"{len(rs)}x {k} (e.g. case {rs[0]['i']}: {rs[0]['label'][:70]})"
+                 for k, rs in sorted(kinds.items(), key=lambda kv: -len(kv[1]))[:2]]
+        text = f"{len(cell['failures'])}/{cell['cases']} failed: " + "; ".join(parts)
+        lines.append(f"    ({op!r}, {be!r}, {cat!r}):\n        {json.dumps(text)},")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--op", action="append", help="op(s) to fuzz (default: every public op)")
@@ -217,11 +236,21 @@ def main(argv=None) -> int:
     parser.add_argument("--case", type=int, help="only this case index")
     parser.add_argument("-v", action="store_true", help="print every result")
     parser.add_argument("--json", help="write every result to this file")
+    parser.add_argument("--from-json", help="read the results of an earlier --json run instead of running")
+    parser.add_argument("--known", action="store_true", help="print the failing cells as known.py entries")
     args = parser.parse_args(argv)
     os.environ.setdefault("TRITON_INTERPRET", "1")
     sys.path.insert(0, ROOT)
     from python_tests.fuzz import cases
 
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        if args.known:
+            print(known_entries(results))
+        else:
+            print(failure_table(results))
+        return 0
     n, t = default_counts()
     jobs = make_jobs(args.op or cases.ops(), n, t, tuple(args.backend or ("torch", "cpp", "triton")), args.case)
     t0 = time.time()

@@ -13,8 +13,11 @@
 
 By hand, after `MIMKERNELS_SANITIZE=1 python setup.py build_ext --inplace` (which replaces the in-place
 `_C`: rebuild without the switch afterwards):
-  LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 python -m pytest ...
-(detect_leaks=0: CPython and torch keep memory to the end by design; every other finding is fatal.)
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" \
+  ASAN_OPTIONS=detect_leaks=0 python -m pytest --capture=sys ...
+(detect_leaks=0: CPython and torch keep memory to the end by design; every other finding is fatal.
+libstdc++ preloaded: ASan intercepts __cxa_throw, and python does not link libstdc++ itself.
+--capture=sys: pytest's default fd capture would swallow the report of a process that ASan ends.)
 """
 from __future__ import annotations
 
@@ -38,11 +41,16 @@ UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1:exitcode=23"
 
 
 def sanitizer_runtime() -> str:
-    path = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    if not os.path.isabs(path) or not os.path.exists(path):
-        raise RuntimeError("gcc's libasan.so was not found (install gcc with its sanitizer runtimes)")
-    return path
+    """LD_PRELOAD for python: gcc's ASan runtime first, then libstdc++ (python does not link it; without
+    it ASan's __cxa_throw interceptor finds no real one and aborts at torch's first C++ exception)."""
+    paths = []
+    for lib in ("libasan.so", "libstdc++.so"):
+        path = subprocess.run(["gcc", f"-print-file-name={lib}"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        if not os.path.isabs(path) or not os.path.exists(path):
+            raise RuntimeError(f"gcc's {lib} was not found (install gcc with its sanitizer runtimes)")
+        paths.append(os.path.realpath(path))
+    return " ".join(paths)
 
 
 def asan_env(pkg_dir: str) -> dict:
@@ -128,7 +136,7 @@ def main(argv=None) -> int:
     try:
         pkg = build(dest)
         env = asan_env(pkg)
-        py = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"]
+        py = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "--capture=sys"]
         rcs = [run([sys.executable, "-c", CHECK, pkg], env, pkg, "load"),
                run([*py, *CPP_TESTS], env, pkg, "cpp tests"),
                run([*py, *sorted(os.path.relpath(p, ROOT) for p in glob.glob(
