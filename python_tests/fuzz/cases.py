@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import random
 from dataclasses import dataclass, field
 
@@ -427,4 +428,6 @@ def repaired(op: str, args: dict) -> dict:
 
 
 def ops() -> list[str]:
-    return public_ops()
+    """Every public op, or those named in MIMKERNELS_FUZZ_OPS (comma separated: a quick local run)."""
+    only = [o for o in os.environ.get("MIMKERNELS_FUZZ_OPS", "").split(",") if o]
+    return [op for op in public_ops() if not only or op in only]

@@ -131,18 +131,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", help="build into this folder and keep it (default: a temporary folder)")
     parser.add_argument("--cases", type=int, default=int(os.environ.get("MIMKERNELS_FUZZ_CASES", "1000")))
+    parser.add_argument("--steps", default="tests,fuzz", help="tests (the cpp tests), fuzz, or both (default)")
     args = parser.parse_args(argv)
     dest = args.keep or tempfile.mkdtemp(prefix="mk_asan_")
     try:
         pkg = build(dest)
         env = asan_env(pkg)
         py = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "--capture=sys"]
-        rcs = [run([sys.executable, "-c", CHECK, pkg], env, pkg, "load"),
-               run([*py, *CPP_TESTS], env, pkg, "cpp tests"),
-               run([*py, *sorted(os.path.relpath(p, ROOT) for p in glob.glob(
-                   os.path.join(ROOT, "python_tests", "*", "test_backends.py"))), "python_tests/test_backends.py",
-                    "-k", "cpp"], env, pkg, "cpp cases of the backend tests"),
-               fuzz_cpp(pkg, args.cases)]
+        steps = args.steps.split(",")
+        rcs = [run([sys.executable, "-c", CHECK, pkg], env, pkg, "load")]
+        if "tests" in steps:
+            rcs.append(run([*py, *CPP_TESTS], env, pkg, "cpp tests"))
+            rcs.append(run([*py, *sorted(os.path.relpath(p, ROOT) for p in glob.glob(
+                os.path.join(ROOT, "python_tests", "*", "test_backends.py"))), "python_tests/test_backends.py",
+                "-k", "cpp"], env, pkg, "cpp cases of the backend tests"))
+        if "fuzz" in steps:
+            rcs.append(fuzz_cpp(pkg, args.cases))
         rcs = [0 if rc == 5 else rc for rc in rcs]  # 5: pytest selected nothing
         print("sanitize:", "ok" if not any(rcs) else f"FAILED {rcs}")
         return 1 if any(rcs) else 0

@@ -332,7 +332,10 @@ def main() -> None:
             case = cases.make_case(op, index, seed)
             print(json.dumps({"op": op, "i": index, "backend": backend, "cat": case.category, "label": case.label,
                               "debug": case.debug, "grad": case.grad, "ok": ok, "what": what}), file=out, flush=True)
-            if fault is not None:
+            # A fault, a hang, or a failed Triton case (the interpreter may have written outside a tensor,
+            # and heap damage shows only at some later free()): the rest runs in a fresh worker, so that
+            # no later case inherits the damage.
+            if fault is not None or (not ok and backend == "triton"):
                 os._exit(DEVICE_FAULT_EXIT)
 
 
