@@ -402,6 +402,9 @@ def id_bounds(op: str, args: dict) -> tuple[torch.Tensor, int, int] | None:
         if not isinstance(p, int) or p <= 0 or not isinstance(imgs, torch.Tensor) or imgs.dim() != 4:
             return None
         return ids, prefix, prefix + (imgs.shape[2] // p) * (imgs.shape[3] // p)
+    x = args.get("x")
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or prefix > x.shape[1]:
+        return None  # refused by the front door: no rows to speak of
     return ids, 0, ids.shape[1]
 
 

@@ -180,7 +180,10 @@ def reference(op: str, index: int, seed: int):
     """('ok', outputs, grads) | ('error', message) of the torch backend on the case, the oracle applied:
     for an ids op with out-of-range ids, the reference of the repaired call with those rows zeroed."""
     case = cases.make_case(op, index, seed)
-    rows = cases.valid_rows(op, case.arguments)
+    try:
+        rows = cases.valid_rows(op, case.arguments)
+    except Exception:  # noqa: BLE001  (a call the front door refuses: no oracle)
+        rows = None
     if rows is not None and not rows.all():
         case.arguments = cases.repaired(op, case.arguments)
     try:
