@@ -98,7 +98,7 @@ def run_worker_jobs(jobs: list, env: dict | None = None, timeout_s: float = CASE
                 try:
                     line = lines.get(timeout=0.5)
                 except queue.Empty:
-                    limit = min(timeout_s, soft * (4 if current and current[2] == "triton" else 1) + 15)
+                    limit = min(timeout_s, soft * (4 if current and current[2] == "triton" else 1) + 5)
                     if current is not None and time.monotonic() - started > limit:
                         proc.kill()
                         hung = limit
@@ -145,7 +145,7 @@ def run_worker_jobs(jobs: list, env: dict | None = None, timeout_s: float = CASE
     return results
 
 
-MAX_RESTARTS_PER_CELL = 2
+MAX_RESTARTS_PER_CELL = 1
 
 
 def _count_dead(results: list, dead: dict) -> None:

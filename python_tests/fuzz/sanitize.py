@@ -7,7 +7,7 @@
 2. copies the package, the tests and pyproject.toml into DIR/pkg, with the sanitized `_C` in place of the
    normal one (the checkout's own `_C` is left alone), and checks that the sanitized one is what loads;
 3. runs, with the ASan runtime preloaded (ASAN_ENV below), the cpp tests (CPP_TESTS, and the
-   family test_backends.py files' cpp cases) and the value fuzzer's cpp cases (MIMKERNELS_FUZZ_CASES per op,
+   family test_backends.py files' cpp cases) and the value fuzzer's cpp cases (--cases per op, default 250,
    every op with a cpp backend). Any sanitizer report aborts its process: a failed test, or a failed fuzz
    case. The fuzz failures in python_tests/fuzz/known.py (strict) are expected; anything else fails.
 
@@ -98,7 +98,7 @@ def run(cmd, env, cwd, label):
     return rc
 
 
-def fuzz_cpp(pkg: str, cases: int) -> int:
+def fuzz_cpp(pkg: str, cases: int, strict: bool = True) -> int:
     """The fuzzer's cpp cases under ASan; fails on anything not in KNOWN_FAILURES (and on a known failure
     that passed: strict)."""
     sys.path.insert(0, ROOT)
@@ -116,7 +116,7 @@ def fuzz_cpp(pkg: str, cases: int) -> int:
         expected = (op, be, cat) in known.KNOWN_FAILURES
         if cell["failures"] and not expected:
             unexpected += cell["failures"]
-        if expected and not cell["failures"]:
+        if strict and expected and not cell["failures"]:
             fixed.append((op, be, cat))
     print(f"== fuzz (cpp, ASan+UBSan): {len(results)} cases in {time.time() - t0:.0f} s, "
           f"{sum(len(c['failures']) for c in table.values())} failed")
@@ -130,7 +130,9 @@ def fuzz_cpp(pkg: str, cases: int) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", help="build into this folder and keep it (default: a temporary folder)")
-    parser.add_argument("--cases", type=int, default=int(os.environ.get("MIMKERNELS_FUZZ_CASES", "1000")))
+    # 250 cpp cases per op under ASan in CI (about 4x slower than without: the full 1000 run without ASan
+    # in test_fuzz.py); --cases 1000 for the full set, which also holds known.py's cpp entries strictly.
+    parser.add_argument("--cases", type=int, default=int(os.environ.get("MIMKERNELS_SANITIZE_CASES", "250")))
     parser.add_argument("--steps", default="tests,fuzz", help="tests (the cpp tests), fuzz, or both (default)")
     args = parser.parse_args(argv)
     dest = args.keep or tempfile.mkdtemp(prefix="mk_asan_")
@@ -146,7 +148,7 @@ def main(argv=None) -> int:
                 os.path.join(ROOT, "python_tests", "*", "test_backends.py"))), "python_tests/test_backends.py",
                 "-k", "cpp"], env, pkg, "cpp cases of the backend tests"))
         if "fuzz" in steps:
-            rcs.append(fuzz_cpp(pkg, args.cases))
+            rcs.append(fuzz_cpp(pkg, args.cases, strict=args.cases >= 1000))  # fewer: known cells may not fail
         rcs = [0 if rc == 5 else rc for rc in rcs]  # 5: pytest selected nothing
         print("sanitize:", "ok" if not any(rcs) else f"FAILED {rcs}")
         return 1 if any(rcs) else 0
