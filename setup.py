@@ -7,6 +7,16 @@ Environment switches (the only ones; README "Building" repeats them):
   MIMKERNELS_CUDA_ARCH_LIST     "8.0 8.6 8.9 9.0 10.0 12.0+PTX" by default; ";" or " " separated
   MIMKERNELS_DEBUG_BUILD=1      -O0 -g (host) and -G (device)
   MIMKERNELS_STRICT_BUILD=1     a failed native build fails the install (CI) instead of warning
+  MIMKERNELS_SANITIZE=1         AddressSanitizer + UndefinedBehaviorSanitizer build of `_C`'s host code
+                                (gcc; SANITIZE_FLAGS below); CUDA sources are skipped, ninja state in
+                                build/native-sanitize. Importing it needs the ASan runtime first:
+                                  LD_PRELOAD="$(gcc -print-file-name=libasan.so) \
+                                    $(gcc -print-file-name=libstdc++.so)" \
+                                  ASAN_OPTIONS=detect_leaks=0 python ...
+                                (detect_leaks=0: CPython leaks by design; libstdc++: ASan's
+                                __cxa_throw interceptor needs it loaded.) python_tests/fuzz/sanitize.py
+                                builds one into a temporary copy of the package and runs the cpp tests
+                                and the value fuzzer under it (python -m python_tests.fuzz.sanitize).
   CUDA_HOME / nvcc on PATH      where nvcc is looked for
 
 Sources are globbed: csrc/**/*.cpp with the host compiler, csrc/**/*.cu with nvcc (when CUDA is
@@ -29,6 +39,12 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_ARCHS = "8.0 8.6 8.9 9.0 10.0 12.0+PTX"
+# MIMKERNELS_SANITIZE=1: compile and link flags of the ASan + UBSan build (gcc). -O1 keeps the reports'
+# stacks readable at a tolerable speed; -fno-sanitize-recover makes every UBSan finding fatal (a report is
+# a failed test, not a line in a log). python_tests/fuzz/test_sanitize.py compiles a planted bug with
+# these same flags to show that they catch it.
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined",
+                  "-O1", "-g"]
 
 
 def _flag(name):
@@ -94,12 +110,15 @@ class NinjaBuildExt(build_ext):
         import pybind11
 
         out_path = os.path.abspath(self.get_ext_fullpath(ext.name))
-        build_dir = os.path.join(ROOT, "build", "native")
+        sanitize = _flag("MIMKERNELS_SANITIZE")
+        build_dir = os.path.join(ROOT, "build", "native-sanitize" if sanitize else "native")
         os.makedirs(build_dir, exist_ok=True)
         cxx = os.environ.get("CXX", "c++")
-        nvcc = None if _flag("MIMKERNELS_SKIP_CUDA") else find_nvcc()
+        # The sanitizer build is host code only: nvcc objects are not instrumented, and ASan's shadow
+        # memory does not cover device memory (compute-sanitizer does: benchmarks/run_gpu.sh).
+        nvcc = None if _flag("MIMKERNELS_SKIP_CUDA") or sanitize else find_nvcc()
         debug = _flag("MIMKERNELS_DEBUG_BUILD")
-        opt = ["-O0", "-g"] if debug else ["-O3"]
+        opt = SANITIZE_FLAGS if sanitize else ["-O0", "-g"] if debug else ["-O3"]
         includes = [
             f"-I{os.path.join(ROOT, 'csrc', 'include')}",
             f"-I{pybind11.get_include()}",
@@ -155,7 +174,7 @@ class NinjaBuildExt(build_ext):
         if nvcc:
             link = f"{nvcc} -shared -cudart static {q(arch_flags)} -Xcompiler -fopenmp -o $out $in -lgomp"
         else:
-            link = f"{cxx} -shared -fopenmp -o $out $in"
+            link = f"{cxx} -shared -fopenmp {q(SANITIZE_FLAGS) if sanitize else ''} -o $out $in"
         lines += ["rule link", f"  command = {link}", "  description = LINK $out",
                   f"build {out_path}: link {q(objs)}", ""]
         ninja_file = os.path.join(build_dir, "build.ninja")
@@ -187,8 +206,10 @@ class NinjaBuildExt(build_ext):
             "git": git_hash(),
             "env": {k: v for k, v in os.environ.items() if k.startswith("MIMKERNELS_") or k == "CUDA_HOME"},
         }
-        for target in {os.path.join(os.path.dirname(out_path), "_build_info.json"),
-                       os.path.join(ROOT, "mimkernels", "_build_info.json")}:
+        targets = {os.path.join(os.path.dirname(out_path), "_build_info.json")}
+        if not info["env"].get("MIMKERNELS_SANITIZE"):  # a sanitizer build elsewhere leaves the source tree's alone
+            targets.add(os.path.join(ROOT, "mimkernels", "_build_info.json"))
+        for target in targets:
             with open(target, "w") as f:
                 json.dump(info, f, indent=1)
 
