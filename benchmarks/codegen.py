@@ -218,6 +218,16 @@ def bool_flag_values(launches) -> dict[tuple[str, str], set]:
     return flags
 
 
+
+def check_grids(family, batch: int) -> list[TritonLaunch]:
+    """The family's launches at `batch` images of 224 px and at 2 of 1024 px: every grid within CUDA's limits
+    and no torch.bool pointer (Triton would make it an int1 pointer). Returns the launches."""
+    launches = record(family, batch, 224, variants=False) + record(family, 2, 1024, variants=False)
+    for launch in launches:
+        assert all(0 < n <= limit for n, limit in zip(launch.grid, MAX_GRID)), (launch.name, launch.grid)
+        assert "*i1" not in launch.signature()[0].values(), f"{launch.name}: a torch.bool pointer"
+    return launches
+
 @contextlib.contextmanager
 def target_only_driver():
     """Triton's active driver stubbed to name an sm_90 target: all torch's kernel analysis needs."""

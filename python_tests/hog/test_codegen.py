@@ -58,8 +58,5 @@ def test_every_kernel_is_recorded_with_every_flag_value():
 
 @pytest.mark.parametrize("batch", [256, 2048])
 def test_grids_within_cuda_limits(batch):
-    family = sys.modules[__name__]
-    launches = codegen.record(family, batch, 224, variants=False) + codegen.record(family, 2, 1024, variants=False)
+    launches = codegen.check_grids(sys.modules[__name__], batch)
     assert launches
-    for launch in launches:
-        assert all(0 < n <= limit for n, limit in zip(launch.grid, codegen.MAX_GRID)), (launch.name, launch.grid)
