@@ -240,11 +240,13 @@ def callgrind_instructions(case: str, provider: str, calls: int) -> float:
     return int(re.search(r"Collected : (\d+)", out.stderr).group(1).replace(",", "")) / calls
 
 
-def cpu_report(rounds: int = 7, callgrind: bool = False) -> str:
+def cpu_report(rounds: int = 7, callgrind: bool = False, cases: dict | None = None) -> str:
+    """The markdown table of `cases` (default: this file's cpu_cases(); the mask zoo passes its own,
+    without callgrind: benchmarks/callgrind_masks.py knows this file's cases only)."""
     import platform
     import statistics
     torch.set_num_threads(1)
-    cases = cpu_cases()
+    cases = cpu_cases() if cases is None else cases
     rows = []
     for case, (label, upstream, ours, masks) in cases.items():
         ratios, t_up, t_ours = [], [], []

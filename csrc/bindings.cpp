@@ -41,6 +41,14 @@ PYBIND11_MODULE(_C, m) {
   m.def("mask_avg_dist_workspace_bytes", &mask_avg_dist_workspace_bytes);
 #endif
 
+  // ---- mask zoo: multi-block ----
+
+  // ---- mask zoo: tube, running cell, uniform ----
+
+  // ---- mask zoo: data2vec, score ----
+
+  // ---- mask zoo: dino (per-sample counts) ----
+
   // ---- hog ----
   m.def("hog_cpu", &hog_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA

@@ -14,6 +14,8 @@ import torch
 
 __all__ = [
     "STREAM_MAE_MASKING", "STREAM_SIMMIM_MASK", "STREAM_BLOCK_MASK", "STREAM_FREQUENCY_CHOICE",
+    "STREAM_MULTIBLOCK_2D", "STREAM_MULTIBLOCK_3D", "STREAM_TUBE_MASK", "STREAM_RUNNING_CELL_MASK",
+    "STREAM_UNIFORM_MASK", "STREAM_DINO_COLLATE", "STREAM_DATA2VEC_MASK", "STREAM_SCORE_MASK",
     "philox4x32_10", "draw", "unit_float", "unit_double", "below",
     "resolve_seed", "derive_seed", "seed_to_i64", "check_sample_offset",
 ]
@@ -23,6 +25,15 @@ STREAM_MAE_MASKING = 1
 STREAM_SIMMIM_MASK = 2
 STREAM_BLOCK_MASK = 3
 STREAM_FREQUENCY_CHOICE = 4
+# the mask zoo (mimkernels/mask_zoo/SPEC.md)
+STREAM_MULTIBLOCK_2D = 5        # I-JEPA multi-block
+STREAM_MULTIBLOCK_3D = 6        # V-JEPA 3-D multi-block
+STREAM_TUBE_MASK = 7            # VideoMAE tube
+STREAM_RUNNING_CELL_MASK = 8    # VideoMAE v2 running cell
+STREAM_UNIFORM_MASK = 9         # UM-MAE uniform sampling + secondary masking
+STREAM_DINO_COLLATE = 10        # DINOv2 / v3 collate: which samples are masked, their ratios
+STREAM_DATA2VEC_MASK = 11       # data2vec 2.0 block masks
+STREAM_SCORE_MASK = 12          # score-guided masks' random share
 
 _M32 = 0xFFFFFFFF
 _PHILOX_M0, _PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
