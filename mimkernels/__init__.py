@@ -12,6 +12,8 @@ from mimkernels.masking import (MaskCollator, block_mask, gather_patches, mask_a
                                 random_masking, simmim_mask, unshuffle_tokens)
 from mimkernels.frequency import (IMAGENET_MEAN, IMAGENET_STD, circular_filter, frequency_loss, frequency_mask,
                                   lowfreq_target, mfm_corrupt)
+from mimkernels import mask_zoo
+from mimkernels.mask_zoo import *  # noqa: F401,F403  (the mask zoo's ops: mask_zoo.__all__)
 from mimkernels import _library
 
 _library.register_triton_kernels()  # after every family defined its ops
@@ -22,4 +24,4 @@ __all__ = ["__version__", "rng", "patchify", "unpatchify", "random_mask_indices"
            "unshuffle_tokens", "patch_norm_target", "masked_mse_loss", "norm_pix_mse_loss", "masked_l1_loss",
            "hog", "hog_map", "simmim_mask", "block_mask", "mask_avg_dist", "MaskCollator",
            "IMAGENET_MEAN", "IMAGENET_STD", "frequency_mask", "circular_filter", "mfm_corrupt", "lowfreq_target",
-           "frequency_loss"]
+           "frequency_loss", *mask_zoo.__all__]
