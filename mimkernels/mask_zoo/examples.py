@@ -33,3 +33,14 @@ def valid_calls(device: torch.device) -> dict[str, tuple[tuple, dict]]:
 
 
 # ---- mask report ---------------------------------------------------------------------------------
+
+VALID_CALLS["mask_stats"] = lambda device: ((torch.tensor([[[1, 0, 0], [1, 1, 0]], [[0, 0, 1], [1, 0, 1]]],
+                                                           dtype=torch.bool, device=device),), {})
+BAD_CALLS += [
+    ("mask_stats", "masks", torch.zeros(2, 6, dtype=torch.bool), ValueError),
+    ("mask_stats", "masks", [[0, 1]], TypeError),
+    ("mask_stats", "masks", torch.zeros(2, 0, 3, dtype=torch.bool), ValueError),
+    ("mask_stats", "grid", (3, 2), ValueError),
+    ("mask_stats", "grid", (0, 6), ValueError),
+]
+

@@ -7,6 +7,7 @@ import torch
 from mimkernels import _native
 from mimkernels._backends import HAS_TRITON
 from mimkernels._library import define_native, define_op, define_reference
+from mimkernels.mask_zoo import reference
 
 
 # ---- I-JEPA / V-JEPA multi-block (SPEC.md §2, §3) ------------------------------------------------
@@ -28,3 +29,5 @@ from mimkernels._library import define_native, define_op, define_reference
 
 
 # ---- mask report (SPEC.md §10) ------------------------------------------------------------------
+
+define_reference("mask_stats", reference.mask_stats)
