@@ -279,9 +279,10 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
         setting = _SIMMIM_SETTINGS.get((input_size, type(input_size), mask_patch_size, type(mask_patch_size),
                                         model_patch_size, type(model_patch_size), mask_ratio, type(mask_ratio)))
         if setting is not None:
-            rand_size, scale, mask_count = setting
+            rand_size, scale, mask_count, one = setting
             n = rand_size * scale
-            out = torch.empty((batch, n, n), dtype=torch.bool)
+            # empty_like of a cached (1, n, n) tensor: half the cost of torch.empty for a per-sample call
+            out = torch.empty_like(one) if batch == 1 else torch.empty(batch, n, n, dtype=torch.bool)
             _native.lib.simmim_mask_cpu(out.data_ptr(), batch, rand_size, scale, mask_count, seed, sample_offset,
                                         1 if batch <= 1 else _native.cpu_threads(batch))
             return out
@@ -304,7 +305,8 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
     key = rng.resolve_seed(seed, generator)
     mask_count = reference.simmim_mask_count(rand_size, ratio)
     _cache(_SIMMIM_SETTINGS, (input_size, type(input_size), mask_patch_size, type(mask_patch_size), model_patch_size,
-                              type(model_patch_size), mask_ratio, type(mask_ratio)), (rand_size, scale, mask_count))
+                              type(model_patch_size), mask_ratio, type(mask_ratio)),
+           (rand_size, scale, mask_count, torch.empty(1, rand_size * scale, rand_size * scale, dtype=torch.bool)))
     if be == "torch":
         return reference.simmim_mask(batch, rand_size, scale, mask_count, key, sample_offset, dev)
     return getattr(torch.ops.mimkernels.simmim_mask, be)(batch, rand_size, scale, mask_count, rng.seed_to_i64(key),
