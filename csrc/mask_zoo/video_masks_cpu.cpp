@@ -1,6 +1,6 @@
 // CPU entry points of the tube, running-cell and uniform masks (video_masks.h). The draws and the
 // bits are those of the shared bodies (mimkernels/video_masks.h); CPU-only is the layout of the work:
-// frames copied with memcpy, the running cell's 4 frame patterns computed once per call and copied.
+// frames copied with memcpy (the running cell's pattern has period 4 in time and 2 along a row).
 // One thread (a DataLoader transform, torch.set_num_threads(1), one sample) runs a plain loop, no
 // OpenMP team (masking's mask_generators_cpu.cpp says why).
 #include "video_masks.h"
@@ -8,7 +8,7 @@
 #include <omp.h>
 
 #include <cstring>
-#include <vector>
+#include <vector>  // uniform's per-thread candidate rows
 
 #include "mimkernels/video_masks.h"
 
@@ -41,17 +41,20 @@ void running_cell_mask_cpu(uintptr_t out, int64_t batch, int64_t frames, int64_t
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const int64_t cells = height * width;
   if (frames <= 0 || cells <= 0) return;
-  // phase q: the frames whose pointer (map + t + 1) % 4 is q look alike: running_cell_value(q - 1, 0, ...)
-  std::vector<uint8_t> phases(static_cast<size_t>(4 * cells));
-  for (uint32_t q = 0; q < 4; ++q)
-    for (int64_t y = 0; y < height; ++y)
-      for (int64_t x = 0; x < width; ++x)
-        phases[q * cells + y * width + x] = running_cell_value((q + 3) % 4, 0, y, x, masked_slots);
   for_each_sample(batch, num_threads, [&](int64_t b) {
     const uint32_t map = running_cell_map(seed, sample_offset + b);
     uint8_t* sample = masks + b * frames * cells;
-    for (int64_t t = 0; t < frames; ++t)
-      std::memcpy(sample + t * cells, phases.data() + ((map + t + 1) % 4) * cells, static_cast<size_t>(cells));
+    // frames 0..3 from running_cell_value, each row alternating its two cells; frame t >= 4 repeats t - 4
+    for (int64_t t = 0; t < frames && t < 4; ++t) {
+      for (int64_t y = 0; y < height; ++y) {
+        const uint8_t pair[2] = {running_cell_value(map, t, y, 0, masked_slots),
+                                 running_cell_value(map, t, y, 1, masked_slots)};
+        uint8_t* row = sample + (t * height + y) * width;
+        for (int64_t x = 0; x < width; ++x) row[x] = pair[x & 1];
+      }
+    }
+    for (int64_t t = 4; t < frames; ++t)
+      std::memcpy(sample + t * cells, sample + (t - 4) * cells, static_cast<size_t>(cells));
   });
 }
 
