@@ -1,6 +1,6 @@
 // CPU entry points of the tube, running-cell and uniform masks (video_masks.h). The draws and the
 // bits are those of the shared bodies (mimkernels/video_masks.h); CPU-only is the layout of the work:
-// frames copied with memcpy (the running cell's pattern has period 4 in time and 2 along a row).
+// frames copied with memcpy, the running cell's 4 phase frames computed once per call.
 // One thread (a DataLoader transform, torch.set_num_threads(1), one sample) runs a plain loop, no
 // OpenMP team (masking's mask_generators_cpu.cpp says why).
 #include "video_masks.h"
@@ -8,7 +8,7 @@
 #include <omp.h>
 
 #include <cstring>
-#include <vector>  // uniform's per-thread candidate rows
+#include <vector>
 
 #include "mimkernels/video_masks.h"
 
@@ -40,21 +40,23 @@ void running_cell_mask_cpu(uintptr_t out, int64_t batch, int64_t frames, int64_t
                            int64_t masked_slots, uint64_t seed, int64_t sample_offset, int num_threads) {
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const int64_t cells = height * width;
-  if (frames <= 0 || cells <= 0) return;
+  if (frames <= 0 || cells <= 0 || batch <= 0) return;
+  // Phase q: the frame whose pointer (map + t + 1) % 4 is q, i.e. running_cell_value(q + 3 mod 4, 0, ...),
+  // each row alternating its two cells. A sample's frame t is phase (map + t + 1) % 4, copied.
+  std::vector<uint8_t> phases(static_cast<size_t>(4 * cells));
+  for (uint32_t q = 0; q < 4; ++q) {
+    for (int64_t y = 0; y < height; ++y) {
+      const uint8_t pair[2] = {running_cell_value((q + 3) % 4, 0, y, 0, masked_slots),
+                               running_cell_value((q + 3) % 4, 0, y, 1, masked_slots)};
+      uint8_t* row = phases.data() + q * cells + y * width;
+      for (int64_t x = 0; x < width; ++x) row[x] = pair[x & 1];
+    }
+  }
   for_each_sample(batch, num_threads, [&](int64_t b) {
     const uint32_t map = running_cell_map(seed, sample_offset + b);
     uint8_t* sample = masks + b * frames * cells;
-    // frames 0..3 from running_cell_value, each row alternating its two cells; frame t >= 4 repeats t - 4
-    for (int64_t t = 0; t < frames && t < 4; ++t) {
-      for (int64_t y = 0; y < height; ++y) {
-        const uint8_t pair[2] = {running_cell_value(map, t, y, 0, masked_slots),
-                                 running_cell_value(map, t, y, 1, masked_slots)};
-        uint8_t* row = sample + (t * height + y) * width;
-        for (int64_t x = 0; x < width; ++x) row[x] = pair[x & 1];
-      }
-    }
-    for (int64_t t = 4; t < frames; ++t)
-      std::memcpy(sample + t * cells, sample + (t - 4) * cells, static_cast<size_t>(cells));
+    for (int64_t t = 0; t < frames; ++t)
+      std::memcpy(sample + t * cells, phases.data() + ((map + t + 1) % 4) * cells, static_cast<size_t>(cells));
   });
 }
 

@@ -74,13 +74,12 @@ class _PerVideoGenerator:
         if not self._direct:
             mask = self.batch(1, key, sample)
             return (mask[0] if isinstance(mask, tuple) else mask).numpy().reshape(-1)
-        thread = threading.get_ident()
-        buffer = self._buffers.get(thread)
+        buffer = self._buffers.get(threading.get_ident())
         if buffer is None:
             array = np.empty(self._cells * self._outputs, dtype=np.uint8)
-            buffer = self._buffers[thread] = (array, array.ctypes.data)
-        getattr(_native.lib, self._native_name)(*(buffer[1] + k * self._cells for k in range(self._outputs)), 1,
-                                                *self._args, key, sample, 1)
+            pointers = tuple(array.ctypes.data + k * self._cells for k in range(self._outputs))
+            buffer = self._buffers[threading.get_ident()] = (array, getattr(_native.lib, self._native_name), pointers)
+        buffer[1](*buffer[2], 1, *self._args, key, sample, 1)
         return buffer[0][:self._cells]
 
 

@@ -260,3 +260,18 @@ def test_drop_in_rejects_what_upstream_asserts():
         zoo_nn.RunningCellMaskingGenerator((8, 14, 14), 0.2)
     with pytest.raises(AssertionError):
         upstream.RunningCellMaskingGenerator((8, 14, 14), 0.2)
+
+
+@pytest.mark.parametrize("make", [lambda be: zoo_nn.TubeMaskingGenerator((3, 5, 6), 0.6, seed=5, backend=be),
+                                  lambda be: zoo_nn.RunningCellMaskingGenerator((3, 5, 6), 0.5, seed=5, backend=be),
+                                  lambda be: zoo_nn.UniformMaskingGenerator((6, 4), 0.75, True, seed=5, backend=be)])
+def test_drop_in_call_k_is_the_front_doors_sample_k(make):
+    """In the main process call k is sample k under derive_seed(seed, 0), on the direct `_C` path and on
+    the front door's torch path alike."""
+    from mimkernels import rng
+    direct, via_torch = make("auto"), make("torch")
+    for k in range(3):
+        a, b = direct(), via_torch()
+        want = direct.batch(1, rng.derive_seed(5, 0), k)
+        want = (want[0] if isinstance(want, tuple) else want).numpy().reshape(-1)
+        assert np.array_equal(a.reshape(-1), want) and np.array_equal(b.reshape(-1), want)
