@@ -17,6 +17,14 @@ from mimkernels.mask_zoo import reference
 # torch.ops.mimkernels.tube_mask.cpp / .cuda, running_cell_mask.cpp / .cuda: (B, T·H·W) bool, the bodies of
 # csrc/include/mimkernels/video_masks.h (csrc/mask_zoo/video_masks*).
 
+def _video_entry(name: str, device: torch.device, batch: int, *args) -> None:
+    """`_C.<name>_cuda(*args, stream)` on CUDA tensors, else `_C.<name>_cpu(*args, threads)`."""
+    if device.type == "cuda":
+        _native.cuda_call(f"{name}_cuda", device, *args)
+    else:
+        getattr(_native.lib, f"{name}_cpu")(*args, _native.cpu_threads(batch))
+
+
 def _tube_mask_fake(batch: int, frames: int, cells: int, masked: int, seed: int, sample_offset: int,
                     device: torch.device) -> torch.Tensor:
     return torch.empty((batch, frames * cells), dtype=torch.bool, device=device)
@@ -25,12 +33,8 @@ def _tube_mask_fake(batch: int, frames: int, cells: int, masked: int, seed: int,
 def tube_mask_native(batch: int, frames: int, cells: int, masked: int, seed: int, sample_offset: int,
                      device: torch.device) -> torch.Tensor:
     out = _tube_mask_fake(batch, frames, cells, masked, seed, sample_offset, device)
-    args = (_native.ptr(out, torch.bool), batch, frames, cells, max(0, min(masked, cells)), seed % 2**64,
-            sample_offset)
-    if device.type == "cuda":
-        _native.cuda_call("tube_mask_cuda", device, *args)
-    else:
-        _native.lib.tube_mask_cpu(*args, _native.cpu_threads(batch))
+    _video_entry("tube_mask", device, batch, _native.ptr(out, torch.bool), batch, frames, cells,
+                 max(0, min(masked, cells)), seed % 2**64, sample_offset)
     return out
 
 
@@ -45,11 +49,8 @@ def _running_cell_mask_fake(batch: int, frames: int, height: int, width: int, ma
 def running_cell_mask_native(batch: int, frames: int, height: int, width: int, masked_slots: int, seed: int,
                              sample_offset: int, device: torch.device) -> torch.Tensor:
     out = _running_cell_mask_fake(batch, frames, height, width, masked_slots, seed, sample_offset, device)
-    args = (_native.ptr(out, torch.bool), batch, frames, height, width, masked_slots, seed % 2**64, sample_offset)
-    if device.type == "cuda":
-        _native.cuda_call("running_cell_mask_cuda", device, *args)
-    else:
-        _native.lib.running_cell_mask_cpu(*args, _native.cpu_threads(batch))
+    _video_entry("running_cell_mask", device, batch, _native.ptr(out, torch.bool), batch, frames, height, width,
+                 masked_slots, seed % 2**64, sample_offset)
     return out
 
 
@@ -70,14 +71,13 @@ def uniform_mask_native(batch: int, height: int, width: int, keep_final: int, se
     """height and width even (the front door checks); keep_final is clamped to [0, blocks] here."""
     mask, secondary = _uniform_mask_fake(batch, height, width, keep_final, seed, sample_offset, device)
     keep_final = max(0, min(keep_final, (height // 2) * (width // 2)))
-    pointers = (_native.ptr(mask, torch.bool), _native.ptr(secondary, torch.bool))
-    args = (batch, height, width, keep_final, seed % 2**64, sample_offset)
-    if device.type == "cuda":
-        rows = reference.uniform_candidate_rows(height * width)
-        workspace = torch.empty((batch, rows), dtype=torch.uint8, device=device)
-        _native.cuda_call("uniform_mask_cuda", device, *pointers, _native.ptr(workspace, torch.uint8), *args)
-    else:
-        _native.lib.uniform_mask_cpu(*pointers, *args, _native.cpu_threads(batch))
+    pointers = [_native.ptr(mask, torch.bool), _native.ptr(secondary, torch.bool)]
+    if device.type == "cuda":  # the candidate rows of each sample
+        workspace = torch.empty((batch, reference.uniform_candidate_rows(height * width)), dtype=torch.uint8,
+                                device=device)
+        pointers.append(_native.ptr(workspace, torch.uint8))
+    _video_entry("uniform_mask", device, batch, *pointers, batch, height, width, keep_final, seed % 2**64,
+                 sample_offset)
     return mask, secondary
 
 

@@ -156,20 +156,6 @@ def test_batch_split_reproduces_the_batch(backend):
     assert torch.equal(torch.cat([first[1], second[1]]), whole[1])
 
 
-@needs_cpp
-def test_cpp_thread_counts_agree():
-    threads = torch.get_num_threads()
-    try:
-        outs = []
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            outs.append(mk.uniform_mask(41, seed=6))
-    finally:
-        torch.set_num_threads(threads)
-    for mask, secondary in outs[1:]:
-        assert torch.equal(mask, outs[0][0]) and torch.equal(secondary, outs[0][1])
-
-
 def test_drop_in_mask_transform():
     """UM-MAE's MaskTransform builds RandomMaskingGenerator(args.token_size, args.mask_ratio,
     args.mask_regular) and returns its call per image: the drop-in gives the same shape, dtype and counts."""
