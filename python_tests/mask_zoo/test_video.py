@@ -261,3 +261,12 @@ def test_drop_in_call_k_is_the_front_doors_sample_k(make):
         want = direct.batch(1, rng.derive_seed(5, 0), k)
         want = (want[0] if isinstance(want, tuple) else want).numpy().reshape(-1)
         assert np.array_equal(a.reshape(-1), want) and np.array_equal(b.reshape(-1), want)
+
+
+@needs_cpp
+def test_opcheck_native_ops():
+    """The catalogue ops: fakes agree with the kernels (shapes, dtypes), schemas, torch.compile tracing."""
+    cpu = torch.device("cpu")
+    torch.library.opcheck(torch.ops.mimkernels.tube_mask.cpp, (3, 2, 12, 7, -1, 1, cpu))
+    torch.library.opcheck(torch.ops.mimkernels.running_cell_mask.cpp, (3, 2, 3, 5, 2, 2**63 - 1, 0, cpu))
+    torch.library.opcheck(torch.ops.mimkernels.uniform_mask.cpp, (3, 4, 6, 4, 5, 2, cpu))
