@@ -64,7 +64,8 @@ def _video_cases():
         "uniform_b256": ("UM-MAE uniform 16x16 (+ secondary 0.25 in ours), B = 256",
                          lambda: np.stack([uniform() for _ in range(B)]),
                          lambda: mk.uniform_mask(B, seed=next(counter)), B),
-        "uniform_b1": ("UM-MAE uniform, one image per call", uniform, lambda: mk.uniform_mask(1, seed=next(counter)), 1),
+        "uniform_b1": ("UM-MAE uniform, one image per call", uniform,
+                       lambda: mk.uniform_mask(1, seed=next(counter)), 1),
         "uniform_dropin": ("UM-MAE uniform, one image per call, drop-in class", uniform, uniform_drop_in, 1),
     }
 

@@ -94,7 +94,8 @@ def tube_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, ma
     (defaults: 16 frames, tubelet 2, 224 / 16: 8 × 14 × 14, ratio 0.9). mask_ratio in [0, 1]."""
     key_args = (frames, type(frames), height, type(height), width, type(width), mask_ratio, type(mask_ratio))
     if _fast_cpu_call(batch, seed, generator, sample_offset, device, backend):
-        frames_, cells, masked = _settled(("tube",) + key_args, lambda: _tube_setting(frames, height, width, mask_ratio))
+        frames_, cells, masked = _settled(("tube",) + key_args,
+                                          lambda: _tube_setting(frames, height, width, mask_ratio))
         out = torch.empty((batch, frames_ * cells), dtype=torch.bool)
         _native.lib.tube_mask_cpu(out.data_ptr(), batch, frames_, cells, masked, seed, sample_offset,
                                   1 if batch <= 1 else _native.cpu_threads(batch))

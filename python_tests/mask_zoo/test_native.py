@@ -34,7 +34,8 @@ def _video_cuda_cases(device):
     """VideoMAE's defaults, UM-MAE's, odd sides and a complement-picking ratio, at B = 256 (warps and
     blocks past one)."""
     return [
-        ("tube", lambda: mk.tube_mask(256, seed=1, device=device, backend="cuda"), mk.tube_mask(256, seed=1, backend="cpp")),
+        ("tube", lambda: mk.tube_mask(256, seed=1, device=device, backend="cuda"),
+         mk.tube_mask(256, seed=1, backend="cpp")),
         ("tube_odd", lambda: mk.tube_mask(77, 3, 7, 5, 0.3, seed=2, sample_offset=9, device=device, backend="cuda"),
          mk.tube_mask(77, 3, 7, 5, 0.3, seed=2, sample_offset=9, backend="cpp")),
         ("running_cell", lambda: mk.running_cell_mask(256, seed=3, device=device, backend="cuda"),

@@ -2,7 +2,6 @@
 the block structure exactly, the laws of the drawn choices (20 000 masks, fixed seeds) against upstream's,
 cpp == torch bit for bit, batch splits, and what UM-MAE's model makes of the masks."""
 import itertools
-import math
 
 import numpy as np
 import pytest
@@ -165,7 +164,7 @@ def test_drop_in_mask_transform():
         a, b = ours(), theirs()
         assert a.shape == b.shape == (256,) and a.dtype == b.dtype == np.float64
         assert a.sum() == b.sum() == count
-    mask, secondary = zoo_nn.UniformMaskingGenerator(16, 0.75, True, vis_mask_ratio=0.25).batch(3, seed=0)
+    _, secondary = zoo_nn.UniformMaskingGenerator(16, 0.75, True, vis_mask_ratio=0.25).batch(3, seed=0)
     assert (secondary.sum(1) == 16).all()
     with pytest.raises(ValueError, match="mask_ratio"):
         zoo_nn.UniformMaskingGenerator(16, 0.6, True)

@@ -3,7 +3,6 @@ generators restated (benchmarks/upstream_videomae.py): exact where upstream is d
 draws, distribution tests (20 000 masks, fixed seeds) where the generators differ; cpp == torch bit for bit;
 batch splits; the drop-in classes in VideoMAE's dataset."""
 import itertools
-import math
 
 import numpy as np
 import pytest
@@ -193,7 +192,7 @@ class DataAugmentationForVideoMAEv2:
     def __init__(self, args, TubeMaskingGenerator, RunningCellMaskingGenerator):
         if args.mask_type == 'tube':
             self.encoder_mask_map_generator = TubeMaskingGenerator(args.window_size, args.mask_ratio)
-        if args.decoder_mask_ratio > 0.:
+        if args.decoder_mask_ratio > 0.:  # noqa: SIM102  (upstream's lines)
             if args.decoder_mask_type == 'run_cell':
                 self.decoder_mask_map_generator = RunningCellMaskingGenerator(args.window_size,
                                                                               args.decoder_mask_ratio)
