@@ -42,9 +42,11 @@ def test_tube_count_is_videomae_truncation():
     """int(0.9 · 196) = 176 (not round(), not ceil), as upstream's constructor computes it."""
     gen = upstream.TubeMaskingGenerator((8, 14, 14), 0.9)
     assert gen.num_masks_per_frame == 176 == int(mk.tube_mask(1, seed=0).view(8, 196)[0].sum())
-    for ratio in (0.3, 0.7, 0.95, 0.1 + 0.2):
-        assert int(mk.tube_mask(1, 1, 10, 10, ratio, seed=0).sum()) == upstream.TubeMaskingGenerator(
-            (1, 10, 10), ratio).num_masks_per_frame
+    # (0.03, 30, 30), (0.09, 10, 30): ratio · H · W would truncate to one less than upstream's ratio · (H·W)
+    for ratio, h, w in ((0.3, 10, 10), (0.95, 10, 10), (0.1 + 0.2, 10, 10), (0.03, 30, 30), (0.09, 10, 30)):
+        want = upstream.TubeMaskingGenerator((1, h, w), ratio).num_masks_per_frame
+        for backend in BACKENDS:
+            assert int(mk.tube_mask(1, 1, h, w, ratio, seed=0, backend=backend).sum()) == want
 
 
 @pytest.mark.parametrize("cells, masked", [(6, 3), (6, 4), (5, 1)])
