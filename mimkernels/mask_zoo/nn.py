@@ -37,9 +37,9 @@ class _PerVideoGenerator:
     out, batch: the front door's validated setting) and `_cells` (bytes per mask).
 
     Seeds: call k in a process draws sample k under a key fixed at the process's first call: drawn from
-    torch's default generator (seed=None: a DataLoader seeds it per worker and per epoch, so workers and
-    epochs differ; upstream's np.random state is copied into every forked worker, which then repeat each
-    other's masks), or derive_seed(seed, worker id) (seed=int: reproducible for a given worker layout; a
+    torch's default generator (seed=None: a DataLoader seeds it per worker and per epoch, as it seeds
+    numpy's for upstream's np.random, so workers and epochs differ and torch.manual_seed reproduces a
+    run), or derive_seed(seed, worker id) (seed=int: reproducible for a given worker layout; a
     worker started afresh, e.g. each epoch without persistent_workers, repeats its masks). The cpp path
     writes into a per-thread buffer and returns `astype(dtype)` of it, without a torch tensor."""
 
