@@ -35,6 +35,62 @@ def one_thread():
 
 
 # ---- VideoMAE tube and running cell, UM-MAE ---------------------------------------------------------
+# Upstream: one generator call per video / image in the loader (benchmarks/upstream_videomae.py,
+# upstream_ummae.py); ours: the front door at B = 256, and per sample the front door (B = 1) and the
+# drop-in class (what a loader swapping its import line runs: numpy float64 out, as upstream).
+def _video_cases():
+    from benchmarks import upstream_ummae, upstream_videomae
+    from mimkernels.mask_zoo import nn as zoo_nn
+
+    window = (8, 14, 14)  # VideoMAE: 16 frames, tubelet 2, 224 / 16
+    tube = upstream_videomae.TubeMaskingGenerator(window, 0.9, rnd=np.random.RandomState(0))
+    cell = upstream_videomae.RunningCellMaskingGenerator(window, 0.5, rnd=np.random.RandomState(0))
+    uniform = upstream_ummae.RandomMaskingGenerator(16, 0.75, regular=True, rnd=np.random.RandomState(0))
+    tube_drop_in = zoo_nn.TubeMaskingGenerator(window, 0.9, seed=0)
+    cell_drop_in = zoo_nn.RunningCellMaskingGenerator(window, 0.5, seed=0)
+    uniform_drop_in = zoo_nn.UniformMaskingGenerator(16, 0.75, True, seed=0)
+    counter = iter(range(1 << 62))
+    return {
+        "tube_b256": ("VideoMAE tube 8x14x14 / 0.9, B = 256", lambda: np.stack([tube() for _ in range(B)]),
+                      lambda: mk.tube_mask(B, seed=next(counter)), B),
+        "tube_b1": ("VideoMAE tube, one video per call", tube, lambda: mk.tube_mask(1, seed=next(counter)), 1),
+        "tube_dropin": ("VideoMAE tube, one video per call, drop-in class (float64 numpy)", tube, tube_drop_in, 1),
+        "running_cell_b256": ("VideoMAE v2 running cell 8x14x14 / 0.5, B = 256",
+                              lambda: np.stack([cell() for _ in range(B)]),
+                              lambda: mk.running_cell_mask(B, seed=next(counter)), B),
+        "running_cell_b1": ("VideoMAE v2 running cell, one video per call", cell,
+                            lambda: mk.running_cell_mask(1, seed=next(counter)), 1),
+        "running_cell_dropin": ("VideoMAE v2 running cell, one video per call, drop-in class", cell, cell_drop_in, 1),
+        "uniform_b256": ("UM-MAE uniform 16x16 (+ secondary 0.25 in ours), B = 256",
+                         lambda: np.stack([uniform() for _ in range(B)]),
+                         lambda: mk.uniform_mask(B, seed=next(counter)), B),
+        "uniform_b1": ("UM-MAE uniform, one image per call", uniform,
+                       lambda: mk.uniform_mask(1, seed=next(counter)), 1),
+        "uniform_dropin": ("UM-MAE uniform, one image per call, drop-in class", uniform, uniform_drop_in, 1),
+    }
+
+
+CPU_CASES.update({name: (lambda name=name: _video_cases()[name]) for name in (
+    "tube_b256", "tube_b1", "tube_dropin", "running_cell_b256", "running_cell_b1", "running_cell_dropin",
+    "uniform_b256", "uniform_b1", "uniform_dropin")})
+
+VIDEO_OPS = {"tube_mask": lambda backend, device=None: mk.tube_mask(B, seed=1, device=device, backend=backend),
+             "running_cell_mask": lambda backend, device=None: mk.running_cell_mask(B, seed=1, device=device,
+                                                                                    backend=backend),
+             "uniform_mask": lambda backend, device=None: mk.uniform_mask(B, seed=1, device=device, backend=backend)}
+
+
+@pytest.mark.parametrize("op, provider", [(op, p) for op in VIDEO_OPS for p in backends_on(op, "cpu")])
+def test_video_masks_cpu(timed, benchmark, one_thread, op, provider):
+    timed(lambda: VIDEO_OPS[op](provider), kernel=op, provider=provider, batch=B, threads=1)
+    benchmark.extra_info["masks/s"] = B / benchmark.stats.stats.median
+
+
+@needs_gpu
+@pytest.mark.parametrize("op", list(VIDEO_OPS))
+def test_video_masks_gpu(timed, benchmark, op):
+    timed(lambda: VIDEO_OPS[op]("cuda", "cuda"), kernel=op, provider="cuda", batch=B)
+    benchmark.extra_info["masks/s"] = B / benchmark.stats.stats.median
 
 
 # ---- data2vec 2.0 block masks, score-guided masks ---------------------------------------------------

@@ -7,6 +7,7 @@
 #include "hog/hog.h"
 #include "masking/mask_generators.h"
 #include "masking/masking.h"
+#include "mask_zoo/video_masks.h"
 #include "rng/rng.h"
 
 namespace py = pybind11;
@@ -44,6 +45,14 @@ PYBIND11_MODULE(_C, m) {
   // ---- mask zoo: multi-block ----
 
   // ---- mask zoo: tube, running cell, uniform ----
+  m.def("tube_mask_cpu", &tube_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("running_cell_mask_cpu", &running_cell_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("uniform_mask_cpu", &uniform_mask_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("tube_mask_cuda", &tube_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("running_cell_mask_cuda", &running_cell_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("uniform_mask_cuda", &uniform_mask_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
 
   // ---- mask zoo: data2vec, score ----
 

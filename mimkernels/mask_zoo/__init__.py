@@ -24,6 +24,7 @@ from mimkernels import _backends, _native, rng
 from mimkernels.checks import as_device, check_float, check_int, check_tensor
 from mimkernels.mask_zoo import ops as _ops  # noqa: F401  (puts the family's ops in the catalogue)
 from mimkernels.mask_zoo import reference
+from mimkernels.masking import _device_arg, _seed_arg
 
 __all__ = []  # each section adds its public names
 
@@ -32,9 +33,157 @@ __all__ = []  # each section adds its public names
 
 
 # ---- VideoMAE tube and running cell (SPEC.md §4, §5) ---------------------------------------------
+# A front door checks its arguments once per setting (cached, as masking's simmim_mask / block_mask): a
+# DataLoader transform calling it once per video with the same sizes pays a dict lookup, then `_C`.
+__all__ += ["tube_mask", "running_cell_mask", "uniform_mask"]
+
+# Cells per sample (frames · H · W) stay below 2^31: Floyd's draws and the Philox counters are uint32.
+_MAX_SAMPLE_CELLS = 1 << 31
+_VIDEO_SETTINGS: dict = {}
+
+
+def _video_grid(frames: int, height: int, width: int) -> None:
+    check_int(frames, "frames", minimum=1)
+    check_int(height, "height", minimum=1)
+    check_int(width, "width", minimum=1)
+    if frames * height * width >= _MAX_SAMPLE_CELLS:
+        raise ValueError(f"frames · height · width must be < 2^31, got {frames} · {height} · {width}")
+
+
+def _fast_cpu_call(batch, seed, generator, sample_offset, device, backend) -> bool:
+    """Whether a call can take the cached path straight to `_C` (plain ints, the cpp backend, no compile)."""
+    return (_native.available() and device is None and generator is None and (backend == "auto" or backend == "cpp")
+            and type(batch) is int and type(sample_offset) is int and type(seed) is int and 0 <= seed < 1 << 63
+            and 0 <= batch and 0 <= sample_offset and sample_offset + batch <= 1 << 32
+            and not torch.compiler.is_compiling())
+
+
+def _settled(key, check):
+    """The validated, derived setting of `key` (the arguments with their types), running `check` once."""
+    setting = _VIDEO_SETTINGS.get(key)
+    if setting is None:
+        setting = check()
+        if len(_VIDEO_SETTINGS) >= 256:
+            _VIDEO_SETTINGS.clear()
+        _VIDEO_SETTINGS[key] = setting
+    return setting
+
+
+def _rng_args(batch, seed, generator, sample_offset, device, op: str, backend: str):
+    """(seed as an int, device, backend, Philox key) of a random mask-zoo op, checked."""
+    seed = _seed_arg(seed)
+    check_int(batch, "batch", minimum=0)
+    rng.check_sample_offset(sample_offset, batch)
+    dev = _device_arg(device)
+    be = _backends.resolve(op, backend, dev)
+    return dev, be, rng.resolve_seed(seed, generator)
+
+
+def _tube_setting(frames, height, width, mask_ratio) -> tuple[int, int, int]:
+    _video_grid(frames, height, width)
+    ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
+    return frames, height * width, reference.tube_masked_count(height, width, ratio)
+
+
+def tube_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, mask_ratio: float = 0.9, *,
+              seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
+              device=None, backend: str = "auto") -> torch.Tensor:
+    """VideoMAE's tube mask: (B, frames·height·width) bool, True = masked (SPEC.md §4).
+
+    Per video one spatial mask of int(mask_ratio · height·width) cells (a uniform subset), the same in
+    every frame, flattened (t, y, x) row-major as VideoMAE's TubeMaskingGenerator; `.view(B, frames,
+    height, width)` for the grid. frames is VideoMAE's window_size[0] = num_frames // tubelet_size
+    (defaults: 16 frames, tubelet 2, 224 / 16: 8 × 14 × 14, ratio 0.9). mask_ratio in [0, 1]."""
+    key_args = (frames, type(frames), height, type(height), width, type(width), mask_ratio, type(mask_ratio))
+    if _fast_cpu_call(batch, seed, generator, sample_offset, device, backend):
+        frames_, cells, masked = _settled(("tube",) + key_args,
+                                          lambda: _tube_setting(frames, height, width, mask_ratio))
+        out = torch.empty((batch, frames_ * cells), dtype=torch.bool)
+        _native.lib.tube_mask_cpu(out.data_ptr(), batch, frames_, cells, masked, seed, sample_offset,
+                                  1 if batch <= 1 else _native.cpu_threads(batch))
+        return out
+    frames, cells, masked = _tube_setting(frames, height, width, mask_ratio)
+    dev, be, key = _rng_args(batch, seed, generator, sample_offset, device, "tube_mask", backend)
+    if be == "torch":
+        return reference.tube_mask(batch, frames, height, width, masked, key, sample_offset, dev)
+    return getattr(torch.ops.mimkernels.tube_mask, be)(batch, frames, cells, masked, rng.seed_to_i64(key),
+                                                        sample_offset, dev)
+
+
+def _running_cell_setting(frames, height, width, mask_ratio) -> tuple[int, int, int, int]:
+    _video_grid(frames, height, width)
+    ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
+    slots = reference.running_cell_slots(ratio)
+    if not 0 < slots < 4:
+        raise ValueError(f"mask_ratio must give 1, 2 or 3 masked slots of the 2 x 2 cell (int(4 · mask_ratio), "
+                         f"VideoMAE v2 asserts it): mask_ratio in [0.25, 1), got {mask_ratio!r}")
+    return frames, height, width, slots
+
+
+def running_cell_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, mask_ratio: float = 0.5, *,
+                      seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
+                      device=None, backend: str = "auto") -> torch.Tensor:
+    """VideoMAE v2's running-cell mask (its decoder mask): (B, frames·height·width) bool, True = masked
+    (dropped from the decoder's targets) (SPEC.md §5).
+
+    A 2 × 2 cell with int(4 · mask_ratio) masked slots, tiled over the grid; the masked slots rotate by
+    one per frame; each sample starts at one of the 4 phases (uniform). Flattened (t, y, x) row-major as
+    VideoMAE v2's engine flattens it; odd height / width: the cell pattern continues over the last
+    row / column (upstream's map would be 2·(H // 2) × 2·(W // 2), SPEC.md §5). mask_ratio in
+    [0.25, 1) (VideoMAE v2 uses 0.5)."""
+    key_args = (frames, type(frames), height, type(height), width, type(width), mask_ratio, type(mask_ratio))
+    if _fast_cpu_call(batch, seed, generator, sample_offset, device, backend):
+        setting = _settled(("running_cell",) + key_args,
+                           lambda: _running_cell_setting(frames, height, width, mask_ratio))
+        out = torch.empty((batch, setting[0] * setting[1] * setting[2]), dtype=torch.bool)
+        _native.lib.running_cell_mask_cpu(out.data_ptr(), batch, *setting, seed, sample_offset,
+                                          1 if batch <= 1 else _native.cpu_threads(batch))
+        return out
+    frames, height, width, slots = _running_cell_setting(frames, height, width, mask_ratio)
+    dev, be, key = _rng_args(batch, seed, generator, sample_offset, device, "running_cell_mask", backend)
+    if be == "torch":
+        return reference.running_cell_mask(batch, frames, height, width, slots, key, sample_offset, dev)
+    return getattr(torch.ops.mimkernels.running_cell_mask, be)(batch, frames, height, width, slots,
+                                                                rng.seed_to_i64(key), sample_offset, dev)
 
 
 # ---- UM-MAE uniform masking (SPEC.md §6) ---------------------------------------------------------
+
+def _uniform_setting(height, width, vis_mask_ratio) -> tuple[int, int, int]:
+    _video_grid(1, height, width)
+    if height % 2 or width % 2:
+        raise ValueError(f"height and width must be even (2 x 2 blocks, as UM-MAE's rearrange requires), "
+                         f"got {height} x {width}")
+    ratio = check_float(vis_mask_ratio, "vis_mask_ratio", minimum=0.0, maximum=1.0)
+    return height, width, reference.uniform_keep_final((height // 2) * (width // 2), ratio)
+
+
+def uniform_mask(batch: int, height: int = 16, width: int = 16, vis_mask_ratio: float = 0.25, *,
+                 seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
+                 device=None, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """UM-MAE's uniform masking: (mask, secondary), (B, height·width) bool each, True = masked
+    (SPEC.md §6).
+
+    mask: one visible token per 2 × 2 block (mask ratio 0.75), which of the 4 drawn as UM-MAE's
+    mask_transform.py (regular=True) draws it: its loader output, flattened row-major.
+    secondary: the visible tokens UM-MAE's model masks in its second phase, blocks −
+    int(blocks · (1 − vis_mask_ratio)) of them, a uniform subset (never a token of `mask`): the model's
+    new_mask is `mask | secondary`. Defaults: UM-MAE's pre-training recipe (256 / 16: 16 × 16,
+    vis_mask_ratio 0.25). height and width even; vis_mask_ratio in [0, 1]."""
+    key_args = (height, type(height), width, type(width), vis_mask_ratio, type(vis_mask_ratio))
+    if _fast_cpu_call(batch, seed, generator, sample_offset, device, backend):
+        setting = _settled(("uniform",) + key_args, lambda: _uniform_setting(height, width, vis_mask_ratio))
+        mask = torch.empty((batch, setting[0] * setting[1]), dtype=torch.bool)
+        secondary = torch.empty((batch, setting[0] * setting[1]), dtype=torch.bool)
+        _native.lib.uniform_mask_cpu(mask.data_ptr(), secondary.data_ptr(), batch, *setting, seed, sample_offset,
+                                     1 if batch <= 1 else _native.cpu_threads(batch))
+        return mask, secondary
+    height, width, keep_final = _uniform_setting(height, width, vis_mask_ratio)
+    dev, be, key = _rng_args(batch, seed, generator, sample_offset, device, "uniform_mask", backend)
+    if be == "torch":
+        return reference.uniform_mask(batch, height, width, keep_final, key, sample_offset, dev)
+    return tuple(getattr(torch.ops.mimkernels.uniform_mask, be)(batch, height, width, keep_final,
+                                                                 rng.seed_to_i64(key), sample_offset, dev))
 
 
 # ---- data2vec 2.0 block masks (SPEC.md §7) --------------------------------------------------------

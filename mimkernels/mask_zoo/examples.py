@@ -18,9 +18,37 @@ def valid_calls(device: torch.device) -> dict[str, tuple[tuple, dict]]:
 
 
 # ---- VideoMAE tube and running cell ---------------------------------------------------------------
+VALID_CALLS["tube_mask"] = lambda device: ((2, 2, 3, 4, 0.5), {"seed": 0, "device": device})
+VALID_CALLS["running_cell_mask"] = lambda device: ((2, 3, 3, 4, 0.5), {"seed": 0, "device": device})
+BAD_CALLS += [
+    ("tube_mask", "batch", -1, ValueError), ("tube_mask", "batch", 2.0, TypeError),
+    ("tube_mask", "frames", 0, ValueError), ("tube_mask", "height", "3", TypeError),
+    ("tube_mask", "width", 2**31, ValueError),  # cells per sample past 2^31
+    ("tube_mask", "mask_ratio", 1.5, ValueError), ("tube_mask", "mask_ratio", float("nan"), ValueError),
+    ("tube_mask", "mask_ratio", "0.9", TypeError), ("tube_mask", "seed", 1.0, TypeError),
+    ("tube_mask", "sample_offset", -1, ValueError), ("tube_mask", "sample_offset", 2**32, ValueError),
+    ("tube_mask", "generator", 3, TypeError),
+    ("running_cell_mask", "batch", -2, ValueError), ("running_cell_mask", "frames", 1.0, TypeError),
+    ("running_cell_mask", "height", 0, ValueError), ("running_cell_mask", "width", -4, ValueError),
+    ("running_cell_mask", "frames", 2**31, ValueError),
+    ("running_cell_mask", "mask_ratio", 0.2, ValueError),  # int(4 · 0.2) = 0 masked slots: upstream asserts
+    ("running_cell_mask", "mask_ratio", 1.0, ValueError),  # 4 masked slots
+    ("running_cell_mask", "mask_ratio", None, TypeError), ("running_cell_mask", "seed", "0", TypeError),
+    ("running_cell_mask", "sample_offset", 0.5, TypeError),
+]
 
 
 # ---- UM-MAE uniform masking -----------------------------------------------------------------------
+VALID_CALLS["uniform_mask"] = lambda device: ((2, 4, 6, 0.5), {"seed": 0, "device": device})
+BAD_CALLS += [
+    ("uniform_mask", "batch", -1, ValueError), ("uniform_mask", "batch", None, TypeError),
+    ("uniform_mask", "height", 5, ValueError),  # odd: no 2 x 2 blocks
+    ("uniform_mask", "width", 0, ValueError), ("uniform_mask", "width", 4.0, TypeError),
+    ("uniform_mask", "height", 2**32, ValueError),
+    ("uniform_mask", "vis_mask_ratio", -0.25, ValueError), ("uniform_mask", "vis_mask_ratio", 1.25, ValueError),
+    ("uniform_mask", "vis_mask_ratio", "0.25", TypeError), ("uniform_mask", "seed", 2.5, TypeError),
+    ("uniform_mask", "sample_offset", -1, ValueError), ("uniform_mask", "generator", "g", TypeError),
+]
 
 
 # ---- data2vec 2.0 block masks ----------------------------------------------------------------------

@@ -1,8 +1,16 @@
 """The mask zoo's modules and DataLoader collators (re-exported by mimkernels.nn)."""
 from __future__ import annotations
 
+import os
+import threading
+
+import numpy as np
 import torch
 from torch import nn
+
+from mimkernels import _native, rng
+from mimkernels.mask_zoo import (_running_cell_setting, _tube_setting, _uniform_setting, running_cell_mask, tube_mask,
+                                 uniform_mask)
 
 __all__ = []  # each section adds its public names
 
@@ -11,9 +19,159 @@ __all__ = []  # each section adds its public names
 
 
 # ---- VideoMAE tube and running cell ---------------------------------------------------------------
+# Drop-ins for the upstream loaders' generator classes: the same constructor arguments, __call__() -> one
+# mask as a numpy array of upstream's dtype and shape, so that replacing the import line is the whole
+# change; `batch(n, seed=None, sample_offset=0)` draws n at once (a MaskCollator mask_fn).
+__all__ += ["TubeMaskingGenerator", "RunningCellMaskingGenerator", "UniformMaskingGenerator"]
+
+
+# The processes this one descends from by fork: a copy of a generator in a forked DataLoader worker sees
+# a new count and draws its own key (below).
+_FORKS = [0]
+os.register_at_fork(after_in_child=lambda: _FORKS.__setitem__(0, _FORKS[0] + 1))
+
+
+class _PerVideoGenerator:
+    """One mask per call, as the upstream loaders call their generators, for a subclass that sets
+    `_op` (its front door), `_native_name` (its `_C` cpu entry), `_args` (the entry's arguments after
+    out, batch: the front door's validated setting) and `_cells` (bytes per mask).
+
+    Seeds: call k in a process draws sample k under a key fixed at the process's first call: drawn from
+    torch's default generator (seed=None: a DataLoader seeds it per worker and per epoch, as it seeds
+    numpy's for upstream's np.random, so workers and epochs differ and torch.manual_seed reproduces a
+    run), or derive_seed(seed, worker id) (seed=int: reproducible for a given worker layout; a
+    worker started afresh, e.g. each epoch without persistent_workers, repeats its masks). The cpp path
+    writes into a per-thread buffer and returns `astype(dtype)` of it, without a torch tensor."""
+
+    def _init_draws(self, seed, backend):
+        self.seed = None if seed is None else rng.resolve_seed(seed)
+        self.backend = backend
+        self._fork, self._key, self._calls, self._buffers = -1, 0, 0, {}
+        self._direct = _native.available() and backend in ("auto", "cpp")
+
+    def __getstate__(self):  # a spawned worker unpickles a copy: it draws its own key
+        state = dict(self.__dict__)
+        state.update(_fork=-1, _buffers={})
+        return state
+
+    def batch(self, batch: int, seed: int | None = None, sample_offset: int = 0):
+        """A batch of masks from the front door, (B, ...) bool, True = masked (a MaskCollator mask_fn)."""
+        return self._op(batch, *self._front_args, seed=seed, sample_offset=sample_offset, backend=self.backend)
+
+    def _next_draw(self) -> tuple[int, int]:
+        if self._fork != _FORKS[0]:
+            info = torch.utils.data.get_worker_info()
+            worker = 0 if info is None else info.id
+            self._key = rng.resolve_seed() if self.seed is None else rng.derive_seed(self.seed, worker)
+            self._fork, self._calls = _FORKS[0], 0
+        sample = self._calls
+        self._calls = (sample + 1) % (1 << 32)
+        return self._key, sample
+
+    def _one(self) -> np.ndarray:
+        """One mask, flat, as numpy bytes (0/1) or bool."""
+        key, sample = self._next_draw()
+        if not self._direct:
+            mask = self.batch(1, key, sample)
+            return (mask[0] if isinstance(mask, tuple) else mask).numpy().reshape(-1)
+        buffer = self._buffers.get(threading.get_ident())
+        if buffer is None:
+            array = np.empty(self._cells * self._outputs, dtype=np.uint8)
+            pointers = tuple(array.ctypes.data + k * self._cells for k in range(self._outputs))
+            buffer = self._buffers[threading.get_ident()] = (array, getattr(_native.lib, self._native_name), pointers)
+        buffer[1](*buffer[2], 1, *self._args, key, sample, 1)
+        return buffer[0][:self._cells]
+
+
+class TubeMaskingGenerator(_PerVideoGenerator):
+    """VideoMAE's TubeMaskingGenerator (MCG-NJU/VideoMAE masking_generator.py), drop-in:
+    TubeMaskingGenerator(window_size, mask_ratio)() -> (T·H·W,) float64, 1.0 = masked (flat=False:
+    (T, H·W), VideoMAE v2's). window_size = (num_frames // tubelet_size, H / patch, W / patch);
+    mimkernels.tube_mask draws it (SPEC.md §4). Seeds: _PerVideoGenerator."""
+    _op, _native_name, _outputs = staticmethod(tube_mask), "tube_mask_cpu", 1
+
+    def __init__(self, input_size, mask_ratio, *, seed: int | None = None, flat: bool = True, dtype=np.float64,
+                 backend: str = "auto"):
+        self.frames, self.height, self.width = input_size
+        self.mask_ratio, self.flat, self.dtype = mask_ratio, flat, dtype
+        frames, cells, masked = _tube_setting(self.frames, self.height, self.width, mask_ratio)
+        self.num_patches_per_frame = cells
+        self.total_patches = frames * cells
+        self.num_masks_per_frame = masked
+        self.total_masks = frames * masked
+        self._front_args = (self.frames, self.height, self.width, mask_ratio)
+        self._args, self._cells = (frames, cells, masked), frames * cells
+        self._init_draws(seed, backend)
+
+    def __repr__(self):
+        return f"Tube masking (mimkernels): total patches {self.total_patches}, mask patches {self.total_masks}"
+
+    def __call__(self) -> np.ndarray:
+        mask = self._one().astype(self.dtype)
+        return mask if self.flat else mask.reshape(self.frames, self.num_patches_per_frame)
+
+
+class RunningCellMaskingGenerator(_PerVideoGenerator):
+    """VideoMAE v2's RunningCellMaskingGenerator (OpenGVLab/VideoMAEv2 dataset/masking_generator.py),
+    drop-in: RunningCellMaskingGenerator(window_size, mask_ratio=0.5)() -> (T, H·W) float64, 1.0 = masked
+    from the decoder (flat=True: (T·H·W,)). mimkernels.running_cell_mask draws it (SPEC.md §5)."""
+    _op, _native_name, _outputs = staticmethod(running_cell_mask), "running_cell_mask_cpu", 1
+
+    def __init__(self, input_size, mask_ratio=0.5, *, seed: int | None = None, flat: bool = False, dtype=np.float64,
+                 backend: str = "auto"):
+        self.frames, self.height, self.width = input_size
+        self.mask_ratio, self.flat, self.dtype = mask_ratio, flat, dtype
+        self._args = _running_cell_setting(self.frames, self.height, self.width, mask_ratio)
+        self._front_args = (self.frames, self.height, self.width, mask_ratio)
+        self._cells = self.frames * self.height * self.width
+        self._init_draws(seed, backend)
+
+    def __repr__(self):
+        return f"Running Cell Masking (mimkernels) with mask ratio {self.mask_ratio}"
+
+    def __call__(self) -> np.ndarray:
+        mask = self._one().astype(self.dtype)
+        return mask if self.flat else mask.reshape(self.frames, self.height * self.width)
 
 
 # ---- UM-MAE uniform masking -----------------------------------------------------------------------
+
+class UniformMaskingGenerator(_PerVideoGenerator):
+    """UM-MAE's RandomMaskingGenerator (implus/UM-MAE mask_transform.py), drop-in:
+    UniformMaskingGenerator(token_size, mask_ratio, regular)() -> (H·W,) float64, 1.0 = masked.
+    regular=True (mask_ratio 0.75): the uniform sampling (mimkernels.uniform_mask's mask);
+    regular=False: a uniform subset of int(mask_ratio · H·W) tokens (mimkernels.tube_mask, one frame).
+    The secondary mask is the model's (SPEC.md §6): with regular=True, `batch(n)` returns
+    (mask, secondary) for `vis_mask_ratio`."""
+
+    def __init__(self, input_size, mask_ratio, regular: bool = False, *, vis_mask_ratio: float = 0.0,
+                 seed: int | None = None, dtype=np.float64, backend: str = "auto"):
+        if not isinstance(input_size, tuple):
+            input_size = (input_size,) * 2
+        self.height, self.width = input_size
+        self.num_patches = self.height * self.width
+        self.num_mask = int(mask_ratio * self.num_patches)
+        if regular and mask_ratio != 0.75:
+            raise ValueError(f"regular=True (uniform sampling) masks 3 of every 2 x 2 tokens: mask_ratio must be "
+                             f"0.75, got {mask_ratio!r}")
+        self.mask_ratio, self.regular, self.vis_mask_ratio, self.dtype = mask_ratio, regular, vis_mask_ratio, dtype
+        if regular:
+            self._op, self._native_name, self._outputs = uniform_mask, "uniform_mask_cpu", 2
+            self._args = _uniform_setting(self.height, self.width, vis_mask_ratio)
+            self._front_args = (self.height, self.width, vis_mask_ratio)
+        else:
+            self._op, self._native_name, self._outputs = tube_mask, "tube_mask_cpu", 1
+            self._args = _tube_setting(1, self.height, self.width, mask_ratio)
+            self._front_args = (1, self.height, self.width, mask_ratio)
+        self._cells = self.num_patches
+        self._init_draws(seed, backend)
+
+    def __repr__(self):
+        return (f"Mask (mimkernels): total patches {self.num_patches}, mask patches {self.num_mask}, "
+                f"regular {self.regular}")
+
+    def __call__(self) -> np.ndarray:
+        return self._one().astype(self.dtype)
 
 
 # ---- data2vec 2.0 block masks ----------------------------------------------------------------------

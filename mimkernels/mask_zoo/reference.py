@@ -12,8 +12,129 @@ from mimkernels import rng
 
 # ---- VideoMAE tube and running cell (SPEC.md §4, §5) ---------------------------------------------
 
+def zoo_words(seed: int, batch: int, sample_offset: int, stream: int, count: int, device) -> torch.Tensor:
+    """(B, count) int64 holding uint32 words: draw k of sample b is word k % 4 of Philox at counter
+    (k // 4, sample_offset + b, stream, 0) (csrc video_masks.h ZooWords)."""
+    calls = (count + 3) // 4
+    i = torch.arange(calls, dtype=torch.int64, device=device).unsqueeze(0)
+    b = (torch.arange(batch, dtype=torch.int64, device=device) + sample_offset).unsqueeze(1)
+    words = torch.stack([w.expand(batch, calls) for w in rng.draw(seed, i, b, stream, device=device)], dim=-1)
+    return words.reshape(batch, 4 * calls)[:, :count]
+
+
+def floyd_pick(row, n: int, count: int, picked: int, words, cell=lambda t: t) -> None:
+    """Floyd's sampling of `count` distinct items of [0, n) (0 <= count <= n < 2^31), one word each from
+    the iterator `words`: for j = n − count .. n − 1, t = below(word, j + 1), and j itself when t is
+    picked already. row[cell(t)] holds `picked` once item t is chosen (and must not before)."""
+    for j in range(n - count, n):
+        t = (next(words) * (j + 1)) >> 32
+        if row[cell(t)] == picked:
+            t = j
+        row[cell(t)] = picked
+
+
+def random_subset_row(n: int, masked: int, words) -> bytearray:
+    """n bytes with `masked` ones, a uniform subset: Floyd picks the smaller of the subset and its
+    complement (min(masked, n − masked) words)."""
+    pick_masked = masked <= n - masked
+    row = bytearray(b"\x00" if pick_masked else b"\x01") * n
+    floyd_pick(row, n, masked if pick_masked else n - masked, 1 if pick_masked else 0, words)
+    return row
+
+
+def _bool_rows(rows: list, width: int, device) -> torch.Tensor:
+    """(len(rows), width) bool from bytearrays of 0/1."""
+    flat = torch.frombuffer(bytearray(b"".join(rows)), dtype=torch.uint8) if rows else torch.empty(0, dtype=torch.uint8)
+    return flat.view(len(rows), width).to(device=device, dtype=torch.bool)
+
+
+def tube_masked_count(height: int, width: int, mask_ratio: float) -> int:
+    """VideoMAE's num_masks_per_frame = int(mask_ratio · (H·W)) in float64, truncated (the product with the
+    cell count, as upstream: 0.03 · 30 · 30 would give 26, upstream's 0.03 · 900 gives 27)."""
+    return int(mask_ratio * (height * width))
+
+
+def tube_mask(batch: int, frames: int, height: int, width: int, masked: int, seed: int, sample_offset: int,
+              device) -> torch.Tensor:
+    """VideoMAE's TubeMaskingGenerator for a batch: (B, T·H·W) bool, True = masked. One frame of H·W
+    cells with `masked` of them masked, a uniform subset (np.random.shuffle of a 0/1 vector upstream,
+    Floyd's sampling here, stream 7, one sample at a time in plain Python), tiled over the T frames and
+    flattened (t, y, x) row-major."""
+    cells = height * width
+    words = zoo_words(seed, batch, sample_offset, rng.STREAM_TUBE_MASK, min(masked, cells - masked), "cpu").tolist()
+    frame = _bool_rows([random_subset_row(cells, masked, iter(w)) for w in words], cells, device)
+    return frame.unsqueeze(1).expand(batch, frames, cells).reshape(batch, frames * cells)
+
+
+def running_cell_slots(mask_ratio: float) -> int:
+    """VideoMAE v2's num_masks_per_cell = int(4 · mask_ratio) (upstream asserts 0 < it < 4)."""
+    return int(4 * mask_ratio)
+
+
+def running_cell_mask(batch: int, frames: int, height: int, width: int, masked_slots: int, seed: int,
+                      sample_offset: int, device) -> torch.Tensor:
+    """VideoMAE v2's RunningCellMaskingGenerator for a batch: (B, T·H·W) bool, True = masked.
+
+    Upstream builds 4 maps, one per start pointer p of a 4-slot queue (masked_slots ones, then zeros);
+    before frame t the pointer advances, so cell slot s = 2·(y % 2) + x % 2 of frame t reads the queue
+    at (s + p + t + 1) % 4; the 2 × 2 cell is tiled over the grid. Each sample takes map
+    p = np.random.randint(4) (here below(word 0, 4), stream 8)."""
+    words = zoo_words(seed, batch, sample_offset, rng.STREAM_RUNNING_CELL_MASK, 1, device)
+    p = rng.below(words[:, 0], 4).view(batch, 1, 1, 1)
+    t = torch.arange(frames, device=device).view(1, frames, 1, 1)
+    y = torch.arange(height, device=device).view(1, 1, height, 1)
+    x = torch.arange(width, device=device).view(1, 1, 1, width)
+    slot = 2 * (y % 2) + x % 2
+    return ((slot + p + t + 1) % 4 < masked_slots).reshape(batch, frames * height * width)
+
 
 # ---- UM-MAE uniform masking (SPEC.md §6) ---------------------------------------------------------
+
+def uniform_candidate_rows(cells: int) -> int:
+    """UM-MAE's candidate list length: 4 rows per round until rows · 4 >= 2 · cells, i.e. the least
+    positive multiple of 4 that is >= cells / 2."""
+    return 4 * max(1, -(-cells // 8))
+
+
+def uniform_keep_final(blocks: int, vis_mask_ratio: float) -> int:
+    """UM-MAE's vis_final_cnt = int(vis_cnt · (1. − vis_mask_ratio)), vis_cnt = one token per block."""
+    return int(blocks * (1. - vis_mask_ratio))
+
+
+def uniform_mask(batch: int, height: int, width: int, keep_final: int, seed: int, sample_offset: int,
+                 device) -> tuple[torch.Tensor, torch.Tensor]:
+    """UM-MAE's uniform sampling and secondary masking for a batch: (mask, secondary), (B, H·W) bool each,
+    one sample at a time in plain Python (the draws from one Philox tensor).
+
+    1. mask_transform.py (regular=True): rows of a candidate list (row r keeps slot r % 4 of a 2 × 2
+       block) shuffled, the first (H/2)(W/2) laid out row-major over the blocks. Here the shuffle's first
+       rows by a partial Fisher-Yates: step k swaps rows k and k + below(word k, rows − k) (stream 9).
+       The block's slot 2·p1 + p2 is its visible token; all others are masked.
+    2. models_mae_swin.py's secondary mask: blocks − keep_final of the visible tokens, a uniform subset
+       (Floyd over the blocks, the words after step 1's): `secondary` marks them (never a masked token).
+    """
+    half_w = width // 2
+    blocks, rows = (height // 2) * half_w, uniform_candidate_rows(height * width)
+    hidden = blocks - keep_final
+    pick_hidden = hidden <= keep_final
+    words = zoo_words(seed, batch, sample_offset, rng.STREAM_UNIFORM_MASK, blocks + min(hidden, keep_final), "cpu")
+    masks, seconds = [], []
+    for sample_words in words.tolist():
+        draws = iter(sample_words)
+        perm = [r % 4 for r in range(rows)]
+        for k in range(blocks):
+            j = k + ((next(draws) * (rows - k)) >> 32)
+            perm[k], perm[j] = perm[j], perm[k]
+        visible = [(2 * (k // half_w) + perm[k] // 2) * width + 2 * (k % half_w) + perm[k] % 2 for k in range(blocks)]
+        mask, second = bytearray(b"\x01") * (height * width), bytearray(height * width)
+        for token in visible:
+            mask[token] = 0
+            second[token] = 0 if pick_hidden else 1
+        floyd_pick(second, blocks, hidden if pick_hidden else keep_final, 1 if pick_hidden else 0, draws,
+                   visible.__getitem__)
+        masks.append(mask)
+        seconds.append(second)
+    return _bool_rows(masks, height * width, device), _bool_rows(seconds, height * width, device)
 
 
 # ---- data2vec 2.0 block masks (SPEC.md §7) --------------------------------------------------------

@@ -22,6 +22,34 @@ def cuda_cases(device):
 
 
 # ---- VideoMAE tube and running cell, UM-MAE ---------------------------------------------------------
+CPP_CALLS["tube_mask"] = lambda: mk.tube_mask(97, 3, 9, 11, 0.7, seed=4, sample_offset=2, backend="cpp")
+TORCH_CALLS["tube_mask"] = lambda: mk.tube_mask(97, 3, 9, 11, 0.7, seed=4, sample_offset=2, backend="torch")
+CPP_CALLS["running_cell_mask"] = lambda: mk.running_cell_mask(97, 5, 7, 6, 0.75, seed=4, backend="cpp")
+TORCH_CALLS["running_cell_mask"] = lambda: mk.running_cell_mask(97, 5, 7, 6, 0.75, seed=4, backend="torch")
+CPP_CALLS["uniform_mask"] = lambda: mk.uniform_mask(97, 10, 12, 0.4, seed=4, sample_offset=1, backend="cpp")
+TORCH_CALLS["uniform_mask"] = lambda: mk.uniform_mask(97, 10, 12, 0.4, seed=4, sample_offset=1, backend="torch")
+
+
+def _video_cuda_cases(device):
+    """VideoMAE's defaults, UM-MAE's, odd sides and a complement-picking ratio, at B = 256 (warps and
+    blocks past one)."""
+    return [
+        ("tube", lambda: mk.tube_mask(256, seed=1, device=device, backend="cuda"),
+         mk.tube_mask(256, seed=1, backend="cpp")),
+        ("tube_odd", lambda: mk.tube_mask(77, 3, 7, 5, 0.3, seed=2, sample_offset=9, device=device, backend="cuda"),
+         mk.tube_mask(77, 3, 7, 5, 0.3, seed=2, sample_offset=9, backend="cpp")),
+        ("running_cell", lambda: mk.running_cell_mask(256, seed=3, device=device, backend="cuda"),
+         mk.running_cell_mask(256, seed=3, backend="cpp")),
+        ("running_cell_odd", lambda: mk.running_cell_mask(33, 4, 7, 9, 0.25, seed=4, device=device, backend="cuda"),
+         mk.running_cell_mask(33, 4, 7, 9, 0.25, seed=4, backend="cpp")),
+        ("uniform", lambda: mk.uniform_mask(256, seed=5, device=device, backend="cuda"),
+         mk.uniform_mask(256, seed=5, backend="cpp")),
+        ("uniform_complement", lambda: mk.uniform_mask(130, 14, 10, 0.8, seed=6, device=device, backend="cuda"),
+         mk.uniform_mask(130, 14, 10, 0.8, seed=6, backend="cpp")),
+    ]
+
+
+_CUDA_CASES.append(_video_cuda_cases)
 
 
 # ---- data2vec 2.0 block masks, score-guided masks ---------------------------------------------------
