@@ -12,6 +12,15 @@ enum RngStream : uint32_t {
   kStreamSimmimMask = 2,
   kStreamBlockMask = 3,
   kStreamFrequencyChoice = 4,
+  // the mask zoo (mimkernels/mask_zoo/SPEC.md)
+  kStreamMultiblock2d = 5,
+  kStreamMultiblock3d = 6,
+  kStreamTubeMask = 7,
+  kStreamRunningCellMask = 8,
+  kStreamUniformMask = 9,
+  kStreamDinoCollate = 10,
+  kStreamData2vecMask = 11,
+  kStreamScoreMask = 12,
 };
 
 struct Philox4 {

@@ -11,11 +11,6 @@
 
 namespace mimkernels {
 
-// Streams of the mask zoo's video generators (rng.py STREAM_TUBE_MASK, ...; rng.h lists 1-4).
-constexpr uint32_t kStreamTubeMask = 7;
-constexpr uint32_t kStreamRunningCellMask = 8;
-constexpr uint32_t kStreamUniformMask = 9;
-
 // A sample's running sequence of uint32 draws: four words from each Philox call, in order x0..x3.
 struct ZooWords {
   uint64_t seed;
