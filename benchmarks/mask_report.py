@@ -34,6 +34,15 @@ GENERATORS = {
     "block_mmpretrain": ("block mask mmpretrain BEiTMaskGenerator 75/16 (exclusive bounds)",
                          lambda b, seed, off: mk.block_mask(b, num_masking_patches=75, min_num_patches=16,
                                                             variant="mmpretrain", seed=seed, sample_offset=off), None),
+    "tube": ("VideoMAE tube, 16 frames / tubelet 2 = 8 x 14 x 14, ratio 0.9 (MCG-NJU/VideoMAE)",
+             lambda b, seed, off: mk.tube_mask(b, seed=seed, sample_offset=off), (8, 14, 14)),
+    "running_cell": ("VideoMAE v2 running cell, 8 x 14 x 14, ratio 0.5 (OpenGVLab/VideoMAEv2 decoder mask)",
+                     lambda b, seed, off: mk.running_cell_mask(b, seed=seed, sample_offset=off), (8, 14, 14)),
+    "uniform": ("UM-MAE uniform sampling, 16x16, ratio 0.75 (implus/UM-MAE)",
+                lambda b, seed, off: mk.uniform_mask(b, seed=seed, sample_offset=off)[0], (16, 16)),
+    "uniform_secondary": ("UM-MAE uniform + secondary masking of 25% of the visible tokens",
+                          lambda b, seed, off: torch.logical_or(*mk.uniform_mask(b, seed=seed, sample_offset=off)),
+                          (16, 16)),
 }
 
 
