@@ -30,13 +30,17 @@ PYBIND11_MODULE(_C, m) {
   m.def("mae_mask_indices_cpu", &mae_mask_indices_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("mae_mask_indices_cuda", &mae_mask_indices_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("mae_mask_indices_counts_cuda", &mae_mask_indices_counts_cuda, py::call_guard<py::gil_scoped_release>());
 #endif
+  m.def("mae_mask_indices_counts_cpu", &mae_mask_indices_counts_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("simmim_mask_cpu", &simmim_mask_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("block_mask_cpu", &block_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("block_mask_counts_cpu", &block_mask_counts_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("mask_avg_dist_cpu", &mask_avg_dist_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("simmim_mask_cuda", &simmim_mask_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("block_mask_cuda", &block_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("block_mask_counts_cuda", &block_mask_counts_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("mask_avg_dist_cuda", &mask_avg_dist_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("mask_avg_dist_workspace_bytes", &mask_avg_dist_workspace_bytes);
 #endif

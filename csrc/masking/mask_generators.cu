@@ -100,12 +100,13 @@ __global__ void simmim_mask_kernel(uint8_t* out, uint64_t* workspace, int64_t ba
 // One warp per sample: the mask in shared memory (or, past the budget, in the output), then one
 // coalesced copy to the output.
 template <bool kShared>
-__global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams p, uint64_t seed,
-                                  int64_t sample_offset, int64_t shared_bytes) {
+__global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams params, const int64_t* counts,
+                                  bool max_is_count, uint64_t seed, int64_t sample_offset, int64_t shared_bytes) {
   extern __shared__ __align__(16) uint8_t shared[];
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
   if (b >= batch) return;  // the whole warp
+  const BlockMaskParams p = block_mask_sample_params(params, counts, b, max_is_count);
   const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
   const int64_t cells = p.height * p.width;
   uint8_t* dst = out + b * cells;
@@ -177,18 +178,36 @@ void simmim_mask_cuda(uintptr_t out, uintptr_t workspace, int64_t batch, int64_t
   MK_CHECK_LAUNCH("simmim_mask_kernel");
 }
 
-void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
-                     int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                     bool mmpretrain, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+namespace {
+// One launch for the batch; counts: nullptr or the per-sample counts (block_mask_sample_params).
+void launch_block_mask(uintptr_t out, int64_t batch, const BlockMaskParams& p, const int64_t* counts,
+                       bool max_is_count, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
   if (batch == 0) return;
-  const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
-                          log_aspect_min, log_aspect_max, mmpretrain};
-  const int64_t shared_bytes = block_mask_shared_bytes(height * width);
+  const int64_t shared_bytes = block_mask_shared_bytes(p.height * p.width);
   const unsigned grid = grid_for(batch, kWarpsPerBlock, "block_mask_kernel");
   const auto kernel = shared_bytes > 0 ? block_mask_kernel<true> : block_mask_kernel<false>;
   kernel<<<grid, kGeneratorThreads, static_cast<size_t>(shared_bytes), as_stream(stream)>>>(
-      reinterpret_cast<uint8_t*>(out), batch, p, seed, sample_offset, shared_bytes);
+      reinterpret_cast<uint8_t*>(out), batch, p, counts, max_is_count, seed, sample_offset, shared_bytes);
   MK_CHECK_LAUNCH("block_mask_kernel");
+}
+}  // namespace
+
+void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
+                     int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
+                     bool mmpretrain, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+  const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
+                          log_aspect_min, log_aspect_max, mmpretrain};
+  launch_block_mask(out, batch, p, nullptr, false, seed, sample_offset, stream);
+}
+
+void block_mask_counts_cuda(uintptr_t out, uintptr_t counts, int64_t batch, int64_t height, int64_t width,
+                            int64_t min_num_patches, int64_t max_num_patches, bool max_is_count,
+                            double log_aspect_min, double log_aspect_max, bool mmpretrain, uint64_t seed,
+                            int64_t sample_offset, uintptr_t stream) {
+  const BlockMaskParams p{height, width, 0, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max,
+                          mmpretrain};
+  launch_block_mask(out, batch, p, reinterpret_cast<const int64_t*>(counts), max_is_count, seed, sample_offset,
+                    stream);
 }
 
 int64_t mask_avg_dist_workspace_bytes(int64_t batch, int64_t h, int64_t w, int64_t patch_size) {
