@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include "hog/hog.h"
+#include "mask_zoo/dino_mask.h"
 #include "masking/mask_generators.h"
 #include "masking/masking.h"
 #include "rng/rng.h"
@@ -52,6 +53,11 @@ PYBIND11_MODULE(_C, m) {
   // ---- mask zoo: data2vec, score ----
 
   // ---- mask zoo: dino (per-sample counts) ----
+  m.def("dino_collate_cpu", &dino_collate_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("dino_collate_cuda", &dino_collate_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("dino_collate_workspace_bytes", &dino_collate_workspace_bytes);
+#endif
 
   // ---- hog ----
   m.def("hog_cpu", &hog_cpu, py::call_guard<py::gil_scoped_release>());

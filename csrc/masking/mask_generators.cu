@@ -3,6 +3,7 @@
 #include "mimkernels/block_mask.h"
 #include "mimkernels/cuda_check.h"
 #include "mimkernels/simmim_mask.h"
+#include "mimkernels/warp_team.cuh"
 
 namespace mimkernels {
 namespace {
@@ -11,8 +12,8 @@ constexpr int kAvgDistThreads = 64;
 // The mask generators run one sample per warp: blocks of kWarpsPerBlock warps, so B = 256 samples make
 // 128 blocks (one per SM of an H100's 132) instead of the 2 blocks of one thread per sample. The
 // sample's sequential algorithm (the draws and every accept/stop decision) is the shared body of
-// block_mask.h / simmim_mask.h, run by every lane alike; the lanes split the per-cell work.
-constexpr int kWarpSize = 32;
+// block_mask.h / simmim_mask.h, run by every lane alike; the lanes split the per-cell work (WarpTeam,
+// warp_team.cuh).
 constexpr int kWarpsPerBlock = 2;
 constexpr int kGeneratorThreads = kWarpSize * kWarpsPerBlock;
 // Dynamic shared memory per block without the opt-in attribute: a sample's mask (block mask) or keys
@@ -21,21 +22,6 @@ constexpr int kGeneratorThreads = kWarpSize * kWarpsPerBlock;
 constexpr int64_t kSharedBudget = 48 * 1024;
 
 MK_HD int64_t round_up16(int64_t n) { return (n + 15) / 16 * 16; }
-
-// A warp as the team of block_mask.h (StridedTeam: lane-strided loops): integer sums by a butterfly of
-// shuffles (every lane gets the total), __syncwarp between writes and reads of the sample's cells. The
-// callers keep the warp converged: every branch depends on warp-uniform values only.
-struct WarpGroup {
-  static constexpr int64_t kLanes = kWarpSize;
-  unsigned lane_;
-  __device__ __forceinline__ unsigned lane() const { return lane_; }
-  __device__ __forceinline__ int64_t sum(int64_t v) const {
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-  }
-  __device__ __forceinline__ void barrier() const { __syncwarp(); }
-};
-using WarpTeam = StridedTeam<WarpGroup>;
 
 // dst[0, n) = src[0, n) by the warp, 4-byte words when both are aligned (consecutive lanes, consecutive
 // words: coalesced), bytes otherwise.
