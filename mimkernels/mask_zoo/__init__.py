@@ -62,7 +62,11 @@ class DinoMasks(NamedTuple):
     mask_indices_list: torch.Tensor   # (upperbound,) int64: flat indices of the masked tokens, then 0
     masks_weight: torch.Tensor        # (upperbound,) float32: 1 / (masked tokens of the row), then 0
     n_masked_patches: torch.Tensor    # (1,) int64: the valid length of the two lists
-    upperbound: int                   # Σ int(N · p_{i+1}) over the masked strata: the lists' length
+
+    @property
+    def upperbound(self) -> int:
+        """Upstream's `upperbound`, Σ int(N · p_{i+1}) over the masked strata: the lists' length."""
+        return self.mask_indices_list.shape[0]
 
 
 def _check_ratio_pair(mask_ratio_min_max) -> tuple[float, float]:
@@ -87,7 +91,7 @@ def dino_collate_masks(batch: int, height: int = 16, width: int = 16, *, mask_ra
     are empty; the rows are shuffled. The masks are DINOv2's MaskingGenerator (the unilm block mask with
     min_num_patches=4, max_num_patches = N // 2 when None: upstream's 0.5·N). Returns DinoMasks
     (collated_masks (B, N) bool, mask_indices_list and masks_weight padded to upperbound, n_masked_patches
-    (1,), upperbound): no host sync, no data-dependent shape (SPEC.md §9)."""
+    (1,); `.upperbound` their length): no host sync, no data-dependent shape (SPEC.md §9)."""
     check_int(batch, "batch", minimum=0)
     check_int(height, "height", minimum=1)
     check_int(width, "width", minimum=1)
@@ -122,7 +126,7 @@ def dino_collate_masks(batch: int, height: int = 16, width: int = 16, *, mask_ra
         masks = _ops.dino_collate_masks_reference(probs.to(dev), *args)
     else:
         masks = getattr(torch.ops.mimkernels.dino_collate_masks, be)(probs.to(dev), *args)
-    return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound), upperbound)
+    return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound))
 
 
 # ---- mask report (SPEC.md §10) ------------------------------------------------------------------
