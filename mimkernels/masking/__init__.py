@@ -121,7 +121,7 @@ def _check_ratio_tensor(mask_ratio: torch.Tensor, batch: int, max_keep, num_patc
                         device: torch.device | None) -> int:
     """Per-sample ratios (SPEC.md §2a): mask_ratio (B,) floating point on `device`; returns max_keep (the width
     of ids_keep, default L). Values are checked only with MIMKERNELS_DEBUG=1 (the check syncs the host)."""
-    check_tensor(mask_ratio, "mask_ratio", ndim=1, dtypes=FLOAT_DTYPES, what="(B,) per-sample ratios")
+    check_tensor(mask_ratio, "mask_ratio", ndim=1, dtypes=(*FLOAT_DTYPES, torch.float64), what="(B,) per-sample ratios")
     if mask_ratio.shape[0] != batch:
         raise ValueError(f"mask_ratio must have shape (B,) = ({batch},), got {tuple(mask_ratio.shape)}")
     if device is not None and mask_ratio.device != device:
