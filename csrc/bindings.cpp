@@ -54,6 +54,7 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- mask zoo: dino (per-sample counts) ----
   m.def("dino_collate_cpu", &dino_collate_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("dino_index_lists_cpu", &dino_index_lists_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("dino_collate_cuda", &dino_collate_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("dino_collate_workspace_bytes", &dino_collate_workspace_bytes);

@@ -1,7 +1,7 @@
 // DINOv2 / DINOv3 collate masks on the GPU: three launches on the caller's stream. (1) one thread per slot
 // computes its plan (dino_mask.h); (2) one thread per slot finds its row, the rank of its shuffle key among
 // the batch's (O(B) compares per slot: collate batches are small), and writes its plan there; (3) one warp
-// per row runs the shared body dino_mask_row (WarpTeam), the row's scratch in the workspace.
+// per row runs block_mask.h's body and dino_finish_row (WarpTeam), the row's scratch in the workspace.
 #include "dino_mask.h"
 #include "mimkernels/cuda_check.h"
 #include "mimkernels/dino_mask.h"
@@ -52,8 +52,12 @@ __global__ void dino_row_kernel(uint8_t* out, DinoWorkspace w, int64_t batch, Bl
   if (b >= batch) return;  // the whole warp
   const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
   const int64_t cells = p.height * p.width;
-  BlockMaskDraws draws{seed, static_cast<uint32_t>(b), 0u};
-  dino_mask_row(team, out + b * cells, w.masks + b * cells, w.keys + b * cells, p, w.by_row[b], v3, seed, b, draws);
+  const DinoSlot slot = w.by_row[b];
+  BlockMaskParams row_params = p;
+  row_params.num_masking_patches = slot.count;
+  uint8_t* mask = w.masks + b * cells;
+  const int64_t masked = block_mask_sample_team(team, mask, row_params, seed, b);
+  dino_finish_row(team, out + b * cells, mask, w.keys + b * cells, p.height, p.width, slot, masked, v3, seed, b);
 }
 }  // namespace
 

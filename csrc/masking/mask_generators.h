@@ -4,7 +4,13 @@
 #pragma once
 #include <cstdint>
 
+#include "mimkernels/block_mask.h"
+
 namespace mimkernels {
+// One block mask on the CPU (block_mask.h's block_mask_sample, its Philox calls computed 8 ahead), for the
+// cpp builds of generators built on it (csrc/mask_zoo/dino_mask_cpu.cpp). Returns the masked cells.
+int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample);
+
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
                      uint64_t seed, int64_t sample_offset, int num_threads);
 void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,

@@ -238,13 +238,13 @@ void BlockDraws::refill() {
   pos = 0;
 }
 
-// block_mask_sample (block_mask.h) on the CPU: the same body, its draws computed 8 ahead.
-void block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
-  BlockDraws draws(seed, static_cast<uint32_t>(sample));
-  block_mask_fill(OneLane{}, mask, p, draws);
-}
-
 }  // namespace
+
+// block_mask_sample (block_mask.h) on the CPU: the same body, its draws computed 8 ahead.
+int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  BlockDraws draws(seed, static_cast<uint32_t>(sample));
+  return block_mask_fill(OneLane{}, mask, p, draws);
+}
 
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
                      uint64_t seed, int64_t sample_offset, int num_threads) {

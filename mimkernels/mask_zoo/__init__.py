@@ -124,8 +124,13 @@ def dino_collate_masks(batch: int, height: int = 16, width: int = 16, *, mask_ra
             math.log(max_aspect), version == "v3", random_circular_shift, rng.seed_to_i64(key))
     if be == "torch":
         masks = _ops.dino_collate_masks_reference(probs.to(dev), *args)
-    else:
-        masks = getattr(torch.ops.mimkernels.dino_collate_masks, be)(probs.to(dev), *args)
+        return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound))
+    if be == "cpp" and not torch.compiler.is_compiling():
+        # the CPU path: _C directly, as masking's per-sample fast path (the catalogue op's dispatch costs as
+        # much as the kernel at B = 256), then the lists in one C++ pass
+        masks = _ops.dino_collate_masks_native(probs, *args)
+        return DinoMasks(masks, *_ops.dino_index_lists_native(masks, upperbound))
+    masks = getattr(torch.ops.mimkernels.dino_collate_masks, be)(probs.to(dev), *args)
     return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound))
 
 

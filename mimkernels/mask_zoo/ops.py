@@ -64,6 +64,19 @@ def dino_collate_masks_native(probs: torch.Tensor, batch: int, n_masked: int, he
     return out
 
 
+def dino_index_lists_native(masks: torch.Tensor, upperbound: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """reference.dino_index_lists on CPU masks in one C++ pass (the torch version's cumsum and scatters cost
+    ~10x more): the same bits."""
+    masks = masks.contiguous()
+    indices = torch.empty(upperbound, dtype=torch.int64)
+    weights = torch.empty(upperbound, dtype=torch.float32)
+    n_masked = torch.empty(1, dtype=torch.int64)
+    _native.lib.dino_index_lists_cpu(_native.ptr(masks, torch.bool), masks.shape[0], masks.shape[1], upperbound,
+                                     _native.ptr(indices, torch.int64), _native.ptr(weights, torch.float32),
+                                     _native.ptr(n_masked, torch.int64))
+    return indices, weights, n_masked
+
+
 define_reference("dino_collate_masks", dino_collate_masks_reference)
 define_native("dino_collate_masks", dino_collate_masks_native, fake=_dino_collate_fake)
 

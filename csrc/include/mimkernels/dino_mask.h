@@ -79,19 +79,21 @@ MK_HD void dino_complete(const Team& team, uint8_t* mask, uint64_t* keys, int64_
   team.sync();
 }
 
-// Row b of the batch on a team: its block mask (block_mask.h with count = the slot's count) in `mask`
-// (cells bytes of scratch), v3's completion to exactly the count, then out = the mask rolled by the slot's
-// shift (torch.roll(mask, (rows, cols), (0, 1))). p: the block-mask settings, num_masking_patches unused.
-template <class Team, class Draws>
-MK_HD void dino_mask_row(const Team& team, uint8_t* out, uint8_t* mask, uint64_t* keys, BlockMaskParams p,
-                         const DinoSlot& slot, bool v3, uint64_t seed, int64_t b, Draws& draws) {
-  p.num_masking_patches = slot.count;
-  const int64_t H = p.height, W = p.width, cells = H * W;
-  const int64_t masked = block_mask_fill(team, mask, p, draws);
-  if (v3 && masked < slot.count) dino_complete(team, mask, keys, cells, slot.count - masked, seed, b);
-  team.each(cells, [&](int64_t k) {
-    const int64_t r = k / W, c = k % W;
-    out[((r + slot.shift_rows) % H) * W + (c + slot.shift_cols) % W] = mask[k];
+// Row b of the batch on a team, after its block mask (block_mask.h with count = the slot's count, `masked`
+// cells) was drawn into `mask` (cells bytes of scratch): v3's completion to exactly the count, then out = the
+// mask rolled by the slot's shift (torch.roll(mask, (rows, cols), (0, 1))).
+template <class Team>
+MK_HD void dino_finish_row(const Team& team, uint8_t* out, uint8_t* mask, uint64_t* keys, int64_t height,
+                           int64_t width, const DinoSlot& slot, int64_t masked, bool v3, uint64_t seed, int64_t b) {
+  const int64_t H = height, W = width;
+  if (v3 && masked < slot.count) dino_complete(team, mask, keys, H * W, slot.count - masked, seed, b);
+  if (slot.shift_rows == 0 && slot.shift_cols == 0) {  // no shift (v2, and v3 by default): a plain copy
+    team.each(H * W, [&](int64_t k) { out[k] = mask[k]; });
+    return;
+  }
+  team.each_rect(H, W, [&](int64_t r, int64_t c) {
+    const int64_t to_r = r + slot.shift_rows, to_c = c + slot.shift_cols;
+    out[(to_r < H ? to_r : to_r - H) * W + (to_c < W ? to_c : to_c - W)] = mask[r * W + c];
   });
 }
 }  // namespace mimkernels
