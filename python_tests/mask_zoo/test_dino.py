@@ -205,3 +205,27 @@ def test_circular_shift_coverage_vs_upstream():
     assert np.abs(_z(cover_t, cover_o)).max() < 5.5
     grid = cover_o.mean(0).reshape(SIDE, SIDE)
     assert abs(grid[0].mean() - grid[6:10, 6:10].mean()) < 0.03
+
+
+@needs_native
+def test_collator_as_upstream_dict_and_seeding():
+    """DinoMaskCollator: upstream's dict (crops stacked crop-major, cast to dtype), masks drawn with
+    MaskCollator's seed for (epoch, rank 0, batch index), through a DataLoader."""
+    from mimkernels.mask_zoo.nn import DinoMaskCollator
+
+    def sample(i):
+        return ({"global_crops": [torch.full((3, 8, 8), float(i + 10 * c)) for c in range(2)],
+                 "local_crops": [torch.full((3, 4, 4), float(i)) for _ in range(3)]}, ())
+
+    collator = DinoMaskCollator(4, dtype=torch.float16, seed=5, version="v3")
+    collator.set_epoch(2)
+    loader = torch.utils.data.DataLoader([sample(i) for i in range(12)], batch_size=4, collate_fn=collator)
+    for k, batch in enumerate(loader):
+        assert batch["collated_global_crops"].shape == (8, 3, 8, 8) and batch["collated_global_crops"].dtype == torch.float16
+        assert batch["collated_global_crops"][4, 0, 0, 0] == 10 + 4 * k   # crop 1 of sample 0 comes after crop 0 of all
+        assert batch["collated_local_crops"].shape == (12, 3, 4, 4)
+        expected = dino_collate_masks(8, 4, 4, version="v3", seed=rng.derive_seed(rng.derive_seed(5, 2), 0, k))
+        assert torch.equal(batch["collated_masks"], expected.collated_masks)
+        assert batch["upperbound"] == expected.upperbound and torch.equal(batch["n_masked_patches"], expected.n_masked_patches)
+    with pytest.raises(ValueError, match="version"):
+        DinoMaskCollator(4, version="v9")
