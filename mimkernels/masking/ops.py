@@ -3,11 +3,12 @@ and its backward beside it, and the native glue (`_C` through plain pointers).
 
     torch.ops.mimkernels.random_mask_indices.triton / .cpp / .cuda   (Philox keys)
     torch.ops.mimkernels.random_mask_indices.triton_from_noise       (caller noise; a helper overload)
+    torch.ops.mimkernels.random_mask_indices.{triton,cpp,cuda}_per_sample   (per-sample ratios; helpers)
     torch.ops.mimkernels.random_masking.triton    (+ .triton_backward)  the gather of the kept rows
     torch.ops.mimkernels.gather_patches.triton    (+ .triton_backward)  the pixel family's patch copy
     torch.ops.mimkernels.unshuffle_tokens.triton  (+ .triton_backward)
     torch.ops.mimkernels.simmim_mask.cpp / .cuda
-    torch.ops.mimkernels.block_mask.cpp / .cuda
+    torch.ops.mimkernels.block_mask.cpp / .cuda    (+ .cpp_per_sample / .cuda_per_sample: per-sample counts)
     torch.ops.mimkernels.mask_avg_dist.cpp / .cuda
 
 The ops take what the front doors computed (K, the signed 64-bit key, the log-aspect bounds, ...):
