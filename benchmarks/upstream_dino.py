@@ -19,58 +19,25 @@ linspace and products) is kept, so torch is imported.
 """
 from __future__ import annotations
 
-import math
 import random
 
 import numpy as np
 import torch
 
+from benchmarks.upstream_masks import UnilmMaskingGenerator
 
-class MaskingGenerator:
+
+class MaskingGenerator(UnilmMaskingGenerator):
     """dinov2/data/masking.py MaskingGenerator (complete=False) or dinov3's (complete=True: __call__ fills a
-    short mask to exactly num_masking_patches with randomly chosen free cells)."""
+    short mask to exactly num_masking_patches with randomly chosen free cells). Its __init__ and _mask are
+    unilm's line for line (upstream_masks.UnilmMaskingGenerator, inherited; `num_masking_patches` defaults
+    to None, being an argument of __call__ here); __call__ takes the count and returns numpy bool."""
 
     def __init__(self, input_size, num_masking_patches=None, min_num_patches=4, max_num_patches=None,
                  min_aspect=0.3, max_aspect=None, *, complete=False, rnd=random, np_rng=np.random):
-        if not isinstance(input_size, tuple):
-            input_size = (input_size,) * 2
-        self.height, self.width = input_size
-
-        self.num_patches = self.height * self.width
-        self.num_masking_patches = num_masking_patches
-
-        self.min_num_patches = min_num_patches
-        self.max_num_patches = num_masking_patches if max_num_patches is None else max_num_patches
-
-        max_aspect = max_aspect or 1 / min_aspect
-        self.log_aspect_ratio = (math.log(min_aspect), math.log(max_aspect))
-        self.complete, self.rnd, self.np_rng = complete, rnd, np_rng
-
-    def get_shape(self):
-        return self.height, self.width
-
-    def _mask(self, mask, max_mask_patches):
-        delta = 0
-        for _ in range(10):
-            target_area = self.rnd.uniform(self.min_num_patches, max_mask_patches)
-            aspect_ratio = math.exp(self.rnd.uniform(*self.log_aspect_ratio))
-            h = int(round(math.sqrt(target_area * aspect_ratio)))
-            w = int(round(math.sqrt(target_area / aspect_ratio)))
-            if w < self.width and h < self.height:
-                top = self.rnd.randint(0, self.height - h)
-                left = self.rnd.randint(0, self.width - w)
-
-                num_masked = mask[top: top + h, left: left + w].sum()
-                if 0 < h * w - num_masked <= max_mask_patches:
-                    for i in range(top, top + h):
-                        for j in range(left, left + w):
-                            if mask[i, j] == 0:
-                                mask[i, j] = 1
-                                delta += 1
-
-                if delta > 0:
-                    break
-        return delta
+        super().__init__(input_size, num_masking_patches, min_num_patches, max_num_patches, min_aspect, max_aspect,
+                         rnd=rnd)
+        self.complete, self.np_rng = complete, np_rng
 
     def __call__(self, num_masking_patches=0):
         mask = np.zeros(shape=self.get_shape(), dtype=bool)

@@ -45,6 +45,8 @@ __all__ = []  # each section adds its public names
 
 
 # ---- DINOv2 / DINOv3 collate masks (SPEC.md §9) ---------------------------------------------------
+from mimkernels.masking import check_aspects  # noqa: E402  (the block mask's aspect bounds, also DINO's)
+
 __all__ += ["dino_collate_masks", "DinoMasks"]
 
 _DINO_VERSIONS = ("v2", "v3")
@@ -104,11 +106,7 @@ def dino_collate_masks(batch: int, height: int = 16, width: int = 16, *, mask_ra
     check_int(min_num_patches, "min_num_patches", minimum=0)
     max_num_patches = int(0.5 * cells) if max_num_patches is None else check_int(max_num_patches, "max_num_patches",
                                                                                 minimum=1)
-    min_aspect = check_float(min_aspect, "min_aspect", minimum=0.0, strict_minimum=True, finite=True)
-    max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else check_float(
-        max_aspect, "max_aspect", minimum=0.0, strict_minimum=True, finite=True)
-    if min_aspect > max_aspect:
-        raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
+    min_aspect, max_aspect = check_aspects(min_aspect, max_aspect)
     if version not in _DINO_VERSIONS:
         raise ValueError(f"version must be one of {_DINO_VERSIONS}, got {version!r}")
     if not isinstance(random_circular_shift, bool):

@@ -459,11 +459,7 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
         max_num_patches = None if per_sample else num_masking_patches
     else:
         check_int(max_num_patches, "max_num_patches", minimum=0)
-    min_aspect = check_float(min_aspect, "min_aspect", minimum=0.0, strict_minimum=True, finite=True)
-    max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else check_float(
-        max_aspect, "max_aspect", minimum=0.0, strict_minimum=True, finite=True)
-    if min_aspect > max_aspect:
-        raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
+    min_aspect, max_aspect = check_aspects(min_aspect, max_aspect)
     if variant not in _BLOCK_VARIANTS:
         raise ValueError(f"variant must be one of {_BLOCK_VARIANTS}, got {variant!r}")
     mmpretrain = variant == "mmpretrain"
@@ -499,6 +495,17 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
 
 
 _BLOCK_VARIANTS = ("unilm", "official", "mmpretrain")
+
+
+def check_aspects(min_aspect, max_aspect) -> tuple[float, float]:
+    """The block mask's aspect bounds (min_aspect, max_aspect): positive and finite, max_aspect None or 0
+    meaning 1 / min_aspect (upstream's `max_aspect or 1 / min_aspect`), min <= max. Also DINO's generator."""
+    min_aspect = check_float(min_aspect, "min_aspect", minimum=0.0, strict_minimum=True, finite=True)
+    max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else check_float(
+        max_aspect, "max_aspect", minimum=0.0, strict_minimum=True, finite=True)
+    if min_aspect > max_aspect:
+        raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
+    return min_aspect, max_aspect
 
 
 def _block_mask_per_sample(counts: torch.Tensor, height: int, width: int, min_num_patches: int,
