@@ -19,6 +19,7 @@ linspace and products) is kept, so torch is imported.
 """
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -64,12 +65,36 @@ class MaskingGenerator(UnilmMaskingGenerator):
         return m2.reshape(shape)
 
 
+class CondensedMaskingGenerator(MaskingGenerator):
+    """The same generator with `_mask`'s per-cell loop as one numpy slice assignment: the same draws in the
+    same order, the same masks (python_tests/mask_zoo/test_dino.py checks it), 4x faster: the oracle of
+    the statistics tests. The benchmarks use MaskingGenerator, what upstream runs."""
+
+    def _mask(self, mask, max_mask_patches):
+        for _ in range(10):
+            target_area = self.rnd.uniform(self.min_num_patches, max_mask_patches)
+            aspect_ratio = math.exp(self.rnd.uniform(*self.log_aspect_ratio))
+            h = int(round(math.sqrt(target_area * aspect_ratio)))
+            w = int(round(math.sqrt(target_area / aspect_ratio)))
+            if w < self.width and h < self.height:
+                top = self.rnd.randint(0, self.height - h)
+                left = self.rnd.randint(0, self.width - w)
+                block = mask[top: top + h, left: left + w]
+                added = h * w - int(block.sum())
+                if 0 < added <= max_mask_patches:
+                    block[...] = True
+                    return added
+        return 0
+
+
 def mask_generator(img_size: int = 224, patch_size: int = 14, *, complete: bool = False, rnd=random,
-                   np_rng=np.random) -> MaskingGenerator:
-    """The generator as dinov2 / dinov3 train.py build it (max_num_patches: their float expression)."""
-    return MaskingGenerator(input_size=(img_size // patch_size, img_size // patch_size),
-                            max_num_patches=0.5 * img_size // patch_size * img_size // patch_size,
-                            complete=complete, rnd=rnd, np_rng=np_rng)
+                   np_rng=np.random, condensed: bool = False) -> MaskingGenerator:
+    """The generator as dinov2 / dinov3 train.py build it (max_num_patches: their float expression);
+    condensed: CondensedMaskingGenerator (same masks, faster)."""
+    cls = CondensedMaskingGenerator if condensed else MaskingGenerator
+    return cls(input_size=(img_size // patch_size, img_size // patch_size),
+               max_num_patches=0.5 * img_size // patch_size * img_size // patch_size,
+               complete=complete, rnd=rnd, np_rng=np_rng)
 
 
 def _outputs(masks_list, upperbound):
