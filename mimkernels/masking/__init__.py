@@ -12,7 +12,8 @@ and calls `reference.<op>` for "torch", else `torch.ops.mimkernels.<op>.<backend
 triton.py (Triton) and csrc/masking (cpp / cuda, the same per-sample bodies in
 csrc/include/mimkernels). Every kernel result is bit-identical to "torch" (SPEC.md §1); the random
 ops draw from rng.md's Philox streams 1–3 (SPEC.md §1), so a batch split with matching
-`sample_offset` gives the masks of the whole batch.
+`sample_offset` gives the masks of the whole batch. random_mask_indices / random_masking take a (B,)
+ratio tensor and block_mask a (B,) count tensor: per-sample ratios and counts (SPEC.md §2a, §7a).
 """
 from __future__ import annotations
 
