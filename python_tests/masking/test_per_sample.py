@@ -147,3 +147,28 @@ def test_block_mask_counts_and_cuda_device_tensor_stays_on_device():
     assert out.shape == (2, 6, 6) and out.dtype == torch.bool
     with pytest.raises(ValueError, match="num_masking_patches"):
         block_mask(2, 6, 6, counts.to("meta"), 2, seed=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or not _native.cuda_built(), reason="needs a CUDA build + GPU")
+def test_gpu_per_sample_equals_cpp_and_is_capturable():
+    """cuda (and triton) per-sample kernels give the cpp bits; the ratios and counts stay on the device, so
+    the calls capture into a CUDA graph (no host sync, no host-to-device copy)."""
+    ratio, counts = _ratios(300), torch.arange(300) % 120
+    expected = random_mask_indices(300, 196, ratio, seed=2, max_keep=150, backend="cpp")
+    expected_blocks = block_mask(300, 14, 14, counts, 16, seed=2, variant="official", backend="cpp")
+    for be in ("cuda", "triton"):
+        got = random_mask_indices(300, 196, ratio.cuda(), seed=2, max_keep=150, device="cuda", backend=be)
+        _equal(tuple(t.cpu() for t in got), expected)
+    assert torch.equal(block_mask(300, 14, 14, counts.cuda(), 16, seed=2, variant="official", device="cuda",
+                                  backend="cuda").cpu(), expected_blocks)
+    ratio_gpu, counts_gpu = ratio.cuda(), counts.cuda()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = random_mask_indices(300, 196, ratio_gpu, seed=2, max_keep=150, device="cuda", backend="cuda")
+        captured_blocks = block_mask(300, 14, 14, counts_gpu, 16, seed=2, variant="official", device="cuda",
+                                     backend="cuda")
+    graph.replay()
+    torch.cuda.synchronize()
+    _equal(tuple(t.cpu() for t in captured), expected)
+    assert torch.equal(captured_blocks.cpu(), expected_blocks)
