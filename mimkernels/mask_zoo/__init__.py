@@ -45,7 +45,7 @@ __all__ = []  # each section adds its public names
 
 
 # ---- DINOv2 / DINOv3 collate masks (SPEC.md §9) ---------------------------------------------------
-from mimkernels.masking import check_aspects  # noqa: E402  (the block mask's aspect bounds, also DINO's)
+from mimkernels.masking import check_aspects  # the block mask's aspect bounds, also DINO's
 
 __all__ += ["dino_collate_masks", "DinoMasks"]
 

@@ -4,7 +4,6 @@ lists and weights from the masks, v3's exact counts, the strata), distributions 
 the RNGs differ (masked counts per stratum, fraction masked, per-position coverage, block geometry, fixed
 seeds and thresholds that cannot flake); torch == cpp (== cuda on a GPU) bit for bit; the outputs'
 invariants."""
-import math
 import random
 
 import numpy as np
