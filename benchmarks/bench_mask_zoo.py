@@ -97,6 +97,45 @@ def test_video_masks_gpu(timed, benchmark, op):
 
 
 # ---- DINOv2 / DINOv3 collate masks ----------------------------------------------------------------
+# Upstream: the collate's mask part (benchmarks/upstream_dino.py) with the generator train.py builds for
+# 224 px / patch 14 (16 x 16 tokens); per call a batch of B masks (B = 2 · samples: one sample per call
+# is B = 2, its two global crops).
+
+def _dino_case(version: str, batch: int):
+    from benchmarks import upstream_dino
+    rnd, np_rng = random.Random(0), np.random.default_rng(0)
+    generator = upstream_dino.mask_generator(224, 14, complete=version == "v3", rnd=rnd, np_rng=np_rng)
+    collate = upstream_dino.collate_masks_v3 if version == "v3" else upstream_dino.collate_masks_v2
+    seeds = iter(range(1 << 62))
+    label = f"dino_collate_masks {version}, 16x16, B = {batch}" + (" (one sample: 2 global crops)" if batch == 2 else "")
+    return (label, lambda: collate(batch, (0.1, 0.5), 0.5, 256, generator, rnd=rnd),
+            lambda: mk.dino_collate_masks(batch, 16, 16, version=version, seed=next(seeds)), batch)
+
+
+for _version in ("v2", "v3"):
+    CPU_CASES[f"dino_{_version}"] = lambda version=_version: _dino_case(version, B)
+    CPU_CASES[f"dino_{_version}_one"] = lambda version=_version: _dino_case(version, 2)
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+@pytest.mark.parametrize("provider", ["upstream", *backends_on("dino_collate_masks", "cpu")])
+def test_dino_collate_masks_cpu(benchmark, one_thread, version, provider):
+    if provider == "upstream":
+        _, fn, _, _ = _dino_case(version, B)
+    else:
+        def fn():
+            return mk.dino_collate_masks(B, 16, 16, version=version, seed=0, backend=provider)
+    benchmark(fn)
+
+
+@needs_gpu
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_dino_collate_masks_gpu(benchmark, version):
+    def fn():
+        out = mk.dino_collate_masks(B, 16, 16, version=version, seed=0, device="cuda", backend="cuda")
+        torch.cuda.synchronize()
+        return out
+    benchmark(fn)
 
 
 if __name__ == "__main__":

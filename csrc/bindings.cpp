@@ -5,9 +5,10 @@
 #include <pybind11/pybind11.h>
 
 #include "hog/hog.h"
+#include "mask_zoo/dino_mask.h"
+#include "mask_zoo/video_masks.h"
 #include "masking/mask_generators.h"
 #include "masking/masking.h"
-#include "mask_zoo/video_masks.h"
 #include "rng/rng.h"
 
 namespace py = pybind11;
@@ -31,13 +32,17 @@ PYBIND11_MODULE(_C, m) {
   m.def("mae_mask_indices_cpu", &mae_mask_indices_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("mae_mask_indices_cuda", &mae_mask_indices_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("mae_mask_indices_counts_cuda", &mae_mask_indices_counts_cuda, py::call_guard<py::gil_scoped_release>());
 #endif
+  m.def("mae_mask_indices_counts_cpu", &mae_mask_indices_counts_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("simmim_mask_cpu", &simmim_mask_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("block_mask_cpu", &block_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("block_mask_counts_cpu", &block_mask_counts_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("mask_avg_dist_cpu", &mask_avg_dist_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("simmim_mask_cuda", &simmim_mask_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("block_mask_cuda", &block_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("block_mask_counts_cuda", &block_mask_counts_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("mask_avg_dist_cuda", &mask_avg_dist_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("mask_avg_dist_workspace_bytes", &mask_avg_dist_workspace_bytes);
 #endif
@@ -57,6 +62,12 @@ PYBIND11_MODULE(_C, m) {
   // ---- mask zoo: data2vec, score ----
 
   // ---- mask zoo: dino (per-sample counts) ----
+  m.def("dino_collate_cpu", &dino_collate_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("dino_index_lists_cpu", &dino_index_lists_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("dino_collate_cuda", &dino_collate_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("dino_collate_workspace_bytes", &dino_collate_workspace_bytes);
+#endif
 
   // ---- hog ----
   m.def("hog_cpu", &hog_cpu, py::call_guard<py::gil_scoped_release>());

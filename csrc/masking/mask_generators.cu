@@ -3,6 +3,7 @@
 #include "mimkernels/block_mask.h"
 #include "mimkernels/cuda_check.h"
 #include "mimkernels/simmim_mask.h"
+#include "mimkernels/warp_team.cuh"
 
 namespace mimkernels {
 namespace {
@@ -11,8 +12,8 @@ constexpr int kAvgDistThreads = 64;
 // The mask generators run one sample per warp: blocks of kWarpsPerBlock warps, so B = 256 samples make
 // 128 blocks (one per SM of an H100's 132) instead of the 2 blocks of one thread per sample. The
 // sample's sequential algorithm (the draws and every accept/stop decision) is the shared body of
-// block_mask.h / simmim_mask.h, run by every lane alike; the lanes split the per-cell work.
-constexpr int kWarpSize = 32;
+// block_mask.h / simmim_mask.h, run by every lane alike; the lanes split the per-cell work (WarpTeam,
+// warp_team.cuh).
 constexpr int kWarpsPerBlock = 2;
 constexpr int kGeneratorThreads = kWarpSize * kWarpsPerBlock;
 // Dynamic shared memory per block without the opt-in attribute: a sample's mask (block mask) or keys
@@ -21,21 +22,6 @@ constexpr int kGeneratorThreads = kWarpSize * kWarpsPerBlock;
 constexpr int64_t kSharedBudget = 48 * 1024;
 
 MK_HD int64_t round_up16(int64_t n) { return (n + 15) / 16 * 16; }
-
-// A warp as the team of block_mask.h (StridedTeam: lane-strided loops): integer sums by a butterfly of
-// shuffles (every lane gets the total), __syncwarp between writes and reads of the sample's cells. The
-// callers keep the warp converged: every branch depends on warp-uniform values only.
-struct WarpGroup {
-  static constexpr int64_t kLanes = kWarpSize;
-  unsigned lane_;
-  __device__ __forceinline__ unsigned lane() const { return lane_; }
-  __device__ __forceinline__ int64_t sum(int64_t v) const {
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-  }
-  __device__ __forceinline__ void barrier() const { __syncwarp(); }
-};
-using WarpTeam = StridedTeam<WarpGroup>;
 
 // dst[0, n) = src[0, n) by the warp, 4-byte words when both are aligned (consecutive lanes, consecutive
 // words: coalesced), bytes otherwise.
@@ -100,12 +86,13 @@ __global__ void simmim_mask_kernel(uint8_t* out, uint64_t* workspace, int64_t ba
 // One warp per sample: the mask in shared memory (or, past the budget, in the output), then one
 // coalesced copy to the output.
 template <bool kShared>
-__global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams p, uint64_t seed,
-                                  int64_t sample_offset, int64_t shared_bytes) {
+__global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams params, const int64_t* counts,
+                                  bool max_is_count, uint64_t seed, int64_t sample_offset, int64_t shared_bytes) {
   extern __shared__ __align__(16) uint8_t shared[];
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
   if (b >= batch) return;  // the whole warp
+  const BlockMaskParams p = block_mask_sample_params(params, counts, b, max_is_count);
   const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
   const int64_t cells = p.height * p.width;
   uint8_t* dst = out + b * cells;
@@ -177,18 +164,36 @@ void simmim_mask_cuda(uintptr_t out, uintptr_t workspace, int64_t batch, int64_t
   MK_CHECK_LAUNCH("simmim_mask_kernel");
 }
 
-void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
-                     int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                     bool mmpretrain, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+namespace {
+// One launch for the batch; counts: nullptr or the per-sample counts (block_mask_sample_params).
+void launch_block_mask(uintptr_t out, int64_t batch, const BlockMaskParams& p, const int64_t* counts,
+                       bool max_is_count, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
   if (batch == 0) return;
-  const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
-                          log_aspect_min, log_aspect_max, mmpretrain};
-  const int64_t shared_bytes = block_mask_shared_bytes(height * width);
+  const int64_t shared_bytes = block_mask_shared_bytes(p.height * p.width);
   const unsigned grid = grid_for(batch, kWarpsPerBlock, "block_mask_kernel");
   const auto kernel = shared_bytes > 0 ? block_mask_kernel<true> : block_mask_kernel<false>;
   kernel<<<grid, kGeneratorThreads, static_cast<size_t>(shared_bytes), as_stream(stream)>>>(
-      reinterpret_cast<uint8_t*>(out), batch, p, seed, sample_offset, shared_bytes);
+      reinterpret_cast<uint8_t*>(out), batch, p, counts, max_is_count, seed, sample_offset, shared_bytes);
   MK_CHECK_LAUNCH("block_mask_kernel");
+}
+}  // namespace
+
+void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
+                     int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
+                     bool mmpretrain, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+  const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
+                          log_aspect_min, log_aspect_max, mmpretrain};
+  launch_block_mask(out, batch, p, nullptr, false, seed, sample_offset, stream);
+}
+
+void block_mask_counts_cuda(uintptr_t out, uintptr_t counts, int64_t batch, int64_t height, int64_t width,
+                            int64_t min_num_patches, int64_t max_num_patches, bool max_is_count,
+                            double log_aspect_min, double log_aspect_max, bool mmpretrain, uint64_t seed,
+                            int64_t sample_offset, uintptr_t stream) {
+  const BlockMaskParams p{height, width, 0, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max,
+                          mmpretrain};
+  launch_block_mask(out, batch, p, reinterpret_cast<const int64_t*>(counts), max_is_count, seed, sample_offset,
+                    stream);
 }
 
 int64_t mask_avg_dist_workspace_bytes(int64_t batch, int64_t h, int64_t w, int64_t patch_size) {

@@ -238,13 +238,13 @@ void BlockDraws::refill() {
   pos = 0;
 }
 
-// block_mask_sample (block_mask.h) on the CPU: the same body, its draws computed 8 ahead.
-void block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
-  BlockDraws draws(seed, static_cast<uint32_t>(sample));
-  block_mask_fill(OneLane{}, mask, p, draws);
-}
-
 }  // namespace
+
+// block_mask_sample (block_mask.h) on the CPU: the same body, its draws computed 8 ahead.
+int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  BlockDraws draws(seed, static_cast<uint32_t>(sample));
+  return block_mask_fill(OneLane{}, mask, p, draws);
+}
 
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
                      uint64_t seed, int64_t sample_offset, int num_threads) {
@@ -264,18 +264,40 @@ void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t sc
     scratch[omp_get_thread_num()].run(masks + b * n * n, rand_size, scale, mask_count, seed, sample_offset + b);
 }
 
-void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
-                    int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                    bool mmpretrain, uint64_t seed, int64_t sample_offset, int num_threads) {
-  uint8_t* masks = reinterpret_cast<uint8_t*>(out);
-  const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
-                          log_aspect_min, log_aspect_max, mmpretrain};
+namespace {
+// counts: nullptr (p for every sample) or the (batch,) per-sample counts (block_mask_sample_params).
+void block_masks_cpu(uint8_t* masks, int64_t batch, const BlockMaskParams& p, const int64_t* counts,
+                     bool max_is_count, uint64_t seed, int64_t sample_offset, int num_threads) {
+  const int64_t cells = p.height * p.width;
+  auto sample = [&](int64_t b) {
+    block_mask_sample_cpu(masks + b * cells, block_mask_sample_params(p, counts, b, max_is_count), seed,
+                          sample_offset + b);
+  };
   if (num_threads <= 1 || batch <= 1) {
-    for (int64_t b = 0; b < batch; ++b) block_mask_sample_cpu(masks + b * height * width, p, seed, sample_offset + b);
+    for (int64_t b = 0; b < batch; ++b) sample(b);
     return;
   }
 #pragma omp parallel for schedule(static) num_threads(num_threads)
-  for (int64_t b = 0; b < batch; ++b) block_mask_sample_cpu(masks + b * height * width, p, seed, sample_offset + b);
+  for (int64_t b = 0; b < batch; ++b) sample(b);
+}
+}  // namespace
+
+void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
+                    int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
+                    bool mmpretrain, uint64_t seed, int64_t sample_offset, int num_threads) {
+  const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
+                          log_aspect_min, log_aspect_max, mmpretrain};
+  block_masks_cpu(reinterpret_cast<uint8_t*>(out), batch, p, nullptr, false, seed, sample_offset, num_threads);
+}
+
+void block_mask_counts_cpu(uintptr_t out, uintptr_t counts, int64_t batch, int64_t height, int64_t width,
+                           int64_t min_num_patches, int64_t max_num_patches, bool max_is_count, double log_aspect_min,
+                           double log_aspect_max, bool mmpretrain, uint64_t seed, int64_t sample_offset,
+                           int num_threads) {
+  const BlockMaskParams p{height, width, 0, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max,
+                          mmpretrain};
+  block_masks_cpu(reinterpret_cast<uint8_t*>(out), batch, p, reinterpret_cast<const int64_t*>(counts), max_is_count,
+                  seed, sample_offset, num_threads);
 }
 
 namespace {

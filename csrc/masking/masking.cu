@@ -8,9 +8,11 @@ namespace {
 // One block per sample. The uint32 keys go to the mask row (as scratch, bit patterns), then each
 // thread ranks its patches by counting: pos[l] = #{m : packed(m) < packed(l)} (exact, no shared
 // memory limit on L). Then the mask row is overwritten from ids_restore.
-__global__ void mae_mask_indices_kernel(int64_t* ids_keep, int64_t* ids_restore, float* mask, int64_t L,
-                                        int64_t K, uint64_t seed, int64_t sample_offset) {
+__global__ void mae_mask_indices_kernel(int64_t* ids_keep, int64_t* ids_restore, float* mask,
+                                        const int64_t* keep_counts, int64_t L, int64_t K, uint64_t seed,
+                                        int64_t sample_offset) {
   const int64_t b = blockIdx.x;
+  const int64_t kept = mae_kept_count(keep_counts, b, K);
   int64_t* keep_row = ids_keep + b * K;
   int64_t* restore_row = ids_restore + b * L;
   float* mask_row = mask + b * L;
@@ -25,17 +27,29 @@ __global__ void mae_mask_indices_kernel(int64_t* ids_keep, int64_t* ids_restore,
     if (pos < K) keep_row[pos] = l;
   }
   __syncthreads();
-  for (int64_t l = threadIdx.x; l < L; l += blockDim.x) mask_row[l] = restore_row[l] >= K ? 1.0f : 0.0f;
+  for (int64_t l = threadIdx.x; l < L; l += blockDim.x) mask_row[l] = restore_row[l] >= kept ? 1.0f : 0.0f;
+}
+
+void launch_mae_mask_indices(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, uintptr_t keep_counts,
+                             int64_t batch, int64_t L, int64_t K, uint64_t seed, int64_t sample_offset,
+                             uintptr_t stream) {
+  if (batch == 0 || L == 0) return;
+  const int threads = 256;
+  mae_mask_indices_kernel<<<grid_x(batch, "mae_mask_indices_kernel"), threads, 0, as_stream(stream)>>>(
+      reinterpret_cast<int64_t*>(ids_keep), reinterpret_cast<int64_t*>(ids_restore), reinterpret_cast<float*>(mask),
+      reinterpret_cast<const int64_t*>(keep_counts), L, K, seed, sample_offset);
+  MK_CHECK_LAUNCH("mae_mask_indices_kernel");
 }
 }  // namespace
 
 void mae_mask_indices_cuda(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, int64_t batch, int64_t L,
                            int64_t K, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
-  if (batch == 0 || L == 0) return;
-  const int threads = 256;
-  mae_mask_indices_kernel<<<grid_x(batch, "mae_mask_indices_kernel"), threads, 0, as_stream(stream)>>>(
-      reinterpret_cast<int64_t*>(ids_keep), reinterpret_cast<int64_t*>(ids_restore), reinterpret_cast<float*>(mask),
-      L, K, seed, sample_offset);
-  MK_CHECK_LAUNCH("mae_mask_indices_kernel");
+  launch_mae_mask_indices(ids_keep, ids_restore, mask, 0, batch, L, K, seed, sample_offset, stream);
+}
+
+void mae_mask_indices_counts_cuda(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, uintptr_t keep_counts,
+                                  int64_t batch, int64_t L, int64_t K, uint64_t seed, int64_t sample_offset,
+                                  uintptr_t stream) {
+  launch_mae_mask_indices(ids_keep, ids_restore, mask, keep_counts, batch, L, K, seed, sample_offset, stream);
 }
 }  // namespace mimkernels

@@ -91,6 +91,60 @@ define_native("uniform_mask", uniform_mask_native, fake=_uniform_mask_fake)
 
 
 # ---- DINOv2 / DINOv3 collate masks (SPEC.md §9) ---------------------------------------------------
+# torch.ops.mimkernels.dino_collate_masks.torch / .cpp / .cuda: the collated masks (B, H·W) bool; probs is
+# upstream's float32 linspace (n_masked + 1 values) on the output's device. The index lists are torch ops
+# on these masks (reference.dino_index_lists), the same on every backend.
+
+def _dino_collate_fake(probs: torch.Tensor, batch: int, n_masked: int, height: int, width: int, min_num_patches: int,
+                       max_num_patches: int, log_aspect_min: float, log_aspect_max: float, v3: bool,
+                       circular_shift: bool, seed: int) -> torch.Tensor:
+    return torch.empty((batch, height * width), dtype=torch.bool, device=probs.device)
+
+
+def dino_collate_masks_reference(probs: torch.Tensor, batch: int, n_masked: int, height: int, width: int,
+                                 min_num_patches: int, max_num_patches: int, log_aspect_min: float,
+                                 log_aspect_max: float, v3: bool, circular_shift: bool, seed: int) -> torch.Tensor:
+    from mimkernels.mask_zoo import reference
+    masks = reference.dino_collate_masks(batch, height, width, probs.cpu(), n_masked, min_num_patches,
+                                         max_num_patches, (log_aspect_min, log_aspect_max), v3, circular_shift,
+                                         seed % 2**64)
+    return masks.to(probs.device)
+
+
+def dino_collate_masks_native(probs: torch.Tensor, batch: int, n_masked: int, height: int, width: int,
+                              min_num_patches: int, max_num_patches: int, log_aspect_min: float, log_aspect_max: float,
+                              v3: bool, circular_shift: bool, seed: int) -> torch.Tensor:
+    probs = probs.contiguous()
+    out = _dino_collate_fake(probs, batch, n_masked, height, width, min_num_patches, max_num_patches, log_aspect_min,
+                             log_aspect_max, v3, circular_shift, seed)
+    settings = (batch, n_masked, height, width, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max, v3,
+                circular_shift, seed % 2**64)
+    pointers = (_native.ptr(out, torch.bool), _native.ptr(probs, torch.float32))
+    if probs.device.type == "cuda":
+        size = _native.lib.dino_collate_workspace_bytes(batch, height, width)
+        workspace = torch.empty(size, dtype=torch.uint8, device=probs.device)  # torch's caching allocator
+        _native.cuda_call("dino_collate_cuda", probs.device, *pointers, _native.ptr(workspace, torch.uint8),
+                          *settings)
+    else:
+        _native.lib.dino_collate_cpu(*pointers, *settings, _native.cpu_threads(batch))
+    return out
+
+
+def dino_index_lists_native(masks: torch.Tensor, upperbound: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """reference.dino_index_lists on CPU masks in one C++ pass (the torch version's cumsum and scatters cost
+    ~10x more): the same bits."""
+    masks = masks.contiguous()
+    indices = torch.empty(upperbound, dtype=torch.int64)
+    weights = torch.empty(upperbound, dtype=torch.float32)
+    n_masked = torch.empty(1, dtype=torch.int64)
+    _native.lib.dino_index_lists_cpu(_native.ptr(masks, torch.bool), masks.shape[0], masks.shape[1], upperbound,
+                                     _native.ptr(indices, torch.int64), _native.ptr(weights, torch.float32),
+                                     _native.ptr(n_masked, torch.int64))
+    return indices, weights, n_masked
+
+
+define_reference("dino_collate_masks", dino_collate_masks_reference)
+define_native("dino_collate_masks", dino_collate_masks_native, fake=_dino_collate_fake)
 
 
 # ---- mask report (SPEC.md §10) ------------------------------------------------------------------

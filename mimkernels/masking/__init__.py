@@ -12,7 +12,8 @@ and calls `reference.<op>` for "torch", else `torch.ops.mimkernels.<op>.<backend
 triton.py (Triton) and csrc/masking (cpp / cuda, the same per-sample bodies in
 csrc/include/mimkernels). Every kernel result is bit-identical to "torch" (SPEC.md §1); the random
 ops draw from rng.md's Philox streams 1–3 (SPEC.md §1), so a batch split with matching
-`sample_offset` gives the masks of the whole batch.
+`sample_offset` gives the masks of the whole batch. random_mask_indices / random_masking take a (B,)
+ratio tensor and block_mask a (B,) count tensor: per-sample ratios and counts (SPEC.md §2a, §7a).
 """
 from __future__ import annotations
 
@@ -104,20 +105,65 @@ def _philox_keys(batch: int, num_patches: int, key: int, sample_offset: int, dev
     return x0.expand(batch, num_patches).contiguous()
 
 
+def _index_backend(be: str, num_patches: int, device: torch.device, auto: bool) -> str:
+    """The backend of random_mask_indices: `be`, except triton past its sort size (L > 2^14), where "auto"
+    falls back to the next backend that takes any L (issue 20: cuda, else torch) and an explicit
+    backend="triton" raises."""
+    if be != "triton" or num_patches <= _triton_max_patches():
+        return be
+    if not auto:
+        raise ValueError(f"random_mask_indices: the triton backend takes num_patches <= {_triton_max_patches()}, "
+                         f"got {num_patches}; use backend='torch'")
+    return "cuda" if "cuda" in _backends.implemented("random_mask_indices") and \
+        _backends.unavailable_reason("cuda", device) is None else "torch"
+
+
+def _check_ratio_tensor(mask_ratio: torch.Tensor, batch: int, max_keep, num_patches: int,
+                        device: torch.device | None) -> int:
+    """Per-sample ratios (SPEC.md §2a): mask_ratio (B,) floating point on `device`; returns max_keep (the width
+    of ids_keep, default L). Values are checked only with MIMKERNELS_DEBUG=1 (the check syncs the host)."""
+    check_tensor(mask_ratio, "mask_ratio", ndim=1, dtypes=(*FLOAT_DTYPES, torch.float64), what="(B,) per-sample ratios")
+    if mask_ratio.shape[0] != batch:
+        raise ValueError(f"mask_ratio must have shape (B,) = ({batch},), got {tuple(mask_ratio.shape)}")
+    if device is not None and mask_ratio.device != device:
+        raise ValueError(f"mask_ratio is on {mask_ratio.device}, expected {device}")
+    max_keep = num_patches if max_keep is None else check_int(max_keep, "max_keep", minimum=0)
+    if max_keep > num_patches:
+        raise ValueError(f"max_keep must be in [0, L = {num_patches}], got {max_keep}")
+    if _backends.debug_checks() and mask_ratio.numel() and not bool(((mask_ratio >= 0) & (mask_ratio <= 1)).all()):
+        raise ValueError("mask_ratio values must be in [0, 1] (MIMKERNELS_DEBUG=1)")
+    return max_keep
+
+
+def _check_no_max_keep(max_keep) -> None:
+    if max_keep is not None:
+        raise ValueError(f"max_keep bounds the ids_keep width of per-sample ratios: pass mask_ratio as a (B,) "
+                         f"tensor, or leave max_keep None (got {max_keep!r} with a float mask_ratio)")
+
+
+def _mask_indices_per_sample(batch: int, num_patches: int, ratio: torch.Tensor, max_keep: int, noise, seed,
+                             generator, sample_offset: int, device: torch.device, be: str, auto: bool = False):
+    """random_mask_indices with per-sample ratios on backend `be`, arguments validated: (ids_keep
+    (B, max_keep), ids_restore, mask, kept (B,) int64). Caller noise runs in the reference on every backend."""
+    kept = reference.keep_counts(ratio, num_patches, max_keep)
+    be = _index_backend(be, num_patches, device, auto)
+    if noise is None:
+        rng.check_sample_offset(sample_offset, batch)
+        key = rng.resolve_seed(seed, generator)
+        if be != "torch":
+            kernel = getattr(torch.ops.mimkernels.random_mask_indices, be + "_per_sample")
+            return (*kernel(kept, num_patches, max_keep, rng.seed_to_i64(key), sample_offset), kept)
+        noise = _philox_keys(batch, num_patches, key, sample_offset, device)
+    return (*reference.random_mask_indices_per_sample(noise, kept, max_keep), kept)
+
+
 def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, generator, sample_offset: int,
                   device: torch.device, be: str, auto: bool = False):
     """random_mask_indices on backend `be`, arguments validated. Caller noise runs in the Triton
     kernel when it is fp32/fp16/bf16 (exact in fp32), else (and on cpp/cuda) in the reference."""
     len_keep = reference.len_keep(num_patches, ratio)
+    be = _index_backend(be, num_patches, device, auto)
     if be == "triton":
-        from mimkernels.masking.triton import MAX_PATCHES
-        if num_patches > MAX_PATCHES and auto:
-            # "auto" falls back to the next backend that takes any L (issue 20), triton being first on CUDA
-            be = "cuda" if "cuda" in _backends.implemented("random_mask_indices") and \
-                _backends.unavailable_reason("cuda", device) is None else "torch"
-        elif num_patches > MAX_PATCHES:
-            raise ValueError(f"random_mask_indices: the triton backend takes num_patches <= {MAX_PATCHES}, "
-                             f"got {num_patches}; use backend='torch'")
         if noise is not None and noise.dtype in FLOAT_DTYPES:
             return tuple(torch.ops.mimkernels.random_mask_indices.triton_from_noise(noise, len_keep))
     if noise is not None:
@@ -131,14 +177,20 @@ def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, gener
     return tuple(kernel(batch, num_patches, len_keep, rng.seed_to_i64(key), sample_offset, device))
 
 
-def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, *, noise: torch.Tensor | None = None,
-                        seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                        device=None, backend: str = "auto"):
+def random_mask_indices(batch: int, num_patches: int, mask_ratio: float | torch.Tensor = 0.75, *,
+                        noise: torch.Tensor | None = None, seed: int | None = None,
+                        generator: torch.Generator | None = None, sample_offset: int = 0, device=None,
+                        max_keep: int | None = None, backend: str = "auto"):
     """MAE's random shuffle without the tokens: (ids_keep (B, K) int64, ids_restore (B, L) int64,
     mask (B, L) float32, 1 = masked), K = int(L · (1 − mask_ratio)) (SPEC.md §2).
 
     noise (B, L): sort keys given by the caller (overrides seed/generator/sample_offset); else the
     Philox keys of rng stream 1. device: defaults to noise's device, else CPU.
+
+    Per-sample ratios (SPEC.md §2a): mask_ratio a (B,) float tensor on `device` -> (ids_keep (B, max_keep),
+    ids_restore (B, L), mask (B, L), kept (B,) int64) with kept[b] = min(int(L · (1 − r_b)), max_keep)
+    (max_keep defaults to L); row b of ids_keep holds its kept[b] kept patches first, then the next patches of
+    its sorted order (valid: `arange(max_keep) < kept[:, None]`). No host sync, no data-dependent shape.
     """
     seed = _seed_arg(seed)
     check_int(batch, "batch", minimum=0)
@@ -146,28 +198,41 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float = 0.75, 
     if noise is None and num_patches >= _MAX_PATCHES:
         raise ValueError(f"num_patches must be < 2^31 with Philox keys (counters and the index word of a sort "
                          f"key are 32-bit), got {num_patches}")
-    ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
+    per_sample = isinstance(mask_ratio, torch.Tensor)
+    if not per_sample:
+        ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
+        _check_no_max_keep(max_keep)
     if device is None and isinstance(noise, torch.Tensor):
         device = noise.device
     dev = _device_arg(device)
     _check_keys(noise, seed, generator, sample_offset, batch, num_patches, dev)
     be = _backends.resolve("random_mask_indices", backend, dev)
+    if per_sample:
+        max_keep = _check_ratio_tensor(mask_ratio, batch, max_keep, num_patches, dev)
+        return _mask_indices_per_sample(batch, num_patches, mask_ratio, max_keep, noise, seed, generator,
+                                        sample_offset, dev, be, auto=backend == "auto")
     return _mask_indices(batch, num_patches, ratio, noise, seed, generator, sample_offset, dev, be,
                          auto=backend == "auto")
 
 
-def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Tensor | None = None,
+def random_masking(x: torch.Tensor, mask_ratio: float | torch.Tensor = 0.75, *, noise: torch.Tensor | None = None,
                    seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                   backend: str = "auto"):
+                   max_keep: int | None = None, backend: str = "auto"):
     """MAE random_masking: x (B, L, D) -> (x_visible (B, K, D) x.dtype, mask (B, L) float32 1 = masked,
     ids_restore (B, L) int64) (SPEC.md §3). x_visible holds the kept tokens in ascending-key order, as
-    MAE. Differentiable in x. Triton: the index kernel, then one row gather (backward: a scatter)."""
+    MAE. Differentiable in x. Triton: the index kernel, then one row gather (backward: a scatter).
+
+    Per-sample ratios (SPEC.md §2a, §3): mask_ratio a (B,) float tensor on x's device -> (x_visible
+    (B, max_keep, D), mask, ids_restore, kept (B,) int64), rows k >= kept[b] of x_visible zero."""
     seed = _seed_arg(seed)
     check_tensor(x, "x", ndim=3, what="(B, L, D)")
     batch, length, _ = x.shape
     if length == 0:
         raise ValueError("x must have L >= 1 patches, got L = 0")
+    if isinstance(mask_ratio, torch.Tensor):
+        return _random_masking_per_sample(x, mask_ratio, noise, seed, generator, sample_offset, max_keep, backend)
     ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
+    _check_no_max_keep(max_keep)
     _check_keys(noise, seed, generator, sample_offset, batch, length, x.device)
     be = _backends.resolve("random_masking", backend, x.device)
     if backend == "auto" and noise is None:
@@ -187,6 +252,26 @@ def random_masking(x: torch.Tensor, mask_ratio: float = 0.75, *, noise: torch.Te
     ids_keep, ids_restore, mask = _mask_indices(batch, length, ratio, noise, seed, generator, sample_offset,
                                                 x.device, be)
     return getattr(torch.ops.mimkernels.random_masking, be)(x, ids_keep), mask, ids_restore
+
+
+def _random_masking_per_sample(x: torch.Tensor, mask_ratio: torch.Tensor, noise, seed, generator, sample_offset,
+                               max_keep, backend: str):
+    """random_masking with per-sample ratios: the indices of the backend's index kernel (auto on the CPU: cpp,
+    as the scalar path), the rows gathered (triton: its row gather, differentiable; else torch.gather as the
+    reference) and the padding rows zeroed."""
+    batch, length, _ = x.shape
+    _check_keys(noise, seed, generator, sample_offset, batch, length, x.device)
+    be = _backends.resolve("random_masking", backend, x.device)
+    max_keep = _check_ratio_tensor(mask_ratio, batch, max_keep, length, x.device)
+    index_be = _backends.resolve("random_mask_indices", "auto", x.device) if backend == "auto" else be
+    ids_keep, ids_restore, mask, kept = _mask_indices_per_sample(batch, length, mask_ratio, max_keep, noise, seed,
+                                                                 generator, sample_offset, x.device, index_be,
+                                                                 auto=backend == "auto")
+    if be == "triton":
+        rows = torch.ops.mimkernels.random_masking.triton(x, ids_keep)
+    else:
+        rows = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+    return reference.zero_padding(rows, kept), mask, ids_restore, kept
 
 
 def _triton_max_patches() -> int:
@@ -313,7 +398,7 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
                                                          sample_offset, dev)
 
 
-def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patches: int = 78,
+def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patches: int | torch.Tensor = 78,
                min_num_patches: int = 15, max_num_patches: int | None = None, min_aspect: float = 0.3,
                max_aspect: float | None = None, *, seed: int | None = None,
                generator: torch.Generator | None = None, sample_offset: int = 0, device=None,
@@ -334,6 +419,11 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     bound (the last row and column are never masked) and which retries until exactly
     num_masking_patches cells (0 <= num_masking_patches <= (height - 1)(width - 1) is required; where
     mmpretrain would loop forever, the kernels stop after 2^16 blocks).
+
+    Per-sample counts (SPEC.md §7a): num_masking_patches a (B,) int64/int32 tensor on `device` (DINOv2's
+    collate asks each sample for its own count); max_num_patches None then means each sample's count. The
+    count values are checked against the variant only with MIMKERNELS_DEBUG=1; otherwise every value runs as
+    variant="official" would run it (<= 0: empty; too many: a short mask).
     """
     if (_FAST and device is None and generator is None and (backend == "auto" or backend == "cpp")
             and type(batch) is int and type(sample_offset) is int and type(seed) is int
@@ -358,28 +448,38 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     check_int(width, "width", minimum=1)
     if height >= _MAX_SIDE or width >= _MAX_SIDE:
         raise ValueError(f"height and width must be < 2^31, got {height} x {width}")
-    check_int(num_masking_patches, "num_masking_patches")
+    per_sample = isinstance(num_masking_patches, torch.Tensor)
+    if per_sample:
+        check_tensor(num_masking_patches, "num_masking_patches", ndim=1, dtypes=(torch.int64, torch.int32),
+                     what="(B,) per-sample counts")
+        if num_masking_patches.shape[0] != batch:
+            raise ValueError(f"num_masking_patches must have shape (B,) = ({batch},), got "
+                             f"{tuple(num_masking_patches.shape)}")
+    else:
+        check_int(num_masking_patches, "num_masking_patches")
     check_int(min_num_patches, "min_num_patches", minimum=0)
     if max_num_patches is None:
-        max_num_patches = num_masking_patches
+        max_num_patches = None if per_sample else num_masking_patches
     else:
         check_int(max_num_patches, "max_num_patches", minimum=0)
-    min_aspect = check_float(min_aspect, "min_aspect", minimum=0.0, strict_minimum=True, finite=True)
-    max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else check_float(
-        max_aspect, "max_aspect", minimum=0.0, strict_minimum=True, finite=True)
-    if min_aspect > max_aspect:
-        raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
+    min_aspect, max_aspect = check_aspects(min_aspect, max_aspect)
     if variant not in _BLOCK_VARIANTS:
         raise ValueError(f"variant must be one of {_BLOCK_VARIANTS}, got {variant!r}")
     mmpretrain = variant == "mmpretrain"
-    if mmpretrain and not 0 <= num_masking_patches <= (height - 1) * (width - 1):
-        raise ValueError(f"variant='mmpretrain' masks exactly num_masking_patches cells outside the last row and "
-                         f"column: it must be in [0, {(height - 1) * (width - 1)}], got {num_masking_patches}")
-    if variant == "unilm":
-        _check_block_satisfiable(height, width, num_masking_patches, min_num_patches, max_num_patches)
     log_aspect_ratio = (math.log(min_aspect), math.log(max_aspect))
     _check_batch(batch, sample_offset)
     dev = _device_arg(device)
+    if per_sample:
+        if num_masking_patches.device != dev:
+            raise ValueError(f"num_masking_patches is on {num_masking_patches.device}, expected device {dev}")
+        if _backends.debug_checks():
+            for count in num_masking_patches.unique().tolist():
+                _check_block_counts(variant, height, width, count, min_num_patches,
+                                    count if max_num_patches is None else max_num_patches)
+        return _block_mask_per_sample(num_masking_patches.to(torch.int64), height, width, min_num_patches,
+                                      max_num_patches, log_aspect_ratio, mmpretrain, seed, generator, sample_offset,
+                                      dev, backend)
+    _check_block_counts(variant, height, width, num_masking_patches, min_num_patches, max_num_patches)
     be = _backends.resolve("block_mask", backend, dev)
     key = rng.resolve_seed(seed, generator)
     if be == "torch":
@@ -398,6 +498,46 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
 
 
 _BLOCK_VARIANTS = ("unilm", "official", "mmpretrain")
+
+
+def check_aspects(min_aspect, max_aspect) -> tuple[float, float]:
+    """The block mask's aspect bounds (min_aspect, max_aspect): positive and finite, max_aspect None or 0
+    meaning 1 / min_aspect (upstream's `max_aspect or 1 / min_aspect`), min <= max. Also DINO's generator."""
+    min_aspect = check_float(min_aspect, "min_aspect", minimum=0.0, strict_minimum=True, finite=True)
+    max_aspect = 1 / min_aspect if max_aspect is None or max_aspect == 0 else check_float(
+        max_aspect, "max_aspect", minimum=0.0, strict_minimum=True, finite=True)
+    if min_aspect > max_aspect:
+        raise ValueError(f"min_aspect {min_aspect} must be <= max_aspect {max_aspect}")
+    return min_aspect, max_aspect
+
+
+def _block_mask_per_sample(counts: torch.Tensor, height: int, width: int, min_num_patches: int,
+                           max_num_patches: int | None, log_aspect_ratio: tuple[float, float], mmpretrain: bool,
+                           seed, generator, sample_offset: int, dev: torch.device, backend: str) -> torch.Tensor:
+    """block_mask with per-sample counts (SPEC.md §7a), arguments validated: counts (B,) int64 on dev;
+    max_num_patches None: each sample's count."""
+    be = _backends.resolve("block_mask", backend, dev)
+    key = rng.resolve_seed(seed, generator)
+    if be == "torch":
+        out = reference.block_mask(counts.shape[0], height, width, counts.tolist(), min_num_patches, max_num_patches,
+                                   log_aspect_ratio, key, sample_offset, mmpretrain).to(dev)
+    else:
+        out = getattr(torch.ops.mimkernels.block_mask, be + "_per_sample")(
+            counts, height, width, min_num_patches, 0 if max_num_patches is None else max_num_patches,
+            max_num_patches is None, *log_aspect_ratio, mmpretrain, rng.seed_to_i64(key), sample_offset)
+    if mmpretrain and (out.device.type == "cpu" or _backends.debug_checks()) and not torch.compiler.is_compiling():
+        _warn_short_mmpretrain(out, counts)
+    return out
+
+
+def _check_block_counts(variant: str, height: int, width: int, num_masking_patches: int, min_num_patches: int,
+                        max_num_patches: int) -> None:
+    """The count checks of each variant: mmpretrain's range, unilm's satisfiability (official: none)."""
+    if variant == "mmpretrain" and not 0 <= num_masking_patches <= (height - 1) * (width - 1):
+        raise ValueError(f"variant='mmpretrain' masks exactly num_masking_patches cells outside the last row and "
+                         f"column: it must be in [0, {(height - 1) * (width - 1)}], got {num_masking_patches}")
+    if variant == "unilm":
+        _check_block_satisfiable(height, width, num_masking_patches, min_num_patches, max_num_patches)
 
 
 def _check_block_satisfiable(height: int, width: int, num_masking_patches: int, min_num_patches: int,
@@ -424,12 +564,15 @@ def _check_block_satisfiable(height: int, width: int, num_masking_patches: int, 
         raise ValueError(f"max_num_patches = {max_num_patches} lets no block add a cell; it must be >= 1")
 
 
-def _warn_short_mmpretrain(out: torch.Tensor, num_masking_patches: int) -> None:
-    """variant='mmpretrain' promises exactly num_masking_patches cells; mmpretrain would loop forever where
-    the kernels stop after 2^16 blocks: say so instead of returning short masks silently."""
+def _warn_short_mmpretrain(out: torch.Tensor, num_masking_patches) -> None:
+    """variant='mmpretrain' promises exactly num_masking_patches cells (an int or the (B,) counts); mmpretrain
+    would loop forever where the kernels stop after 2^16 blocks: say so instead of returning short masks
+    silently."""
     if out.numel() == 0:
         return
     counts = out.flatten(1).sum(1)
+    if isinstance(num_masking_patches, torch.Tensor):
+        num_masking_patches = num_masking_patches.to(counts.device)
     short = int((counts < num_masking_patches).sum())
     if short:
         warnings.warn(f"block_mask(variant='mmpretrain'): {short} of {out.shape[0]} masks hold fewer than "

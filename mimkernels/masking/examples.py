@@ -72,4 +72,15 @@ BAD_CALLS = [
     ("gather_patches", "ids_keep", _img(2, 2, dtype=torch.int64, device="meta"), ValueError),
     ("unshuffle_tokens", "mask_token", _img(8, device="meta"), ValueError),
     ("random_masking", "noise", _img(2, 16, device="meta"), ValueError),
+    # per-sample ratios and counts (SPEC.md §2a, §7a): a (B,) tensor of the right dtype, batch and device
+    ("random_mask_indices", "mask_ratio", _img(3), ValueError), ("random_mask_indices", "mask_ratio", _img(2, 1), ValueError),
+    ("random_mask_indices", "mask_ratio", _img(2, dtype=torch.int64), TypeError),
+    ("random_mask_indices", "mask_ratio", _img(2, device="meta"), ValueError),
+    ("random_mask_indices", "max_keep", 4, ValueError), ("random_masking", "max_keep", 4, ValueError),
+    ("random_masking", "mask_ratio", _img(3), ValueError), ("random_masking", "mask_ratio", _img(2, device="meta"), ValueError),
+    ("random_masking", "mask_ratio", _img(2, dtype=torch.int32), TypeError),
+    ("block_mask", "num_masking_patches", _img(3, dtype=torch.int64), ValueError),
+    ("block_mask", "num_masking_patches", _img(2), TypeError),
+    ("block_mask", "num_masking_patches", _img(2, 1, dtype=torch.int64), ValueError),
+    ("block_mask", "num_masking_patches", _img(2, dtype=torch.int64, device="meta"), ValueError),
 ]

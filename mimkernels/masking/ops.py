@@ -3,11 +3,12 @@ and its backward beside it, and the native glue (`_C` through plain pointers).
 
     torch.ops.mimkernels.random_mask_indices.triton / .cpp / .cuda   (Philox keys)
     torch.ops.mimkernels.random_mask_indices.triton_from_noise       (caller noise; a helper overload)
+    torch.ops.mimkernels.random_mask_indices.{triton,cpp,cuda}_per_sample   (per-sample ratios; helpers)
     torch.ops.mimkernels.random_masking.triton    (+ .triton_backward)  the gather of the kept rows
     torch.ops.mimkernels.gather_patches.triton    (+ .triton_backward)  the pixel family's patch copy
     torch.ops.mimkernels.unshuffle_tokens.triton  (+ .triton_backward)
     torch.ops.mimkernels.simmim_mask.cpp / .cuda
-    torch.ops.mimkernels.block_mask.cpp / .cuda
+    torch.ops.mimkernels.block_mask.cpp / .cuda    (+ .cpp_per_sample / .cuda_per_sample: per-sample counts)
     torch.ops.mimkernels.mask_avg_dist.cpp / .cuda
 
 The ops take what the front doors computed (K, the signed 64-bit key, the log-aspect bounds, ...):
@@ -46,6 +47,33 @@ def random_mask_indices_native(batch: int, num_patches: int, len_keep: int, seed
 
 
 define_native("random_mask_indices", random_mask_indices_native, fake=_mask_indices_fake)
+
+
+# Per-sample ratios (SPEC.md §2a): helper overloads `<backend>_per_sample` of random_mask_indices, taking the
+# (B,) kept counts the front door computed (on the device) and the width max_keep of the ids_keep rows.
+
+def _mask_indices_per_sample_fake(kept: torch.Tensor, num_patches: int, max_keep: int, seed: int,
+                                  sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _mask_indices_fake(kept.shape[0], num_patches, max_keep, seed, sample_offset, kept.device)
+
+
+def random_mask_indices_per_sample_native(kept: torch.Tensor, num_patches: int, max_keep: int, seed: int,
+                                          sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch = kept.shape[0]
+    kept = kept.contiguous()
+    ids_keep, ids_restore, mask = _mask_indices_per_sample_fake(kept, num_patches, max_keep, seed, sample_offset)
+    args = (_native.ptr(ids_keep, torch.int64), _native.ptr(ids_restore, torch.int64), _native.ptr(mask, torch.float32),
+            _native.ptr(kept, torch.int64), batch, num_patches, max_keep, seed % 2**64, sample_offset)
+    if kept.device.type == "cuda":
+        _native.cuda_call("mae_mask_indices_counts_cuda", kept.device, *args)
+    else:
+        _native.lib.mae_mask_indices_counts_cpu(*args, _native.cpu_threads(batch))
+    return ids_keep, ids_restore, mask
+
+
+for _backend, _device in (("cpp", "cpu"), ("cuda", "cuda")):
+    define_op(f"random_mask_indices.{_backend}_per_sample", random_mask_indices_per_sample_native,
+              fake=_mask_indices_per_sample_fake, device_types=_device)
 
 
 # ---- simmim_mask (SPEC.md §6) -------------------------------------------------------------------
@@ -96,6 +124,35 @@ def block_mask_native(batch: int, height: int, width: int, num_masking_patches: 
 define_native("block_mask", block_mask_native, fake=_block_mask_fake)
 
 
+# Per-sample counts (SPEC.md §7a): helper overloads `<backend>_per_sample` of block_mask, taking the (B,)
+# int64 counts; max_is_count: each sample's max_num_patches is its count.
+
+def _block_mask_per_sample_fake(counts: torch.Tensor, height: int, width: int, min_num_patches: int,
+                                max_num_patches: int, max_is_count: bool, log_aspect_min: float,
+                                log_aspect_max: float, mmpretrain: bool, seed: int, sample_offset: int) -> torch.Tensor:
+    return torch.empty((counts.shape[0], height, width), dtype=torch.bool, device=counts.device)
+
+
+def block_mask_per_sample_native(counts: torch.Tensor, height: int, width: int, min_num_patches: int,
+                                 max_num_patches: int, max_is_count: bool, log_aspect_min: float,
+                                 log_aspect_max: float, mmpretrain: bool, seed: int, sample_offset: int) -> torch.Tensor:
+    counts = counts.contiguous()
+    batch = counts.shape[0]
+    out = torch.empty((batch, height, width), dtype=torch.bool, device=counts.device)
+    args = (_native.ptr(out, torch.bool), _native.ptr(counts, torch.int64), batch, height, width, min_num_patches,
+            max_num_patches, max_is_count, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, sample_offset)
+    if counts.device.type == "cuda":
+        _native.cuda_call("block_mask_counts_cuda", counts.device, *args)
+    else:
+        _native.lib.block_mask_counts_cpu(*args, _native.cpu_threads(batch))
+    return out
+
+
+for _backend, _device in (("cpp", "cpu"), ("cuda", "cuda")):
+    define_op(f"block_mask.{_backend}_per_sample", block_mask_per_sample_native, fake=_block_mask_per_sample_fake,
+              device_types=_device)
+
+
 # ---- mask_avg_dist (SPEC.md §8) -----------------------------------------------------------------
 
 def _mask_avg_dist_fake(mask: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -128,6 +185,8 @@ if HAS_TRITON:
     from mimkernels.pixel import triton as pixel_triton
 
     define_op("random_mask_indices.triton", triton.random_mask_indices, fake=_mask_indices_fake, triton=True)
+    define_op("random_mask_indices.triton_per_sample", triton.random_mask_indices_per_sample, triton=True,
+              fake=_mask_indices_per_sample_fake)
     define_op("random_mask_indices.triton_from_noise", triton.random_mask_indices_from_noise, triton=True,
               fake=lambda noise, len_keep: _mask_indices_fake(*noise.shape, len_keep, 0, 0, noise.device))
 

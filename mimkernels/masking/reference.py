@@ -33,6 +33,31 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float, noise: 
     return ids_keep, ids_restore, mask
 
 
+def keep_counts(mask_ratio: torch.Tensor, num_patches: int, max_keep: int) -> torch.Tensor:
+    """Per-sample kept counts (B,) int64 on mask_ratio's device: min(int(L · (1 − r_b)), max_keep), each
+    in float64 as MAE's K (len_keep). Values past the contract are clamped, never refused (the check would
+    sync the host): a NaN ratio keeps 0, ratios below 0 keep max_keep, above 1 keep 0 (SPEC.md §2a)."""
+    kept = (num_patches * (1 - mask_ratio.to(torch.float64))).nan_to_num(nan=0.0)
+    return kept.clamp(0, max_keep).to(torch.int64)
+
+
+def random_mask_indices_per_sample(noise: torch.Tensor, kept: torch.Tensor, max_keep: int):
+    """Per-sample ratios (SPEC.md §2a): (ids_keep (B, max_keep), ids_restore (B, L) int64, mask (B, L)
+    float32) from noise (B, L) and the kept counts (B,): ids_keep is the first max_keep indices of the
+    ascending order (row b's first kept[b] are its kept patches), mask[b, l] = ids_restore[b, l] >= kept[b]."""
+    ids_shuffle = torch.argsort(noise, dim=1, stable=True)
+    ids_restore = torch.argsort(ids_shuffle, dim=1, stable=True)
+    mask = (ids_restore >= kept.unsqueeze(1)).to(torch.float32)
+    return ids_shuffle[:, :max_keep], ids_restore, mask
+
+
+def zero_padding(rows: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """rows (B, K, D) with rows k >= kept[b] set to zero: the padding of per-sample ratios (SPEC.md §3), so
+    that no masked token reaches the encoder's input."""
+    valid = torch.arange(rows.shape[1], device=rows.device) < kept.unsqueeze(1)
+    return torch.where(valid.unsqueeze(-1), rows, torch.zeros((), dtype=rows.dtype, device=rows.device))
+
+
 def random_masking(x: torch.Tensor, mask_ratio: float, noise: torch.Tensor):
     """MAE random_masking: x (N, L, D) -> (x_masked (N, K, D), mask (N, L) float32, ids_restore (N, L))."""
     n, length, d = x.shape
@@ -164,21 +189,24 @@ def _block_mask_one(calls: list, height: int, width: int, num_masking_patches: i
     return mask
 
 
-def block_mask(batch: int, height: int, width: int, num_masking_patches: int, min_num_patches: int,
-               max_num_patches: int, log_aspect_ratio: tuple[float, float], seed: int,
+def block_mask(batch: int, height: int, width: int, num_masking_patches, min_num_patches: int,
+               max_num_patches: int | None, log_aspect_ratio: tuple[float, float], seed: int,
                sample_offset: int, mmpretrain: bool = False) -> torch.Tensor:
     """The official block mask of each sample, driven by the draws of block_mask.h (rng.md stream 3,
-    running call counter per sample): (B, H, W) bool on the CPU, True = masked. The Philox calls are
-    computed for the whole batch at once, 32 per sample (MaskFeat 78/15 makes 21 on average); the
-    samples that need more run again with 4 times as many."""
+    running call counter per sample): (B, H, W) bool on the CPU, True = masked. num_masking_patches: an
+    int, or a list of B ints (per-sample counts, SPEC.md §7a); max_num_patches None: each sample's count.
+    The Philox calls are computed for the whole batch at once, 32 per sample (MaskFeat 78/15 makes 21 on
+    average); the samples that need more run again with 4 times as many."""
+    counts = num_masking_patches if isinstance(num_masking_patches, list) else [num_masking_patches] * batch
     masks, pending, count = [None] * batch, list(range(batch)), 32
     while pending:
         calls = _philox_calls(seed, [sample_offset + b for b in pending], count)
         retry = []
         for b, sample_calls in zip(pending, calls):
             try:
-                masks[b] = _block_mask_one(sample_calls, height, width, num_masking_patches, min_num_patches,
-                                           max_num_patches, log_aspect_ratio, mmpretrain)
+                masks[b] = _block_mask_one(sample_calls, height, width, counts[b], min_num_patches,
+                                           counts[b] if max_num_patches is None else max_num_patches,
+                                           log_aspect_ratio, mmpretrain)
             except StopIteration:
                 retry.append(b)
         pending, count = retry, 4 * count

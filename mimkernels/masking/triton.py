@@ -44,8 +44,10 @@ def _float_order_key(v):
 
 @triton.jit
 def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, noise_ptr, noise_stride_b, noise_stride_l,
-                     seed, sample_offset, L, K,
-                     HAS_NOISE: tl.constexpr, STREAM: tl.constexpr, BLOCK: tl.constexpr):
+                     seed, sample_offset, L, K, kept_ptr,
+                     HAS_NOISE: tl.constexpr, HAS_KEPT: tl.constexpr, STREAM: tl.constexpr, BLOCK: tl.constexpr):
+    """K: the width of the ids_keep rows; the mask marks positions >= K, or >= kept_ptr[b] with per-sample
+    ratios (HAS_KEPT, SPEC.md §2a)."""
     b = tl.program_id(0).to(tl.int64)
     lane = tl.arange(0, BLOCK).to(tl.int64)
     valid = lane < L
@@ -61,11 +63,15 @@ def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, noise_ptr, noise_s
     pos = lane
     tl.store(ids_keep_ptr + b * K + pos, idx, mask=pos < K)
     tl.store(ids_restore_ptr + b * L + idx, pos, mask=valid)
-    tl.store(mask_ptr + b * L + idx, (pos >= K).to(tl.float32), mask=valid)
+    if HAS_KEPT:
+        kept = tl.load(kept_ptr + b)
+    else:
+        kept = K
+    tl.store(mask_ptr + b * L + idx, (pos >= kept).to(tl.float32), mask=valid)
 
 
 def _mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
-                  device: torch.device, noise: torch.Tensor | None):
+                  device: torch.device, noise: torch.Tensor | None, kept: torch.Tensor | None = None):
     ids_keep = torch.empty((batch, len_keep), dtype=torch.int64, device=device)
     ids_restore = torch.empty((batch, num_patches), dtype=torch.int64, device=device)
     mask = torch.empty((batch, num_patches), dtype=torch.float32, device=device)
@@ -75,7 +81,7 @@ def _mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, sample
     noise_arg, noise_strides = (noise, noise.stride()) if noise is not None else (mask, (0, 0))
     triton_launch(_mae_mask_kernel)[(batch,)](
         ids_keep, ids_restore, mask, noise_arg, *noise_strides, seed, sample_offset, num_patches, len_keep,
-        HAS_NOISE=noise is not None, STREAM=rng.STREAM_MAE_MASKING, BLOCK=block, num_warps=num_warps)
+        ids_keep if kept is None else kept, HAS_NOISE=noise is not None, HAS_KEPT=kept is not None, STREAM=rng.STREAM_MAE_MASKING, BLOCK=block, num_warps=num_warps)
     return ids_keep, ids_restore, mask
 
 
@@ -84,6 +90,13 @@ def random_mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, 
     """(ids_keep (B, K), ids_restore (B, L) int64, mask (B, L) float32) from the Philox keys of rng
     stream 1; seed: the key as a signed int64 (rng.seed_to_i64)."""
     return _mask_indices(batch, num_patches, len_keep, seed, sample_offset, device, None)
+
+
+def random_mask_indices_per_sample(kept: torch.Tensor, num_patches: int, max_keep: int, seed: int,
+                                   sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample ratios (SPEC.md §2a): kept (B,) int64 kept counts -> ids_keep (B, max_keep), ids_restore
+    (B, L) int64, mask (B, L) float32 (positions >= kept[b])."""
+    return _mask_indices(kept.shape[0], num_patches, max_keep, seed, sample_offset, kept.device, None, kept)
 
 
 def random_mask_indices_from_noise(noise: torch.Tensor, len_keep: int

@@ -56,6 +56,12 @@ _CUDA_CASES.append(_video_cuda_cases)
 
 
 # ---- DINOv2 / DINOv3 collate masks ----------------------------------------------------------------
+# (no cuda case: the strata are copied to the device per call, which a CUDA graph cannot capture; cuda ==
+# cpp is python_tests/mask_zoo/test_dino.py::test_gpu_cuda_equals_cpp, on a side stream)
+CPP_CALLS["dino_collate_masks"] = lambda: mk.dino_collate_masks(300, 12, 13, version="v3", random_circular_shift=True,
+                                                                 seed=3, backend="cpp")
+TORCH_CALLS["dino_collate_masks"] = lambda: mk.dino_collate_masks(300, 12, 13, version="v3", random_circular_shift=True,
+                                                                   seed=3, backend="torch")
 
 
 def test_every_native_op_is_in_the_contract():

@@ -46,6 +46,7 @@ def launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
     token = empty(1, 1, d_tok)
 
     M.random_mask_indices(batch, length, keep, 2 ** 40 + 7, 3, META)
+    M.random_mask_indices_per_sample(empty(batch, dtype=torch.int64), length, length // 2, 2 ** 40 + 7, 3)
     if not variants:  # the largest sort: recorded, not compiled (a minute of ptxas for 16384 int64 keys)
         M.random_mask_indices(batch, M.MAX_PATCHES, 1, 1, 0, META)
     for dt in FLOATS if variants else FLOATS[:1]:
@@ -80,6 +81,7 @@ def triton_op_calls():
     return {
         "random_mask_indices.triton": (2, 4, 1, 7, 0, torch.device("cpu")),
         "random_mask_indices.triton_from_noise": (torch.rand(2, 4), 1),
+        "random_mask_indices.triton_per_sample": (torch.tensor([3, 1]), 4, 3, 7, 0),
         "random_masking.triton": (tokens, ids),
         "random_masking.triton_backward": (tokens[:, :2], tokens, ids, [True]),
         "unshuffle_tokens.triton": (tokens[:, :3], ids_restore, token),

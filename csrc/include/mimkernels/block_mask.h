@@ -40,6 +40,17 @@ struct BlockMaskParams {
   bool mmpretrain;
 };
 
+// The parameters of sample b: p itself, or with per-sample counts (block_mask with a count tensor, masking/SPEC.md
+// §7a) num_masking_patches = counts[b], and max_num_patches too when max_is_count (the caller passed none).
+MK_HD BlockMaskParams block_mask_sample_params(BlockMaskParams p, const int64_t* counts, int64_t b,
+                                               bool max_is_count) {
+  if (counts != nullptr) {
+    p.num_masking_patches = counts[b];
+    if (max_is_count) p.max_num_patches = counts[b];
+  }
+  return p;
+}
+
 // A team of lanes that makes one sample together: OneLane here (the cpp build), one warp on the GPU
 // (WarpTeam, csrc/masking/mask_generators.cu). The sample's algorithm below is written once, for any
 // team: every lane makes the same Philox calls in the same order (so the same draws and the same
