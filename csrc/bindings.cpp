@@ -7,6 +7,8 @@
 #include "hog/hog.h"
 #include "masking/mask_generators.h"
 #include "masking/masking.h"
+#include "mask_zoo/data2vec_mask.h"
+#include "mask_zoo/score_mask.h"
 #include "rng/rng.h"
 
 namespace py = pybind11;
@@ -46,6 +48,12 @@ PYBIND11_MODULE(_C, m) {
   // ---- mask zoo: tube, running cell, uniform ----
 
   // ---- mask zoo: data2vec, score ----
+  m.def("data2vec_mask_cpu", &data2vec_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("score_mask_cpu", &score_mask_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("data2vec_mask_cuda", &data2vec_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("score_mask_cuda", &score_mask_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
 
   // ---- mask zoo: dino (per-sample counts) ----
 

@@ -1,0 +1,62 @@
+// CPU entry of the score-guided mask: per sample, the first max(G, P) tokens of the masking order by
+// std::partial_sort with score_before (a strict total order: the same order as score_sort's heap sort),
+// then score_mask_sample (mimkernels/score_mask.h). A plain loop on one thread, OpenMP over samples
+// otherwise; counts the catalogue op can be handed directly are clamped to [0, N].
+#include "score_mask.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "mimkernels/score_mask.h"
+
+namespace mimkernels {
+namespace {
+
+template <class T>
+void score_mask_rows(uint8_t* out, const T* scores, int64_t begin, int64_t end, const ScoreMaskParams& p,
+                     uint64_t seed, int64_t sample_offset) {
+  const int64_t n = p.tokens, ranked = std::max(p.num_guided, p.hint_pool);
+  std::vector<int32_t> order(static_cast<size_t>(n));
+  for (int64_t b = begin; b < end; ++b) {
+    const T* s = scores + b * n;
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + ranked, order.end(),
+                      [&](int32_t a, int32_t c) { return score_before(s, a, c, p.largest); });
+    score_mask_sample(out + b * n, order.data(), p, seed, sample_offset + b);
+  }
+}
+
+template <class T>
+void score_mask_batch(uint8_t* out, const T* scores, int64_t batch, const ScoreMaskParams& p, uint64_t seed,
+                      int64_t sample_offset, int num_threads) {
+  if (num_threads <= 1 || batch <= 1) {
+    score_mask_rows(out, scores, 0, batch, p, seed, sample_offset);
+    return;
+  }
+#pragma omp parallel num_threads(num_threads)
+  {
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    score_mask_rows(out, scores, batch * t / threads, batch * (t + 1) / threads, p, seed, sample_offset);
+  }
+}
+
+}  // namespace
+
+void score_mask_cpu(uintptr_t out, uintptr_t scores, bool double_scores, int64_t batch, int64_t tokens,
+                    int64_t num_masked, int64_t num_guided, int64_t hint_pool, int64_t num_hints, bool largest,
+                    uint64_t seed, int64_t sample_offset, int num_threads) {
+  const int64_t masked = std::clamp<int64_t>(num_masked, 0, tokens);
+  const int64_t pool = std::clamp<int64_t>(hint_pool, 0, tokens);
+  const ScoreMaskParams p{tokens, masked, std::clamp<int64_t>(num_guided, 0, masked), pool,
+                          std::clamp<int64_t>(num_hints, 0, pool), largest};
+  uint8_t* masks = reinterpret_cast<uint8_t*>(out);
+  if (double_scores)
+    score_mask_batch(masks, reinterpret_cast<const double*>(scores), batch, p, seed, sample_offset, num_threads);
+  else
+    score_mask_batch(masks, reinterpret_cast<const float*>(scores), batch, p, seed, sample_offset, num_threads);
+}
+
+}  // namespace mimkernels
