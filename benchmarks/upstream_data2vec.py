@@ -6,6 +6,8 @@ benchmarks/bench_mask_zoo.py.
   `expand_adjcent` branch left out: no data2vec 2.0 image config sets it), with torch's
   randint / multinomial / conv_transpose2d written in numpy and the draws made through an injectable
   `rnd` (`TorchLikeRandom` by default: numpy's Generator behind torch's two calls).
+- `compute_block_mask_2d_torch`: the same function as fairseq runs it, on torch (the benchmark baseline:
+  what data2vec 2.0's MaeImageDataset pays per sample, torch imported lazily).
 - `attmask`: gkakogeorgiou/attmask attmask.py (AttMask, get_mask, attention_masking, show_hints).
 - `hpm_generate_mask`: Haochen-Wang409/HPM models_mae_learn_loss.py MaskedAutoencoderViT.generate_mask.
 """
@@ -30,9 +32,16 @@ class TorchLikeRandom:
     def multinomial(self, weights, k):
         weights = np.asarray(weights, dtype=np.float64)
         rows = weights.reshape(-1, weights.shape[-1])
-        out = np.stack([self.gen.choice(row.size, size=k, replace=False, p=row / row.sum()) if k else
-                        np.zeros(0, dtype=np.int64) for row in rows])
+        out = np.stack([self._choose(row, k) for row in rows]) if len(rows) else np.zeros((0, k), dtype=np.int64)
         return out.reshape(*weights.shape[:-1], k)
+
+    def _choose(self, row, k):
+        support = np.flatnonzero(row)
+        if k == 0:
+            return np.zeros(0, dtype=np.int64)
+        if (row[support] == row[support[0]]).all():  # equal weights (every call here): a uniform subset
+            return self.gen.choice(support, size=k, replace=False)
+        return self.gen.choice(row.size, size=k, replace=False, p=row / row.sum())
 
     def rand(self, size):
         return self.gen.random(size)
@@ -129,6 +138,65 @@ def compute_block_mask_2d(shape, mask_prob, mask_length, mask_prob_adjust=0, inv
     if inverse_mask:
         mask = 1 - mask
 
+    return mask
+
+
+def compute_block_mask_2d_torch(shape, mask_prob, mask_length, mask_prob_adjust=0, inverse_mask=False,
+                                require_same_masks=True, mask_dropout=0, non_overlapping=False):
+    """fairseq compute_block_mask_2d on torch's global generator (expand_adjcent left out, as above)."""
+    import torch
+
+    assert mask_length > 1
+    B, L = shape
+    d = int(L**0.5)
+    if inverse_mask:
+        mask_prob = 1 - mask_prob
+    if non_overlapping:
+        sz = math.ceil(d / mask_length)
+        inp_len = sz * sz
+        inp = torch.zeros((B, 1, sz, sz))
+        w = torch.ones((1, 1, mask_length, mask_length))
+        mask_inds = torch.multinomial(1 - inp.view(B, -1),
+                                      int(inp_len * (mask_prob + mask_prob_adjust) * (1 + mask_dropout)),
+                                      replacement=False)
+        inp.view(B, -1).scatter_(1, mask_inds, 1)
+        mask = torch.nn.functional.conv_transpose2d(inp, w, stride=mask_length).squeeze(1)
+        if mask.size(-1) > d:
+            mask = mask[..., :d, :d]
+    else:
+        mask = torch.zeros((B, d, d))
+        mask_inds = torch.randint(0, L, size=(B, int(L * ((mask_prob + mask_prob_adjust) / mask_length**2)
+                                                     * (1 + mask_dropout))))
+        mask.view(B, -1).scatter_(1, mask_inds, 1)
+        centers = mask.nonzero(as_tuple=True)
+        inds = ([], [], [])
+        offset = mask_length // 2
+        for i in range(mask_length):
+            for j in range(mask_length):
+                k1 = i - offset
+                k2 = j - offset
+                inds[0].append(centers[0])
+                inds[1].append(centers[1] + k1)
+                inds[2].append(centers[2] + k2)
+        i0 = torch.cat(inds[0])
+        i1 = torch.cat(inds[1]).clamp_(min=0, max=d - 1)
+        i2 = torch.cat(inds[2]).clamp_(min=0, max=d - 1)
+        mask[(i0, i1, i2)] = 1
+    mask = mask.reshape(B, -1)
+    if require_same_masks:
+        n_masks = mask.sum(dim=-1)
+        final_target_len = int(L * (mask_prob))
+        for i in range(len(mask)):
+            n = n_masks[i]
+            m = mask[i]
+            if n > final_target_len:
+                to_unmask = torch.multinomial(m, int(n - final_target_len), replacement=False)
+                m[to_unmask] = 0
+            elif n < final_target_len:
+                to_mask = torch.multinomial((1 - m), int(final_target_len - n), replacement=False)
+                m[to_mask] = 1
+    if inverse_mask:
+        mask = 1 - mask
     return mask
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import mimkernels as mk
+import mimkernels.nn  # noqa: F401  (mk.nn)
 from benchmarks import upstream_data2vec as upstream
 from mimkernels import _native, rng
 from mimkernels.mask_zoo import reference
@@ -142,3 +143,14 @@ def test_bad_settings_are_refused():
         mk.data2vec_block_mask(1, 196, 0.0, 3, non_overlapping=True, mask_dropout=1.0)
     with pytest.raises(ValueError, match="clone_batch"):
         mk.data2vec_block_mask(1, clone_batch=2**30)
+
+
+def test_generator_module_in_a_mask_collator():
+    """mimkernels.nn.Data2vecMaskGenerator as MaskCollator's mask_fn: B·K masks per batch, reproducible."""
+    generator = mk.nn.Data2vecMaskGenerator(clone_batch=4, backend="torch")
+    assert "clone_batch=4" in repr(generator)
+    collate = mk.MaskCollator(generator, seed=3)
+    images, masks = collate([torch.zeros(3)] * 5)
+    assert images.shape == (5, 3) and masks.shape == (20, 196) and (masks.sum(1) == 157).all()
+    again = mk.MaskCollator(generator, seed=3)
+    assert torch.equal(again([torch.zeros(3)] * 5)[1], masks)

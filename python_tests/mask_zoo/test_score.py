@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mimkernels as mk
+import mimkernels.nn  # noqa: F401  (mk.nn)
 from benchmarks import upstream_data2vec as upstream
 from mimkernels import _native, rng
 
@@ -186,3 +187,22 @@ def test_hpm_in_distribution():
     assert theirs[:, hard].all() and ours[:, hard].all()
     assert (theirs.sum(1) == 147).all() and (ours.sum(1) == 147).all()
     assert _coverage_z(theirs, ours) < 5
+
+
+def test_module_and_hpm_share():
+    module = mk.nn.ScoreMasking(0.75, score_share=mk.nn.ScoreMasking.hpm_share(120, 200))
+    assert module.score_share == float(121 / 200) * 0.5 and "score_share" in repr(module)
+    scores = torch.randn(3, 196)
+    assert torch.equal(module(scores, seed=1), mk.score_mask(scores, 0.75, score_share=module.score_share, seed=1))
+
+
+@needs_cpp
+def test_catalogue_ops_equal_the_front_doors():
+    """The front doors call the cpp glue directly outside torch.compile; the catalogue ops give the same bits."""
+    scores = _scores(6, 40)
+    assert torch.equal(torch.ops.mimkernels.score_mask.cpp(scores, 30, 12, 8, 3, False, 5, 2),
+                       mk.score_mask(scores, num_masked=30, score_share=0.4, largest=False, hint_pool=0.2,
+                                     hint_ratio=0.075, seed=5, sample_offset=2))
+    assert torch.equal(torch.ops.mimkernels.data2vec_block_mask.cpp(3, 4, 14, 3, 5, 39, True, True, False, 7, 1,
+                                                                    torch.device("cpu")),
+                       mk.data2vec_block_mask(3, clone_batch=4, seed=7, sample_offset=1))

@@ -1,6 +1,8 @@
 // Score-guided masks (AttMask, HPM), one sample at a time: the body of the cpp and cuda backends
 // (csrc/mask_zoo/score_mask*), equal to mask_zoo/reference.py score_mask bit for bit (mask_zoo/SPEC.md §8).
 #pragma once
+#include <cstring>
+
 #include "mimkernels/select_uniform.h"
 
 namespace mimkernels {
@@ -16,15 +18,36 @@ struct ScoreMaskParams {
   bool largest;
 };
 
-// Masking order: token a before token b. Descending (largest) or ascending values, NaN above +inf,
-// -0.0 == +0.0, equal values by lower index: a strict total order, so every sort gives the same order.
+// Sortable keys: ascending key = ascending value, -0.0 as +0.0, every NaN as one NaN above +inf
+// (IEEE bits, sign-flipped for positives and inverted for negatives). float -> 32 bits, double -> 64.
+MK_HD uint32_t score_key(float v) {
+  uint32_t u;
+  if (v != v) {
+    u = 0x7FC00000u;
+  } else {
+    const float w = v == 0.0f ? 0.0f : v;
+    memcpy(&u, &w, sizeof u);
+  }
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+MK_HD uint64_t score_key(double v) {
+  uint64_t u;
+  if (v != v) {
+    u = 0x7FF8000000000000ull;
+  } else {
+    const double w = v == 0.0 ? 0.0 : v;
+    memcpy(&u, &w, sizeof u);
+  }
+  return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+}
+
+// Masking order (a strict total order: every sort gives the same order): token a before token b: ascending key (inverted when largest), equal keys by lower index.
 template <class T>
 MK_HD bool score_before(const T* s, int64_t a, int64_t b, bool largest) {
-  const T x = s[a], y = s[b];
-  const bool xn = x != x, yn = y != y;
-  if (xn || yn) return xn && yn ? a < b : (largest ? xn : yn);
-  if (x == y) return a < b;
-  return largest ? x > y : x < y;
+  const auto ka = largest ? ~score_key(s[a]) : score_key(s[a]);
+  const auto kb = largest ? ~score_key(s[b]) : score_key(s[b]);
+  return ka < kb || (ka == kb && a < b);
 }
 
 // order[0, n) = 0..n-1 sorted by score_before (heap sort: no allocation, for the CUDA threads).
