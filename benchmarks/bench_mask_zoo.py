@@ -42,15 +42,15 @@ def one_thread():
 def _data2vec_cases():
     """fairseq's compute_block_mask_2d as data2vec 2.0 calls it (torch, its global generator): per image in
     MaeImageDataset (shape (16, 196): one call per sample) and for a batch in the model ((B·16, 196))."""
-    from benchmarks.upstream_data2vec import compute_block_mask_2d_torch
+    from benchmarks.upstream_data2vec import compute_block_mask_2d
     counter = iter(range(1 << 62))
     config = dict(mask_prob=0.8, mask_length=3, mask_prob_adjust=0.07, inverse_mask=True, require_same_masks=True)
     return {
         "data2vec_b256": ("data2vec 2.0 block mask 196, K = 16 clones, B = 256 (4096 masks)",
-                          lambda: compute_block_mask_2d_torch((B * 16, 196), **config),
+                          lambda: compute_block_mask_2d((B * 16, 196), **config),
                           lambda: mk.data2vec_block_mask(B, seed=next(counter)), B * 16),
         "data2vec_b1": ("data2vec 2.0 block mask 196, K = 16 clones, one image per call",
-                        lambda: compute_block_mask_2d_torch((16, 196), **config),
+                        lambda: compute_block_mask_2d((16, 196), **config),
                         lambda: mk.data2vec_block_mask(1, seed=next(counter)), 16),
     }
 

@@ -1,13 +1,11 @@
-"""data2vec 2.0's block mask and the score-guided masks of AttMask and HPM, restated without torch: the
-oracles of python_tests/mask_zoo/test_data2vec.py / test_score.py and the baselines of
+"""data2vec 2.0's block mask and the score-guided masks of AttMask and HPM, restated line for line:
+the oracles of python_tests/mask_zoo/test_data2vec.py / test_score.py and the baselines of
 benchmarks/bench_mask_zoo.py.
 
-- `compute_block_mask_2d`: facebookresearch/fairseq fairseq/data/data_utils.py, line for line (the
-  `expand_adjcent` branch left out: no data2vec 2.0 image config sets it), with torch's
-  randint / multinomial / conv_transpose2d written in numpy and the draws made through an injectable
-  `rnd` (`TorchLikeRandom` by default: numpy's Generator behind torch's two calls).
-- `compute_block_mask_2d_torch`: the same function as fairseq runs it, on torch (the benchmark baseline:
-  what data2vec 2.0's MaeImageDataset pays per sample, torch imported lazily).
+- `compute_block_mask_2d`: facebookresearch/fairseq fairseq/data/data_utils.py, line for line on torch
+  (imported lazily; the `expand_adjcent` branch left out: no data2vec 2.0 image config sets it), its
+  two draws, randint and multinomial, made through an injectable `rnd` (`TorchRandom`: torch's own).
+  Also the benchmark baseline: what data2vec 2.0's MaeImageDataset pays per image.
 - `attmask`: gkakogeorgiou/attmask attmask.py (AttMask, get_mask, attention_masking, show_hints).
 - `hpm_generate_mask`: Haochen-Wang409/HPM models_mae_learn_loss.py MaskedAutoencoderViT.generate_mask.
 """
@@ -18,16 +16,28 @@ import math
 import numpy as np
 
 
+class TorchRandom:
+    """torch.randint / torch.multinomial on a torch.Generator (None: torch's global one), as fairseq calls them."""
+
+    def __init__(self, generator=None):
+        self.generator = generator
+
+    def randint(self, low, high, size):
+        import torch
+        return torch.randint(low, high, size=size, generator=self.generator)
+
+    def multinomial(self, weights, k, replacement=False):
+        import torch
+        return torch.multinomial(weights, k, replacement=replacement, generator=self.generator)
+
+
 class TorchLikeRandom:
-    """The two torch draws compute_block_mask_2d makes, on numpy's Generator: randint(low, high, size)
-    (with replacement, high excluded) and multinomial(weights, k) without replacement (weights (B, n) or
-    (n,) -> k indices per row drawn in proportion to the weights among those not drawn yet)."""
+    """The torch draws of AttMask and HPM on numpy's Generator: rand, shuffle (HPM's np.random.shuffle) and
+    multinomial(weights, k) without replacement (weights (B, n) or (n,) -> k indices per row drawn in
+    proportion to the weights among those not drawn yet)."""
 
     def __init__(self, seed=None):
         self.gen = np.random.default_rng(seed)
-
-    def randint(self, low, high, size):
-        return self.gen.integers(low, high, size=size)
 
     def multinomial(self, weights, k):
         weights = np.asarray(weights, dtype=np.float64)
@@ -50,102 +60,13 @@ class TorchLikeRandom:
         self.gen.shuffle(x)
 
 
-def _conv_transpose2d_ones(inp, mask_length):
-    """torch.nn.functional.conv_transpose2d(inp, ones(1, 1, m, m), stride=m) for inp (B, 1, s, s): every
-    cell becomes an m × m tile (the tiles do not overlap at stride m)."""
-    return np.kron(inp, np.ones((mask_length, mask_length)))
-
-
 def compute_block_mask_2d(shape, mask_prob, mask_length, mask_prob_adjust=0, inverse_mask=False,
                           require_same_masks=True, mask_dropout=0, non_overlapping=False, rnd=None):
-    """fairseq compute_block_mask_2d: (B, L) float64, 1 = masked (after the inversion)."""
-    rnd = TorchLikeRandom() if rnd is None else rnd
-    assert mask_length > 1
-
-    B, L = shape
-
-    d = int(L**0.5)
-
-    if inverse_mask:
-        mask_prob = 1 - mask_prob
-
-    if non_overlapping:
-        sz = math.ceil(d / mask_length)
-        inp_len = sz * sz
-
-        inp = np.zeros((B, 1, sz, sz))
-
-        mask_inds = rnd.multinomial(
-            1 - inp.reshape(B, -1),
-            int(inp_len * (mask_prob + mask_prob_adjust) * (1 + mask_dropout)),
-        )
-        np.put_along_axis(inp.reshape(B, -1), mask_inds, 1, axis=1)
-
-        mask = _conv_transpose2d_ones(inp, mask_length)[:, 0]
-        if mask.shape[-1] > d:
-            mask = mask[..., :d, :d]
-    else:
-        mask = np.zeros((B, d, d))
-        mask_inds = rnd.randint(
-            0,
-            L,
-            size=(
-                B,
-                int(
-                    L
-                    * ((mask_prob + mask_prob_adjust) / mask_length**2)
-                    * (1 + mask_dropout)
-                ),
-            ),
-        )
-        np.put_along_axis(mask.reshape(B, -1), mask_inds, 1, axis=1)
-        centers = mask.nonzero()
-
-        inds = ([], [], [])
-
-        offset = mask_length // 2
-        for i in range(mask_length):
-            for j in range(mask_length):
-                k1 = i - offset
-                k2 = j - offset
-                inds[0].append(centers[0])
-                inds[1].append(centers[1] + k1)
-                inds[2].append(centers[2] + k2)
-
-        i0 = np.concatenate(inds[0])
-        i1 = np.concatenate(inds[1]).clip(0, d - 1)
-        i2 = np.concatenate(inds[2]).clip(0, d - 1)
-
-        mask[(i0, i1, i2)] = 1
-
-    mask = mask.reshape(B, -1)
-
-    if require_same_masks:
-        n_masks = mask.sum(axis=-1)
-        final_target_len = int(L * (mask_prob))
-
-        for i in range(len(mask)):
-            n = n_masks[i]
-            m = mask[i]
-
-            if n > final_target_len:
-                to_unmask = rnd.multinomial(m, int(n - final_target_len))
-                m[to_unmask] = 0
-            elif n < final_target_len:
-                to_mask = rnd.multinomial((1 - m), int(final_target_len - n))
-                m[to_mask] = 1
-
-    if inverse_mask:
-        mask = 1 - mask
-
-    return mask
-
-
-def compute_block_mask_2d_torch(shape, mask_prob, mask_length, mask_prob_adjust=0, inverse_mask=False,
-                                require_same_masks=True, mask_dropout=0, non_overlapping=False):
-    """fairseq compute_block_mask_2d on torch's global generator (expand_adjcent left out, as above)."""
+    """fairseq compute_block_mask_2d: (B, L) float32, 1 = masked (after the inversion); torch's randint /
+    multinomial through rnd (default: TorchRandom(), torch's global generator)."""
     import torch
 
+    rnd = TorchRandom() if rnd is None else rnd
     assert mask_length > 1
     B, L = shape
     d = int(L**0.5)
@@ -156,16 +77,16 @@ def compute_block_mask_2d_torch(shape, mask_prob, mask_length, mask_prob_adjust=
         inp_len = sz * sz
         inp = torch.zeros((B, 1, sz, sz))
         w = torch.ones((1, 1, mask_length, mask_length))
-        mask_inds = torch.multinomial(1 - inp.view(B, -1),
-                                      int(inp_len * (mask_prob + mask_prob_adjust) * (1 + mask_dropout)),
-                                      replacement=False)
+        mask_inds = rnd.multinomial(1 - inp.view(B, -1),
+                                    int(inp_len * (mask_prob + mask_prob_adjust) * (1 + mask_dropout)),
+                                    replacement=False)
         inp.view(B, -1).scatter_(1, mask_inds, 1)
         mask = torch.nn.functional.conv_transpose2d(inp, w, stride=mask_length).squeeze(1)
         if mask.size(-1) > d:
             mask = mask[..., :d, :d]
     else:
         mask = torch.zeros((B, d, d))
-        mask_inds = torch.randint(0, L, size=(B, int(L * ((mask_prob + mask_prob_adjust) / mask_length**2)
+        mask_inds = rnd.randint(0, L, size=(B, int(L * ((mask_prob + mask_prob_adjust) / mask_length**2)
                                                      * (1 + mask_dropout))))
         mask.view(B, -1).scatter_(1, mask_inds, 1)
         centers = mask.nonzero(as_tuple=True)
@@ -190,22 +111,14 @@ def compute_block_mask_2d_torch(shape, mask_prob, mask_length, mask_prob_adjust=
             n = n_masks[i]
             m = mask[i]
             if n > final_target_len:
-                to_unmask = torch.multinomial(m, int(n - final_target_len), replacement=False)
+                to_unmask = rnd.multinomial(m, int(n - final_target_len), replacement=False)
                 m[to_unmask] = 0
             elif n < final_target_len:
-                to_mask = torch.multinomial((1 - m), int(final_target_len - n), replacement=False)
+                to_mask = rnd.multinomial((1 - m), int(final_target_len - n), replacement=False)
                 m[to_mask] = 1
     if inverse_mask:
         mask = 1 - mask
     return mask
-
-
-def data2vec_image_masks(batch, clone_batch=16, num_patches=196, rnd=None):
-    """What data2vec 2.0's image model draws per step (examples/data2vec/models/modalities/images.py with
-    config/v2/base_images_only_task.yaml): the images repeated clone_batch times (repeat_interleave),
-    one block mask per copy -> (B·K, L) float64, 1 = masked."""
-    return compute_block_mask_2d((batch * clone_batch, num_patches), mask_prob=0.8, mask_length=3,
-                                 mask_prob_adjust=0.07, inverse_mask=True, require_same_masks=True, rnd=rnd)
 
 
 # ---- AttMask (gkakogeorgiou/attmask attmask.py) ---------------------------------------------------

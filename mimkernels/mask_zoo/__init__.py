@@ -43,6 +43,19 @@ __all__ += ["data2vec_block_mask", "score_mask"]
 
 _MAX_CELLS = 1 << 31
 _MAX_CALLS = 1 << 32
+_MAX_WORK = 1 << 32
+# The torch references loop in Python over the cells / tokens (selection sampling is sequential) and hold
+# every word of a batch: past these, a call runs for minutes or needs gigabytes.
+_MAX_TORCH_CELLS = 1 << 14
+_MAX_TORCH_WORDS = 1 << 27
+
+
+def _count(value: float) -> int:
+    """int(value) as fairseq; an infinite or astronomically large count (huge mask_dropout) refused."""
+    if not abs(value) < 2.0**62:
+        raise ValueError(f"the number of block centres from mask_prob_adjust and mask_dropout must be finite and "
+                         f"< 2^62, got {value!r}")
+    return int(value)
 
 
 def _data2vec_counts(num_patches: int, mask_prob: float, mask_length: int, mask_prob_adjust: float,
@@ -57,13 +70,13 @@ def _data2vec_counts(num_patches: int, mask_prob: float, mask_length: int, mask_
     if non_overlapping:
         tiles_side = math.ceil(side / mask_length)
         tiles = tiles_side * tiles_side
-        centres = int(tiles * (prob + mask_prob_adjust) * (1 + mask_dropout))
+        centres = _count(tiles * (prob + mask_prob_adjust) * (1 + mask_dropout))
         if not 0 <= centres <= tiles:
             raise ValueError(f"non_overlapping draws int(tiles · (p + mask_prob_adjust) · (1 + mask_dropout)) = "
                              f"{centres} of the {tiles} tiles without replacement: it must be in [0, {tiles}] "
                              f"(p = {prob!r}, mask_prob_adjust = {mask_prob_adjust!r}, mask_dropout = {mask_dropout!r})")
     else:
-        centres = int(num_patches * ((prob + mask_prob_adjust) / mask_length**2) * (1 + mask_dropout))
+        centres = _count(num_patches * ((prob + mask_prob_adjust) / mask_length**2) * (1 + mask_dropout))
         if centres < 0:
             raise ValueError(f"the number of block centres int(L · (p + mask_prob_adjust) / mask_length² · (1 + "
                              f"mask_dropout)) must be >= 0, got {centres} (mask_prob_adjust = {mask_prob_adjust!r})")
@@ -106,11 +119,18 @@ def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0
                          f"{calls}: lower clone_batch, num_patches or the number of block centres")
     check_int(sample_offset, "sample_offset", minimum=0)
     rng.check_sample_offset(sample_offset, batch)
-    if batch * clone_batch * num_patches >= 1 << 40:
-        raise ValueError(f"batch · clone_batch · num_patches must be < 2^40 (the mask's bytes), got "
-                         f"{batch} · {clone_batch} · {num_patches}")
+    rows = batch * clone_batch
+    block_cells = min(mask_length, side) ** 2
+    if rows * (centres * block_cells + num_patches) > _MAX_WORK:
+        raise ValueError(f"batch · clone_batch · (centres · min(mask_length, √L)² + num_patches) must be <= 2^32 "
+                         f"(the cells written: past it a call runs for minutes), got {rows} · ({centres} · "
+                         f"{block_cells} + {num_patches}); lower mask_dropout, mask_prob_adjust or the batch")
     dev = as_device(device)
     be = _backends.resolve("data2vec_block_mask", backend, dev)
+    if be == "torch" and (num_patches > _MAX_TORCH_CELLS or rows * 4 * calls > _MAX_TORCH_WORDS):
+        raise ValueError(f"backend='torch' (the eager oracle: a Python loop over the cells, every draw held) takes "
+                         f"num_patches <= 2^14 and batch · clone_batch · 4 · calls <= 2^27, got num_patches = "
+                         f"{num_patches}, batch · clone_batch = {rows}, calls = {calls}; use backend='cpp'")
     key = rng.resolve_seed(seed, generator)
     if be == "torch":
         return reference.data2vec_block_mask(batch, clone_batch, side, mask_length, centres, target, inverse_mask,
@@ -161,6 +181,9 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     check_int(sample_offset, "sample_offset", minimum=0)
     rng.check_sample_offset(sample_offset, batch)
     be = _backends.resolve("score_mask", backend, scores.device)
+    if be == "torch" and tokens > _MAX_TORCH_CELLS:
+        raise ValueError(f"backend='torch' (the eager oracle: a Python loop over the tokens) takes scores with "
+                         f"N <= 2^14 tokens, got {tokens}; use backend='cpp' or 'cuda'")
     key = rng.resolve_seed(seed, generator)
     guided = int(num_masked * share)
     scores = scores.detach()

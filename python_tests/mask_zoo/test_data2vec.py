@@ -1,6 +1,6 @@
 """data2vec_block_mask (mask_zoo/SPEC.md §7) against fairseq's compute_block_mask_2d restated line for
 line (benchmarks/upstream_data2vec.py): exact when the restatement is fed our draws (one mask row per
-call), in distribution (20 000 masks) against it on numpy's generator; cpp == torch; batch splits."""
+call), in distribution (20 000 masks) against it on torch's generator; cpp == torch; batch splits."""
 import numpy as np
 import pytest
 import torch
@@ -44,18 +44,19 @@ class OurDraws:
 
     def randint(self, low, high, size):
         assert low == 0 and size[0] == 1
-        return np.array([[(self.words[j] * high) >> 32 for j in range(size[1])]], dtype=np.int64).reshape(size)
+        return torch.tensor([[(self.words[j] * high) >> 32 for j in range(size[1])]], dtype=torch.int64).reshape(size)
 
-    def multinomial(self, weights, k):
-        w = np.asarray(weights).reshape(-1)
+    def multinomial(self, weights, k, replacement=False):
+        assert not replacement
+        w = weights.reshape(-1)
         left, chosen = int((w > 0).sum()), []
-        for p in np.flatnonzero(w > 0):
+        for p in torch.nonzero(w > 0).flatten().tolist():
             if len(chosen) < k and (self.words[self.offset + p] * left) >> 32 < k - len(chosen):
                 chosen.append(p)
             left -= 1
         self.offset = self.fix_offset
-        out = np.array(chosen, dtype=np.int64)
-        return out.reshape(1, -1) if np.ndim(weights) == 2 else out
+        out = torch.tensor(chosen, dtype=torch.int64)
+        return out.reshape(1, -1) if weights.dim() == 2 else out
 
 
 @pytest.mark.parametrize("num_patches,mask_prob,mask_length,kw", CONFIGS)
@@ -76,7 +77,7 @@ def test_reference_equals_fairseq_fed_our_draws(num_patches, mask_prob, mask_len
         feed = OurDraws(words, kw.get("non_overlapping", False), 4 * -(-draws // 4))
         theirs = upstream.compute_block_mask_2d((1, num_patches), rnd=feed,
                                                 **_fairseq_kwargs(mask_prob, mask_length, kw))
-        assert np.array_equal(theirs[0].astype(bool), ours[row].numpy()), (row, kw)
+        assert torch.equal(theirs[0].bool(), ours[row]), (row, kw)
 
 
 @needs_cpp
@@ -116,9 +117,8 @@ def test_distribution_matches_fairseq_on_numpy_draws(non_overlapping):
     """20 000 masks each (1250 images × 16 clones): masked count per row (exact), per-position coverage
     (z-scores of 196 proportions) and block geometry (visible 4-neighbour pairs: mean and histogram)."""
     n = 20_000
-    theirs = torch.from_numpy(upstream.compute_block_mask_2d(
-        (n, 196), 0.8, 3, 0.07, inverse_mask=True, non_overlapping=non_overlapping,
-        rnd=upstream.TorchLikeRandom(1)).astype(bool))
+    theirs = upstream.compute_block_mask_2d((n, 196), 0.8, 3, 0.07, inverse_mask=True, non_overlapping=non_overlapping,
+                                            rnd=upstream.TorchRandom(torch.Generator().manual_seed(1))).bool()
     be = "cpp" if _native.available() else "torch"
     ours = mk.data2vec_block_mask(n // 16, non_overlapping=non_overlapping, seed=1, backend=be)
     assert (theirs.sum(1) == 157).all() and (ours.sum(1) == 157).all()
@@ -154,3 +154,14 @@ def test_generator_module_in_a_mask_collator():
     assert images.shape == (5, 3) and masks.shape == (20, 196) and (masks.sum(1) == 157).all()
     again = mk.MaskCollator(generator, seed=3)
     assert torch.equal(again([torch.zeros(3)] * 5)[1], masks)
+
+
+def test_huge_settings_are_refused_not_run():
+    with pytest.raises(ValueError, match="mask_dropout"):
+        mk.data2vec_block_mask(1, mask_dropout=1e300)
+    with pytest.raises(ValueError, match="mask_dropout"):
+        mk.data2vec_block_mask(2, 196, 0.0, 2, mask_dropout=1e8, clone_batch=1)
+    with pytest.raises(ValueError, match="backend='torch'"):
+        mk.data2vec_block_mask(1, 65536, backend="torch")
+    with pytest.raises(ValueError, match="num_patches"):
+        mk.data2vec_block_mask(2**20, clone_batch=2**8, backend="cpp")

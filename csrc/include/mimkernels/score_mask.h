@@ -20,27 +20,19 @@ struct ScoreMaskParams {
 
 // Sortable keys: ascending key = ascending value, -0.0 as +0.0, every NaN as one NaN above +inf
 // (IEEE bits, sign-flipped for positives and inverted for negatives). float -> 32 bits, double -> 64.
-MK_HD uint32_t score_key(float v) {
-  uint32_t u;
-  if (v != v) {
-    u = 0x7FC00000u;
-  } else {
-    const float w = v == 0.0f ? 0.0f : v;
+template <class T, class Bits>
+MK_HD Bits sortable_bits(T v, Bits quiet_nan) {
+  Bits u = quiet_nan;
+  if (v == v) {
+    const T w = v == T(0) ? T(0) : v;
     memcpy(&u, &w, sizeof u);
   }
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  const Bits sign = Bits(1) << (8 * sizeof(Bits) - 1);
+  return (u & sign) ? ~u : (u | sign);
 }
 
-MK_HD uint64_t score_key(double v) {
-  uint64_t u;
-  if (v != v) {
-    u = 0x7FF8000000000000ull;
-  } else {
-    const double w = v == 0.0 ? 0.0 : v;
-    memcpy(&u, &w, sizeof u);
-  }
-  return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
-}
+MK_HD uint32_t score_key(float v) { return sortable_bits<float, uint32_t>(v, 0x7FC00000u); }
+MK_HD uint64_t score_key(double v) { return sortable_bits<double, uint64_t>(v, 0x7FF8000000000000ull); }
 
 // Masking order (a strict total order: every sort gives the same order): token a before token b: ascending key (inverted when largest), equal keys by lower index.
 template <class T>
