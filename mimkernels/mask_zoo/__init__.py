@@ -39,15 +39,15 @@ __all__ = []  # each section adds its public names
 
 # ---- data2vec 2.0 block masks (SPEC.md §7) --------------------------------------------------------
 
-__all__ += ["data2vec_block_mask", "score_mask"]
+__all__ += ["data2vec_block_mask"]
 
-_MAX_CELLS = 1 << 31
-_MAX_CALLS = 1 << 32
-_MAX_WORK = 1 << 32
+_INT32_LIMIT = 1 << 31
+_DATA2VEC_MAX_CALLS = 1 << 32
+_DATA2VEC_MAX_WORK = 1 << 32
 # The torch references loop in Python over the cells / tokens (selection sampling is sequential) and hold
 # every word of a batch: past these, a call runs for minutes or needs gigabytes.
-_MAX_TORCH_CELLS = 1 << 14
-_MAX_TORCH_WORDS = 1 << 27
+_ORACLE_MAX_CELLS = 1 << 14
+_ORACLE_MAX_WORDS = 1 << 27
 
 
 def _count(value: float) -> int:
@@ -97,10 +97,10 @@ def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0
     num_patches must be a square."""
     check_int(batch, "batch", minimum=0)
     check_int(num_patches, "num_patches", minimum=1)
-    if num_patches >= _MAX_CELLS:
+    if num_patches >= _INT32_LIMIT:
         raise ValueError(f"num_patches must be < 2^31, got {num_patches}")
     check_int(mask_length, "mask_length", minimum=2)
-    if mask_length >= _MAX_CELLS:
+    if mask_length >= _INT32_LIMIT:
         raise ValueError(f"mask_length must be < 2^31, got {mask_length}")
     check_int(clone_batch, "clone_batch", minimum=1)
     mask_prob = check_float(mask_prob, "mask_prob", minimum=0.0, maximum=1.0)
@@ -114,20 +114,20 @@ def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0
                                              mask_dropout, non_overlapping)
     tiles_side = -(-side // mask_length)
     calls = reference.data2vec_calls_per_clone(tiles_side * tiles_side if non_overlapping else centres, num_patches)
-    if clone_batch * calls > _MAX_CALLS:
+    if clone_batch * calls > _DATA2VEC_MAX_CALLS:
         raise ValueError(f"clone_batch · Philox calls per clone must be <= 2^32 (counter word 0), got {clone_batch} · "
                          f"{calls}: lower clone_batch, num_patches or the number of block centres")
     check_int(sample_offset, "sample_offset", minimum=0)
     rng.check_sample_offset(sample_offset, batch)
     rows = batch * clone_batch
     block_cells = min(mask_length, side) ** 2
-    if rows * (centres * block_cells + num_patches) > _MAX_WORK:
+    if rows * (centres * block_cells + num_patches) > _DATA2VEC_MAX_WORK:
         raise ValueError(f"batch · clone_batch · (centres · min(mask_length, √L)² + num_patches) must be <= 2^32 "
                          f"(the cells written: past it a call runs for minutes), got {rows} · ({centres} · "
                          f"{block_cells} + {num_patches}); lower mask_dropout, mask_prob_adjust or the batch")
     dev = as_device(device)
     be = _backends.resolve("data2vec_block_mask", backend, dev)
-    if be == "torch" and (num_patches > _MAX_TORCH_CELLS or rows * 4 * calls > _MAX_TORCH_WORDS):
+    if be == "torch" and (num_patches > _ORACLE_MAX_CELLS or rows * 4 * calls > _ORACLE_MAX_WORDS):
         raise ValueError(f"backend='torch' (the eager oracle: a Python loop over the cells, every draw held) takes "
                          f"num_patches <= 2^14 and batch · clone_batch · 4 · calls <= 2^27, got num_patches = "
                          f"{num_patches}, batch · clone_batch = {rows}, calls = {calls}; use backend='cpp'")
@@ -143,6 +143,8 @@ def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0
 
 
 # ---- score-guided masks (SPEC.md §8) --------------------------------------------------------------
+
+__all__ += ["score_mask"]
 
 _SCORE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -163,7 +165,7 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     show_max · mask_ratio)."""
     check_tensor(scores, "scores", ndim=2, dtypes=_SCORE_DTYPES, what="(B, N)")
     batch, tokens = scores.shape
-    if tokens >= _MAX_CELLS:
+    if tokens >= _INT32_LIMIT:
         raise ValueError(f"scores must have N < 2^31 tokens, got {tokens}")
     ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     if not isinstance(largest, bool):
@@ -181,7 +183,7 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     check_int(sample_offset, "sample_offset", minimum=0)
     rng.check_sample_offset(sample_offset, batch)
     be = _backends.resolve("score_mask", backend, scores.device)
-    if be == "torch" and tokens > _MAX_TORCH_CELLS:
+    if be == "torch" and tokens > _ORACLE_MAX_CELLS:
         raise ValueError(f"backend='torch' (the eager oracle: a Python loop over the tokens) takes scores with "
                          f"N <= 2^14 tokens, got {tokens}; use backend='cpp' or 'cuda'")
     key = rng.resolve_seed(seed, generator)

@@ -18,7 +18,7 @@ __all__ = []  # each section adds its public names
 
 # ---- data2vec 2.0 block masks ----------------------------------------------------------------------
 
-__all__ += ["Data2vecMaskGenerator", "ScoreMasking"]
+__all__ += ["Data2vecMaskGenerator"]
 
 
 class Data2vecMaskGenerator(nn.Module):
@@ -55,6 +55,9 @@ class Data2vecMaskGenerator(nn.Module):
 
 
 # ---- score-guided masks ---------------------------------------------------------------------------
+
+__all__ += ["ScoreMasking"]
+
 
 class ScoreMasking(nn.Module):
     """Score-guided masks (mimkernels.score_mask): forward(scores (B, N), seed=None, sample_offset=0) ->

@@ -28,8 +28,9 @@ def _words(seed: int, samples: torch.Tensor, first_call: torch.Tensor, calls: in
 
 def select_uniform(candidates: torch.Tensor, count: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
     """Selection sampling (Knuth's Algorithm S) in every row: `count` (R,) of the True entries of
-    candidates (R, n) bool, a uniform subset (exact count; each candidate taken with probability
-    below(word, E) < t: t still to take, E candidates left, from column p of words (R, n))."""
+    candidates (R, n) bool, a uniform subset of exactly that size: walking the columns in order,
+    candidate p is taken when below(words[:, p], E) < t, E the candidates at columns >= p, t the count
+    still to take. words: (R, n) uint32 in int64."""
     left = candidates.flip(1).cumsum(1).flip(1)              # E: candidates at columns >= p
     to_take = count.clone()
     chosen = torch.zeros_like(candidates)
