@@ -44,7 +44,8 @@ def _data2vec_cases():
     MaeImageDataset (shape (16, 196): one call per sample) and for a batch in the model ((B·16, 196))."""
     from benchmarks.upstream_data2vec import compute_block_mask_2d
     counter = iter(range(1 << 62))
-    config = dict(mask_prob=0.8, mask_length=3, mask_prob_adjust=0.07, inverse_mask=True, require_same_masks=True)
+    config = {"mask_prob": 0.8, "mask_length": 3, "mask_prob_adjust": 0.07, "inverse_mask": True,
+              "require_same_masks": True}
     return {
         "data2vec_b256": ("data2vec 2.0 block mask 196, K = 16 clones, B = 256 (4096 masks)",
                           lambda: compute_block_mask_2d((B * 16, 196), **config),

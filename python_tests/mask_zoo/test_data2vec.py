@@ -1,12 +1,11 @@
 """data2vec_block_mask (mask_zoo/SPEC.md §7) against fairseq's compute_block_mask_2d restated line for
 line (benchmarks/upstream_data2vec.py): exact when the restatement is fed our draws (one mask row per
 call), in distribution (20 000 masks) against it on torch's generator; cpp == torch; batch splits."""
-import numpy as np
 import pytest
 import torch
 
 import mimkernels as mk
-import mimkernels.nn  # noqa: F401  (mk.nn)
+import mimkernels.nn
 from benchmarks import upstream_data2vec as upstream
 from mimkernels import _native, rng
 from mimkernels.mask_zoo import reference
@@ -27,9 +26,9 @@ CONFIGS = [
 
 
 def _fairseq_kwargs(mask_prob, mask_length, kw):
-    return dict(mask_prob=mask_prob, mask_length=mask_length, mask_prob_adjust=kw.get("mask_prob_adjust", 0.07),
-                inverse_mask=kw.get("inverse_mask", True), require_same_masks=kw.get("require_same_masks", True),
-                mask_dropout=kw.get("mask_dropout", 0.0), non_overlapping=kw.get("non_overlapping", False))
+    return {"mask_prob": mask_prob, "mask_length": mask_length, "mask_prob_adjust": kw.get("mask_prob_adjust", 0.07),
+                "inverse_mask": kw.get("inverse_mask", True), "require_same_masks": kw.get("require_same_masks", True),
+                "mask_dropout": kw.get("mask_dropout", 0.0), "non_overlapping": kw.get("non_overlapping", False)}
 
 
 class OurDraws:

@@ -53,11 +53,11 @@ def _data2vec_score_cuda_cases(device):
                                                                     device=device, backend="cuda"),
          mk.data2vec_block_mask(16, 225, non_overlapping=True, seed=2, backend="cpp")),
     ]
-    for dtype in scores:
+    for dtype, host in scores.items():
         cases.append((f"score_mask_{dtype}", lambda dtype=dtype: mk.score_mask(
             on_device[dtype], 0.75, largest=dtype != torch.float64, score_share=0.5, hint_pool=0.1, hint_ratio=0.05,
             seed=3, backend="cuda"),
-            mk.score_mask(scores[dtype], 0.75, largest=dtype != torch.float64, score_share=0.5, hint_pool=0.1,
+            mk.score_mask(host, 0.75, largest=dtype != torch.float64, score_share=0.5, hint_pool=0.1,
                           hint_ratio=0.05, seed=3, backend="cpp")))
     return cases
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import mimkernels as mk
-import mimkernels.nn  # noqa: F401  (mk.nn)
+import mimkernels.nn
 from benchmarks import upstream_data2vec as upstream
 from mimkernels import _native, rng
 
@@ -70,13 +70,13 @@ def _scores(batch, tokens, dtype=torch.float32, seed=0):
 
 
 SETTINGS = [
-    dict(mask_ratio=0.75),
-    dict(mask_ratio=0.6, largest=False),
-    dict(mask_ratio=0.75, score_share=0.3),
-    dict(mask_ratio=0.3, score_share=1.0, hint_pool=0.1, hint_ratio=0.03),   # AttMask-hint
-    dict(mask_ratio=0.5, largest=False, score_share=0.5, hint_pool=0.6, hint_ratio=0.2),  # pool past the guided
-    dict(mask_ratio=1.0, score_share=0.0),
-    dict(mask_ratio=0.0),
+    {"mask_ratio": 0.75},
+    {"mask_ratio": 0.6, "largest": False},
+    {"mask_ratio": 0.75, "score_share": 0.3},
+    {"mask_ratio": 0.3, "score_share": 1.0, "hint_pool": 0.1, "hint_ratio": 0.03},   # AttMask-hint
+    {"mask_ratio": 0.5, "largest": False, "score_share": 0.5, "hint_pool": 0.6, "hint_ratio": 0.2},  # pool past the guided
+    {"mask_ratio": 1.0, "score_share": 0.0},
+    {"mask_ratio": 0.0},
 ]
 
 
@@ -140,7 +140,7 @@ def test_no_gradient_and_scores_may_require_grad():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_batch_split_with_sample_offset_gives_the_whole_batch(backend):
     scores = _scores(9, 50)
-    kw = dict(score_share=0.5, hint_pool=0.2, hint_ratio=0.1, seed=8, backend=backend)
+    kw = {"score_share": 0.5, "hint_pool": 0.2, "hint_ratio": 0.1, "seed": 8, "backend": backend}
     whole = mk.score_mask(scores, 0.7, **kw)
     parts = [mk.score_mask(scores[o:o + n], 0.7, sample_offset=o, **kw) for o, n in ((0, 2), (2, 1), (3, 6))]
     assert torch.equal(torch.cat(parts), whole)
