@@ -73,7 +73,7 @@ def data2vec_block_mask(batch: int, clone_batch: int, side: int, mask_length: in
         top = (centre // side).unsqueeze(2) + offsets                              # (R, C, m)
         left = (centre % side).unsqueeze(2) + offsets
         top, left = top.clamp(0, side - 1), left.clamp(0, side - 1)
-        cell = (top.unsqueeze(3) * side + left.unsqueeze(2)).reshape(rows, -1)      # every (i, j) of each block
+        cell = (top.unsqueeze(3) * side + left.unsqueeze(2)).reshape(rows, centres * mask_length**2)  # each (i, j)
         block.view(rows, cells).scatter_(1, cell, True)
     block = block.reshape(rows, cells)
     if require_same_masks:

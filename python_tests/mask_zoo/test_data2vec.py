@@ -164,3 +164,9 @@ def test_huge_settings_are_refused_not_run():
         mk.data2vec_block_mask(1, 65536, backend="torch")
     with pytest.raises(ValueError, match="num_patches"):
         mk.data2vec_block_mask(2**20, clone_batch=2**8, backend="cpp")
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("cpp", marks=needs_cpp)])
+def test_empty_batch(backend):
+    for non_overlapping in (False, True):
+        assert mk.data2vec_block_mask(0, non_overlapping=non_overlapping, seed=0, backend=backend).shape == (0, 196)
