@@ -5,7 +5,9 @@
 #include <pybind11/pybind11.h>
 
 #include "hog/hog.h"
+#include "mask_zoo/data2vec_mask.h"
 #include "mask_zoo/dino_mask.h"
+#include "mask_zoo/score_mask.h"
 #include "mask_zoo/video_masks.h"
 #include "masking/mask_generators.h"
 #include "masking/masking.h"
@@ -60,6 +62,12 @@ PYBIND11_MODULE(_C, m) {
 #endif
 
   // ---- mask zoo: data2vec, score ----
+  m.def("data2vec_mask_cpu", &data2vec_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("score_mask_cpu", &score_mask_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("data2vec_mask_cuda", &data2vec_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("score_mask_cuda", &score_mask_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
 
   // ---- mask zoo: dino (per-sample counts) ----
   m.def("dino_collate_cpu", &dino_collate_cpu, py::call_guard<py::gil_scoped_release>());

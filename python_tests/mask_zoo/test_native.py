@@ -3,6 +3,7 @@
 where TORCH_CALLS has the op, equal the torch reference; cuda_cases run on a GPU (side stream, CUDA graph)
 and equal the cpp build. Each section adds its ops."""
 import pytest
+import torch
 
 import mimkernels as mk
 from mimkernels import _native
@@ -53,6 +54,43 @@ _CUDA_CASES.append(_video_cuda_cases)
 
 
 # ---- data2vec 2.0 block masks, score-guided masks ---------------------------------------------------
+
+def _scores(batch, tokens, dtype=torch.float32):
+    """Scores with ties (rounded to 0.25) and NaNs, the cases the order defines."""
+    gen = torch.Generator().manual_seed(7)
+    s = (torch.randn(batch, tokens, generator=gen) * 4).round() / 4
+    s[::5, 3] = float("nan")
+    return s.to(dtype)
+
+
+CPP_CALLS["data2vec_block_mask"] = lambda: mk.data2vec_block_mask(23, seed=5, sample_offset=3, backend="cpp")
+TORCH_CALLS["data2vec_block_mask"] = lambda: mk.data2vec_block_mask(23, seed=5, sample_offset=3, backend="torch")
+CPP_CALLS["score_mask"] = lambda: mk.score_mask(_scores(101, 196), 0.75, score_share=0.5, hint_pool=0.1,
+                                                hint_ratio=0.05, seed=5, sample_offset=3, backend="cpp")
+TORCH_CALLS["score_mask"] = lambda: mk.score_mask(_scores(101, 196), 0.75, score_share=0.5, hint_pool=0.1,
+                                                  hint_ratio=0.05, seed=5, sample_offset=3, backend="torch")
+
+
+def _data2vec_score_cuda_cases(device):
+    scores = {dtype: _scores(64, 196, dtype) for dtype in (torch.float32, torch.float64, torch.bfloat16)}
+    on_device = {dtype: s.to(device) for dtype, s in scores.items()}
+    cases = [
+        ("data2vec", lambda: mk.data2vec_block_mask(16, seed=1, device=device, backend="cuda"),
+         mk.data2vec_block_mask(16, seed=1, backend="cpp")),
+        ("data2vec_non_overlapping", lambda: mk.data2vec_block_mask(16, 225, non_overlapping=True, seed=2,
+                                                                    device=device, backend="cuda"),
+         mk.data2vec_block_mask(16, 225, non_overlapping=True, seed=2, backend="cpp")),
+    ]
+    for dtype, host in scores.items():
+        cases.append((f"score_mask_{dtype}", lambda dtype=dtype: mk.score_mask(
+            on_device[dtype], 0.75, largest=dtype != torch.float64, score_share=0.5, hint_pool=0.1, hint_ratio=0.05,
+            seed=3, backend="cuda"),
+            mk.score_mask(host, 0.75, largest=dtype != torch.float64, score_share=0.5, hint_pool=0.1,
+                          hint_ratio=0.05, seed=3, backend="cpp")))
+    return cases
+
+
+_CUDA_CASES.append(_data2vec_score_cuda_cases)
 
 
 # ---- DINOv2 / DINOv3 collate masks ----------------------------------------------------------------
