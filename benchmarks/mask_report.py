@@ -19,6 +19,15 @@ import mimkernels as mk
 OUT = pathlib.Path(__file__).resolve().parent / "results" / "masks"
 CHUNK = 1024
 
+def _dino_collates(batch: int, seed: int, offset: int, version: str) -> torch.Tensor:
+    """DINO's masks come per collate (its strata span one batch): collates of 128 crops (64 images x 2 global
+    crops), collate k seeded with derive_seed(seed, k) as DinoMaskCollator does."""
+    return torch.cat([mk.dino_collate_masks(min(DINO_COLLATE, batch - s), version=version,
+                                            seed=mk.rng.derive_seed(seed, (offset + s) // DINO_COLLATE)).collated_masks
+                      for s in range(0, batch, DINO_COLLATE)])
+
+
+DINO_COLLATE = 128
 # name -> (label: the upstream setting it matches, draw(batch, seed, sample_offset) -> masks, grid or None)
 GENERATORS = {
     "mae_random": ("MAE random masking, 14x14, ratio 0.75 (facebookresearch/mae)",
@@ -43,6 +52,12 @@ GENERATORS = {
     "uniform_secondary": ("UM-MAE uniform + secondary masking of 25% of the visible tokens",
                           lambda b, seed, off: torch.logical_or(*mk.uniform_mask(b, seed=seed, sample_offset=off)),
                           (16, 16)),
+    "dino_v2": ("DINOv2 collate, 16x16, ratios 0.1-0.5 on half the samples, collates of 128 (facebookresearch/dinov2)",
+                lambda b, seed, off: _dino_collates(b, seed, off, "v2"), (16, 16)),
+    "dino_v3": ("DINOv3 collate, 16x16, stratum maxima, completed masks, collates of 128 (facebookresearch/dinov3)",
+                lambda b, seed, off: _dino_collates(b, seed, off, "v3"), (16, 16)),
+    "data2vec": ("data2vec 2.0 block masks, 14x14, mask_prob 0.8, blocks of 3 mark the visible tokens (fairseq)",
+                 lambda b, seed, off: mk.data2vec_block_mask(b, clone_batch=1, seed=seed, sample_offset=off), (14, 14)),
 }
 
 
