@@ -24,8 +24,8 @@ from typing import Callable
 import torch
 
 from mimkernels import _backends, _native, rng
-from mimkernels.checks import (FLOAT_DTYPES, as_device, check_float, check_int, check_patch_grid, check_same_device,
-                               check_tensor)
+from mimkernels.checks import (FLOAT_DTYPES, as_device, check_float, check_int, check_patch_grid, check_real_tensor,
+                               check_same_device, check_tensor)
 from mimkernels.masking import ops as _ops  # noqa: F401  (puts the family's ops in the catalogue)
 from mimkernels.masking import reference
 
@@ -206,6 +206,7 @@ def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, 
     num_prefix_tokens=1)`. Differentiable in imgs (the backward scatters into a zero image). Ids must
     be distinct and in [P, P + L): checked only with MIMKERNELS_DEBUG=1 (a value check syncs the host)."""
     check_tensor(imgs, "imgs", ndim=4, what="(B, C, H, W)")
+    check_real_tensor(imgs, "imgs")
     check_tensor(ids_keep, "ids_keep", ndim=2, dtypes=(torch.int64,), what="(B, K)")
     h, w = check_patch_grid(imgs.shape[2], imgs.shape[3], patch_size)
     prefix = check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
