@@ -75,3 +75,13 @@ def test_huge_radius_passes_everything():
     torch.testing.assert_close(corrupted, x.clamp(0, 1))
     assert bool((freq_mask == 1).all())
     assert torch.isfinite(mk.lowfreq_target(x, 1e308, backend="torch")).all()
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 0, 8), (2, 3, 8, 0), (0, 3, 8, 8)])
+def test_empty_images_on_the_kernel(shape):
+    """Issue 20: an image with no rows or columns divided by zero building the Triton plan's twiddles;
+    it is the reference's empty result."""
+    x = torch.rand(shape)
+    assert mk.lowfreq_target(x, backend="triton").shape == shape
+    assert mk.lowfreq_target(x, mean=None, std=None, exact=False, backend="triton").shape == shape
+    assert mk.circular_filter(x, 3, False, backend="triton").shape == shape
