@@ -355,8 +355,8 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
                  type(min_aspect), max_aspect, type(max_aspect), variant)
     check_int(height, "height", minimum=1)
     check_int(width, "width", minimum=1)
-    if height >= _MAX_SIDE or width >= _MAX_SIDE:
-        raise ValueError(f"height and width must be < 2^31, got {height} x {width}")
+    if height * width >= _MAX_SIDE:
+        raise ValueError(f"height x width must be < 2^31 cells, got {height} x {width}")
     check_int(num_masking_patches, "num_masking_patches")
     check_int(min_num_patches, "min_num_patches", minimum=0)
     if max_num_patches is None:

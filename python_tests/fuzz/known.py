@@ -16,12 +16,6 @@ OverflowError, KeyError for complex dtypes), patch_norm_target on a fully expand
 """
 
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
-    ('block_mask', 'torch', 'count_limits'):
-        "15/332 failed: 11x unclean error MemoryError:  (e.g. case 27: batch=2147483648); 4x hang (e.g. case 221: height=2147483647)",
-    ('block_mask', 'torch', 'float_limits'):
-        "1/328 failed: 1x unclean error MemoryError:  (e.g. case 665: min_aspect=1.0; batch=2147483648)",
-    ('block_mask', 'torch', 'zero_size'):
-        "1/340 failed: 1x unclean error MemoryError:  (e.g. case 746: batch 0; batch=2147483648)",
     ('hog', 'cpp', 'count_limits'):
         "4/100 failed: 3x hang (e.g. case 77: nbins=2147483647); 1x 2 of 1572864 elements differ from the reference  (e.g. case 327: nbins=65536)",
     ('hog', 'cpp', 'nan_inf'):
@@ -30,8 +24,6 @@ KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
         "6/97 failed: 4x hang (e.g. case 753: nbins=2147483647); 2x 2 of 1572864 elements differ from the reference  (e.g. case 504: nbins=255; nbins=65536)",
     ('hog_map', 'cpp', 'nan_inf'):
         "1/76 failed: 1x 2 of 1572864 elements differ from the reference  (e.g. case 76: imgs [517]=nan; nbins=65536)",
-    ('random_mask_indices', 'cpp', 'count_limits'):
-        "1/337 failed: 1x unclean error MemoryError: std::bad_alloc (e.g. case 702: num_patches=2147483647; batch 0)",
     ('unshuffle_tokens', 'triton', 'ids_duplicate'):
         "1/1 failed: 1x 8 of 48 elements differ from the reference  (e.g. case 17: ids_restore[7] = ids_restore[1] = 2; num_prefix_tokens=0)",
 }
