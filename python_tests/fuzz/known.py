@@ -16,14 +16,6 @@ OverflowError, KeyError for complex dtypes), patch_norm_target on a fully expand
 """
 
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
-    ('hog', 'cpp', 'count_limits'):
-        "4/100 failed: 3x hang (e.g. case 77: nbins=2147483647); 1x 2 of 1572864 elements differ from the reference  (e.g. case 327: nbins=65536)",
-    ('hog', 'cpp', 'nan_inf'):
-        "1/91 failed: 1x hang (e.g. case 666: imgs [127]=nan,[287]=-inf,[1268]=inf,[758]=nan; nbins=2147483647)",
-    ('hog_map', 'cpp', 'count_limits'):
-        "6/97 failed: 4x hang (e.g. case 753: nbins=2147483647); 2x 2 of 1572864 elements differ from the reference  (e.g. case 504: nbins=255; nbins=65536)",
-    ('hog_map', 'cpp', 'nan_inf'):
-        "1/76 failed: 1x 2 of 1572864 elements differ from the reference  (e.g. case 76: imgs [517]=nan; nbins=65536)",
     ('unshuffle_tokens', 'triton', 'ids_duplicate'):
         "1/1 failed: 1x 8 of 48 elements differ from the reference  (e.g. case 17: ids_restore[7] = ids_restore[1] = 2; num_prefix_tokens=0)",
 }
