@@ -132,3 +132,13 @@ def test_constant_patches_normalize_to_exactly_zero(backend, dtype):
     values = torch.rand(64, generator=torch.Generator().manual_seed(0), dtype=dtype) * 3
     imgs = values[:, None, None, None].expand(64, 3, 8, 8)
     assert torch.equal(mk.patch_norm_target(imgs, 4, backend=backend), torch.zeros(64, 4, 48, dtype=dtype))
+
+
+def test_meta_tensors_give_meta_results():
+    """Issue 20: meta images raised 'RuntimeError: unsupported scalarType' (torch.autocast on meta); the torch
+    backend now gives the shape and dtype (auto resolves to it for meta tensors)."""
+    imgs = torch.empty(2, 3, 8, 8, device="meta", dtype=torch.float16)
+    out = mk.patch_norm_target(imgs, 4)
+    assert out.device.type == "meta" and out.shape == (2, 4, 48) and out.dtype == torch.float16
+    loss = mk.norm_pix_mse_loss(torch.empty(2, 4, 48, device="meta"), imgs, torch.ones(2, 4, device="meta"), 4)
+    assert loss.device.type == "meta" and loss.shape == ()
