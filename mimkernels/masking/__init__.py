@@ -109,6 +109,8 @@ def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, gener
     """random_mask_indices on backend `be`, arguments validated. Caller noise runs in the Triton
     kernel when it is fp32/fp16/bf16 (exact in fp32), else (and on cpp/cuda) in the reference."""
     len_keep = reference.len_keep(num_patches, ratio)
+    if batch == 0:  # nothing to draw or sort (keys and sort workspaces of L = 2^31 - 1 are 16 GiB each)
+        return _ops._mask_indices_fake(0, num_patches, len_keep, 0, 0, device)
     if be == "triton":
         from mimkernels.masking.triton import MAX_PATCHES
         if num_patches > MAX_PATCHES and auto:

@@ -162,6 +162,8 @@ def test_block_mask_sizes_past_memory_fail_cleanly():
 
 def test_random_mask_indices_empty_batch_allocates_nothing():
     """Issue 20 (fuzz): batch 0 with num_patches = 2^31 - 1 made the cpp body size its sort keys (16 GiB):
-    std::bad_alloc (MemoryError). An empty batch is empty outputs, the kernel not called."""
-    ids_keep, ids_restore, mask = mk.random_mask_indices(0, 2**31 - 1, 0.75, seed=0, backend="cpp")
-    assert ids_keep.shape == (0, (2**31 - 1) // 4) and ids_restore.shape == mask.shape == (0, 2**31 - 1)
+    std::bad_alloc (MemoryError), and the torch backend drew keys for a (1, L) index row (16 GiB). An empty
+    batch is empty outputs, no kernel called, no draw made."""
+    for backend in ("cpp", "torch"):
+        ids_keep, ids_restore, mask = mk.random_mask_indices(0, 2**31 - 1, 0.75, seed=0, backend=backend)
+        assert ids_keep.shape == (0, (2**31 - 1) // 4) and ids_restore.shape == mask.shape == (0, 2**31 - 1)
