@@ -94,9 +94,10 @@ def ptr(t: torch.Tensor, dtype: torch.dtype) -> int:
     return t.data_ptr()
 
 
-# Work of at most this many items (samples, bands) runs on the calling thread: a parallel region costs
-# more than a few samples on a loaded machine (1-3 ms against 0.1 ms a sample, measured).
-SERIAL_ITEMS = 4
+# Work of at most this many items (samples, bands) runs on the calling thread, with no OpenMP team: a
+# parallel region costs more than a sample on a loaded machine (1-3 ms against 0.1 ms, measured). Not
+# more: python_tests/test_native_contract.py runs 2-sample ops on 2 and 3 threads to catch races.
+SERIAL_ITEMS = 1
 
 # True in a child made by os.fork() (multiprocessing's fork start, a DataLoader worker, a raw fork): GNU
 # OpenMP's thread pool does not survive fork, and a team opened in the child waits forever for the

@@ -1,7 +1,7 @@
 """Issue 20: a cpp op called in a child after a raw os.fork() hung forever when the parent had opened an
 OpenMP team (GNU OpenMP's thread pool does not survive fork: the child waits for threads it does not have).
 mimkernels._native runs the cpp ops of a forked child on one thread, with no parallel region
-(os.register_at_fork), and tiny work (SERIAL_ITEMS items or fewer) never opens a team."""
+(os.register_at_fork), and one item of work (SERIAL_ITEMS) never opens a team."""
 import os
 import subprocess
 import sys
@@ -62,6 +62,8 @@ def test_cpp_ops_in_a_forked_child_do_not_hang():
 def test_tiny_work_runs_on_one_thread():
     assert _native.cpu_threads(_native.SERIAL_ITEMS) == 1
     assert _native.cpu_threads(0) == 1
+    if os.cpu_count() and os.cpu_count() > 1 and _native.torch.get_num_threads() > 1:
+        assert _native.cpu_threads(2) == 2  # not forked: a team for 2 items (the race tests need it)
 
 
 def test_forked_child_runs_on_one_thread():
