@@ -10,9 +10,20 @@ Triton segfaulted or returned other samples' pixels for ids past the end or nega
 outside its rows for huge ids and lost gradient for duplicates; mask_avg_dist and simmim_mask hung on huge
 sizes. The kernel and front-door fixes of that stop turned those cells green (removed from this list): an id
 out of range now gives zeros and no gradient; duplicate ids in gather_patches' backward are summed; huge sizes
-raise ValueError. Still open below: unshuffle_tokens' duplicate kept ids (unspecified which gradient is kept
-without MIMKERNELS_DEBUG=1, masking/SPEC.md §5), huge nbins hanging hog's cpp body, unclean errors (MemoryError,
-OverflowError, KeyError for complex dtypes), patch_norm_target on a fully expanded input.
+raise ValueError. The second stop (wt-safety2) removed the 23 cells left after it: radii capped at H + W
+(1e308 was an OverflowError: it is the all-pass disc), complex tensors a TypeError at patchify / unpatchify /
+gather_patches (KeyError on Triton), unpatchify's grid_size two ints (inf was an OverflowError), hog's nbins
+<= 4096 (2^31 - 1 hung the cpp body; the 65536-bin cases were the boundary votes SPEC.md §5 documents), block
+grids < 2^31 cells and the reference's output allocated first (MemoryError / hang), an empty batch of
+random_mask_indices drawing nothing (std::bad_alloc), lowfreq_target on an image with no pixels on Triton
+(ZeroDivisionError), and a constant patch normalizing to exactly 0 on both backends (the reference's rounded
+mean gave ±1e-4 against the kernel's 0).
+
+Still open: unshuffle_tokens on Triton with a kept id twice in one row of ids_restore (not a permutation):
+the forward is right, the backward's scatter keeps one of the two gradient rows, which one unspecified
+(never memory outside grad_x), as masking/SPEC.md §5 documents; MIMKERNELS_DEBUG=1 refuses such ids. Summing
+them instead needs a search over the row's L ids in every grad_x tile (as gather_patches' backward does), work
+on every call for an input the op's contract excludes, and no GPU was at hand to show that it costs nothing.
 """
 
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
