@@ -9,8 +9,8 @@ from typing import Iterable
 
 import torch
 
-__all__ = ["FLOAT_DTYPES", "check_tensor", "check_real_tensor", "check_same_device", "check_int", "check_float", "check_patch_grid",
-           "as_device"]
+__all__ = ["FLOAT_DTYPES", "check_tensor", "check_real_tensor", "check_same_device", "check_int", "check_float",
+           "check_patch_grid", "as_device"]
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 def check_tensor(t, name: str, *, ndim: int | None = None, dtypes: Iterable[torch.dtype] | None = None,
