@@ -94,11 +94,32 @@ def ptr(t: torch.Tensor, dtype: torch.dtype) -> int:
     return t.data_ptr()
 
 
+# Work of at most this many items (samples, bands) runs on the calling thread, with no OpenMP team: a
+# parallel region costs more than a sample on a loaded machine (1-3 ms against 0.1 ms, measured). Not
+# more: python_tests/test_native_contract.py runs 2-sample ops on 2 and 3 threads to catch races.
+SERIAL_ITEMS = 1
+
+# True in a child made by os.fork() (multiprocessing's fork start, a DataLoader worker, a raw fork): GNU
+# OpenMP's thread pool does not survive fork, and a team opened in the child waits forever for the
+# parent's threads (issue 20), so the child's cpp ops run on its one thread.
+_forked_child = False
+
+
+def _mark_forked_child() -> None:
+    global _forked_child
+    _forked_child = True
+
+
+os.register_at_fork(after_in_child=_mark_forked_child)
+
+
 def cpu_threads(work_items: int) -> int:
     """OpenMP threads of a cpp kernel over `work_items` independent items (samples, bands): torch's
     intra-op count (torch.set_num_threads; 1 in DataLoader workers), so a cpp op never runs more threads
-    than the torch ops around it, and never more than it has items (a parallel region for one sample
-    costs more than the sample on a loaded machine: 1-3 ms against 0.1 ms, measured)."""
+    than the torch ops around it, and never more than it has items; 1 (the kernels then open no parallel
+    region) for SERIAL_ITEMS items or fewer and in a forked child."""
+    if _forked_child or work_items <= SERIAL_ITEMS:
+        return 1
     return max(1, min(torch.get_num_threads(), work_items))
 
 

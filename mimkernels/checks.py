@@ -9,8 +9,8 @@ from typing import Iterable
 
 import torch
 
-__all__ = ["FLOAT_DTYPES", "check_tensor", "check_same_device", "check_int", "check_float", "check_patch_grid",
-           "as_device"]
+__all__ = ["FLOAT_DTYPES", "check_tensor", "check_real_tensor", "check_same_device", "check_int", "check_float",
+           "check_patch_grid", "as_device"]
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 def check_tensor(t, name: str, *, ndim: int | None = None, dtypes: Iterable[torch.dtype] | None = None,
@@ -25,6 +25,12 @@ def check_tensor(t, name: str, *, ndim: int | None = None, dtypes: Iterable[torc
         if t.dtype not in dtypes:
             names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
             raise TypeError(f"{name} must have dtype in ({names}), got {str(t.dtype).replace('torch.', '')}")
+
+
+def check_real_tensor(t: torch.Tensor, name: str) -> None:
+    """TypeError naming `name` when `t` is complex (ops that copy any real dtype take no complex one)."""
+    if t.is_complex():
+        raise TypeError(f"{name} must have a real dtype, got {str(t.dtype).replace('torch.', '')}")
 
 
 def check_same_device(**tensors: torch.Tensor) -> torch.device:

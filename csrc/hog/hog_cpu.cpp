@@ -168,13 +168,19 @@ void hog_cpu_typed(const T* imgs, const HogCpuArgs& a, index_t batch, int num_th
   // Allocated here, not in the parallel region: a failed allocation raises MemoryError in Python
   // instead of terminating the process from an OpenMP thread.
   const HogCpuScratch one(a.width, cols, a.cells_w * a.nbins, a.nbins);
-  std::vector<HogCpuScratch> scratch(static_cast<size_t>(num_threads), one);
-#pragma omp parallel for schedule(static) num_threads(num_threads)
-  for (index_t band = 0; band < bands; ++band) {
+  auto run_band = [&](index_t band, HogCpuScratch& s) {
     const index_t cy = band % a.cells_h;
     const index_t bc = band / a.cells_h;
-    hog_band(imgs + bc * a.height * a.width, bc / a.channels, bc % a.channels, cy, a, scratch[omp_get_thread_num()]);
+    hog_band(imgs + bc * a.height * a.width, bc / a.channels, bc % a.channels, cy, a, s);
+  };
+  if (num_threads <= 1) {  // no OpenMP team for one thread (a forked child, tiny work: issue 20)
+    HogCpuScratch s = one;
+    for (index_t band = 0; band < bands; ++band) run_band(band, s);
+    return;
   }
+  std::vector<HogCpuScratch> scratch(static_cast<size_t>(num_threads), one);
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (index_t band = 0; band < bands; ++band) run_band(band, scratch[omp_get_thread_num()]);
 }
 }  // namespace
 

@@ -52,11 +52,14 @@ def _check_real(value, name: str, *, minimum: float | None = None) -> float:
     return check_float(value, name, minimum=minimum)
 
 
-def _check_radii(radius, outer_radius) -> tuple[float, float | None]:
+def _check_radii(radius, outer_radius, height: int, width: int) -> tuple[float, float | None]:
+    """The radii as floats, each capped at H + W: every frequency of an (H, W) spectrum lies closer than
+    that to either centre, so a larger radius is the same mask (everything passes the disc), and the
+    cap keeps radius² finite (1e308² overflows)."""
     radius = _check_real(radius, "radius", minimum=0.0)
     if outer_radius is not None:
-        outer_radius = _check_real(outer_radius, "outer_radius", minimum=radius)
-    return radius, outer_radius
+        outer_radius = min(_check_real(outer_radius, "outer_radius", minimum=radius), float(height + width))
+    return min(radius, float(height + width)), outer_radius
 
 
 def _check_images(imgs, name: str = "imgs") -> None:
@@ -133,7 +136,7 @@ def frequency_mask(height: int, width: int, radius: float, *, high_pass: bool = 
     """
     check_int(height, "height", minimum=1)
     check_int(width, "width", minimum=1)
-    radius, outer_radius = _check_radii(radius, outer_radius)
+    radius, outer_radius = _check_radii(radius, outer_radius, height, width)
     if center not in _CENTERS:
         raise ValueError(f"center must be one of {_CENTERS}, got {center!r}")
     if outer_radius is not None and center != "mfm":
@@ -160,7 +163,7 @@ def circular_filter(imgs: torch.Tensor, radius: float, high_pass, *, clamp=(0.0,
     inclusive pass-through at the clamp bounds).
     """
     _check_images(imgs)
-    radius, outer_radius = _check_radii(radius, outer_radius)
+    radius, outer_radius = _check_radii(radius, outer_radius, imgs.shape[2], imgs.shape[3])
     clamp = _check_clamp(clamp)
     mean, std = _check_stats(mean, std, imgs.shape[1])
     high_pass = _high_pass_tensor(high_pass, imgs.shape[0], imgs.device)
@@ -180,7 +183,7 @@ def mfm_corrupt(imgs: torch.Tensor, radius: float = 16, low_pass_prob: float = 0
     sample_offset as the other mask ops. Differentiable in imgs.
     """
     _check_images(imgs)
-    radius, outer_radius = _check_radii(radius, outer_radius)
+    radius, outer_radius = _check_radii(radius, outer_radius, imgs.shape[2], imgs.shape[3])
     prob = _check_real(low_pass_prob, "low_pass_prob")
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"low_pass_prob must be in [0, 1], got {low_pass_prob!r}")
@@ -212,7 +215,7 @@ def lowfreq_target(imgs: torch.Tensor, radius: float = 40, *, mean: Sequence[flo
     the target's std at 224, r=40): MFM's symmetric disc at DC (d² < radius²), a real filter.
     """
     _check_images(imgs)
-    radius, _ = _check_radii(radius, None)
+    radius, _ = _check_radii(radius, None, imgs.shape[2], imgs.shape[3])
     mean, std = _check_stats(mean, std, imgs.shape[1])
     if not isinstance(exact, bool):
         raise TypeError(f"exact must be a bool, got {type(exact).__name__}")

@@ -458,9 +458,9 @@ def _mfm_filter(imgs: torch.Tensor, radius: float, high_pass: torch.Tensor, clam
     height, width = imgs.shape[2], imgs.shape[3]
     dtype = reference.compute_dtype(imgs)
     box_is_low = outer_radius is None or outer_radius ** 2 > (height // 2) ** 2 + (width // 2) ** 2
-    plan = filter_plan(MaskGeometry(height, width, radius, not box_is_low, "mfm", outer_radius), imgs.device, dtype,
-                       True)
-    if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
+    plan = None if imgs.numel() == 0 else filter_plan(
+        MaskGeometry(height, width, radius, not box_is_low, "mfm", outer_radius), imgs.device, dtype, True)
+    if plan is None:  # box beyond MAX_BOX (the whole spectrum is cheaper through torch.fft), or no pixels
         return reference.circular_filter(imgs, radius, high_pass, clamp, outer_radius, mean, std).to(out_dtype)
     affine = _affine(mean, std, imgs.device, dtype)
     return truncated_dft_filter(imgs, plan, complement=high_pass if box_is_low else ~high_pass, clamp=clamp,
@@ -510,8 +510,8 @@ def lowfreq_target(imgs: torch.Tensor, radius: float, mean: list[float] | None, 
     modulus (exact), or MFM's disc on the half box with |Re P|; affine steps fused."""
     dtype = reference.compute_dtype(imgs)
     geometry = MaskGeometry(imgs.shape[2], imgs.shape[3], radius, False, "pixmim" if exact else "mfm", None)
-    plan = filter_plan(geometry, imgs.device, dtype, not exact)
-    if plan is None:  # box beyond MAX_BOX: the whole spectrum is cheaper through torch.fft
+    plan = None if imgs.numel() == 0 else filter_plan(geometry, imgs.device, dtype, not exact)
+    if plan is None:  # box beyond MAX_BOX (the whole spectrum is cheaper through torch.fft), or no pixels
         return reference.lowfreq_target(imgs, radius, mean, std, exact)
     affine = _affine(mean, std, imgs.device, dtype)
     return truncated_dft_filter(imgs, plan, output=OUTPUT_MODULUS if exact else OUTPUT_ABS_REAL, affine=affine,

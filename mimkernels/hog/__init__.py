@@ -80,6 +80,9 @@ def hog_map(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_windo
 def _check_common(imgs, nbins, pool, gaussian_window, norm_out) -> None:
     check_tensor(imgs, "imgs", ndim=4, dtypes=IMAGE_DTYPES, what="(B, C, H, W)")
     check_int(nbins, "nbins", minimum=1)
+    if nbins > ops.MAX_NBINS:
+        raise ValueError(f"nbins must be <= {ops.MAX_NBINS} (each pixel tests (nbins - 1) // 2 bin boundaries), "
+                         f"got {nbins}")
     check_int(pool, "pool", minimum=1)
     check_int(gaussian_window, "gaussian_window", minimum=0)
     if gaussian_window == 1:

@@ -49,6 +49,11 @@ def tables(nbins: int, gaussian_window: int, device: torch.device) -> tuple[torc
     return bin_cotangents(nbins).to(device), window.to(device)
 
 
+# The most orientation bins: each pixel's vote tests (nbins − 1) // 2 boundaries and each cell holds nbins
+# floats, so nbins = 2^31 − 1 ran for hours; 4096 bins (0.044° wide) are far past any HOG use (9 to 36).
+MAX_NBINS = 4096
+
+
 def check_meta(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbins: int, pool: int,
                gaussian_window: int, patch_size: int | None = None) -> None:
     """The sizes every kernel indexes with, checked in each op body (the ops are reachable without the front
@@ -57,9 +62,9 @@ def check_meta(imgs: torch.Tensor, cot: torch.Tensor, window: torch.Tensor, nbin
     if imgs.dim() != 4 or imgs.dtype not in _NATIVE_DTYPE:
         raise ValueError(f"hog: imgs must be (B, C, H, W) of {list(_NATIVE_DTYPE)}, got {tuple(imgs.shape)} "
                          f"{imgs.dtype}")
-    if nbins < 1 or pool < 1 or gaussian_window < 0 or gaussian_window == 1:
-        raise ValueError(f"hog: nbins {nbins} and pool {pool} must be >= 1, gaussian_window {gaussian_window} "
-                         "0 or >= 2")
+    if not 1 <= nbins <= MAX_NBINS or pool < 1 or gaussian_window < 0 or gaussian_window == 1:
+        raise ValueError(f"hog: nbins {nbins} must be in [1, {MAX_NBINS}], pool {pool} >= 1, gaussian_window "
+                         f"{gaussian_window} 0 or >= 2")
     _, _, h, w = imgs.shape
     if min(h, w) < max(2, pool):
         raise ValueError(f"hog: imgs height {h} and width {w} must be >= 2 and >= pool {pool}")

@@ -25,8 +25,8 @@ from typing import Callable
 import torch
 
 from mimkernels import _backends, _native, rng
-from mimkernels.checks import (FLOAT_DTYPES, as_device, check_float, check_int, check_patch_grid, check_same_device,
-                               check_tensor)
+from mimkernels.checks import (FLOAT_DTYPES, as_device, check_float, check_int, check_patch_grid, check_real_tensor,
+                               check_same_device, check_tensor)
 from mimkernels.masking import ops as _ops  # noqa: F401  (puts the family's ops in the catalogue)
 from mimkernels.masking import reference
 
@@ -162,6 +162,8 @@ def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, gener
     """random_mask_indices on backend `be`, arguments validated. Caller noise runs in the Triton
     kernel when it is fp32/fp16/bf16 (exact in fp32), else (and on cpp/cuda) in the reference."""
     len_keep = reference.len_keep(num_patches, ratio)
+    if batch == 0:  # nothing to draw or sort (keys and sort workspaces of L = 2^31 - 1 are 16 GiB each)
+        return _ops._mask_indices_fake(0, num_patches, len_keep, 0, 0, device)
     be = _index_backend(be, num_patches, device, auto)
     if be == "triton":
         if noise is not None and noise.dtype in FLOAT_DTYPES:
@@ -291,6 +293,7 @@ def gather_patches(imgs: torch.Tensor, ids_keep: torch.Tensor, patch_size: int, 
     num_prefix_tokens=1)`. Differentiable in imgs (the backward scatters into a zero image). Ids must
     be distinct and in [P, P + L): checked only with MIMKERNELS_DEBUG=1 (a value check syncs the host)."""
     check_tensor(imgs, "imgs", ndim=4, what="(B, C, H, W)")
+    check_real_tensor(imgs, "imgs")
     check_tensor(ids_keep, "ids_keep", ndim=2, dtypes=(torch.int64,), what="(B, K)")
     h, w = check_patch_grid(imgs.shape[2], imgs.shape[3], patch_size)
     prefix = check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
@@ -446,8 +449,8 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
                  type(min_aspect), max_aspect, type(max_aspect), variant)
     check_int(height, "height", minimum=1)
     check_int(width, "width", minimum=1)
-    if height >= _MAX_SIDE or width >= _MAX_SIDE:
-        raise ValueError(f"height and width must be < 2^31, got {height} x {width}")
+    if height * width >= _MAX_SIDE:
+        raise ValueError(f"height x width must be < 2^31 cells, got {height} x {width}")
     per_sample = isinstance(num_masking_patches, torch.Tensor)
     if per_sample:
         check_tensor(num_masking_patches, "num_masking_patches", ndim=1, dtypes=(torch.int64, torch.int32),

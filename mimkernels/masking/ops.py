@@ -37,6 +37,8 @@ def _mask_indices_fake(batch: int, num_patches: int, len_keep: int, seed: int, s
 def random_mask_indices_native(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
                                device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ids_keep, ids_restore, mask = _mask_indices_fake(batch, num_patches, len_keep, seed, sample_offset, device)
+    if batch == 0:  # nothing to draw (the cpp body would still size its sort keys by num_patches)
+        return ids_keep, ids_restore, mask
     args = (_native.ptr(ids_keep, torch.int64), _native.ptr(ids_restore, torch.int64), _native.ptr(mask, torch.float32),
             batch, num_patches, len_keep, seed % 2**64, sample_offset)
     if device.type == "cuda":

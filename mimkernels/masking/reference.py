@@ -197,20 +197,21 @@ def block_mask(batch: int, height: int, width: int, num_masking_patches, min_num
     int, or a list of B ints (per-sample counts, SPEC.md §7a); max_num_patches None: each sample's count.
     The Philox calls are computed for the whole batch at once, 32 per sample (MaskFeat 78/15 makes 21 on
     average); the samples that need more run again with 4 times as many."""
+    out = torch.empty((batch, height, width), dtype=torch.bool)  # first: a size past memory fails here, clean
     counts = num_masking_patches if isinstance(num_masking_patches, list) else [num_masking_patches] * batch
-    masks, pending, count = [None] * batch, list(range(batch)), 32
+    pending, count = list(range(batch)), 32
     while pending:
         calls = _philox_calls(seed, [sample_offset + b for b in pending], count)
         retry = []
         for b, sample_calls in zip(pending, calls):
             try:
-                masks[b] = _block_mask_one(sample_calls, height, width, counts[b], min_num_patches,
-                                           counts[b] if max_num_patches is None else max_num_patches,
-                                           log_aspect_ratio, mmpretrain)
+                out[b] = torch.tensor(_block_mask_one(sample_calls, height, width, counts[b], min_num_patches,
+                                                      counts[b] if max_num_patches is None else max_num_patches,
+                                                      log_aspect_ratio, mmpretrain), dtype=torch.bool)
             except StopIteration:
                 retry.append(b)
         pending, count = retry, 4 * count
-    return torch.tensor(masks, dtype=torch.bool).reshape(batch, height, width)
+    return out
 
 
 def mask_avg_dist(mask: torch.Tensor, patch_size: int, chunk: int = 4) -> torch.Tensor:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from mimkernels import _backends
-from mimkernels.checks import (FLOAT_DTYPES, check_float, check_int, check_patch_grid, check_same_device,
-                               check_tensor)
+from mimkernels.checks import (FLOAT_DTYPES, check_float, check_int, check_patch_grid, check_real_tensor,
+                               check_same_device, check_tensor)
 from mimkernels.pixel import ops, reference
 from mimkernels.pixel.nn import MaskedL1Loss, NormPixLoss, Patchify, Unpatchify
 
@@ -25,8 +25,10 @@ def patchify(imgs: torch.Tensor, patch_size: int, *, backend: str = "auto") -> t
     """(B, C, H, W) -> (B, L, p·p·C) in imgs.dtype, MAE's (p, q, c) layout; L = (H/p)(W/p).
 
     Any C, H ≠ W allowed; H and W must be divisible by `patch_size`. Reads imgs in place (any strides).
+    Any real dtype (complex: TypeError).
     """
     check_tensor(imgs, "imgs", ndim=4, what="(B, C, H, W)")
+    check_real_tensor(imgs, "imgs")
     check_patch_grid(imgs.shape[2], imgs.shape[3], patch_size)
     be = _backends.resolve("patchify", backend, imgs.device)
     if be == "torch":
@@ -38,9 +40,11 @@ def unpatchify(x: torch.Tensor, patch_size: int, channels: int = 3, *, grid_size
                backend: str = "auto") -> torch.Tensor:
     """(B, L, p·p·C) -> (B, C, h·p, w·p), the inverse of patchify.
 
-    grid_size (h, w) defaults to the square grid √L × √L, as MAE; give it for non-square images.
+    grid_size (h, w) defaults to the square grid √L × √L, as MAE; give it for non-square images: two ints.
+    Any real dtype (complex: TypeError).
     """
     check_tensor(x, "x", ndim=3, what="(B, L, p*p*C)")
+    check_real_tensor(x, "x")
     check_int(patch_size, "patch_size", minimum=1)
     check_int(channels, "channels", minimum=1)
     length = x.shape[1]
@@ -49,7 +53,9 @@ def unpatchify(x: torch.Tensor, patch_size: int, channels: int = 3, *, grid_size
         if side * side != length:
             raise ValueError(f"x has L = {length} patches, not a square grid: pass grid_size=(h, w)")
         grid_size = (side, side)
-    h, w = (int(v) for v in grid_size)
+    if not isinstance(grid_size, (tuple, list)) or len(grid_size) != 2:
+        raise ValueError(f"grid_size must be a pair (h, w) of ints, got {grid_size!r}")
+    h, w = (check_int(v, f"grid_size[{i}]", minimum=0) for i, v in enumerate(grid_size))
     if h * w != length:
         raise ValueError(f"grid_size {tuple(grid_size)} holds {h * w} patches, x has L = {length}")
     if x.shape[2] != patch_size * patch_size * channels:

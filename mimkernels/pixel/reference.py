@@ -3,6 +3,8 @@ kernels and the torch backend.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
@@ -26,6 +28,11 @@ def unpatchify(x: torch.Tensor, patch_size: int, channels: int, grid_size: tuple
     return x.reshape(x.shape[0], channels, h * p, w * p)
 
 
+def _no_autocast(device: torch.device):
+    """Autocast off on `device` (a meta tensor has no autocast state: nothing to turn off)."""
+    return contextlib.nullcontext() if device.type == "meta" else torch.autocast(device.type, enabled=False)
+
+
 def _accumulation_dtype(*tensors: torch.Tensor) -> torch.dtype:
     """float64 when any input is float64 (gradcheck), else float32: the loss dtype of the family."""
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
@@ -35,9 +42,10 @@ def normalized_patches(imgs: torch.Tensor, patch_size: int, eps: float = 1e-6) -
     """Per-patch normalized target (B, L, p·p·C) in float32 (float64 for float64 imgs).
     Source: MAE models_mae.py forward_loss (norm_pix_loss branch): unbiased variance, eps inside the root.
     Autocast is off: under CUDA AMP, MAE's einsum would round the fp32 images to fp16 (SPEC.md §6)."""
-    with torch.autocast(imgs.device.type, enabled=False):
+    with _no_autocast(imgs.device):
         target = patchify(imgs, patch_size).to(_accumulation_dtype(imgs))
     mean = target.mean(dim=-1, keepdim=True)
+    mean = mean + (target - mean).mean(dim=-1, keepdim=True)  # rounding corrected: a constant patch gives 0
     var = target.var(dim=-1, keepdim=True)
     return (target - mean) / (var + eps) ** .5
 
@@ -60,7 +68,7 @@ def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 def norm_pix_mse_loss(pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, patch_size: int,
                       norm_pix: bool = True, eps: float = 1e-6) -> torch.Tensor:
     """MAE forward_loss(imgs, pred, mask) with the target computed in float32, autocast or not (SPEC.md §4, §6)."""
-    with torch.autocast(imgs.device.type, enabled=False):
+    with _no_autocast(imgs.device):
         target = normalized_patches(imgs, patch_size, eps) if norm_pix else patchify(imgs, patch_size)
     return masked_mse_loss(pred, target, mask)
 

@@ -58,3 +58,30 @@ def test_debug_check_of_mask_values(monkeypatch):
     monkeypatch.setenv("MIMKERNELS_DEBUG", "1")
     with pytest.raises(ValueError, match="freq_mask"):
         mk.frequency_loss(x, x, bad)
+
+
+def test_huge_radius_passes_everything():
+    """Issue 20: radius 1e308 raised OverflowError (radius² in floats); any radius past the spectrum's
+    extent is the all-pass disc (and an outer band past it removes nothing)."""
+    x = torch.rand(2, 3, 8, 6, dtype=torch.float64)
+    assert bool((mk.frequency_mask(15, 4, 1e308) == 1).all())
+    assert bool((mk.frequency_mask(15, 4, 1e308, center="pixmim") == 1).all())
+    assert bool((mk.frequency_mask(15, 4, 1e308, high_pass=True) == 0).all())
+    assert torch.equal(mk.frequency_mask(8, 6, 2, outer_radius=1e308), mk.frequency_mask(8, 6, 2))
+    torch.testing.assert_close(mk.circular_filter(x, 1e308, False, backend="torch"), x.clamp(0, 1))
+    torch.testing.assert_close(mk.circular_filter(x, 3.0, False, outer_radius=1e308, backend="torch"),
+                               mk.circular_filter(x, 3.0, False, backend="torch"))
+    corrupted, freq_mask, _ = mk.mfm_corrupt(x, 1e308, 1.0, seed=0, backend="torch")
+    torch.testing.assert_close(corrupted, x.clamp(0, 1))
+    assert bool((freq_mask == 1).all())
+    assert torch.isfinite(mk.lowfreq_target(x, 1e308, backend="torch")).all()
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 0, 8), (2, 3, 8, 0), (0, 3, 8, 8)])
+def test_empty_images_on_the_kernel(shape):
+    """Issue 20: an image with no rows or columns divided by zero building the Triton plan's twiddles;
+    it is the reference's empty result."""
+    x = torch.rand(shape)
+    assert mk.lowfreq_target(x, backend="triton").shape == shape
+    assert mk.lowfreq_target(x, mean=None, std=None, exact=False, backend="triton").shape == shape
+    assert mk.circular_filter(x, 3, False, backend="triton").shape == shape

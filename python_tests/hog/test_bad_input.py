@@ -12,6 +12,8 @@ def test_errors():
         (lambda: mk.hog_map(torch.zeros(1, 3, 1, 8), pool=1, gaussian_window=0), ValueError, ">= 2"),
         (lambda: mk.hog_map(torch.zeros(1, 3, 8, 6), pool=8, gaussian_window=0), ValueError, "pool"),
         (lambda: mk.hog_map(x, nbins=0), ValueError, "nbins"),
+        (lambda: mk.hog_map(x, nbins=4097, backend="cpp"), ValueError, "nbins must be <= 4096"),  # issue 20: 2^31 - 1
+        (lambda: mk.hog(x, nbins=2**31 - 1, backend="torch"), ValueError, "nbins must be <= 4096"),  # hung the cpp body
         (lambda: mk.hog_map(x, pool=0), ValueError, "pool"),
         (lambda: mk.hog_map(x, gaussian_window=-1), ValueError, "gaussian_window"),
         (lambda: mk.hog_map(x, gaussian_window=1), ValueError, "gaussian_window"),

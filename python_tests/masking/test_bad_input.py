@@ -145,3 +145,25 @@ def test_avg_dist_bad_input():
         mk.mask_avg_dist(torch.ones(1, 4, 4), 0)
     with pytest.raises(ValueError, match="non-empty"):
         mk.mask_avg_dist(torch.ones(1, 0, 4), 2)
+
+
+def test_block_mask_sizes_past_memory_fail_cleanly():
+    """Issue 20 (fuzz): height = 2^31 - 1 hung the torch backend building Python lists of cells, and a batch
+    of 2^31 raised MemoryError from a list of 2^31 masks. Grids are < 2^31 cells; the output is allocated
+    first, so a size past memory is the allocator's RuntimeError on every backend."""
+    with pytest.raises(ValueError, match="2\\^31 cells"):
+        mk.block_mask(2, 2**31 - 1, 14, seed=0, backend="torch")
+    with pytest.raises(ValueError, match="2\\^31 cells"):
+        mk.block_mask(2, 2**16, 2**15, seed=0, backend="cpp")
+    for backend in ("torch", "cpp"):
+        with pytest.raises(RuntimeError, match="allocate"):
+            mk.block_mask(2**32, 2**15 - 1, 2**15 - 1, seed=0, backend=backend)
+
+
+def test_random_mask_indices_empty_batch_allocates_nothing():
+    """Issue 20 (fuzz): batch 0 with num_patches = 2^31 - 1 made the cpp body size its sort keys (16 GiB):
+    std::bad_alloc (MemoryError), and the torch backend drew keys for a (1, L) index row (16 GiB). An empty
+    batch is empty outputs, no kernel called, no draw made."""
+    for backend in ("cpp", "torch"):
+        ids_keep, ids_restore, mask = mk.random_mask_indices(0, 2**31 - 1, 0.75, seed=0, backend=backend)
+        assert ids_keep.shape == (0, (2**31 - 1) // 4) and ids_restore.shape == mask.shape == (0, 2**31 - 1)

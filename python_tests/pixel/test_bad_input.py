@@ -96,3 +96,49 @@ def test_bad_input_masked_l1():
         mk.masked_l1_loss(imgs, imgs, cells, backend="cuda_fast")
     with pytest.raises(ValueError, match="not implemented"):
         mk.masked_l1_loss(imgs, imgs, cells, backend="cpp")
+
+
+def test_unpatchify_grid_size_must_be_two_ints():
+    """Issue 20: (2.9, 2.0) was truncated to (2, 2), (True, 4) accepted, (inf, ...) an OverflowError."""
+    x = torch.zeros(1, 4, 48)
+    for grid in ((2.9, 2.0), (2.0, 2.0), (True, 4), (float("inf"), 0.5)):
+        with pytest.raises(TypeError, match=r"grid_size\[0\] must be an int"):
+            mk.unpatchify(x, 4, grid_size=grid)
+    for grid in ((0.5, 0.5, float("inf")), (4,), 4):
+        with pytest.raises(ValueError, match="grid_size must be a pair"):
+            mk.unpatchify(x, 4, grid_size=grid)
+    with pytest.raises(ValueError, match=r"grid_size\[1\] must be >= 0"):
+        mk.unpatchify(x, 4, grid_size=(2, -2))
+    assert mk.unpatchify(x, 4, grid_size=[1, 4]).shape == (1, 3, 4, 16)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_complex_images_refused(backend):
+    """Issue 20: complex64 reached the Triton launcher (KeyError 'complex64'); every backend now refuses it."""
+    imgs = torch.zeros(2, 3, 8, 8, dtype=torch.complex64)
+    with pytest.raises(TypeError, match="imgs must have a real dtype, got complex64"):
+        mk.patchify(imgs, 4, backend=backend)
+    with pytest.raises(TypeError, match="x must have a real dtype"):
+        mk.unpatchify(torch.zeros(2, 4, 48, dtype=torch.complex64), 4, backend=backend)
+    with pytest.raises(TypeError, match="imgs must have a real dtype"):
+        mk.gather_patches(imgs, torch.zeros(2, 1, dtype=torch.int64), 4, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_constant_patches_normalize_to_exactly_zero(backend, dtype):
+    """Issue 20 (fuzz: an expanded, all-stride-0 image): Σx/D rounded the mean of a constant patch, and
+    1/√eps amplified the rounding to ±5e-4, differently on each backend; SPEC.md §2 says exactly 0."""
+    values = torch.rand(64, generator=torch.Generator().manual_seed(0), dtype=dtype) * 3
+    imgs = values[:, None, None, None].expand(64, 3, 8, 8)
+    assert torch.equal(mk.patch_norm_target(imgs, 4, backend=backend), torch.zeros(64, 4, 48, dtype=dtype))
+
+
+def test_meta_tensors_give_meta_results():
+    """Issue 20: meta images raised 'RuntimeError: unsupported scalarType' (torch.autocast on meta); the torch
+    backend now gives the shape and dtype (auto resolves to it for meta tensors)."""
+    imgs = torch.empty(2, 3, 8, 8, device="meta", dtype=torch.float16)
+    out = mk.patch_norm_target(imgs, 4)
+    assert out.device.type == "meta" and out.shape == (2, 4, 48) and out.dtype == torch.float16
+    loss = mk.norm_pix_mse_loss(torch.empty(2, 4, 48, device="meta"), imgs, torch.ones(2, 4, device="meta"), 4)
+    assert loss.device.type == "meta" and loss.shape == ()
