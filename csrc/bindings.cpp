@@ -6,6 +6,7 @@
 
 #include "hog/hog.h"
 #include "masking/mask_generators.h"
+#include "mask_zoo/multiblock.h"
 #include "masking/masking.h"
 #include "rng/rng.h"
 
@@ -42,6 +43,12 @@ PYBIND11_MODULE(_C, m) {
 #endif
 
   // ---- mask zoo: multi-block ----
+  m.def("multiblock_mask_cpu", &multiblock_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("multiblock_mask_3d_cpu", &multiblock_mask_3d_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("multiblock_mask_cuda", &multiblock_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("multiblock_mask_3d_cuda", &multiblock_mask_3d_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
 
   // ---- mask zoo: tube, running cell, uniform ----
 

@@ -1,0 +1,245 @@
+// I-JEPA and V-JEPA multi-block masks (mask_zoo/SPEC.md §2, §3: facebookresearch/ijepa
+// src/masks/multiblock.py, facebookresearch/jepa src/masks/multiblock3d.py), one sample per call, shared
+// by the CPU (cpp) and CUDA builds and equal to mask_zoo/reference.py bit for bit.
+//
+// Draws (rng.md): the block sizes of a batch from one Philox call at counter (0, 0, stream, 1), computed
+// on the host (multiblock_sizes / multiblock_3d_size); a sample's draws are its Philox calls at
+// (i, sample, stream, 0), i counting the calls it made: one per placement (x0 -> top, x1 -> left, and
+// x2 -> start frame in 3-D), then the words x0..x3 of further calls for the shuffles of the fixed variant.
+//
+// Outputs of one sample: blocks (nblocks, cells) bytes, 1 = the cell is in the block; ids (nblocks,
+// cells) int64, the block's cells first (ascending; shuffled where the SPEC says), then 0; counts
+// (nblocks) int64. 2-D: the num_pred targets, then the num_enc context blocks. 3-D: the target, then the
+// context.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "mimkernels/block_mask.h"  // uniform_between
+#include "mimkernels/common.h"
+#include "mimkernels/rng.h"
+
+namespace mimkernels {
+
+// rng.py STREAM_MULTIBLOCK_2D / STREAM_MULTIBLOCK_3D
+constexpr uint32_t kStreamMultiblock2d = 5;
+constexpr uint32_t kStreamMultiblock3d = 6;
+// Placements per relaxation level of I-JEPA's rejection loop; redraws of a V-JEPA sample whose context is
+// empty (reference.MULTIBLOCK_TIMEOUT, MULTIBLOCK_3D_REDRAWS).
+constexpr int kMultiblockTimeout = 20;
+constexpr int kMultiblock3dRedraws = 20;
+
+// A sample's Philox calls in counter order, and its single words (x0..x3 of a fresh call, in order).
+struct MultiblockDraws {
+  uint64_t seed;
+  uint32_t sample, stream, counter = 0;
+  Philox4 pending{};
+  int used = 4;  // words of `pending` handed out
+  MK_HD MultiblockDraws(uint64_t seed_, uint32_t sample_, uint32_t stream_)
+      : seed(seed_), sample(sample_), stream(stream_) {}
+  MK_HD Philox4 call() { return draw(seed, counter++, sample, stream); }
+  MK_HD uint32_t word() {
+    if (used == 4) {
+      pending = call();
+      used = 0;
+    }
+    const uint32_t words[4] = {pending.x0, pending.x1, pending.x2, pending.x3};
+    return words[used++];
+  }
+};
+
+// min(round half to even (x), side) for x >= 0, possibly infinite: compared as doubles before converting.
+MK_HD int64_t multiblock_rounded_side(double x, int64_t side) {
+  return x >= static_cast<double>(side) ? side : static_cast<int64_t>(rint(x));
+}
+
+MK_HD double multiblock_unit(uint32_t word) { return static_cast<double>(unit_float(word)); }
+
+struct BlockSize {
+  int64_t t, h, w;
+};
+
+// I-JEPA's _sample_block_size from one uniform u (it sets scale and aspect). official: sides capped at
+// height - 1, width - 1; else in [1, height] x [1, width].
+MK_HD BlockSize multiblock_block_size(double u, double scale_min, double scale_max, double aspect_min,
+                                      double aspect_max, int64_t height, int64_t width, bool official) {
+  const double mask_scale = uniform_between(scale_min, scale_max, u);
+  const double max_keep = static_cast<double>(static_cast<int64_t>(static_cast<double>(height * width) * mask_scale));
+  const double ratio = uniform_between(aspect_min, aspect_max, u);
+  int64_t h = multiblock_rounded_side(sqrt(max_keep * ratio), height);
+  int64_t w = multiblock_rounded_side(sqrt(max_keep / ratio), width);
+  if (official) {
+    h = h < height - 1 ? h : height - 1;
+    w = w < width - 1 ? w : width - 1;
+  } else {
+    h = h > 1 ? h : 1;
+    w = w > 1 ? w : 1;
+  }
+  return BlockSize{1, h, w};
+}
+
+struct MultiblockParams {
+  int64_t height, width, num_pred, num_enc, min_keep;
+  BlockSize pred, enc;
+  bool allow_overlap, official;
+};
+
+// The batch's block sizes (pred from x0, enc from x1 of the batch draw), min_keep as the front door gave it.
+MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double enc_scale_min, double enc_scale_max,
+                                         double pred_scale_min, double pred_scale_max, double aspect_min,
+                                         double aspect_max, int64_t num_enc, int64_t num_pred, int64_t min_keep,
+                                         bool allow_overlap, bool official, uint64_t seed) {
+  const Philox4 batch = philox4x32_10(0u, 0u, kStreamMultiblock2d, 1u, seed);
+  MultiblockParams p;
+  p.height = height;
+  p.width = width;
+  p.num_pred = num_pred;
+  p.num_enc = num_enc;
+  p.min_keep = min_keep;
+  p.pred = multiblock_block_size(multiblock_unit(batch.x0), pred_scale_min, pred_scale_max, aspect_min, aspect_max,
+                                 height, width, official);
+  p.enc = multiblock_block_size(multiblock_unit(batch.x1), enc_scale_min, enc_scale_max, 1.0, 1.0, height, width,
+                                official);
+  p.allow_overlap = allow_overlap;
+  p.official = official;
+  return p;
+}
+
+// Fisher-Yates from the end: slot j swaps with below(word, j + 1), j = n - 1 .. 1.
+MK_HD void multiblock_shuffle(int64_t* ids, int64_t n, MultiblockDraws& draws) {
+  for (int64_t j = n - 1; j > 0; --j) {
+    const int64_t k = below(draws.word(), static_cast<uint32_t>(j + 1));
+    const int64_t tmp = ids[j];
+    ids[j] = ids[k];
+    ids[k] = tmp;
+  }
+}
+
+// ids[0, count) = the cells of `block` in ascending order, ids[count, cells) = 0; returns count.
+MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells) {
+  int64_t count = 0;
+  for (int64_t c = 0; c < cells; ++c)
+    if (block[c]) ids[count++] = c;
+  for (int64_t c = count; c < cells; ++c) ids[c] = 0;
+  return count;
+}
+
+// One I-JEPA sample (the reference's loop): targets placed once each; each context block placed until
+// it keeps more than `keep` cells outside the first `regions - tries` targets, tries growing every
+// kMultiblockTimeout failures, accepted at once when no target constrains it.
+MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, const MultiblockParams& p,
+                             uint64_t seed, int64_t sample) {
+  const int64_t H = p.height, W = p.width, cells = H * W;
+  const int64_t inclusive = p.official ? 0 : 1;
+  MultiblockDraws draws(seed, static_cast<uint32_t>(sample), kStreamMultiblock2d);
+  for (int64_t k = 0; k < p.num_pred; ++k) {
+    uint8_t* block = blocks + k * cells;
+    const Philox4 d = draws.call();
+    const int64_t top = below(d.x0, static_cast<uint32_t>(H - p.pred.h + inclusive));
+    const int64_t left = below(d.x1, static_cast<uint32_t>(W - p.pred.w + inclusive));
+    for (int64_t c = 0; c < cells; ++c) block[c] = 0;
+    for (int64_t r = top; r < top + p.pred.h; ++r)
+      for (int64_t c = left; c < left + p.pred.w; ++c) block[r * W + c] = 1;
+    counts[k] = multiblock_list(block, ids + k * cells, cells);
+  }
+  const int64_t regions = p.allow_overlap ? 0 : p.num_pred;
+  const int64_t enc_cells = p.enc.h * p.enc.w;
+  const int64_t keep = p.official || p.min_keep < enc_cells - 1 ? p.min_keep : enc_cells - 1;
+  for (int64_t e = 0; e < p.num_enc; ++e) {
+    const int64_t k = p.num_pred + e;
+    uint8_t* block = blocks + k * cells;
+    int64_t tries = 0, top = 0, left = 0, constraining = 0;
+    for (int timeout = kMultiblockTimeout;;) {
+      const Philox4 d = draws.call();
+      top = below(d.x0, static_cast<uint32_t>(H - p.enc.h + inclusive));
+      left = below(d.x1, static_cast<uint32_t>(W - p.enc.w + inclusive));
+      constraining = regions - tries > 0 ? regions - tries : 0;
+      int64_t count = 0;
+      for (int64_t r = top; r < top + p.enc.h; ++r)
+        for (int64_t c = left; c < left + p.enc.w; ++c) {
+          bool inside = true;
+          for (int64_t q = 0; q < constraining && inside; ++q) inside = blocks[q * cells + r * W + c] == 0;
+          count += inside;
+        }
+      if (count > keep || constraining == 0) break;
+      if (--timeout == 0) {
+        ++tries;
+        timeout = kMultiblockTimeout;
+      }
+    }
+    for (int64_t c = 0; c < cells; ++c) block[c] = 0;
+    for (int64_t r = top; r < top + p.enc.h; ++r)
+      for (int64_t c = left; c < left + p.enc.w; ++c) {
+        bool inside = true;
+        for (int64_t q = 0; q < constraining && inside; ++q) inside = blocks[q * cells + r * W + c] == 0;
+        block[r * W + c] = inside;
+      }
+    int64_t* list = ids + k * cells;
+    counts[k] = multiblock_list(block, list, cells);
+    if (!p.official) multiblock_shuffle(list, counts[k], draws);
+  }
+}
+
+struct Multiblock3dParams {
+  int64_t frames, height, width, num_blocks, context_frames;
+  BlockSize size;
+  bool official;
+};
+
+// V-JEPA's _sample_block_size from the batch draw: t from x0, spatial scale from x1, aspect from x2.
+MK_HD Multiblock3dParams multiblock_3d_params(int64_t frames, int64_t height, int64_t width, double temporal_min,
+                                              double temporal_max, double spatial_min, double spatial_max,
+                                              double aspect_min, double aspect_max, int64_t num_blocks,
+                                              double max_temporal_keep, bool official, uint64_t seed) {
+  const Philox4 batch = philox4x32_10(0u, 0u, kStreamMultiblock3d, 1u, seed);
+  const int64_t t = static_cast<int64_t>(static_cast<double>(frames) *
+                                         uniform_between(temporal_min, temporal_max, multiblock_unit(batch.x0)));
+  const double keep = static_cast<double>(static_cast<int64_t>(
+      static_cast<double>(height * width) * uniform_between(spatial_min, spatial_max, multiblock_unit(batch.x1))));
+  const double ratio = uniform_between(aspect_min, aspect_max, multiblock_unit(batch.x2));
+  int64_t h = multiblock_rounded_side(sqrt(keep * ratio), height);
+  int64_t w = multiblock_rounded_side(sqrt(keep / ratio), width);
+  if (!official) {
+    h = h > 1 ? h : 1;
+    w = w > 1 ? w : 1;
+  }
+  const int64_t context_frames = static_cast<int64_t>(static_cast<double>(frames) * max_temporal_keep);
+  return Multiblock3dParams{frames, height, width, num_blocks, context_frames > 1 ? context_frames : 1,
+                            BlockSize{t > 1 ? t : 1, h, w}, official};
+}
+
+// One V-JEPA sample: num_blocks boxes cut from an all-ones context (frames past context_frames cut too),
+// redrawn while the context is empty, at most kMultiblock3dRedraws times; the target is the rest.
+MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, const Multiblock3dParams& p,
+                                uint64_t seed, int64_t sample) {
+  const int64_t T = p.frames, H = p.height, W = p.width, cells = T * H * W, plane = H * W;
+  const BlockSize s = p.size;
+  uint8_t* target = blocks;
+  uint8_t* context = blocks + cells;
+  MultiblockDraws draws(seed, static_cast<uint32_t>(sample), kStreamMultiblock3d);
+  int64_t kept = 0;
+  for (int redraw = 0; redraw < kMultiblock3dRedraws && kept == 0; ++redraw) {
+    for (int64_t c = 0; c < cells; ++c) context[c] = 1;
+    for (int64_t k = 0; k < p.num_blocks; ++k) {
+      const Philox4 d = draws.call();
+      const int64_t top = below(d.x0, static_cast<uint32_t>(H - s.h + 1));
+      const int64_t left = below(d.x1, static_cast<uint32_t>(W - s.w + 1));
+      const int64_t start = below(d.x2, static_cast<uint32_t>(T - s.t + 1));
+      for (int64_t f = start; f < start + s.t; ++f)
+        for (int64_t r = top; r < top + s.h; ++r)
+          for (int64_t c = left; c < left + s.w; ++c) context[f * plane + r * W + c] = 0;
+    }
+    for (int64_t c = p.context_frames * plane; c < cells; ++c) context[c] = 0;
+    kept = 0;
+    for (int64_t c = 0; c < cells; ++c) kept += context[c];
+  }
+  for (int64_t c = 0; c < cells; ++c) target[c] = !context[c];
+  counts[0] = multiblock_list(target, ids, cells);
+  counts[1] = multiblock_list(context, ids + cells, cells);
+  if (!p.official) {
+    multiblock_shuffle(ids + cells, counts[1], draws);
+    multiblock_shuffle(ids, counts[0], draws);
+  }
+}
+
+}  // namespace mimkernels
