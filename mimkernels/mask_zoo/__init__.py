@@ -92,8 +92,9 @@ def _multiblock_common(variant: str, batch: int, sample_offset: int, sides: dict
         cells *= side
     check_int(batch, "batch", minimum=0)
     if cells >= _MAX_CELLS or batch * blocks * cells >= _MAX_CELLS:
-        raise ValueError(f"{op}: the output ({batch} x {blocks} blocks x {cells} cells, int64 index lists) must "
-                         f"hold < 2^31 elements; got {' x '.join(map(str, sides.values()))} cells, batch {batch}")
+        raise ValueError(f"{op}: {' x '.join(sides)} = {' x '.join(map(str, sides.values()))} cells for batch {batch} "
+                         f"and {blocks} blocks: the grid and the outputs (int64 index lists) must hold < 2^31 "
+                         f"elements")
     rng.check_sample_offset(sample_offset, batch)
     dev = _device_arg(device)
     return variant == "official", dev, _backends.resolve(op, backend, dev)
