@@ -34,7 +34,8 @@ __all__ = []  # each section adds its public names
 __all__ += ["MultiBlockMasks", "multiblock_mask", "multiblock_mask_3d"]
 
 _MULTIBLOCK_VARIANTS = ("fixed", "official")
-_MAX_CELLS = 1 << 31  # output elements (blocks x cells per batch) and cells of a grid
+_MAX_CELLS = 1 << 31       # cells of a grid
+_MAX_OUTPUT = 1 << 25      # batch x blocks x cells: 256 MiB of int64 index lists (split larger batches)
 
 
 class MultiBlockMasks(NamedTuple):
@@ -91,10 +92,10 @@ def _multiblock_common(variant: str, batch: int, sample_offset: int, sides: dict
         check_int(side, name, minimum=1)
         cells *= side
     check_int(batch, "batch", minimum=0)
-    if cells >= _MAX_CELLS or batch * blocks * cells >= _MAX_CELLS:
+    if cells >= _MAX_CELLS or batch * blocks * cells > _MAX_OUTPUT:
         raise ValueError(f"{op}: {' x '.join(sides)} = {' x '.join(map(str, sides.values()))} cells for batch {batch} "
-                         f"and {blocks} blocks: the grid and the outputs (int64 index lists) must hold < 2^31 "
-                         f"elements")
+                         f"and {blocks} blocks: batch x blocks x cells must be <= 2^25 (int64 index lists; split "
+                         f"the batch with sample_offset)")
     rng.check_sample_offset(sample_offset, batch)
     dev = _device_arg(device)
     return variant == "official", dev, _backends.resolve(op, backend, dev)

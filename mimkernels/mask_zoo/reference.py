@@ -32,41 +32,32 @@ def _batch_words(seed: int, stream: int) -> tuple[int, int, int, int]:
     return tuple(int(x) for x in rng.philox4x32_10(0, 0, stream, 1, seed))
 
 
-def _sample_calls(seed: int, stream: int, batch: int, sample_offset: int, calls: int) -> list[list[tuple]]:
-    """calls[b][i]: the four words of Philox at counter (i, sample_offset + b, stream, 0)."""
-    i = torch.arange(calls, dtype=torch.int64)[None, :]
-    sample = sample_offset + torch.arange(batch, dtype=torch.int64)[:, None]
-    words = torch.stack(rng.draw(seed, i, sample, stream), dim=-1)
-    return words.tolist()
-
-
-class _Words:
-    """A sample's Philox calls in counter order; `call()` the next call, `word()` the next single word
-    (x0, x1, x2, x3 of a fresh call, in that order)."""
-
-    def __init__(self, calls: list[tuple]):
-        self.calls, self.next_call, self.pending = calls, 0, []
-
-    def call(self) -> tuple:
-        self.next_call += 1
-        return self.calls[self.next_call - 1]
-
-    def word(self) -> int:
-        if not self.pending:
-            self.pending = list(self.call())[::-1]
-        return self.pending.pop()
-
-
-def _shuffle(ids: list, words: _Words) -> None:
-    """Fisher-Yates from the end: slot j swaps with below(word, j + 1), j = n - 1 .. 1."""
-    for j in range(len(ids) - 1, 0, -1):
-        k = _below(words.word(), j + 1)
-        ids[j], ids[k] = ids[k], ids[j]
-
-
 def _rounded_side(x: float, side: int) -> int:
     """min(round(x), side), round half to even, for x >= 0 possibly infinite."""
     return side if x >= side else int(round(x))
+
+
+def _span(start: torch.Tensor, length: int, side: int) -> torch.Tensor:
+    """(B, side) bool: start[b] <= i < start[b] + length."""
+    i = torch.arange(side)
+    return (i >= start[:, None]) & (i < start[:, None] + length)
+
+
+def _lists(blocks: torch.Tensor, shuffled: list[bool], seed: int, stream: int,
+           samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, ascending, or,
+    where shuffled[k], ordered by their keys x0 of Philox at (k·N + cell, sample, stream, 2) (ties by
+    cell); then 0."""
+    batch, nblocks, n = blocks.shape
+    order = (~blocks).to(torch.int64) << 32
+    if any(shuffled):
+        counter = torch.arange(nblocks * n, dtype=torch.int64).view(1, nblocks, n)
+        keys = rng.philox4x32_10(counter, samples.view(-1, 1, 1), stream, 2, seed)[0]
+        order = order + keys * torch.tensor(shuffled, dtype=torch.int64).view(1, nblocks, 1)
+    ids = torch.sort(order, dim=-1, stable=True).indices
+    counts = blocks.sum(-1)
+    ids[torch.arange(n) >= counts[..., None]] = 0
+    return ids, counts
 
 
 def multiblock_block_size(u: float, scale: tuple[float, float], aspect: tuple[float, float], height: int,
@@ -83,71 +74,63 @@ def multiblock_block_size(u: float, scale: tuple[float, float], aspect: tuple[fl
     return max(h, 1), max(w, 1)
 
 
-def multiblock_calls(height: int, width: int, num_enc: int, num_pred: int, allow_overlap: bool,
-                     official: bool) -> int:
-    """Upper bound of the Philox calls one I-JEPA sample makes: one per target, at most
-    MULTIBLOCK_TIMEOUT · regions + 1 placements per context block, and its shuffle (fixed)."""
+def multiblock_calls(num_enc: int, num_pred: int, allow_overlap: bool) -> int:
+    """Upper bound of the Philox calls (placements) one I-JEPA sample makes: one per target, at most
+    MULTIBLOCK_TIMEOUT · regions + 1 per context block."""
     regions = 0 if allow_overlap else num_pred
-    shuffle = 0 if official else -(-height * width // 4)
-    return num_pred + num_enc * (MULTIBLOCK_TIMEOUT * regions + 1 + shuffle)
-
-
-def _write_block(blocks: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, k: int, cells: list) -> None:
-    blocks.view(blocks.shape[0], -1)[k, cells] = True
-    ids[k, :len(cells)] = torch.tensor(cells, dtype=torch.int64)
-    counts[k] = len(cells)
+    return num_pred + num_enc * (MULTIBLOCK_TIMEOUT * regions + 1)
 
 
 def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float, float],
                     pred_scale: tuple[float, float], aspect: tuple[float, float], num_enc: int, num_pred: int,
                     min_keep: int, allow_overlap: bool, official: bool, seed: int,
                     sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """I-JEPA multi-block masks (SPEC.md §2), step by step. Returns blocks (B, P + E, H, W) bool (the P
-    targets, then the E context blocks; True = in the block), ids (B, P + E, H·W) int64 (the block's
-    cells, ascending; context cells in shuffled order unless official; padded with 0) and counts
-    (B, P + E) int64."""
-    n_cells = height * width
-    words = _batch_words(seed, rng.STREAM_MULTIBLOCK_2D)
+    """I-JEPA multi-block masks (SPEC.md §2), placement by placement, every sample of the batch at once.
+    Returns blocks (B, P + E, H, W) bool (the P targets, then the E context blocks; True = in the
+    block), ids (B, P + E, H·W) int64 (a block's cells, ascending; context cells in key order unless
+    official; then 0) and counts (B, P + E) int64."""
+    stream = rng.STREAM_MULTIBLOCK_2D
+    words = _batch_words(seed, stream)
     pred_h, pred_w = multiblock_block_size(_unit_float(words[0]), pred_scale, aspect, height, width, official)
     enc_h, enc_w = multiblock_block_size(_unit_float(words[1]), enc_scale, (1.0, 1.0), height, width, official)
     inclusive = 0 if official else 1
-    enc_keep = min_keep if official else min(min_keep, enc_h * enc_w - 1)
+    samples = sample_offset + torch.arange(batch, dtype=torch.int64)
+
+    def place(call: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """(B, H, W): each sample's h x w block placed by its Philox call number `call` (B,)."""
+        x0, x1, _, _ = rng.draw(seed, call, samples, stream)
+        top, left = rng.below(x0, height - h + inclusive), rng.below(x1, width - w + inclusive)
+        return _span(top, h, height)[:, :, None] & _span(left, w, width)[:, None, :]
+
     blocks = torch.zeros((batch, num_pred + num_enc, height, width), dtype=torch.bool)
-    ids = torch.zeros((batch, num_pred + num_enc, n_cells), dtype=torch.int64)
-    counts = torch.zeros((batch, num_pred + num_enc), dtype=torch.int64)
-    calls = multiblock_calls(height, width, num_enc, num_pred, allow_overlap, official)
-    for b, sample_calls in enumerate(_sample_calls(seed, rng.STREAM_MULTIBLOCK_2D, batch, sample_offset, calls)):
-        draws = _Words(sample_calls)
-
-        def place(h: int, w: int) -> torch.Tensor:
-            x0, x1, _, _ = draws.call()
-            top, left = _below(x0, height - h + inclusive), _below(x1, width - w + inclusive)
-            rect = torch.zeros((height, width), dtype=torch.bool)
-            rect[top:top + h, left:left + w] = True
-            return rect
-
-        # targets: never constrained, so every placement keeps h·w cells; where h·w <= min_keep upstream
-        # retries forever (ijepa#68) and we keep the first placement
-        targets = [place(pred_h, pred_w) for _ in range(num_pred)]
-        for k, rect in enumerate(targets):
-            _write_block(blocks[b], ids[b], counts[b], k, rect.flatten().nonzero().flatten().tolist())
-        regions = [] if allow_overlap else targets
-        for e in range(num_enc):
-            tries, timeout = 0, MULTIBLOCK_TIMEOUT
-            while True:
-                cells = place(enc_h, enc_w)
-                for rect in regions[:max(len(regions) - tries, 0)]:
-                    cells &= ~rect
-                # unconstrained (no region left), every placement keeps enc_h·enc_w cells: accept it
-                if int(cells.sum()) > enc_keep or tries >= len(regions):
-                    break
-                timeout -= 1
-                if timeout == 0:
-                    tries, timeout = tries + 1, MULTIBLOCK_TIMEOUT
-            kept = cells.flatten().nonzero().flatten().tolist()
-            if not official:
-                _shuffle(kept, draws)
-            _write_block(blocks[b], ids[b], counts[b], num_pred + e, kept)
+    # targets: never constrained, so every placement keeps h·w cells; where h·w <= min_keep upstream
+    # retries forever (ijepa#68) and we keep the first placement
+    for k in range(num_pred):
+        blocks[:, k] = place(torch.full((batch,), k), pred_h, pred_w)
+    regions = 0 if allow_overlap else num_pred
+    # first_target[b, r, c]: the first target holding the cell (regions if none): a cell is outside the
+    # first n targets iff first_target >= n
+    first_target = torch.full((batch, height, width), regions, dtype=torch.int64)
+    for k in reversed(range(regions)):
+        first_target[blocks[:, k]] = k
+    keep = min_keep if official else min(min_keep, enc_h * enc_w - 1)
+    calls = torch.full((batch,), num_pred, dtype=torch.int64)
+    for e in range(num_enc):
+        active = torch.ones(batch, dtype=torch.bool)
+        used = torch.zeros(batch, dtype=torch.int64)
+        attempt = 0
+        while bool(active.any()):
+            # upstream's `tries` (targets dropped from the constraint) after `attempt` failed placements
+            constraining = max(regions - attempt // MULTIBLOCK_TIMEOUT, 0)
+            cells = place(calls + attempt, enc_h, enc_w) & (first_target >= constraining)
+            # unconstrained, every placement keeps enc_h·enc_w cells: accept it
+            accept = active & ((cells.flatten(1).sum(1) > keep) | (constraining == 0))
+            blocks[accept, num_pred + e] = cells[accept]
+            used[accept] = attempt + 1
+            active &= ~accept
+            attempt += 1
+        calls += used
+    ids, counts = _lists(blocks.flatten(2), [False] * num_pred + [not official] * num_enc, seed, stream, samples)
     return blocks, ids, counts
 
 
@@ -165,46 +148,38 @@ def multiblock_3d_block_size(words: tuple, temporal_scale: tuple[float, float],
     return (t, h, w) if official else (t, max(h, 1), max(w, 1))
 
 
-def multiblock_3d_calls(frames: int, height: int, width: int, num_blocks: int, official: bool) -> int:
-    """Upper bound of the Philox calls of one V-JEPA sample: the redraws and the two shuffles (fixed)."""
-    return MULTIBLOCK_3D_REDRAWS * num_blocks + (0 if official else 2 * -(-frames * height * width // 4))
-
-
 def multiblock_mask_3d(batch: int, frames: int, height: int, width: int, temporal_scale: tuple[float, float],
                        spatial_scale: tuple[float, float], aspect: tuple[float, float], num_blocks: int,
                        max_temporal_keep: float, official: bool, seed: int,
                        sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """V-JEPA 3-D multi-block masks (SPEC.md §3), step by step. Returns blocks (B, 2, T, H, W) bool
-    (0: the target, the union of the blocks; 1: the context, its complement), ids (B, 2, T·H·W) int64
-    (ascending if official, else shuffled; padded with 0) and counts (B, 2) int64."""
-    n_cells = frames * height * width
-    t, h, w = multiblock_3d_block_size(_batch_words(seed, rng.STREAM_MULTIBLOCK_3D), temporal_scale,
-                                       spatial_scale, aspect, frames, height, width, official)
+    """V-JEPA 3-D multi-block masks (SPEC.md §3), draw by draw, every sample of the batch at once.
+    Returns blocks (B, 2, T, H, W) bool (0: the target, the union of the blocks; 1: the context, its
+    complement), ids (B, 2, T·H·W) int64 (ascending if official, else in key order; then 0) and
+    counts (B, 2) int64. Redraw r of a sample uses the calls r·num_blocks + k."""
+    stream = rng.STREAM_MULTIBLOCK_3D
+    t, h, w = multiblock_3d_block_size(_batch_words(seed, stream), temporal_scale, spatial_scale, aspect, frames,
+                                       height, width, official)
     context_frames = max(1, int(frames * max_temporal_keep))
-    blocks = torch.zeros((batch, 2, frames, height, width), dtype=torch.bool)
-    ids = torch.zeros((batch, 2, n_cells), dtype=torch.int64)
-    counts = torch.zeros((batch, 2), dtype=torch.int64)
-    calls = multiblock_3d_calls(frames, height, width, num_blocks, official)
-    for b, sample_calls in enumerate(_sample_calls(seed, rng.STREAM_MULTIBLOCK_3D, batch, sample_offset, calls)):
-        draws = _Words(sample_calls)
-        for _ in range(MULTIBLOCK_3D_REDRAWS):
-            context = torch.ones((frames, height, width), dtype=torch.bool)
-            for _ in range(num_blocks):
-                x0, x1, x2, _ = draws.call()
-                top, left, start = _below(x0, height - h + 1), _below(x1, width - w + 1), _below(x2, frames - t + 1)
-                context[start:start + t, top:top + h, left:left + w] = False
-            context[context_frames:] = False
-            if bool(context.any()):
-                break
-        kept = context.flatten().nonzero().flatten().tolist()
-        hidden = (~context).flatten().nonzero().flatten().tolist()
-        if not official:
-            _shuffle(kept, draws)
-            _shuffle(hidden, draws)
-        _write_block(blocks[b], ids[b], counts[b], 0, hidden)
-        _write_block(blocks[b], ids[b], counts[b], 1, kept)
+    samples = sample_offset + torch.arange(batch, dtype=torch.int64)
+    context = torch.zeros((batch, frames, height, width), dtype=torch.bool)
+    active = torch.ones(batch, dtype=torch.bool)
+    for redraw in range(MULTIBLOCK_3D_REDRAWS):
+        drawn = torch.ones((batch, frames, height, width), dtype=torch.bool)
+        for k in range(num_blocks):
+            x0, x1, x2, _ = rng.draw(seed, redraw * num_blocks + k, samples, stream)
+            top, left = rng.below(x0, height - h + 1), rng.below(x1, width - w + 1)
+            start = rng.below(x2, frames - t + 1)
+            box = (_span(start, t, frames)[:, :, None, None] & _span(top, h, height)[:, None, :, None]
+                   & _span(left, w, width)[:, None, None, :])
+            drawn &= ~box
+        drawn[:, context_frames:] = False
+        context[active] = drawn[active]
+        active &= ~drawn.flatten(1).any(1)
+        if not bool(active.any()):
+            break
+    blocks = torch.stack([~context, context], dim=1)
+    ids, counts = _lists(blocks.flatten(2), [not official] * 2, seed, stream, samples)
     return blocks, ids, counts
-
 
 
 # ---- VideoMAE tube and running cell (SPEC.md §4, §5) ---------------------------------------------

@@ -54,7 +54,7 @@ class PhiloxFeed:
 def _ijepa_upstream(kw: dict, seed: int, batch: int):
     H, W = kw.get("height", 16), kw.get("width", 16)
     nenc, npred = kw.get("num_enc_masks", 1), kw.get("num_pred_masks", 4)
-    calls = reference.multiblock_calls(H, W, nenc, npred, kw.get("allow_overlap", False), True)
+    calls = reference.multiblock_calls(nenc, npred, kw.get("allow_overlap", False))
     collator = upstream_jepa.IJepaMaskCollator(
         input_size=(H, W), patch_size=1, enc_mask_scale=kw.get("enc_mask_scale", (0.85, 1.0)),
         pred_mask_scale=kw.get("pred_mask_scale", (0.15, 0.2)), aspect_ratio=kw.get("aspect_ratio", (0.75, 1.5)),
@@ -87,7 +87,7 @@ def test_official_equals_vjepa_generator(kw, seed):
         spatial_pred_mask_scale=kw.get("spatial_scale", (0.15, 0.15)),
         temporal_pred_mask_scale=kw.get("temporal_scale", (1.0, 1.0)), aspect_ratio=(0.75, 1.5), npred=blocks,
         max_context_frames_ratio=kw.get("max_temporal_keep", 1.0), max_keep=50,
-        draws=PhiloxFeed(seed, rng.STREAM_MULTIBLOCK_3D, 3, reference.multiblock_3d_calls(T, H, W, blocks, True)),
+        draws=PhiloxFeed(seed, rng.STREAM_MULTIBLOCK_3D, 3, reference.MULTIBLOCK_3D_REDRAWS * blocks),
         max_redraws=reference.MULTIBLOCK_3D_REDRAWS)
     masks_enc, masks_pred = generator(24)
     (got_enc,), (got_pred,) = multiblock_mask_3d(24, **kw, variant="official", seed=seed,

@@ -4,8 +4,9 @@
 //
 // Draws (rng.md): the block sizes of a batch from one Philox call at counter (0, 0, stream, 1), computed
 // on the host (multiblock_sizes / multiblock_3d_size); a sample's draws are its Philox calls at
-// (i, sample, stream, 0), i counting the calls it made: one per placement (x0 -> top, x1 -> left, and
-// x2 -> start frame in 3-D), then the words x0..x3 of further calls for the shuffles of the fixed variant.
+// (i, sample, stream, 0), i counting the placements it made (x0 -> top, x1 -> left, and x2 -> start
+// frame in 3-D; a V-JEPA redraw r uses the calls r * num_blocks + k); the shuffled lists of the fixed
+// variant are in the order of per-cell keys at (k * cells + cell, sample, stream, 2) (multiblock_key_order).
 //
 // Outputs of one sample: blocks (nblocks, cells) bytes, 1 = the cell is in the block; ids (nblocks,
 // cells) int64, the block's cells first (ascending; shuffled where the SPEC says), then 0; counts
@@ -29,23 +30,11 @@ constexpr uint32_t kStreamMultiblock3d = 6;
 constexpr int kMultiblockTimeout = 20;
 constexpr int kMultiblock3dRedraws = 20;
 
-// A sample's Philox calls in counter order, and its single words (x0..x3 of a fresh call, in order).
+// A sample's Philox calls in counter order (one per placement).
 struct MultiblockDraws {
   uint64_t seed;
   uint32_t sample, stream, counter = 0;
-  Philox4 pending{};
-  int used = 4;  // words of `pending` handed out
-  MK_HD MultiblockDraws(uint64_t seed_, uint32_t sample_, uint32_t stream_)
-      : seed(seed_), sample(sample_), stream(stream_) {}
   MK_HD Philox4 call() { return draw(seed, counter++, sample, stream); }
-  MK_HD uint32_t word() {
-    if (used == 4) {
-      pending = call();
-      used = 0;
-    }
-    const uint32_t words[4] = {pending.x0, pending.x1, pending.x2, pending.x3};
-    return words[used++];
-  }
 };
 
 // min(round half to even (x), side) for x >= 0, possibly infinite: compared as doubles before converting.
@@ -105,14 +94,36 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
   return p;
 }
 
-// Fisher-Yates from the end: slot j swaps with below(word, j + 1), j = n - 1 .. 1.
-MK_HD void multiblock_shuffle(int64_t* ids, int64_t n, MultiblockDraws& draws) {
-  for (int64_t j = n - 1; j > 0; --j) {
-    const int64_t k = below(draws.word(), static_cast<uint32_t>(j + 1));
-    const int64_t tmp = ids[j];
-    ids[j] = ids[k];
-    ids[k] = tmp;
+// The cells of a shuffled list in key order: key of (block k, cell c) = x0 of Philox at
+// (k * cells + c, sample, stream, 2), ties by cell. ids[0, n) holds the cells; sorted in place as packed
+// (key << 32 | cell) by a heap sort (in place, no recursion: the same code on a GPU thread).
+MK_HD void multiblock_key_order(int64_t* ids, int64_t n, int64_t block, int64_t cells, uint64_t seed,
+                                uint32_t sample, uint32_t stream) {
+  uint64_t* packed = reinterpret_cast<uint64_t*>(ids);
+  for (int64_t j = 0; j < n; ++j) {
+    const uint64_t cell = static_cast<uint64_t>(ids[j]);
+    const uint32_t key = philox4x32_10(static_cast<uint32_t>(block * cells + ids[j]), sample, stream, 2u, seed).x0;
+    packed[j] = (static_cast<uint64_t>(key) << 32) | cell;
   }
+  const auto sift_down = [packed](int64_t root, int64_t end) {
+    while (2 * root + 1 < end) {
+      int64_t child = 2 * root + 1;
+      if (child + 1 < end && packed[child] < packed[child + 1]) ++child;
+      if (!(packed[root] < packed[child])) return;
+      const uint64_t tmp = packed[root];
+      packed[root] = packed[child];
+      packed[child] = tmp;
+      root = child;
+    }
+  };
+  for (int64_t start = n / 2 - 1; start >= 0; --start) sift_down(start, n);
+  for (int64_t end = n - 1; end > 0; --end) {
+    const uint64_t tmp = packed[0];
+    packed[0] = packed[end];
+    packed[end] = tmp;
+    sift_down(0, end);
+  }
+  for (int64_t j = 0; j < n; ++j) ids[j] = static_cast<int64_t>(packed[j] & 0xffffffffull);
 }
 
 // ids[0, count) = the cells of `block` in ascending order, ids[count, cells) = 0; returns count.
@@ -131,7 +142,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
                              uint64_t seed, int64_t sample) {
   const int64_t H = p.height, W = p.width, cells = H * W;
   const int64_t inclusive = p.official ? 0 : 1;
-  MultiblockDraws draws(seed, static_cast<uint32_t>(sample), kStreamMultiblock2d);
+  MultiblockDraws draws{seed, static_cast<uint32_t>(sample), kStreamMultiblock2d};
   for (int64_t k = 0; k < p.num_pred; ++k) {
     uint8_t* block = blocks + k * cells;
     const Philox4 d = draws.call();
@@ -176,7 +187,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
       }
     int64_t* list = ids + k * cells;
     counts[k] = multiblock_list(block, list, cells);
-    if (!p.official) multiblock_shuffle(list, counts[k], draws);
+    if (!p.official) multiblock_key_order(list, counts[k], k, cells, seed, draws.sample, draws.stream);
   }
 }
 
@@ -216,7 +227,7 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
   const BlockSize s = p.size;
   uint8_t* target = blocks;
   uint8_t* context = blocks + cells;
-  MultiblockDraws draws(seed, static_cast<uint32_t>(sample), kStreamMultiblock3d);
+  MultiblockDraws draws{seed, static_cast<uint32_t>(sample), kStreamMultiblock3d};
   int64_t kept = 0;
   for (int redraw = 0; redraw < kMultiblock3dRedraws && kept == 0; ++redraw) {
     for (int64_t c = 0; c < cells; ++c) context[c] = 1;
@@ -237,8 +248,8 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
   counts[0] = multiblock_list(target, ids, cells);
   counts[1] = multiblock_list(context, ids + cells, cells);
   if (!p.official) {
-    multiblock_shuffle(ids + cells, counts[1], draws);
-    multiblock_shuffle(ids, counts[0], draws);
+    multiblock_key_order(ids, counts[0], 0, cells, seed, draws.sample, draws.stream);
+    multiblock_key_order(ids + cells, counts[1], 1, cells, seed, draws.sample, draws.stream);
   }
 }
 
