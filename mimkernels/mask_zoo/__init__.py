@@ -35,7 +35,7 @@ __all__ += ["MultiBlockMasks", "multiblock_mask", "multiblock_mask_3d"]
 
 _MULTIBLOCK_VARIANTS = ("fixed", "official")
 _MAX_CELLS = 1 << 31       # cells of a grid
-_MAX_OUTPUT = 1 << 25      # batch x blocks x cells: 256 MiB of int64 index lists (split larger batches)
+_MAX_OUTPUT = 1 << 22      # batch x blocks x cells: 32 MiB of int64 index lists (split larger batches)
 
 
 class MultiBlockMasks(NamedTuple):
@@ -94,7 +94,7 @@ def _multiblock_common(variant: str, batch: int, sample_offset: int, sides: dict
     check_int(batch, "batch", minimum=0)
     if cells >= _MAX_CELLS or batch * blocks * cells > _MAX_OUTPUT:
         raise ValueError(f"{op}: {' x '.join(sides)} = {' x '.join(map(str, sides.values()))} cells for batch {batch} "
-                         f"and {blocks} blocks: batch x blocks x cells must be <= 2^25 (int64 index lists; split "
+                         f"and {blocks} blocks: batch x blocks x cells must be <= 2^22 (int64 index lists; split "
                          f"the batch with sample_offset)")
     rng.check_sample_offset(sample_offset, batch)
     dev = _device_arg(device)
@@ -199,7 +199,7 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     return _multiblock_result(*out, 1)
 
 
-_MAX_BLOCKS = 1024        # blocks per sample (upstream: 1 + 4, and 8)
+_MAX_BLOCKS = 64          # blocks per sample (upstream: 1 + 4, and 8)
 _MAX_ASPECT = 1e6
 
 

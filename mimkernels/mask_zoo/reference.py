@@ -43,17 +43,22 @@ def _span(start: torch.Tensor, length: int, side: int) -> torch.Tensor:
     return (i >= start[:, None]) & (i < start[:, None] + length)
 
 
-def _lists(blocks: torch.Tensor, shuffled: list[bool], seed: int, stream: int,
-           samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, ascending, or,
-    where shuffled[k], ordered by their keys x0 of Philox at (k·N + cell, sample, stream, 2) (ties by
-    cell); then 0."""
-    batch, nblocks, n = blocks.shape
+def _cell_keys(seed: int, stream: int, samples: torch.Tensor, n: int, families: int) -> torch.Tensor:
+    """(B, families, n) int64: the sort key of cell c in key family j, word c mod 4 of Philox at
+    (c div 4, sample, stream, 2 + j)."""
+    counter = torch.arange(-(-n // 4), dtype=torch.int64).view(1, 1, -1)
+    family = 2 + torch.arange(families, dtype=torch.int64).view(1, -1, 1)
+    words = rng.philox4x32_10(counter, samples.view(-1, 1, 1), stream, family, seed)
+    return torch.stack(words, dim=-1).flatten(-2)[..., :n]
+
+
+def _lists(blocks: torch.Tensor, keys: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, in ascending
+    (keys[b, k, cell], cell) order (ascending cells where keys is None), then 0."""
+    n = blocks.shape[-1]
     order = (~blocks).to(torch.int64) << 32
-    if any(shuffled):
-        counter = torch.arange(nblocks * n, dtype=torch.int64).view(1, nblocks, n)
-        keys = rng.philox4x32_10(counter, samples.view(-1, 1, 1), stream, 2, seed)[0]
-        order = order + keys * torch.tensor(shuffled, dtype=torch.int64).view(1, nblocks, 1)
+    if keys is not None:
+        order = order + keys
     ids = torch.sort(order, dim=-1, stable=True).indices
     counts = blocks.sum(-1)
     ids[torch.arange(n) >= counts[..., None]] = 0
@@ -96,9 +101,8 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
     inclusive = 0 if official else 1
     samples = sample_offset + torch.arange(batch, dtype=torch.int64)
 
-    def place(call: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """(B, H, W): each sample's h x w block placed by its Philox call number `call` (B,)."""
-        x0, x1, _, _ = rng.draw(seed, call, samples, stream)
+    def place(x0: torch.Tensor, x1: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """(B, H, W): each sample's h x w block placed by the words x0 (top), x1 (left) of its call."""
         top, left = rng.below(x0, height - h + inclusive), rng.below(x1, width - w + inclusive)
         return _span(top, h, height)[:, :, None] & _span(left, w, width)[:, None, :]
 
@@ -106,7 +110,8 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
     # targets: never constrained, so every placement keeps h·w cells; where h·w <= min_keep upstream
     # retries forever (ijepa#68) and we keep the first placement
     for k in range(num_pred):
-        blocks[:, k] = place(torch.full((batch,), k), pred_h, pred_w)
+        x0, x1, _, _ = rng.draw(seed, k, samples, stream)
+        blocks[:, k] = place(x0, x1, pred_h, pred_w)
     regions = 0 if allow_overlap else num_pred
     # first_target[b, r, c]: the first target holding the cell (regions if none): a cell is outside the
     # first n targets iff first_target >= n
@@ -118,11 +123,17 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
     for e in range(num_enc):
         active = torch.ones(batch, dtype=torch.bool)
         used = torch.zeros(batch, dtype=torch.int64)
-        attempt = 0
+        # a block of <= keep cells fails every constrained placement: straight to the first unconstrained one
+        attempt = MULTIBLOCK_TIMEOUT * regions if keep >= enc_h * enc_w else 0
         while bool(active.any()):
+            if attempt % MULTIBLOCK_TIMEOUT == 0:  # the calls of the next MULTIBLOCK_TIMEOUT placements
+                drawn = rng.draw(seed, calls[:, None] + attempt + torch.arange(MULTIBLOCK_TIMEOUT), samples[:, None],
+                                 stream)
+                first = attempt
             # upstream's `tries` (targets dropped from the constraint) after `attempt` failed placements
             constraining = max(regions - attempt // MULTIBLOCK_TIMEOUT, 0)
-            cells = place(calls + attempt, enc_h, enc_w) & (first_target >= constraining)
+            cells = (place(drawn[0][:, attempt - first], drawn[1][:, attempt - first], enc_h, enc_w)
+                     & (first_target >= constraining))
             # unconstrained, every placement keeps enc_h·enc_w cells: accept it
             accept = active & ((cells.flatten(1).sum(1) > keep) | (constraining == 0))
             blocks[accept, num_pred + e] = cells[accept]
@@ -130,7 +141,11 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
             active &= ~accept
             attempt += 1
         calls += used
-    ids, counts = _lists(blocks.flatten(2), [False] * num_pred + [not official] * num_enc, seed, stream, samples)
+    keys = None
+    if not official:  # context block e: key family e
+        keys = torch.cat([torch.zeros((batch, num_pred, height * width), dtype=torch.int64),
+                          _cell_keys(seed, stream, samples, height * width, num_enc)], dim=1)
+    ids, counts = _lists(blocks.flatten(2), keys)
     return blocks, ids, counts
 
 
@@ -178,7 +193,9 @@ def multiblock_mask_3d(batch: int, frames: int, height: int, width: int, tempora
         if not bool(active.any()):
             break
     blocks = torch.stack([~context, context], dim=1)
-    ids, counts = _lists(blocks.flatten(2), [not official] * 2, seed, stream, samples)
+    # target and context hold disjoint cells: one key family for both
+    keys = None if official else _cell_keys(seed, stream, samples, frames * height * width, 1).expand(-1, 2, -1)
+    ids, counts = _lists(blocks.flatten(2), keys)
     return blocks, ids, counts
 
 

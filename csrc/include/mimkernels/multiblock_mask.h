@@ -6,7 +6,7 @@
 // on the host (multiblock_sizes / multiblock_3d_size); a sample's draws are its Philox calls at
 // (i, sample, stream, 0), i counting the placements it made (x0 -> top, x1 -> left, and x2 -> start
 // frame in 3-D; a V-JEPA redraw r uses the calls r * num_blocks + k); the shuffled lists of the fixed
-// variant are in the order of per-cell keys at (k * cells + cell, sample, stream, 2) (multiblock_key_order).
+// variant are in the order of per-cell keys at (cell / 4, sample, stream, 2 + j) (multiblock_key_order).
 //
 // Outputs of one sample: blocks (nblocks, cells) bytes, 1 = the cell is in the block; ids (nblocks,
 // cells) int64, the block's cells first (ascending; shuffled where the SPEC says), then 0; counts
@@ -94,16 +94,24 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
   return p;
 }
 
-// The cells of a shuffled list in key order: key of (block k, cell c) = x0 of Philox at
-// (k * cells + c, sample, stream, 2), ties by cell. ids[0, n) holds the cells; sorted in place as packed
-// (key << 32 | cell) by a heap sort (in place, no recursion: the same code on a GPU thread).
-MK_HD void multiblock_key_order(int64_t* ids, int64_t n, int64_t block, int64_t cells, uint64_t seed,
-                                uint32_t sample, uint32_t stream) {
+// The cells of a shuffled list in key order: the key of cell c in key family j is word c mod 4 of Philox
+// at (c / 4, sample, stream, 2 + j), ties by cell. ids[0, n) holds the cells, ascending (so the Philox
+// call of a group of 4 cells is made once); sorted in place as packed (key << 32 | cell) by a heap sort
+// (in place, no recursion: the same code on a GPU thread).
+MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
+                                uint32_t stream) {
   uint64_t* packed = reinterpret_cast<uint64_t*>(ids);
+  int64_t group = -1;
+  Philox4 words{};
   for (int64_t j = 0; j < n; ++j) {
-    const uint64_t cell = static_cast<uint64_t>(ids[j]);
-    const uint32_t key = philox4x32_10(static_cast<uint32_t>(block * cells + ids[j]), sample, stream, 2u, seed).x0;
-    packed[j] = (static_cast<uint64_t>(key) << 32) | cell;
+    const int64_t cell = ids[j];
+    if (cell / 4 != group) {
+      group = cell / 4;
+      words = philox4x32_10(static_cast<uint32_t>(group), sample, stream, 2u + family, seed);
+    }
+    const uint32_t lane = static_cast<uint32_t>(cell & 3);
+    const uint32_t key = lane == 0 ? words.x0 : lane == 1 ? words.x1 : lane == 2 ? words.x2 : words.x3;
+    packed[j] = (static_cast<uint64_t>(key) << 32) | static_cast<uint64_t>(cell);
   }
   const auto sift_down = [packed](int64_t root, int64_t end) {
     while (2 * root + 1 < end) {
@@ -187,7 +195,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
       }
     int64_t* list = ids + k * cells;
     counts[k] = multiblock_list(block, list, cells);
-    if (!p.official) multiblock_key_order(list, counts[k], k, cells, seed, draws.sample, draws.stream);
+    if (!p.official) multiblock_key_order(list, counts[k], static_cast<uint32_t>(e), seed, draws.sample, draws.stream);
   }
 }
 
@@ -248,8 +256,9 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
   counts[0] = multiblock_list(target, ids, cells);
   counts[1] = multiblock_list(context, ids + cells, cells);
   if (!p.official) {
-    multiblock_key_order(ids, counts[0], 0, cells, seed, draws.sample, draws.stream);
-    multiblock_key_order(ids + cells, counts[1], 1, cells, seed, draws.sample, draws.stream);
+    // target and context hold disjoint cells: one key family for both
+    multiblock_key_order(ids, counts[0], 0u, seed, draws.sample, draws.stream);
+    multiblock_key_order(ids + cells, counts[1], 0u, seed, draws.sample, draws.stream);
   }
 }
 
