@@ -289,3 +289,61 @@ def test_3d_union_coverage_matches_upstream():
     pooled = (ours + theirs) / 2
     z = (ours - theirs) / (pooled * (1 - pooled) * 2 / 20_000).clamp_min(1e-12).sqrt()
     assert z.abs().max() < 5, z.abs().max()
+
+
+# ---- collators: drop-in for ijepa's / lightly's train loops, V-JEPA's -----------------------------------
+
+def test_collator_lists_and_seeding():
+    from mimkernels.mask_zoo.nn import MultiBlockMaskCollator
+    samples = [torch.full((3,), float(i)) for i in range(8)]
+    collator = MultiBlockMaskCollator(224, 14, (0.85, 1.0), (0.15, 0.2), (0.75, 1.5), 1, 4, 10, seed=3)
+    collated, masks_enc, masks_pred = collator(samples)
+    assert torch.equal(collated, torch.stack(samples)) and len(masks_enc) == 1 and len(masks_pred) == 4
+    # the masks of batch 0 of epoch 0: multiblock_mask with MaskCollator's seed
+    seed = rng.derive_seed(rng.derive_seed(collator.seed, 0), 0, 0)
+    enc, pred = multiblock_mask(8, 16, 16, num_pred_masks=4, seed=seed).to_upstream()
+    assert all(torch.equal(a, b) for a, b in zip(masks_enc + masks_pred, enc + pred))
+    _, next_enc, _ = collator(samples)
+    assert not torch.equal(next_enc[0], masks_enc[0]) or next_enc[0].shape != masks_enc[0].shape
+
+
+def test_vjepa_collator_vitl16():
+    from mimkernels.mask_zoo.nn import MultiBlock3DMaskCollator
+    collator = MultiBlock3DMaskCollator(upstream_jepa.VITL16_MASKS, seed=1)
+    _, masks_enc, masks_pred = collator([torch.zeros(2) for _ in range(4)])
+    assert len(masks_enc) == len(masks_pred) == 2
+    for enc, pred in zip(masks_enc, masks_pred):
+        assert enc.shape[0] == pred.shape[0] == 4 and enc.dtype == torch.int64
+        assert int(enc.max()) < 8 * 14 * 14
+        assert not any(bool(torch.isin(enc[b], pred[b]).any()) for b in range(4))
+
+
+def test_lightly_ijepa_drop_in():
+    """mimkernels' collator in place of lightly's IJEPAMaskCollator: the same outputs' structure, consumed
+    by lightly's apply_masks; lightly's copy of upstream never puts the last row or column in a mask."""
+    pytest.importorskip("lightly")
+    from lightly.data.ijepa_collate import IJEPAMaskCollator
+    from lightly.models.utils import apply_masks
+
+    from mimkernels.mask_zoo.nn import MultiBlockMaskCollator
+    args = dict(input_size=(224, 224), patch_size=14, enc_mask_scale=(0.85, 1.0), pred_mask_scale=(0.15, 0.2),
+                aspect_ratio=(0.75, 1.5), nenc=1, npred=4, min_keep=10)
+    samples = [(torch.randn(3, 4, 4), 0) for _ in range(16)]
+    theirs, ours = IJEPAMaskCollator(**args), MultiBlockMaskCollator(**args, seed=0)
+    torch.manual_seed(0)
+    seen = torch.zeros(256, dtype=torch.bool)
+    for _ in range(4):
+        got, want = ours(samples), theirs(samples)
+        assert type(got) is type(want) and len(got) == len(want) == 3
+        for ours_lists, their_lists in zip(got[1:], want[1:]):
+            assert len(ours_lists) == len(their_lists)
+            for a, b in zip(ours_lists, their_lists):
+                assert a.dtype == b.dtype == torch.int64 and a.shape[0] == b.shape[0] == 16
+        tokens = torch.randn(16, 256, 8)
+        assert apply_masks(tokens, got[1]).shape == (16, got[1][0].shape[1], 8)
+        assert apply_masks(tokens, got[2]).shape == (64, got[2][0].shape[1], 8)
+        for lists in want[1:]:
+            for t in lists:
+                seen[t.flatten()] = True
+    edge = seen.view(16, 16)
+    assert not bool(edge[-1].any()) and not bool(edge[:, -1].any())
