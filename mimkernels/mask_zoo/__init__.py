@@ -58,9 +58,11 @@ class MultiBlockMasks(NamedTuple):
     def to_upstream(self, max_keep: int | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """(masks_enc, masks_pred) as I-JEPA's / V-JEPA's collators return them: a list of E (and of P)
         int64 tensors (B, K), every index list cut to the batch minimum K of its kind (context: at most
-        max_keep, V-JEPA's option), then sorted. With variant="official" the lists are upstream's,
-        bit for bit; otherwise the cut keeps a uniformly random subset of each list (no positional bias).
-        Reads the counts on the host: for DataLoader collators (CPU), not for a training step."""
+        max_keep, V-JEPA's option). With variant="official" the lists are upstream's, bit for bit
+        (ascending, so the cut drops the last rows / frames); otherwise the lists are in random order, so
+        the cut keeps a uniformly random subset of each (no positional bias), and stay in that order
+        (apply_masks gathers: the order of a list does not matter to the models). Reads the counts on
+        the host: for DataLoader collators (CPU), not for a training step."""
         return (_cut_lists(self.context_ids, self.context_counts, max_keep),
                 _cut_lists(self.target_ids, self.target_counts, None))
 
@@ -69,7 +71,7 @@ def _cut_lists(ids: torch.Tensor, counts: torch.Tensor, max_keep: int | None) ->
     keep = int(counts.min()) if counts.numel() else 0
     if max_keep is not None:
         keep = min(keep, max_keep)
-    return list(torch.sort(ids[:, :, :keep], dim=-1).values.unbind(1))
+    return list(ids[:, :, :keep].unbind(1))
 
 
 def _pair(value, name: str, *, minimum: float, maximum: float | None, strict_minimum: bool = False):

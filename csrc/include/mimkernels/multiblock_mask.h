@@ -15,6 +15,9 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#if !defined(__CUDA_ARCH__)
+#include <algorithm>
+#endif
 
 #include "mimkernels/block_mask.h"  // uniform_between
 #include "mimkernels/common.h"
@@ -96,8 +99,8 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
 
 // The cells of a shuffled list in key order: the key of cell c in key family j is word c mod 4 of Philox
 // at (c / 4, sample, stream, 2 + j), ties by cell. ids[0, n) holds the cells, ascending (so the Philox
-// call of a group of 4 cells is made once); sorted in place as packed (key << 32 | cell) by a heap sort
-// (in place, no recursion: the same code on a GPU thread).
+// call of a group of 4 cells is made once); sorted in place as packed (key << 32 | cell), distinct values:
+// std::sort on the host, a heap sort (in place, no recursion) on a GPU thread, the same order.
 MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
                                 uint32_t stream) {
   uint64_t* packed = reinterpret_cast<uint64_t*>(ids);
@@ -113,6 +116,7 @@ MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64
     const uint32_t key = lane == 0 ? words.x0 : lane == 1 ? words.x1 : lane == 2 ? words.x2 : words.x3;
     packed[j] = (static_cast<uint64_t>(key) << 32) | static_cast<uint64_t>(cell);
   }
+#if defined(__CUDA_ARCH__)
   const auto sift_down = [packed](int64_t root, int64_t end) {
     while (2 * root + 1 < end) {
       int64_t child = 2 * root + 1;
@@ -131,6 +135,9 @@ MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64
     packed[end] = tmp;
     sift_down(0, end);
   }
+#else
+  std::sort(packed, packed + n);  // the packed values are distinct: every sort gives the same order
+#endif
   for (int64_t j = 0; j < n; ++j) ids[j] = static_cast<int64_t>(packed[j] & 0xffffffffull);
 }
 
