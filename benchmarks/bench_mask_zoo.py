@@ -42,6 +42,8 @@ def _ijepa_upstream(**config):
 
 def _ijepa_lightly(batch: int):
     """lightly's IJEPAMaskCollator (a copy of ijepa's, torch draws) on `batch` tiny samples."""
+    from mimkernels.testing import make_torchvision_importable
+    make_torchvision_importable()  # lightly imports torchvision
     from lightly.data.ijepa_collate import IJEPAMaskCollator
     collator = IJEPAMaskCollator(input_size=(224, 224), patch_size=14, enc_mask_scale=(0.85, 1.0),
                                  pred_mask_scale=(0.15, 0.2), aspect_ratio=(0.75, 1.5), nenc=1, npred=4, min_keep=10)
@@ -51,7 +53,8 @@ def _ijepa_lightly(batch: int):
 
 def _vjepa_upstream():
     from benchmarks import upstream_jepa
-    collator = upstream_jepa.VJepaMaskCollator(upstream_jepa.VITL16_MASKS, draws=upstream_jepa.PythonDraws(0))
+    collator = upstream_jepa.VJepaMaskCollator(upstream_jepa.VITL16_MASKS, patch_size=16,
+                                               draws=upstream_jepa.PythonDraws(0))
     return lambda batch: [generator(batch) for generator in collator.mask_generators]
 
 
