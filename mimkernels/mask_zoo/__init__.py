@@ -24,7 +24,7 @@ from mimkernels import _backends, _native, rng
 from mimkernels.checks import as_device, check_float, check_int, check_tensor
 from mimkernels.mask_zoo import ops as _ops  # noqa: F401  (puts the family's ops in the catalogue)
 from mimkernels.mask_zoo import reference
-from mimkernels.masking import _device_arg, _seed_arg
+from mimkernels.masking import _FAST, _SEED_LIMIT, _cache, _device_arg, _seed_arg
 
 __all__ = []  # each section adds its public names
 
@@ -103,6 +103,45 @@ def _multiblock_common(variant: str, batch: int, sample_offset: int, sides: dict
     return variant == "official", dev, _backends.resolve(op, backend, dev)
 
 
+# The per-call fast path (a collator drawing the masks of one sample or one batch per call), as masking's:
+# with the cpp backend, plain ints and no device / generator, outside torch.compile, a call whose other
+# arguments were validated before (cached by value and type) calls `_C` directly.
+_MULTIBLOCK_SETTINGS: dict = {}
+
+
+def _settings_key(op: str, *values):
+    """The cache key of a call's settings (values and their types, tuples element-wise); None when unhashable."""
+    flat = []
+    for v in values:
+        flat.append((v, type(v), tuple(map(type, v)) if isinstance(v, tuple) else ()))
+    key = (op, tuple(flat))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _fast_call(batch, seed, sample_offset, device, generator, backend) -> bool:
+    return (_FAST and device is None and generator is None and (backend == "auto" or backend == "cpp")
+            and type(batch) is int and type(seed) is int and type(sample_offset) is int and 0 <= seed < _SEED_LIMIT
+            and 0 <= batch and 0 <= sample_offset and sample_offset + batch <= (1 << 32)
+            and not torch.compiler.is_compiling())
+
+
+def _run_cpu(entry: str, batch: int, setting: tuple, seed: int, sample_offset: int):
+    """`_C.<entry>` on fresh CPU outputs; setting = (grid, blocks, per-op arguments)."""
+    grid, blocks, args = setting
+    cells = 1
+    for side in grid:
+        cells *= side
+    out = (torch.empty((batch, blocks, *grid), dtype=torch.bool), torch.empty((batch, blocks, cells), dtype=torch.int64),
+           torch.empty((batch, blocks), dtype=torch.int64))
+    getattr(_native.lib, entry)(*(t.data_ptr() for t in out), batch, *args, seed, sample_offset,
+                                1 if batch <= 1 else _native.cpu_threads(batch))
+    return out
+
+
 def _multiblock_result(blocks: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, num_pred: int) -> MultiBlockMasks:
     return MultiBlockMasks(blocks[:, num_pred:], blocks[:, :num_pred], ids[:, num_pred:], counts[:, num_pred:],
                            ids[:, :num_pred], counts[:, :num_pred])
@@ -132,6 +171,13 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
     `to_upstream` drops a uniformly random subset; a context block that cannot keep more than min_keep
     cells is accepted once it keeps all of them.
     """
+    key = _settings_key("2d", height, width, enc_mask_scale, pred_mask_scale, aspect_ratio, num_enc_masks,
+                        num_pred_masks, min_keep, allow_overlap, variant)
+    if _fast_call(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
+        setting = _MULTIBLOCK_SETTINGS[key]
+        if batch * setting[1] * height * width <= _MAX_OUTPUT:
+            return _multiblock_result(*_run_cpu("multiblock_mask_cpu", batch, setting, seed, sample_offset),
+                                      num_pred_masks)
     seed = _seed_arg(seed)
     check_int(num_enc_masks, "num_enc_masks", minimum=0)
     check_int(num_pred_masks, "num_pred_masks", minimum=0)
@@ -147,15 +193,17 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
     official, dev, be = _multiblock_common(variant, batch, sample_offset, {"height": height, "width": width},
                                            num_enc_masks + num_pred_masks, device, backend, "multiblock_mask")
     min_keep = min(min_keep, height * width)
-    key = rng.resolve_seed(seed, generator)
+    seed_key = rng.resolve_seed(seed, generator)
     args = (batch, height, width, *enc_scale, *pred_scale, *aspect, num_enc_masks, num_pred_masks, min_keep,
             allow_overlap, official)
     if be == "torch":
         out = [t.to(dev) for t in reference.multiblock_mask(batch, height, width, enc_scale, pred_scale, aspect,
                                                             num_enc_masks, num_pred_masks, min_keep, allow_overlap,
-                                                            official, key, sample_offset)]
+                                                            official, seed_key, sample_offset)]
     else:
-        out = getattr(torch.ops.mimkernels.multiblock_mask, be)(*args, rng.seed_to_i64(key), sample_offset, dev)
+        if be == "cpp" and key is not None:
+            _cache(_MULTIBLOCK_SETTINGS, key, ((height, width), num_enc_masks + num_pred_masks, args[1:]))
+        out = getattr(torch.ops.mimkernels.multiblock_mask, be)(*args, rng.seed_to_i64(seed_key), sample_offset, dev)
     return _multiblock_result(*out, num_pred_masks)
 
 
@@ -178,6 +226,12 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     which keeps the first frames' tokens: jepa#50). variant="fixed" (default): both lists in random
     order, so the cut keeps a uniformly random subset; blocks at least 1 x 1 (upstream's can be empty).
     """
+    key = _settings_key("3d", frames, height, width, spatial_scale, temporal_scale, aspect_ratio, num_blocks,
+                        max_temporal_keep, variant)
+    if _fast_call(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
+        setting = _MULTIBLOCK_SETTINGS[key]
+        if batch * 2 * frames * height * width <= _MAX_OUTPUT:
+            return _multiblock_result(*_run_cpu("multiblock_mask_3d_cpu", batch, setting, seed, sample_offset), 1)
     seed = _seed_arg(seed)
     check_int(num_blocks, "num_blocks", minimum=0)
     if num_blocks > _MAX_BLOCKS:
@@ -189,15 +243,17 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     official, dev, be = _multiblock_common(variant, batch, sample_offset,
                                            {"frames": frames, "height": height, "width": width}, 2, device,
                                            backend, "multiblock_mask_3d")
-    key = rng.resolve_seed(seed, generator)
+    seed_key = rng.resolve_seed(seed, generator)
     if be == "torch":
         out = [t.to(dev) for t in reference.multiblock_mask_3d(batch, frames, height, width, t_scale, s_scale,
                                                                aspect, num_blocks, max_temporal_keep, official,
-                                                               key, sample_offset)]
+                                                               seed_key, sample_offset)]
     else:
-        out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(
-            batch, frames, height, width, *t_scale, *s_scale, *aspect, num_blocks, max_temporal_keep, official,
-            rng.seed_to_i64(key), sample_offset, dev)
+        args = (frames, height, width, *t_scale, *s_scale, *aspect, num_blocks, max_temporal_keep, official)
+        if be == "cpp" and key is not None:
+            _cache(_MULTIBLOCK_SETTINGS, key, ((frames, height, width), 2, args))
+        out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(batch, *args, rng.seed_to_i64(seed_key),
+                                                                   sample_offset, dev)
     return _multiblock_result(*out, 1)
 
 

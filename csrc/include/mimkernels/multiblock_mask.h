@@ -17,6 +17,7 @@
 #include <cstdint>
 #if !defined(__CUDA_ARCH__)
 #include <algorithm>
+#include <vector>
 #endif
 
 #include "mimkernels/block_mask.h"  // uniform_between
@@ -97,25 +98,56 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
   return p;
 }
 
+#if !defined(__CUDA_ARCH__)
+// Ascending sort of n distinct packed (key << 32 | cell) values given in ascending cell order, on the host:
+// std::sort for short lists, else a stable LSD radix sort of the key bytes (4 passes; cells tie-break by
+// the input order, which is theirs). Every correct sort gives the same order.
+inline void multiblock_sort_host(uint64_t* packed, int64_t n) {
+  if (n < 256) {
+    std::sort(packed, packed + n);
+    return;
+  }
+  thread_local std::vector<uint64_t> scratch;
+  if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
+  uint64_t* src = packed;
+  uint64_t* dst = scratch.data();
+  for (int shift = 32; shift < 64; shift += 8) {
+    int64_t start[257] = {0};
+    for (int64_t j = 0; j < n; ++j) ++start[((src[j] >> shift) & 0xff) + 1];
+    for (int b = 0; b < 256; ++b) start[b + 1] += start[b];
+    for (int64_t j = 0; j < n; ++j) dst[start[(src[j] >> shift) & 0xff]++] = src[j];
+    uint64_t* tmp = src;
+    src = dst;
+    dst = tmp;
+  }
+  // 4 passes: the result is back in `packed`
+}
+#endif
+
 // The cells of a shuffled list in key order: the key of cell c in key family j is word c mod 4 of Philox
 // at (c / 4, sample, stream, 2 + j), ties by cell. ids[0, n) holds the cells, ascending (so the Philox
 // call of a group of 4 cells is made once); sorted in place as packed (key << 32 | cell), distinct values:
-// std::sort on the host, a heap sort (in place, no recursion) on a GPU thread, the same order.
-MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
-                                uint32_t stream) {
-  uint64_t* packed = reinterpret_cast<uint64_t*>(ids);
+// multiblock_sort_host on the host, a heap sort (in place, no recursion) on a GPU thread, the same order.
+// Keys of cells in ascending order: Philox of a group of 4 cells computed once.
+struct MultiblockCellKeys {
+  uint64_t seed;
+  uint32_t sample, stream, family;
   int64_t group = -1;
   Philox4 words{};
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t cell = ids[j];
+  // (key << 32) | cell
+  MK_HD uint64_t packed(int64_t cell) {
     if (cell / 4 != group) {
       group = cell / 4;
       words = philox4x32_10(static_cast<uint32_t>(group), sample, stream, 2u + family, seed);
     }
-    const uint32_t lane = static_cast<uint32_t>(cell & 3);
+    const int64_t lane = cell & 3;
     const uint32_t key = lane == 0 ? words.x0 : lane == 1 ? words.x1 : lane == 2 ? words.x2 : words.x3;
-    packed[j] = (static_cast<uint64_t>(key) << 32) | static_cast<uint64_t>(cell);
+    return (static_cast<uint64_t>(key) << 32) | static_cast<uint64_t>(cell);
   }
+};
+
+// packed[0, n) (distinct values) ascending, then each replaced by its cell (the low word).
+MK_HD void multiblock_sort_packed(uint64_t* packed, int64_t n) {
 #if defined(__CUDA_ARCH__)
   const auto sift_down = [packed](int64_t root, int64_t end) {
     while (2 * root + 1 < end) {
@@ -136,9 +168,17 @@ MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64
     sift_down(0, end);
   }
 #else
-  std::sort(packed, packed + n);  // the packed values are distinct: every sort gives the same order
+  multiblock_sort_host(packed, n);
 #endif
-  for (int64_t j = 0; j < n; ++j) ids[j] = static_cast<int64_t>(packed[j] & 0xffffffffull);
+  for (int64_t j = 0; j < n; ++j) packed[j] &= 0xffffffffull;
+}
+
+MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
+                                uint32_t stream) {
+  uint64_t* packed = reinterpret_cast<uint64_t*>(ids);
+  MultiblockCellKeys keys{seed, sample, stream, family};
+  for (int64_t j = 0; j < n; ++j) packed[j] = keys.packed(ids[j]);
+  multiblock_sort_packed(packed, n);
 }
 
 // ids[0, count) = the cells of `block` in ascending order, ids[count, cells) = 0; returns count.
@@ -260,12 +300,23 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
     for (int64_t c = 0; c < cells; ++c) kept += context[c];
   }
   for (int64_t c = 0; c < cells; ++c) target[c] = !context[c];
-  counts[0] = multiblock_list(target, ids, cells);
-  counts[1] = multiblock_list(context, ids + cells, cells);
-  if (!p.official) {
-    // target and context hold disjoint cells: one key family for both
-    multiblock_key_order(ids, counts[0], 0u, seed, draws.sample, draws.stream);
-    multiblock_key_order(ids + cells, counts[1], 0u, seed, draws.sample, draws.stream);
+  if (p.official) {
+    counts[0] = multiblock_list(target, ids, cells);
+    counts[1] = multiblock_list(context, ids + cells, cells);
+    return;
+  }
+  // target and context hold disjoint cells: one key family for both, one pass over the cells
+  uint64_t* lists[2] = {reinterpret_cast<uint64_t*>(ids), reinterpret_cast<uint64_t*>(ids + cells)};
+  int64_t n[2] = {0, 0};
+  MultiblockCellKeys keys{seed, draws.sample, draws.stream, 0u};
+  for (int64_t c = 0; c < cells; ++c) {
+    const int list = context[c];
+    lists[list][n[list]++] = keys.packed(c);
+  }
+  for (int list = 0; list < 2; ++list) {
+    multiblock_sort_packed(lists[list], n[list]);
+    for (int64_t j = n[list]; j < cells; ++j) lists[list][j] = 0;
+    counts[list] = n[list];
   }
 }
 
