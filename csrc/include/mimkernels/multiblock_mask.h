@@ -184,15 +184,18 @@ MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64
 // ids[0, count) = the cells of `block` in ascending order, ids[count, cells) = 0; returns count.
 MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells) {
   int64_t count = 0;
-  for (int64_t c = 0; c < cells; ++c)
-    if (block[c]) ids[count++] = c;
+  for (int64_t c = 0; c < cells; ++c) {  // branch-free: every cell is written, kept ones advance
+    ids[count] = c;
+    count += block[c] != 0;
+  }
   for (int64_t c = count; c < cells; ++c) ids[c] = 0;
   return count;
 }
 
 // One I-JEPA sample (the reference's loop): targets placed once each; each context block placed until
 // it keeps more than `keep` cells outside the first `regions - tries` targets, tries growing every
-// kMultiblockTimeout failures, accepted at once when no target constrains it.
+// kMultiblockTimeout failures, accepted at once when no target constrains it. Writes every element of
+// the sample's blocks, ids and counts.
 MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, const MultiblockParams& p,
                              uint64_t seed, int64_t sample) {
   const int64_t H = p.height, W = p.width, cells = H * W;
@@ -211,6 +214,14 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
   const int64_t regions = p.allow_overlap ? 0 : p.num_pred;
   const int64_t enc_cells = p.enc.h * p.enc.w;
   const int64_t keep = p.official || p.min_keep < enc_cells - 1 ? p.min_keep : enc_cells - 1;
+  if (p.num_enc == 0) return;
+  // first_target[c]: the first target holding cell c (regions if none): c is outside the first n targets
+  // iff first_target[c] >= n. Scratch: the last context block's list, written after the last use.
+  int64_t* first_target = ids + (p.num_pred + p.num_enc - 1) * cells;
+  for (int64_t c = 0; c < cells; ++c) first_target[c] = regions;
+  for (int64_t q = regions - 1; q >= 0; --q)
+    for (int64_t c = 0; c < cells; ++c)
+      if (blocks[q * cells + c]) first_target[c] = q;
   for (int64_t e = 0; e < p.num_enc; ++e) {
     const int64_t k = p.num_pred + e;
     uint8_t* block = blocks + k * cells;
@@ -222,11 +233,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
       constraining = regions - tries > 0 ? regions - tries : 0;
       int64_t count = 0;
       for (int64_t r = top; r < top + p.enc.h; ++r)
-        for (int64_t c = left; c < left + p.enc.w; ++c) {
-          bool inside = true;
-          for (int64_t q = 0; q < constraining && inside; ++q) inside = blocks[q * cells + r * W + c] == 0;
-          count += inside;
-        }
+        for (int64_t c = left; c < left + p.enc.w; ++c) count += first_target[r * W + c] >= constraining;
       if (count > keep || constraining == 0) break;
       if (--timeout == 0) {
         ++tries;
@@ -235,11 +242,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
     }
     for (int64_t c = 0; c < cells; ++c) block[c] = 0;
     for (int64_t r = top; r < top + p.enc.h; ++r)
-      for (int64_t c = left; c < left + p.enc.w; ++c) {
-        bool inside = true;
-        for (int64_t q = 0; q < constraining && inside; ++q) inside = blocks[q * cells + r * W + c] == 0;
-        block[r * W + c] = inside;
-      }
+      for (int64_t c = left; c < left + p.enc.w; ++c) block[r * W + c] = first_target[r * W + c] >= constraining;
     int64_t* list = ids + k * cells;
     counts[k] = multiblock_list(block, list, cells);
     if (!p.official) multiblock_key_order(list, counts[k], static_cast<uint32_t>(e), seed, draws.sample, draws.stream);
