@@ -100,10 +100,10 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
 
 #if !defined(__CUDA_ARCH__)
 // Ascending sort of n distinct packed (key << 32 | cell) values given in ascending cell order, on the host:
-// std::sort for short lists, else a stable LSD radix sort of the key bytes (4 passes; cells tie-break by
-// the input order, which is theirs). Every correct sort gives the same order.
+// std::sort for very short lists, else a stable LSD radix sort of the key bytes (4 passes, no data-dependent
+// branches; cells tie-break by the input order, which is theirs). Every correct sort gives the same order.
 inline void multiblock_sort_host(uint64_t* packed, int64_t n) {
-  if (n < 256) {
+  if (n < 32) {
     std::sort(packed, packed + n);
     return;
   }
@@ -220,8 +220,10 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
   int64_t* first_target = ids + (p.num_pred + p.num_enc - 1) * cells;
   for (int64_t c = 0; c < cells; ++c) first_target[c] = regions;
   for (int64_t q = regions - 1; q >= 0; --q)
-    for (int64_t c = 0; c < cells; ++c)
-      if (blocks[q * cells + c]) first_target[c] = q;
+    for (int64_t c = 0; c < cells; ++c) {  // branch-free
+      const int64_t held = blocks[q * cells + c] != 0;
+      first_target[c] = held * q + (1 - held) * first_target[c];
+    }
   for (int64_t e = 0; e < p.num_enc; ++e) {
     const int64_t k = p.num_pred + e;
     uint8_t* block = blocks + k * cells;
