@@ -7,6 +7,7 @@
 #include "hog/hog.h"
 #include "mask_zoo/data2vec_mask.h"
 #include "mask_zoo/dino_mask.h"
+#include "mask_zoo/multiblock.h"
 #include "mask_zoo/score_mask.h"
 #include "mask_zoo/video_masks.h"
 #include "masking/mask_generators.h"
@@ -50,6 +51,12 @@ PYBIND11_MODULE(_C, m) {
 #endif
 
   // ---- mask zoo: multi-block ----
+  m.def("multiblock_mask_cpu", &multiblock_mask_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("multiblock_mask_3d_cpu", &multiblock_mask_3d_cpu, py::call_guard<py::gil_scoped_release>());
+#ifdef MIMKERNELS_WITH_CUDA
+  m.def("multiblock_mask_cuda", &multiblock_mask_cuda, py::call_guard<py::gil_scoped_release>());
+  m.def("multiblock_mask_3d_cuda", &multiblock_mask_3d_cuda, py::call_guard<py::gil_scoped_release>());
+#endif
 
   // ---- mask zoo: tube, running cell, uniform ----
   m.def("tube_mask_cpu", &tube_mask_cpu, py::call_guard<py::gil_scoped_release>());

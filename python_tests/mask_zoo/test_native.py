@@ -21,6 +21,32 @@ def cuda_cases(device):
 
 # ---- I-JEPA / V-JEPA multi-block ------------------------------------------------------------------
 
+def _multiblock(variant, backend, device="cpu"):
+    return tuple(mk.mask_zoo.multiblock_mask(37, 14, 14, enc_mask_scale=(0.2, 0.8), pred_mask_scale=(0.2, 0.8),
+                                             aspect_ratio=(0.3, 3.0), num_pred_masks=3, min_keep=4, variant=variant,
+                                             seed=2**64 - 5, sample_offset=9, device=device, backend=backend))
+
+
+def _multiblock_3d(variant, backend, device="cpu"):
+    return tuple(mk.mask_zoo.multiblock_mask_3d(19, 4, 6, 7, spatial_scale=(0.2, 0.5), temporal_scale=(0.5, 1.0),
+                                                variant=variant, seed=77, sample_offset=3, device=device,
+                                                backend=backend))
+
+
+for _fn, _op in ((_multiblock, "multiblock_mask"), (_multiblock_3d, "multiblock_mask_3d")):
+    for _name, _variant in ((_op, "fixed"), (f"{_op}[official]", "official")):
+        CPP_CALLS[_name] = lambda fn=_fn, v=_variant: fn(v, "cpp")
+        TORCH_CALLS[_name] = lambda fn=_fn, v=_variant: fn(v, "torch")
+
+
+def _multiblock_cuda_cases(device):
+    return [(f"{fn.__name__}[{variant}]", lambda fn=fn, v=variant: fn(v, "cuda", device), fn(variant, "cpp"))
+            for fn in (_multiblock, _multiblock_3d) for variant in ("fixed", "official")]
+
+
+_CUDA_CASES.append(_multiblock_cuda_cases)
+
+
 
 # ---- VideoMAE tube and running cell, UM-MAE ---------------------------------------------------------
 CPP_CALLS["tube_mask"] = lambda: mk.tube_mask(97, 3, 9, 11, 0.7, seed=4, sample_offset=2, backend="cpp")
