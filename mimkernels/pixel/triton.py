@@ -394,11 +394,6 @@ def _normalize(ts, live, D: tl.constexpr, C: tl.constexpr, eps):
     us = ()
     for k in tl.static_range(C):
         us = us + (tl.where(live, ts[k] - mean, 0.0),)
-    # μ + mean(x − μ): the rounding of Σx/D corrected, so that a constant row gives μ = x exactly (SPEC.md §2)
-    mean += _tsum(us, C) / D
-    us = ()
-    for k in tl.static_range(C):
-        us = us + (tl.where(live, ts[k] - mean, 0.0),)
     sq = ()
     for k in tl.static_range(C):
         sq = sq + (us[k] * us[k],)
