@@ -6,8 +6,8 @@
     torchrun --nproc-per-node 2 -m mimkernels.train --method mfm    # DDP: gloo on CPU, nccl on GPU
 
 A run writes to --out (default: a fresh folder runs/<method>-<ops>-<time>): config.json,
-checkpoint.pt (every epoch; --resume continues from it), pictures.png (input | masked or filtered
-| target | prediction), loss.png and metrics.json (method, ops, final_loss, probe_accuracy,
+checkpoint.pt (every epoch; --resume continues from it), pictures.png (what the encoder saw, the target and the
+prediction in the loss's space, the prediction put back into the image), loss.png and metrics.json (method, ops, final_loss, probe_accuracy,
 random_init_probe_accuracy, wall time, throughput).
 
 The run, top-down (`run`, then `_run`): read the checkpoint to resume, check the arguments, start
@@ -503,6 +503,15 @@ def evaluate(args, dist: Dist, method: Method, schedule: Schedule, train: data.I
     }
 
 
+def figure_title(metrics: dict) -> str:
+    """pictures.png's title: the method, its epochs, the probe against the random-init encoder's, the loss against
+    the trivial predictor's."""
+    return (f"{metrics['method']} ({metrics['ops']} ops), {metrics['epochs']} epochs: linear probe "
+            f"{metrics['probe_accuracy']:.3f} (random-init encoder {metrics['random_init_probe_accuracy']:.3f})\n"
+            f"final masked loss {metrics['final_loss']:.4f} against {metrics['final_trivial_loss']:.4f} for "
+            f"{metrics['trivial_predictor']}")
+
+
 def last_epoch_mean(values: list[float], schedule: Schedule) -> float:
     last = values[-schedule.steps_per_epoch:]
     return sum(last) / len(last) if last else float("nan")
@@ -518,9 +527,9 @@ def write_outputs(args, dist: Dist, method: Method, schedule: Schedule, test: da
     with torch.no_grad(), autocast(args, dist):
         imgs = test.floats(slice(0, 6)).to(dist.device)
         result = method(imgs, seeds.key(args.seed, seeds.PICTURES), 0)
-    viz.save_grid(method, imgs, result.tensors, out / "pictures.png")
+    viz.save_grid(method, imgs, result.tensors, out / "pictures.png", figure_title(metrics))
     viz.save_loss_curve(metrics["losses"], schedule.steps_per_epoch, out / "loss.png",
-                        f"{args.method} ({args.ops} ops)")
+                        f"{args.method} ({args.ops} ops)", metrics["trivial_losses"], method.trivial)
     print(f"final masked loss {metrics['final_loss']:.4f}, {100 * metrics['loss_below_trivial']:.0f}% below the trivial "
           f"predictor's {metrics['final_trivial_loss']:.4f} ({method.trivial}, the last epoch's batches); prediction "
           f"spread across patches {metrics['prediction_spread']:.3f} (target {metrics['target_spread']:.3f})")

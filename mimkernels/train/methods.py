@@ -277,6 +277,7 @@ class MaskFeat(Method):
     crop_scale = (0.5, 1.0)
     mask_ratio = 0.4
     nbins = 9
+    hog_cells_per_patch = 2   # HOG cells per patch side: 8 px cells in 16 px patches at 224
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
         super().__init__(ops, img_size, patch_size, model)
@@ -284,7 +285,7 @@ class MaskFeat(Method):
         # mmpretrain's Gaussian window of one patch
         self.num_masking_patches = round(self.mask_ratio * self.num_patches)
         self.min_num_patches = max(1, self.num_masking_patches // 5)
-        self.pool = max(1, patch_size // 2)
+        self.pool = max(1, patch_size // self.hog_cells_per_patch)
         self.hog_dim = 3 * self.nbins * (patch_size // self.pool) ** 2
         self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads, mask_token=True)
         # mmselfsup's MaskFeat head (truncated normal, std 0.02): with MAE's xavier init it collapsed to
