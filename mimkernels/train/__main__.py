@@ -435,6 +435,8 @@ def train_epochs(args, dist: Dist, method: Method, opt: torch.optim.Optimizer, s
             method, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
     for epoch in range(progress.epoch, schedule.epochs):
         tic = time.perf_counter()
+        if epoch == schedule.epochs - 1:
+            progress.spreads.clear()           # a resumed run's earlier last epoch is not this run's
         train_epoch(args, dist, model, method, opt, schedule, train, progress, epoch)
         progress.wall_time_s += time.perf_counter() - tic
         progress.epoch = epoch + 1
