@@ -149,6 +149,17 @@ def panels(method: Method, imgs: torch.Tensor, tensors: dict) -> Figure:
                        "target patch's mean and std")
 
 
+def put_back_removed_band(pred: torch.Tensor, corrupted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """MFM's paste-back, in frequency: the prediction's frequencies where the filter removed them, the
+    filtered input's elsewhere. pred, corrupted (B, C, H, W); removed (B, H, W), 1 = removed, in the
+    centred (fftshift) layout of the loss. -> (B, C, H, W) real."""
+    def spectrum_of(x):
+        return torch.fft.fftshift(torch.fft.fft2(x.float(), norm="ortho"), dim=(-2, -1))
+    w = removed.float().unsqueeze(1)
+    mixed = spectrum_of(pred) * w + spectrum_of(corrupted) * (1 - w)
+    return torch.fft.ifft2(torch.fft.ifftshift(mixed, dim=(-2, -1)), norm="ortho").real
+
+
 def _mfm_panels(imgs: torch.Tensor, tensors: dict, name_colour: str, colour) -> Figure:
     """MFM: input, filtered input, prediction, original in pixels; the removed part of the spectrum of the
     target and of the prediction, on one scale per row."""
@@ -162,13 +173,16 @@ def _mfm_panels(imgs: torch.Tensor, tensors: dict, name_colour: str, colour) -> 
     rows = ["low-pass" if low else "high-pass" for low in low_pass.tolist()]
     # a high-pass image has no mean (it is ~0 around its edges): shown on mid grey
     filtered = denormalize(tensors["corrupted"].float()) + 0.5 * (~low_pass).float().view(-1, 1, 1, 1)
+    put_back = denormalize(put_back_removed_band(tensors["pred"], tensors["corrupted"], removed)).clamp(0, 1)
     return Figure({"input": imgs, "filtered (encoder sees)": filtered.clamp(0, 1),
-                   "prediction": denormalize(tensors["pred"].float()).clamp(0, 1), "original = target": imgs,
+                   "prediction": denormalize(tensors["pred"].float()).clamp(0, 1),
+                   "removed band predicted + filtered": put_back, "original = target": imgs,
                    "target spectrum, removed part": target_spectrum,
                    "prediction spectrum, removed part": spectrum(tensors["pred"], removed, scale)},
                   colour, name_colour, row_labels=rows,
                   note="the loss grades the prediction's frequencies that the filter removed (the spectra, "
-                       "log amplitude, centre = low frequencies); high-pass inputs are shown on mid grey")
+                       "log amplitude, centre = low frequencies); the 4th column puts those predicted frequencies "
+                       "back into the filtered input; high-pass inputs are shown on mid grey")
 
 
 def save_grid(method: Method, imgs: torch.Tensor, tensors: dict, path: Path, title: str = "", rows: int = 6) -> Figure:

@@ -99,6 +99,24 @@ def test_mfm_labels_every_row_and_draws_everything_in_pixels():
     for i, is_low in enumerate(low):
         torch.testing.assert_close(shown[i], (filtered[i] + (0 if is_low else 0.5)).clamp(0, 1))
     torch.testing.assert_close(figure.columns["prediction"], denormalize(step.tensors["pred"]).clamp(0, 1))
+    # the put-back column keeps the filtered input's passed frequencies and takes the prediction's removed
+    # ones: a prediction equal to the target restores a low-pass image exactly (a high-pass one differs by
+    # MFM's clamp of the filtered image to [0, 1])
+    removed = 1 - step.tensors["freq_mask"].float()
+    pred, corrupted, target = step.tensors["pred"], step.tensors["corrupted"], step.tensors["target"]
+
+    def spectrum_of(x):
+        return torch.fft.fftshift(torch.fft.fft2(x.double()), dim=(-2, -1))
+
+    mixed = spectrum_of(viz.put_back_removed_band(pred, corrupted, removed))
+    w = removed.unsqueeze(1).double()
+    torch.testing.assert_close(mixed * w, spectrum_of(pred) * w, atol=1e-3, rtol=0)
+    torch.testing.assert_close(mixed * (1 - w), spectrum_of(corrupted) * (1 - w), atol=1e-3, rtol=0)
+    low = step.tensors["is_low_pass"].bool()
+    torch.testing.assert_close(viz.put_back_removed_band(target, corrupted, removed)[low], target[low],
+                               atol=1e-5, rtol=0)
+    assert not torch.allclose(viz.put_back_removed_band(step.tensors["pred"], step.tensors["corrupted"], removed),
+                              step.tensors["corrupted"], atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["mae", "simmim", "maskfeat", "mfm"])
