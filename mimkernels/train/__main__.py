@@ -532,8 +532,9 @@ def write_outputs(args, dist: Dist, method: Method, schedule: Schedule, test: da
     viz.save_grid(method, imgs, result.tensors, out / "pictures.png", figure_title(metrics))
     viz.save_loss_curve(metrics["losses"], schedule.steps_per_epoch, out / "loss.png",
                         f"{args.method} ({args.ops} ops)", metrics["trivial_losses"], method.trivial)
-    print(f"final masked loss {metrics['final_loss']:.4f}, {100 * metrics['loss_below_trivial']:.0f}% below the trivial "
-          f"predictor's {metrics['final_trivial_loss']:.4f} ({method.trivial}, the last epoch's batches); prediction "
+    gap = metrics["loss_below_trivial"]
+    print(f"final masked loss {metrics['final_loss']:.4f}, {100 * abs(gap):.0f}% {'below' if gap >= 0 else 'ABOVE'} the "
+          f"trivial predictor's {metrics['final_trivial_loss']:.4f} ({method.trivial}, the last epoch's batches); prediction "
           f"spread across patches {metrics['prediction_spread']:.3f} (target {metrics['target_spread']:.3f})")
     print(f"linear probe {metrics['probe_accuracy']:.3f} "
           f"(random init {metrics['random_init_probe_accuracy']:.3f}); {metrics['train_wall_time_s']:.0f} s training; "

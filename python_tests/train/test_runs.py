@@ -17,8 +17,11 @@ from .common import REPO, TINY, TINY_MODEL, config_of, metrics_of, same_loss_cur
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_method_trains_and_writes_its_run_folder(tmp_path, method):
+def test_method_trains_and_writes_its_run_folder(tmp_path, capsys, method):
     metrics = main(["--method", method, "--out", str(tmp_path), *TINY])
+    summary = capsys.readouterr().out
+    assert f"the trivial predictor's {metrics['final_trivial_loss']:.4f} ({METHODS[method].trivial}" in summary
+    assert f"prediction spread across patches {metrics['prediction_spread']:.3f}" in summary
     assert metrics == metrics_of(tmp_path)
     for key in ("method", "ops", "final_loss", "probe_accuracy", "random_init_probe_accuracy", "final_trivial_loss",
                 "trivial_predictor", "loss_below_trivial", "prediction_spread", "target_spread"):
