@@ -52,6 +52,19 @@ def denormalize(imgs: torch.Tensor) -> torch.Tensor:
     return imgs * std + mean
 
 
+def pixel_mask(mask: torch.Tensor, grid: tuple[int, int], patch_size: int) -> torch.Tensor:
+    """(B, L) patch mask, 1 = masked -> (B, 1, H, W) float pixel mask."""
+    m = mask.float().view(-1, 1, *grid)
+    return m.repeat_interleave(patch_size, 2).repeat_interleave(patch_size, 3)
+
+
+def mean_row_loss(rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """masked_mse_loss of the mean masked row (the best constant) against rows (B, L, D); mask (B, L), 1 = masked."""
+    rows, mask = rows.float(), mask.float()
+    mean = (rows * mask[..., None]).sum((0, 1)) / mask.sum()
+    return mimkernels.masked_mse_loss(mean.expand_as(rows), rows, mask, backend="torch")
+
+
 @dataclass
 class ModelConfig:
     """The ViT: embedding width, depth and heads of the encoder and of MAE's decoder."""
@@ -171,9 +184,7 @@ class MAE(Method):
 
     @torch.no_grad()
     def trivial_loss(self, step: Step) -> torch.Tensor:
-        rows, mask = self.normalized_target(step), step.tensors["mask"].float()
-        mean = (rows * mask[..., None]).sum((0, 1)) / mask.sum()
-        return mimkernels.masked_mse_loss(mean.expand_as(rows), rows, mask, backend="torch")
+        return mean_row_loss(self.normalized_target(step), step.tensors["mask"])
 
     @torch.no_grad()
     def graded_rows(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
@@ -249,14 +260,9 @@ class SimMIM(Method):
 
     trivial = "each image's mean colour of its visible pixels"
 
-    def pixel_mask(self, step: Step) -> torch.Tensor:
-        """(B, 1, H, W) float, 1 = masked pixel."""
-        m = step.tensors["mask"].float().view(-1, 1, *self.grid)
-        return m.repeat_interleave(self.patch_size, 2).repeat_interleave(self.patch_size, 3)
-
     @torch.no_grad()
     def trivial_loss(self, step: Step) -> torch.Tensor:
-        target, masked = step.tensors["target"].float(), self.pixel_mask(step)
+        target, masked = step.tensors["target"].float(), pixel_mask(step.tensors["mask"], self.grid, self.patch_size)
         visible = 1 - masked
         colour = (target * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True).clamp_min(1)
         mask = step.tensors["mask"].view(-1, *self.grid)
@@ -317,9 +323,7 @@ class MaskFeat(Method):
 
     @torch.no_grad()
     def trivial_loss(self, step: Step) -> torch.Tensor:
-        target, mask = step.tensors["target"].float(), step.tensors["mask"].float()
-        mean = (target * mask[..., None]).sum((0, 1)) / mask.sum()
-        return mimkernels.masked_mse_loss(mean.expand_as(target), target, mask, backend="torch")
+        return mean_row_loss(step.tensors["target"], step.tensors["mask"])
 
     @torch.no_grad()
     def graded_rows(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:

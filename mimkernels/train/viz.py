@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 import mimkernels  # noqa: E402
-from mimkernels.train.methods import Method, denormalize  # noqa: E402
+from mimkernels.train.methods import Method, denormalize, pixel_mask  # noqa: E402
 
 # Candidate colours of the masked area; the one farthest from every pixel of the pictured images is used.
 MASK_COLOURS = {"magenta": (1.0, 0.0, 1.0), "cyan": (0.0, 1.0, 1.0), "lime": (0.0, 1.0, 0.0),
@@ -45,12 +45,6 @@ def pick_mask_colour(imgs: torch.Tensor) -> tuple[str, tuple[float, float, float
     pixels = imgs.permute(0, 2, 3, 1).reshape(-1, 3).float()
     best = max(MASK_COLOURS.items(), key=lambda kv: (pixels - torch.tensor(kv[1])).abs().amax(1).min().item())
     return best
-
-
-def pixel_mask(mask: torch.Tensor, grid: tuple[int, int], patch_size: int) -> torch.Tensor:
-    """(B, L) mask, 1 = masked -> (B, 1, H, W) float pixel mask."""
-    m = mask.float().view(-1, 1, *grid)
-    return m.repeat_interleave(patch_size, 2).repeat_interleave(patch_size, 3)
 
 
 def paint(imgs: torch.Tensor, where: torch.Tensor, colour: tuple[float, float, float]) -> torch.Tensor:
@@ -103,11 +97,19 @@ def on_masked_cells(glyphs: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor
     return torch.where(where.bool(), glyphs.expand(-1, 3, -1, -1), context)
 
 
+def centred_spectrum(x: torch.Tensor) -> torch.Tensor:
+    """fftshift(fft2(x, ortho)) over the last two dims: the layout of MFM's masks and loss."""
+    return torch.fft.fftshift(torch.fft.fft2(x.float(), norm="ortho"), dim=(-2, -1))
+
+
+def log_amplitude(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """log(1 + |centred spectrum|) summed over channels, times weight (B, H, W): (B, H, W)."""
+    return torch.log1p(centred_spectrum(x).abs().sum(1)) * weight
+
+
 def spectrum(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-    """log(1 + |fftshift(fft2(x))|) summed over channels, times weight (B, H, W), over `scale` (B,)
-    (default: its own maximum): (B, 3, H, W) grey in [0, 1]."""
-    amp = torch.fft.fftshift(torch.fft.fft2(x.float(), norm="ortho"), dim=(-2, -1)).abs().sum(1)
-    picture = torch.log1p(amp) * weight
+    """log_amplitude over `scale` (B,) (default: its own maximum): (B, 3, H, W) grey in [0, 1]."""
+    picture = log_amplitude(x, weight)
     scale = picture.amax((1, 2)) if scale is None else scale
     return (picture / scale.view(-1, 1, 1).clamp_min(1e-8)).clamp(0, 1).unsqueeze(1).expand(-1, 3, -1, -1)
 
@@ -153,10 +155,8 @@ def put_back_removed_band(pred: torch.Tensor, corrupted: torch.Tensor, removed: 
     """MFM's paste-back, in frequency: the prediction's frequencies where the filter removed them, the
     filtered input's elsewhere. pred, corrupted (B, C, H, W); removed (B, H, W), 1 = removed, in the
     centred (fftshift) layout of the loss. -> (B, C, H, W) real."""
-    def spectrum_of(x):
-        return torch.fft.fftshift(torch.fft.fft2(x.float(), norm="ortho"), dim=(-2, -1))
     w = removed.float().unsqueeze(1)
-    mixed = spectrum_of(pred) * w + spectrum_of(corrupted) * (1 - w)
+    mixed = centred_spectrum(pred) * w + centred_spectrum(corrupted) * (1 - w)
     return torch.fft.ifft2(torch.fft.ifftshift(mixed, dim=(-2, -1)), norm="ortho").real
 
 
@@ -166,9 +166,7 @@ def _mfm_panels(imgs: torch.Tensor, tensors: dict, name_colour: str, colour) -> 
     removed = 1 - tensors["freq_mask"].float()
     if removed.dim() == 2:
         removed = removed.expand(imgs.shape[0], -1, -1)
-    target_spectrum = spectrum(tensors["target"], removed)
-    scale = (torch.log1p(torch.fft.fftshift(torch.fft.fft2(tensors["target"].float(), norm="ortho"),
-                                            dim=(-2, -1)).abs().sum(1)) * removed).amax((1, 2))
+    scale = log_amplitude(tensors["target"], removed).amax((1, 2))      # the target's: the two spectra compare
     low_pass = tensors["is_low_pass"].bool()
     rows = ["low-pass" if low else "high-pass" for low in low_pass.tolist()]
     # a high-pass image has no mean (it is ~0 around its edges): shown on mid grey
@@ -177,7 +175,7 @@ def _mfm_panels(imgs: torch.Tensor, tensors: dict, name_colour: str, colour) -> 
     return Figure({"input": imgs, "filtered (encoder sees)": filtered.clamp(0, 1),
                    "prediction": denormalize(tensors["pred"].float()).clamp(0, 1),
                    "removed band predicted + filtered": put_back, "original = target": imgs,
-                   "target spectrum, removed part": target_spectrum,
+                   "target spectrum, removed part": spectrum(tensors["target"], removed, scale),
                    "prediction spectrum, removed part": spectrum(tensors["pred"], removed, scale)},
                   colour, name_colour, row_labels=rows,
                   note="the loss grades the prediction's frequencies that the filter removed (the spectra, "
