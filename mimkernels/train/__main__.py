@@ -6,8 +6,10 @@
     torchrun --nproc-per-node 2 -m mimkernels.train --method mfm    # DDP: gloo on CPU, nccl on GPU
 
 A run writes to --out (default: a fresh folder runs/<method>-<ops>-<time>): config.json,
-checkpoint.pt (every epoch; --resume continues from it), pictures.png (what the encoder saw, the target and the
-prediction in the loss's space, the prediction put back into the image), loss.png and metrics.json (method, ops, final_loss, probe_accuracy,
+checkpoint.pt (every epoch; --resume continues from it), pictures.png (what the encoder saw, the
+target and the prediction in the loss's space, the prediction put back into the image), loss.png and
+metrics.json (method, ops, final_loss beside final_trivial_loss -- a predictor that learned nothing,
+on the same batches --, the prediction's spread across patches, probe_accuracy,
 random_init_probe_accuracy, wall time, throughput).
 
 The run, top-down (`run`, then `_run`): read the checkpoint to resume, check the arguments, start
