@@ -185,9 +185,10 @@ def markdown(rows: list[Row]) -> str:
             copy += "; copy of each size: " + ", ".join(
                 f"{size} {dtype} {gbps_text(gbps)} GB/s" + (f" ({100 * gbps / large:.0f}% of the large copy)" if large else "")
                 for size, dtype, gbps, large in sized)
-        out += [f"### {device}", "", f"{copy}; % of copy = GB/s over the copy of the same size and dtype where one ran "
-                "(the most an op moving that batch can reach), else over the large copy; ms = median; vs eager = eager "
-                "ms / ms (the official code, else the torch reference), vs compile = fastest torch.compile ms / ms.",
+        legend = (f"{copy}; % of copy = GB/s over the copy of the same size and dtype where one ran (the most an op "
+                  "moving that batch can reach), else over the large copy; ms = median; vs eager = eager ms / ms (the "
+                  "official code, else the torch reference), vs compile = fastest torch.compile ms / ms.")
+        out += [f"### {device}", "", legend,
                 "", "| op | size | dtype | provider | ms | GB/s | % of copy | peak memory | vs eager | vs compile |",
                 "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in members:

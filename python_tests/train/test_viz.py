@@ -129,7 +129,7 @@ def test_save_grid_writes_a_titled_png(tmp_path, name):
 @pytest.mark.parametrize("name", ["mae", "maskfeat"])
 def test_trivial_predictor_is_the_best_constant(name):
     """The mean of the masked targets: no other constant row scores lower on the same batch."""
-    method, imgs, step = _step(name)
+    method, _, step = _step(name)
     trivial = method.trivial_loss(step)
     rows = (method.normalized_target(step) if name == "mae" else step.tensors["target"]).float()
     mask = step.tensors["mask"]
@@ -141,7 +141,7 @@ def test_trivial_predictor_is_the_best_constant(name):
 
 
 def test_simmim_trivial_predictor_is_each_images_visible_mean_colour():
-    method, imgs, step = _step("simmim")
+    method, _, step = _step("simmim")
     target, mask = step.tensors["target"], step.tensors["mask"].view(-1, 4, 4)
     visible = 1 - viz.pixel_mask(step.tensors["mask"], method.grid, 4)
     colour = (target * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True)
@@ -152,7 +152,7 @@ def test_simmim_trivial_predictor_is_each_images_visible_mean_colour():
 
 
 def test_mfm_trivial_predictor_is_the_filtered_input():
-    method, imgs, step = _step("mfm")
+    method, _, step = _step("mfm")
     t = step.tensors
     torch.testing.assert_close(method.trivial_loss(step),
                                mimkernels.frequency_loss(t["corrupted"], t["target"], t["freq_mask"], backend="torch"))
@@ -160,7 +160,7 @@ def test_mfm_trivial_predictor_is_the_filtered_input():
 
 
 def test_spread_is_zero_for_a_constant_prediction():
-    method, imgs, step = _step("maskfeat")
+    method, _, step = _step("maskfeat")
     flat = {**step.tensors, "pred": torch.ones_like(step.tensors["pred"])}
     pred_spread, target_spread = method.spread(type(step)(step.loss, flat))
     assert pred_spread == 0 and target_spread > 0.1
