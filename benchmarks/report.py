@@ -6,9 +6,16 @@ Reads pytest-benchmark's --benchmark-json files (rows written through the `timed
 benchmarks/conftest.py) and writes:
 
 - DIR/benchmarks.md: per device (GPU name, or CPU model), a table of op, size, dtype, provider,
-  ms (median), GB/s, % of the measured copy bandwidth, peak memory, and the speed-up over the eager
-  row and over the fastest torch.compile row of the same case;
-- DIR/roofline-<device-slug>.png: per op, the GB/s of each provider beside the copy-bandwidth line.
+  ms (median), GB/s, % of copy, peak memory, and the speed-up over the eager row and over the
+  fastest torch.compile row of the same case;
+- DIR/roofline-<device-slug>.png: per op, the GB/s of each provider (log axis: the eager and official
+  rows are often 100x below the kernels) beside the copy-bandwidth line.
+
+% of copy: the row's GB/s over the copy of the same size (the `copy` rows of bench_copy.py: a batch
+of images copied within the device, the most an image-to-image op moving that batch can reach: a
+small batch copies from cache, faster than memory); a case with no copy row of its size and dtype on
+its device uses the session's large copy (harness.measure_copy_bandwidth, memory bandwidth). The copy
+rows themselves are the 100% (their GB/s beside the large copy is in the table's heading).
 
 It prints a short summary: the fastest provider of each case. Rows are matched into cases by their
 extra_info: `kernel` (the op), `dtype`, and every other key the benchmark passed (batch, ...) as the
@@ -35,6 +42,7 @@ CASE_KEYS = ("kernel", "provider", "dtype")
 # The baseline of "vs eager", in order of preference: the official code run eagerly, else
 # mimkernels' eager torch reference (written step by step as the official code).
 EAGER_PROVIDERS = ("eager", "official", "torch")
+COPY_OP = "copy"   # bench_copy.py's rows: the roofline of their size
 
 
 @dataclass
@@ -50,6 +58,11 @@ class Row:
     peak_bytes: int | None = None
     vs_eager: float | None = None
     vs_compile: float | None = None
+    same_size_copy_gbps: float | None = None   # the copy row of this size and dtype on this device, if run
+
+    @property
+    def is_copy(self) -> bool:
+        return self.op == COPY_OP
 
     @property
     def case(self) -> tuple[str, str, str, str]:
@@ -61,8 +74,13 @@ class Row:
         return " ".join(filter(None, (self.size, self.dtype))) or self.op
 
     @property
+    def reference_gbps(self) -> float | None:
+        """The copy this row is a % of: the same-size copy row, else the large copy."""
+        return self.same_size_copy_gbps or self.copy_gbps
+
+    @property
     def pct_copy(self) -> float | None:
-        return 100 * self.gbps / self.copy_gbps if self.gbps and self.copy_gbps else None
+        return 100 * self.gbps / self.reference_gbps if self.gbps and self.reference_gbps else None
 
 
 def slug(name: str) -> str:
@@ -95,6 +113,7 @@ def load_rows(paths: list[Path]) -> list[Row]:
         data = json.loads(Path(path).read_text())
         rows += [row_of(bench, data.get("machine_info", {})) for bench in data.get("benchmarks", [])]
     add_speedups(rows)
+    add_same_size_copies(rows)
     return sorted(rows, key=lambda r: (r.device, r.op, natural(r.size), r.dtype, provider_order(r.provider)))
 
 
@@ -120,6 +139,18 @@ def add_speedups(rows: list[Row]) -> None:
         for row in members:
             row.vs_eager = eager[0].ms / row.ms if eager else None
             row.vs_compile = min(compiled) / row.ms if compiled else None
+
+
+def add_same_size_copies(rows: list[Row]) -> None:
+    """Each row with bytes: the fastest copy row of its device, size and dtype, as its 100% (see the module doc)."""
+    copies: dict[tuple, float] = {}
+    for row in rows:
+        if row.is_copy and row.gbps:
+            key = row.device, row.size, row.dtype
+            copies[key] = max(copies.get(key, 0.0), row.gbps)
+    for row in rows:
+        if row.gbps:
+            row.same_size_copy_gbps = copies.get((row.device, row.size, row.dtype))
 
 
 def gbps_text(value: float) -> str:
@@ -148,8 +179,16 @@ def markdown(rows: list[Row]) -> str:
             copy = f"measured copy bandwidth {gbps_text(copies[0])} GB/s (read + write)"
         else:  # rows of several runs: each row's % is of its own run's measurement
             copy = f"measured copy bandwidth {gbps_text(copies[0])} to {gbps_text(copies[-1])} GB/s over {len(copies)} runs"
-        out += [f"### {device}", "", f"{copy}; ms = median; vs eager = eager ms / ms (the official code, else the torch reference), "
-                "vs compile = fastest torch.compile ms / ms.",
+        sized = sorted(((r.size, r.dtype, r.gbps, r.copy_gbps) for r in members if r.is_copy and r.gbps),
+                       key=lambda c: natural(c[0]))
+        if sized:
+            copy += "; copy of each size: " + ", ".join(
+                f"{size} {dtype} {gbps_text(gbps)} GB/s" + (f" ({100 * gbps / large:.0f}% of the large copy)" if large else "")
+                for size, dtype, gbps, large in sized)
+        legend = (f"{copy}; % of copy = GB/s over the copy of the same size and dtype where one ran (the most an op "
+                  "moving that batch can reach), else over the large copy; ms = median; vs eager = eager ms / ms (the "
+                  "official code, else the torch reference), vs compile = fastest torch.compile ms / ms.")
+        out += [f"### {device}", "", legend,
                 "", "| op | size | dtype | provider | ms | GB/s | % of copy | peak memory | vs eager | vs compile |",
                 "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in members:
@@ -179,21 +218,7 @@ def plot(rows: list[Row], path: Path) -> bool:
     nrows = math.ceil(len(ops) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4 * nrows), squeeze=False)
     for ax, (op, members) in zip(axes.flat, sorted(ops.items())):
-        cases = list(dict.fromkeys(r.label for r in members))
-        providers = sorted({r.provider for r in members}, key=provider_order)
-        width = 0.8 / len(providers)
-        for i, provider in enumerate(providers):
-            mine = [r for r in members if r.provider == provider]
-            offset = (i - (len(providers) - 1) / 2) * width
-            ax.bar([cases.index(r.label) + offset for r in mine], [r.gbps for r in mine], width, label=provider)
-        copies = [r.copy_gbps for r in members if r.copy_gbps]
-        if copies:
-            ax.axhline(max(copies), color="black", linestyle="--", linewidth=1, label=f"copy {gbps_text(max(copies))} GB/s")
-        ax.set_title(op)
-        ax.set_ylabel("GB/s (minimum bytes / median time)")
-        ax.set_ylim(0, 1.4 * max([r.gbps for r in members] + copies))  # room for the legend above the bars
-        ax.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
-        ax.legend(fontsize=7, loc="upper left", ncol=3)
+        plot_op(ax, op, members)
     for ax in list(axes.flat)[len(ops):]:
         ax.axis("off")
     fig.suptitle(rows[0].device)
@@ -201,6 +226,29 @@ def plot(rows: list[Row], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def plot_op(ax, op: str, members: list[Row]) -> None:
+    """One op's panel: bars of GB/s per case and provider on a log axis, the copy bandwidths as lines."""
+    cases = list(dict.fromkeys(r.label for r in members))
+    providers = sorted({r.provider for r in members}, key=provider_order)
+    width = 0.8 / len(providers)
+    for i, provider in enumerate(providers):
+        mine = [r for r in members if r.provider == provider]
+        offset = (i - (len(providers) - 1) / 2) * width
+        ax.bar([cases.index(r.label) + offset for r in mine], [r.gbps for r in mine], width, label=provider)
+    copies = [r.copy_gbps for r in members if r.copy_gbps]
+    if copies:
+        ax.axhline(max(copies), color="black", linestyle="--", linewidth=1,
+                   label=f"large copy {gbps_text(max(copies))} GB/s")
+    ax.set_title(op)
+    ax.set_yscale("log")
+    ax.set_ylabel("GB/s (minimum bytes / median time), log")
+    values = [r.gbps for r in members] + copies
+    # a decade below the slowest bar, and room for the legend above the fastest
+    ax.set_ylim(min(values) / 10, max(values) * 30)
+    ax.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", ncol=3)
 
 
 def summary(rows: list[Row]) -> str:

@@ -98,3 +98,39 @@ def test_summary_names_the_fastest(results):
     h200 = [line for line in lines if line.startswith(H200) and " patchify " in line and "batch=256 " in line
             and "float32" in line]
     assert len(h200) == 1 and " triton " in h200[0] and "4.00x" in h200[0] and "1.60x" in h200[0]
+
+
+def test_copy_rows_are_the_100_percent_of_their_size(tmp_path):
+    """A small batch copies from cache faster than the large copy: the copy row is the roofline of its size
+    (100%), not "250% of copy"; an op of that size is a % of it; an op of a size without a copy row is a % of
+    the large copy."""
+    benchmarks = [bench(H200, "eager", 0.004, kernel="copy", batch=8, nbytes=10**7),         # 2500 GB/s
+                  bench(H200, "triton", 0.008, batch=8, nbytes=10**7),                        # 1250 GB/s
+                  bench(H200, "triton", 0.5, batch=256)]                                      # 2000 GB/s
+    path = tmp_path / "copy.json"
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": benchmarks}))
+    report.main([str(path), "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "benchmarks.md").read_text()
+    rows = {(r["op"], r["size"]): r for r in table(text, H200)}
+    assert float(rows["copy", "batch=8"]["GB/s"]) == pytest.approx(2500)
+    assert rows["copy", "batch=8"]["% of copy"] == "100%"
+    assert rows["patchify", "batch=8"]["% of copy"] == "50%"          # of the same-size copy, 2500 GB/s
+    assert rows["patchify", "batch=256"]["% of copy"] == "50%"        # of the large copy, 4000 GB/s
+    assert "batch=8 float32 2500 GB/s (62% of the large copy)" in text
+
+
+def test_roofline_axis_is_logarithmic_and_shows_the_slowest_bar():
+    """The official/eager bars, 1000x below the kernels, stay visible: log axis, the slowest bar inside it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [report.row_of(bench(H200, provider, ms), {}) for provider, ms in (("official", 500.0), ("triton", 0.5))]
+    fig, ax = plt.subplots()
+    report.plot_op(ax, "patchify", rows)
+    bottom, top = ax.get_ylim()
+    heights = sorted(bar.get_height() for bar in ax.patches)
+    assert ax.get_yscale() == "log"
+    assert heights == pytest.approx([2.0, 2000.0])
+    assert bottom < heights[0] / 2 and top > 4000             # the slowest bar and the copy line inside the axis
+    plt.close(fig)

@@ -6,8 +6,10 @@
     torchrun --nproc-per-node 2 -m mimkernels.train --method mfm    # DDP: gloo on CPU, nccl on GPU
 
 A run writes to --out (default: a fresh folder runs/<method>-<ops>-<time>): config.json,
-checkpoint.pt (every epoch; --resume continues from it), pictures.png (input | masked or filtered
-| target | prediction), loss.png and metrics.json (method, ops, final_loss, probe_accuracy,
+checkpoint.pt (every epoch; --resume continues from it), pictures.png (what the encoder saw, the
+target and the prediction in the loss's space, the prediction put back into the image), loss.png and
+metrics.json (method, ops, final_loss beside final_trivial_loss -- a predictor that learned nothing,
+on the same batches --, the prediction's spread across patches, probe_accuracy,
 random_init_probe_accuracy, wall time, throughput).
 
 The run, top-down (`run`, then `_run`): read the checkpoint to resume, check the arguments, start
@@ -363,6 +365,8 @@ class Progress:
 
     epoch: int = 0                          # epochs done
     losses: list[float] = dataclasses.field(default_factory=list)   # one per step, mean over ranks
+    trivial_losses: list[float] = dataclasses.field(default_factory=list)   # the trivial predictor's, same batches
+    spreads: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # last epoch, rank 0: Method.spread
     wall_time_s: float = 0.0                # training time so far
     random_init_probe_accuracy: float | None = None
 
@@ -370,13 +374,14 @@ class Progress:
 def restore(checkpoint: dict, method: Method, opt: torch.optim.Optimizer) -> Progress:
     method.load_state_dict(checkpoint["method"])
     opt.load_state_dict(checkpoint["optimizer"])
-    return Progress(checkpoint["epoch"], checkpoint["losses"], checkpoint["wall_time_s"],
-                    checkpoint["random_init_probe_accuracy"])
+    return Progress(checkpoint["epoch"], checkpoint["losses"], checkpoint.get("trivial_losses", []),
+                    checkpoint.get("spreads", []), checkpoint["wall_time_s"], checkpoint["random_init_probe_accuracy"])
 
 
 def save_checkpoint(path: Path, method: Method, opt: torch.optim.Optimizer, progress: Progress, config: dict) -> None:
     torch.save({"method": method.state_dict(), "optimizer": opt.state_dict(), "epoch": progress.epoch,
-                "losses": progress.losses, "config": config, "wall_time_s": progress.wall_time_s,
+                "losses": progress.losses, "trivial_losses": progress.trivial_losses, "spreads": progress.spreads,
+                "config": config, "wall_time_s": progress.wall_time_s,
                 "random_init_probe_accuracy": progress.random_init_probe_accuracy}, path)
 
 
@@ -432,6 +437,8 @@ def train_epochs(args, dist: Dist, method: Method, opt: torch.optim.Optimizer, s
             method, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
     for epoch in range(progress.epoch, schedule.epochs):
         tic = time.perf_counter()
+        if epoch == schedule.epochs - 1:
+            progress.spreads.clear()           # a resumed run's earlier last epoch is not this run's
         train_epoch(args, dist, model, method, opt, schedule, train, progress, epoch)
         progress.wall_time_s += time.perf_counter() - tic
         progress.epoch = epoch + 1
@@ -462,6 +469,9 @@ def train_epoch(args, dist: Dist, model: torch.nn.Module, method: Method, opt: t
         result.loss.backward()
         opt.step()
         progress.losses.append(mean_over_ranks(result.loss.detach().float(), dist).item())
+        progress.trivial_losses.append(mean_over_ranks(method.trivial_loss(result).float(), dist).item())
+        if epoch == schedule.epochs - 1 and dist.main:
+            progress.spreads.append(method.spread(result))
         seconds = time.perf_counter() - tic
         bar.set_postfix(loss=f"{progress.losses[-1]:.4f}", img_s=f"{(i + 1) * schedule.global_batch / seconds:.0f}")
 
@@ -476,20 +486,39 @@ def mean_over_ranks(value: torch.Tensor, dist: Dist) -> torch.Tensor:
 
 def evaluate(args, dist: Dist, method: Method, schedule: Schedule, train: data.ImageSet, test: data.ImageSet,
              progress: Progress) -> dict:
-    """metrics.json: the last epoch's mean loss, the probe of the trained and of the random-init encoder, speed."""
+    """metrics.json: the last epoch's mean loss beside the trivial predictor's on the same batches, the spread of
+    the prediction across patches, the probe of the trained and of the random-init encoder, speed."""
     wall, losses = progress.wall_time_s, progress.losses
-    last_epoch = losses[-schedule.steps_per_epoch:]
+    final, trivial = last_epoch_mean(losses, schedule), last_epoch_mean(progress.trivial_losses, schedule)
+    spreads = torch.tensor(progress.spreads or [(math.nan, math.nan)]).mean(0).tolist()
     return {
         "method": args.method, "ops": args.ops,
-        "final_loss": sum(last_epoch) / len(last_epoch) if last_epoch else float("nan"),
+        "final_loss": final,
+        "trivial_predictor": method.trivial, "final_trivial_loss": trivial,
+        "loss_below_trivial": 1 - final / trivial if trivial else float("nan"),
+        "prediction_spread": spreads[0], "target_spread": spreads[1],
         "probe_accuracy": probe.probe(method, train, test, dist.device),
         "random_init_probe_accuracy": progress.random_init_probe_accuracy,
         "epochs": schedule.epochs, "steps": len(losses), "world_size": dist.world, "device": str(dist.device),
         "threads": args.threads,
         "train_wall_time_s": round(wall, 2),
         "train_images_per_s": round(len(losses) * schedule.global_batch / wall, 1) if wall else None,
-        "losses": losses,
+        "losses": losses, "trivial_losses": progress.trivial_losses,
     }
+
+
+def figure_title(metrics: dict) -> str:
+    """pictures.png's title: the method, its epochs, the probe against the random-init encoder's, the loss against
+    the trivial predictor's."""
+    return (f"{metrics['method']} ({metrics['ops']} ops), {metrics['epochs']} epochs: linear probe "
+            f"{metrics['probe_accuracy']:.3f} (random-init encoder {metrics['random_init_probe_accuracy']:.3f})\n"
+            f"final masked loss {metrics['final_loss']:.4f} against {metrics['final_trivial_loss']:.4f} for "
+            f"{metrics['trivial_predictor']}")
+
+
+def last_epoch_mean(values: list[float], schedule: Schedule) -> float:
+    last = values[-schedule.steps_per_epoch:]
+    return sum(last) / len(last) if last else float("nan")
 
 
 def write_outputs(args, dist: Dist, method: Method, schedule: Schedule, test: data.ImageSet, metrics: dict,
@@ -502,10 +531,14 @@ def write_outputs(args, dist: Dist, method: Method, schedule: Schedule, test: da
     with torch.no_grad(), autocast(args, dist):
         imgs = test.floats(slice(0, 6)).to(dist.device)
         result = method(imgs, seeds.key(args.seed, seeds.PICTURES), 0)
-    viz.save_grid(method, imgs, result.tensors, out / "pictures.png")
+    viz.save_grid(method, imgs, result.tensors, out / "pictures.png", figure_title(metrics))
     viz.save_loss_curve(metrics["losses"], schedule.steps_per_epoch, out / "loss.png",
-                        f"{args.method} ({args.ops} ops)")
-    print(f"final loss {metrics['final_loss']:.4f}; linear probe {metrics['probe_accuracy']:.3f} "
+                        f"{args.method} ({args.ops} ops)", metrics["trivial_losses"], method.trivial)
+    gap = metrics["loss_below_trivial"]
+    print(f"final masked loss {metrics['final_loss']:.4f}, {100 * abs(gap):.0f}% {'below' if gap >= 0 else 'ABOVE'} the "
+          f"trivial predictor's {metrics['final_trivial_loss']:.4f} ({method.trivial}, the last epoch's batches); prediction "
+          f"spread across patches {metrics['prediction_spread']:.3f} (target {metrics['target_spread']:.3f})")
+    print(f"linear probe {metrics['probe_accuracy']:.3f} "
           f"(random init {metrics['random_init_probe_accuracy']:.3f}); {metrics['train_wall_time_s']:.0f} s training; "
           f"{out}")
 

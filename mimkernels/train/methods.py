@@ -52,6 +52,19 @@ def denormalize(imgs: torch.Tensor) -> torch.Tensor:
     return imgs * std + mean
 
 
+def pixel_mask(mask: torch.Tensor, grid: tuple[int, int], patch_size: int) -> torch.Tensor:
+    """(B, L) patch mask, 1 = masked -> (B, 1, H, W) float pixel mask."""
+    m = mask.float().view(-1, 1, *grid)
+    return m.repeat_interleave(patch_size, 2).repeat_interleave(patch_size, 3)
+
+
+def mean_row_loss(rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """masked_mse_loss of the mean masked row (the best constant) against rows (B, L, D); mask (B, L), 1 = masked."""
+    rows, mask = rows.float(), mask.float()
+    mean = (rows * mask[..., None]).sum((0, 1)) / mask.sum()
+    return mimkernels.masked_mse_loss(mean.expand_as(rows), rows, mask, backend="torch")
+
+
 @dataclass
 class ModelConfig:
     """The ViT: embedding width, depth and heads of the encoder and of MAE's decoder."""
@@ -100,6 +113,26 @@ class Method(nn.Module):
         """The method's data augmentation: random resized crop (area in crop_scale) + flip."""
         return data.random_resized_crop(imgs, g, scale=self.crop_scale)
 
+    trivial = ""   # what the trivial predictor of `trivial_loss` predicts, for metrics.json and the summary
+
+    @torch.no_grad()
+    def trivial_loss(self, step: Step) -> torch.Tensor:
+        """The method's loss, on this step's batch, of a predictor that learned nothing of the image's
+        content (`trivial` says which); the trained model must beat it. Eager ops, as the pictures."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def graded_rows(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prediction, target) rows (N, D) of the graded patches in the loss's space, for `spread`."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def spread(self, step: Step) -> tuple[float, float]:
+        """(prediction, target) spread across the graded patches: the std over patches of each feature,
+        averaged over features. A prediction that does not vary from patch to patch has spread 0."""
+        pred, target = self.graded_rows(step)
+        return pred.float().std(0).mean().item(), target.float().std(0).mean().item()
+
     def encoder_rows(self, imgs: torch.Tensor) -> torch.Tensor:
         """Patch rows of whole images, the encoder's input for the linear probe. The probe and the
         pictures are instruments, the same for both --ops: they use the eager patchify."""
@@ -142,6 +175,21 @@ class MAE(Method):
         target = self.target(x)
         loss = self.ops.norm_pix_mse_loss(pred, target, mask, self.patch_size)
         return Step(loss, {"mask": mask, "target": target, "pred": pred})
+
+    trivial = "the batch's mean per-patch-normalized masked patch"
+
+    def normalized_target(self, step: Step) -> torch.Tensor:
+        """(B, L, p·p·3) the per-patch-normalized target rows the loss compares the prediction with."""
+        return mimkernels.patch_norm_target(step.tensors["target"].float(), self.patch_size, backend="torch")
+
+    @torch.no_grad()
+    def trivial_loss(self, step: Step) -> torch.Tensor:
+        return mean_row_loss(self.normalized_target(step), step.tensors["mask"])
+
+    @torch.no_grad()
+    def graded_rows(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        graded = step.tensors["mask"].bool()
+        return step.tensors["pred"][graded], self.normalized_target(step)[graded]
 
 
 class PixMIM(MAE):
@@ -210,6 +258,22 @@ class SimMIM(Method):
         loss = self.ops.masked_l1_loss(x_rec, target, mask)
         return Step(loss, {"mask": mask.flatten(1), "target": target, "pred": x_rec})
 
+    trivial = "each image's mean colour of its visible pixels"
+
+    @torch.no_grad()
+    def trivial_loss(self, step: Step) -> torch.Tensor:
+        target, masked = step.tensors["target"].float(), pixel_mask(step.tensors["mask"], self.grid, self.patch_size)
+        visible = 1 - masked
+        colour = (target * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True).clamp_min(1)
+        mask = step.tensors["mask"].view(-1, *self.grid)
+        return mimkernels.masked_l1_loss(colour.expand_as(target), target, mask, backend="torch")
+
+    @torch.no_grad()
+    def graded_rows(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        graded = step.tensors["mask"].bool()
+        rows = [mimkernels.patchify(step.tensors[k].float(), self.patch_size, backend="torch") for k in ("pred", "target")]
+        return rows[0][graded], rows[1][graded]
+
 
 class MaskFeat(Method):
     """Wei et al. 2022: block-mask 40% of the patches (mask token in), regress their HOG."""
@@ -219,6 +283,7 @@ class MaskFeat(Method):
     crop_scale = (0.5, 1.0)
     mask_ratio = 0.4
     nbins = 9
+    hog_cells_per_patch = 2   # HOG cells per patch side: 8 px cells in 16 px patches at 224
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
         super().__init__(ops, img_size, patch_size, model)
@@ -226,7 +291,7 @@ class MaskFeat(Method):
         # mmpretrain's Gaussian window of one patch
         self.num_masking_patches = round(self.mask_ratio * self.num_patches)
         self.min_num_patches = max(1, self.num_masking_patches // 5)
-        self.pool = max(1, patch_size // 2)
+        self.pool = max(1, patch_size // self.hog_cells_per_patch)
         self.hog_dim = 3 * self.nbins * (patch_size // self.pool) ** 2
         self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads, mask_token=True)
         # mmselfsup's MaskFeat head (truncated normal, std 0.02): with MAE's xavier init it collapsed to
@@ -253,6 +318,17 @@ class MaskFeat(Method):
         target = self.target(x)
         loss = self.ops.masked_mse_loss(pred, target, mask)
         return Step(loss, {"mask": mask, "target": target, "pred": pred})
+
+    trivial = "the batch's mean HOG of the masked patches"
+
+    @torch.no_grad()
+    def trivial_loss(self, step: Step) -> torch.Tensor:
+        return mean_row_loss(step.tensors["target"], step.tensors["mask"])
+
+    @torch.no_grad()
+    def graded_rows(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        graded = step.tensors["mask"].bool()
+        return step.tensors["pred"][graded], step.tensors["target"][graded]
 
 
 class MFM(Method):
@@ -293,6 +369,20 @@ class MFM(Method):
         loss = self.ops.frequency_loss(pred, target, graded)
         return Step(loss, {"corrupted": corrupted, "freq_mask": freq_mask, "is_low_pass": is_low_pass,
                            "target": target, "pred": pred})
+
+    trivial = "the filtered input itself"
+
+    @torch.no_grad()
+    def trivial_loss(self, step: Step) -> torch.Tensor:
+        t = step.tensors
+        graded = t["freq_mask"] if self.recover_target_type == "masked" else None
+        return mimkernels.frequency_loss(t["corrupted"].float(), t["target"].float(), graded, backend="torch")
+
+    @torch.no_grad()
+    def graded_rows(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [mimkernels.patchify(step.tensors[k].float(), self.patch_size, backend="torch").flatten(0, 1)
+                for k in ("pred", "target")]
+        return rows[0], rows[1]
 
 
 METHODS = {m.name: m for m in (MAE, SimMIM, MaskFeat, MFM, PixMIM)}

@@ -11,6 +11,7 @@ def test_resume_continues_the_run(tmp_path):
     first = main(["--method", "mae", "--out", str(tmp_path), *TINY])
     resumed = main(["--resume", str(tmp_path), *TINY, "--epochs", "2"])   # into the same folder
     assert resumed["steps"] == 6 and resumed["losses"][:3] == first["losses"]
+    assert len(resumed["trivial_losses"]) == 6 and resumed["trivial_losses"][:3] == first["trivial_losses"]
     assert resumed["random_init_probe_accuracy"] == first["random_init_probe_accuracy"]
     assert metrics_of(tmp_path)["steps"] == 6
     with pytest.raises(SystemExit):

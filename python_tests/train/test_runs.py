@@ -17,11 +17,18 @@ from .common import REPO, TINY, TINY_MODEL, config_of, metrics_of, same_loss_cur
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_method_trains_and_writes_its_run_folder(tmp_path, method):
+def test_method_trains_and_writes_its_run_folder(tmp_path, capsys, method):
     metrics = main(["--method", method, "--out", str(tmp_path), *TINY])
+    summary = capsys.readouterr().out
+    assert f"the trivial predictor's {metrics['final_trivial_loss']:.4f} ({METHODS[method].trivial}" in summary
+    assert f"prediction spread across patches {metrics['prediction_spread']:.3f}" in summary
     assert metrics == metrics_of(tmp_path)
-    for key in ("method", "ops", "final_loss", "probe_accuracy", "random_init_probe_accuracy"):
+    for key in ("method", "ops", "final_loss", "probe_accuracy", "random_init_probe_accuracy", "final_trivial_loss",
+                "trivial_predictor", "loss_below_trivial", "prediction_spread", "target_spread"):
         assert key in metrics
+    assert len(metrics["trivial_losses"]) == len(metrics["losses"]) and metrics["final_trivial_loss"] > 0
+    assert metrics["loss_below_trivial"] == pytest.approx(1 - metrics["final_loss"] / metrics["final_trivial_loss"])
+    assert metrics["trivial_predictor"] == METHODS[method].trivial and metrics["target_spread"] > 0
     assert metrics["method"] == method and metrics["ops"] == "mimkernels" and metrics["steps"] == 3
     assert all(torch.isfinite(torch.tensor(metrics["losses"])))
     assert 0 <= metrics["probe_accuracy"] <= 1 and 0 <= metrics["random_init_probe_accuracy"] <= 1
