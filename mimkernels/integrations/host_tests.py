@@ -10,7 +10,8 @@ each host that is installed:
 - lightly: `patch_lightly()` (lightly.models.utils' `random_token_mask` and `patchify`);
 - mmpretrain: `register_as_defaults()` (configs build the MIMK classes) and the upstream names bound
   in the `mmpretrain.*` modules (`from mmpretrain.models import MAEViT`) rebound to the MIMK classes,
-  which `register_as_defaults()` alone does not do.
+  which `register_as_defaults()` alone does not do — except in a module that defines a subclass of the
+  upstream class (`super(MAEViT, self)` in mmpretrain's MILANViT must keep naming upstream's MAEViT).
 The official MAE repository ships no tests. `patch_every_instance()` does the same outside pytest and
 returns what it patched; `MIMKERNELS_HOST_TESTS_RNG=philox` patches with rng="philox" instead of
 "torch" (the tests that compare masks with upstream's for a seed expect "torch").
@@ -42,6 +43,13 @@ def _patch_after_init(cls, patcher) -> None:
     cls.__init__ = __init__
 
 
+def _defines_subclass(module, cls) -> bool:
+    """True when `module` defines a subclass of `cls`: its methods may call `super(<cls name>, self)`, which
+    must keep naming the upstream class (mmpretrain's MILANViT does so with MAEViT)."""
+    return any(isinstance(obj, type) and obj is not cls and issubclass(obj, cls) and obj.__module__ == module.__name__
+               for obj in vars(module).values())
+
+
 def patch_every_instance() -> list[str]:
     """Patch every instance of the hosts' classes built from now on (module docstring); returns what was done."""
     if _DONE:
@@ -70,7 +78,8 @@ def patch_every_instance() -> list[str]:
         rebound = 0
         for name, (_, upstream, ours) in mkm._REPLACES.items():
             for module_name, module in list(sys.modules.items()):
-                if module_name.startswith("mmpretrain") and getattr(module, name, None) is upstream:
+                if (module_name.startswith("mmpretrain") and getattr(module, name, None) is upstream
+                        and not _defines_subclass(module, upstream)):
                     setattr(module, name, ours)
                     rebound += 1
         _DONE.append(f"mmpretrain: register_as_defaults() and {rebound} module attributes rebound")
