@@ -28,6 +28,21 @@ def _dino_collates(batch: int, seed: int, offset: int, version: str) -> torch.Te
 
 
 DINO_COLLATE = 128
+JEPA_COLLATE = 128  # ijepa#60 is about the lists of a batch of 128 cut to their minimum
+
+
+def _jepa_context_lists(batch: int, seed: int, offset: int, variant: str, three_d: bool) -> torch.Tensor:
+    """The cells in the encoder's context list after upstream's cut to the batch minimum (to_upstream), per
+    collate of 128: (B, N) bool, True = the encoder sees the cell. Where variant="official" never lists a
+    position (ijepa#60's hole, jepa#50's late frames), its coverage is ~0."""
+    draw = mk.multiblock_mask_3d if three_d else mk.multiblock_mask
+    out = []
+    for s in range(0, batch, JEPA_COLLATE):
+        m = draw(min(JEPA_COLLATE, batch - s), variant=variant,
+                 seed=mk.rng.derive_seed(seed, (offset + s) // JEPA_COLLATE))
+        ids = m.to_upstream()[0][0]
+        out.append(torch.zeros(ids.shape[0], m.context[0, 0].numel(), dtype=torch.bool).scatter_(1, ids, True))
+    return torch.cat(out)
 # name -> (label: the upstream setting it matches, draw(batch, seed, sample_offset) -> masks, grid or None)
 GENERATORS = {
     "mae_random": ("MAE random masking, 14x14, ratio 0.75 (facebookresearch/mae)",
@@ -58,6 +73,20 @@ GENERATORS = {
                 lambda b, seed, off: _dino_collates(b, seed, off, "v3"), (16, 16)),
     "data2vec": ("data2vec 2.0 block masks, 14x14, mask_prob 0.8, blocks of 3 mark the visible tokens (fairseq)",
                  lambda b, seed, off: mk.data2vec_block_mask(b, clone_batch=1, seed=seed, sample_offset=off), (14, 14)),
+    "ijepa_targets": ("I-JEPA target blocks (union of 4), 16x16, in1k_vith14_ep300 (facebookresearch/ijepa), fixed",
+                      lambda b, seed, off: mk.multiblock_mask(b, seed=seed, sample_offset=off).targets.any(1), None),
+    "ijepa_targets_official": ("I-JEPA target blocks (union of 4), variant='official' (exclusive randint bounds)",
+                               lambda b, seed, off: mk.multiblock_mask(b, variant="official", seed=seed,
+                                                                       sample_offset=off).targets.any(1), None),
+    "ijepa_context_official": ("I-JEPA context list after the cut to the batch minimum, B = 128, variant='official' "
+                               "(ijepa#60)", lambda b, seed, off: _jepa_context_lists(b, seed, off, "official", False),
+                               (16, 16)),
+    "ijepa_context_fixed": ("I-JEPA context list after the cut to the batch minimum, B = 128, fixed",
+                            lambda b, seed, off: _jepa_context_lists(b, seed, off, "fixed", False), (16, 16)),
+    "vjepa_context_official": ("V-JEPA context list after the cut, 8x14x14, B = 128, variant='official' (jepa#50)",
+                               lambda b, seed, off: _jepa_context_lists(b, seed, off, "official", True), (8, 14, 14)),
+    "vjepa_context_fixed": ("V-JEPA context list after the cut, 8x14x14, B = 128, fixed",
+                            lambda b, seed, off: _jepa_context_lists(b, seed, off, "fixed", True), (8, 14, 14)),
 }
 
 
@@ -77,7 +106,7 @@ def report(masks: int, only: list[str]) -> str:
         if only and name not in only:
             continue
         stats = mk.mask_stats(draw(name, masks))
-        stats.save_heatmap(OUT / f"{name}.png", label)
+        stats.save_heatmap(OUT / f"{name}.png", label, what="listed" if "context" in name else "masked")
         s = stats.summary()
         grid = "×".join(str(d) for d in stats.coverage.shape)
         rows.append(f"| {label} | {s['masks']} | {grid} | {s['masked_fraction_mean']:.4f} "

@@ -696,9 +696,10 @@ class MaskStats(NamedTuple):
                 "avg_dist_mean": dist.mean().item() if dist.numel() else nan,
                 "coverage_min": cov.min().item(), "coverage_max": cov.max().item()}
 
-    def save_heatmap(self, path, title: str = "") -> None:
+    def save_heatmap(self, path, title: str = "", what: str = "masked") -> None:
         """A PNG: the coverage heatmap (one panel per frame for 3-D masks; the colour scale from 0 to the
-        largest coverage) and the histogram of masked cells per mask. Needs matplotlib (the [train] extra)."""
+        largest coverage) and the histogram of masked cells per mask; `what` names what a True cell means.
+        Needs matplotlib (the [train] extra)."""
         try:
             import matplotlib
             matplotlib.use("Agg")
@@ -711,17 +712,17 @@ class MaskStats(NamedTuple):
         top = max(float(self.coverage.max()), 1e-12)
         for t, (ax, frame) in enumerate(zip(axes[0], frames)):
             image = ax.imshow(frame.numpy(), vmin=0.0, vmax=top, cmap="viridis")
-            ax.set_title(f"frame {t}" if len(frames) > 1 else "P(masked) per position", fontsize=8)
+            ax.set_title(f"frame {t}" if len(frames) > 1 else f"P({what}) per position", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
         fig.colorbar(image, ax=axes[0, :len(frames)].tolist(), fraction=0.04)
         hist = axes[0, -1]
         hist.bar(range(len(self.count_histogram)), self.count_histogram.numpy(), width=1.0)
-        hist.set_title("masked cells per mask", fontsize=8)
+        hist.set_title(f"{what} cells per mask", fontsize=8)
         seen = self.count_histogram.nonzero().flatten().tolist() or [0]
         hist.set_xlim(seen[0] - 2, seen[-1] + 2)
         s = self.summary()
-        fig.suptitle(f"{title}  ({s['masks']} masks; masked {s['masked_fraction_mean']:.3f}, blocks "
+        fig.suptitle(f"{title}  ({s['masks']} masks; {what} {s['masked_fraction_mean']:.3f}, regions "
                      f"{s['blocks_mean']:.1f}, AvgDist {s['avg_dist_mean']:.2f})", fontsize=9)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
