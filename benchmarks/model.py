@@ -446,7 +446,8 @@ def _dft_synthesis_bytes(a):
 
 TRITON_KERNELS: dict[str, KernelModel] = {
     "_mae_mask_kernel": KernelModel(
-        label=lambda a: "random_mask_indices " + ("(noise)" if a["HAS_NOISE"] else "(philox)"),
+        label=lambda a: "random_mask_indices " + ("(noise)" if a["HAS_NOISE"] else "(philox)")
+        + (" per-sample ratios" if a["HAS_KEPT"] else ""),
         data=lambda a: ("noise_ptr",) if a["HAS_NOISE"] else (),
         min_bytes=lambda a: _nbytes(a["ids_keep_ptr"]) + _nbytes(a["ids_restore_ptr"]) + _nbytes(a["mask_ptr"])
         + (_nbytes(a["noise_ptr"]) if a["HAS_NOISE"] else 0),
