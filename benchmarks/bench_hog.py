@@ -28,14 +28,6 @@ def _bytes(imgs: torch.Tensor) -> int:
     return imgs.numel() * imgs.element_size() + b * (h // 8) * (w // 8) * c * 9 * 4
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the cpp backend runs torch.get_num_threads() OpenMP threads
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
 @pytest.mark.parametrize("provider", ["official"] + backends_on("hog", "cpu", exclude=("torch", "triton")))
 def test_cpu_one_thread(timed, benchmark, one_thread, dtype, provider):

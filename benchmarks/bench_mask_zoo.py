@@ -23,14 +23,6 @@ B = 256
 CPU_CASES = {}
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---- I-JEPA / V-JEPA multi-block ------------------------------------------------------------------
 
 def _ijepa_upstream(**config):

@@ -117,14 +117,6 @@ BLOCK = {"maskfeat": dict(num_masking_patches=78, min_num_patches=15),
          "beit": dict(num_masking_patches=75, min_num_patches=16)}
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _masks_per_second(timed, benchmark, fn, kernel, provider, **extra):
     timed(fn, kernel=kernel, provider=provider, batch=B, **extra)
     benchmark.extra_info["masks/s"] = B / benchmark.stats.stats.median

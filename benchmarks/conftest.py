@@ -31,6 +31,15 @@ def copy_bandwidth():
 
 
 @pytest.fixture
+def one_thread():
+    """CPU benchmarks on one thread (the cpp backends follow torch.set_num_threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def timed(benchmark, copy_bandwidth):
     """timed(fn, *args, bytes_moved=0, inputs=None, device=None, **extra): harness.measure with this
     test's pytest-benchmark fixture and the session's copy bandwidth."""
