@@ -126,6 +126,7 @@ if __name__ == "__main__":
     head = (f"# Mask report: every generator at its upstream defaults\n\n{args.masks} masks each, seed 0. "
             f"Regenerate: `PYTHONPATH=$PWD python -m benchmarks.mask_report --masks {args.masks}`.\n"
             "Coverage = the fraction of masks hiding a position; regions = face-connected masked regions; "
-            "AvgDist = SimMIM's metric in cells (mask_zoo/SPEC.md §10).\n\n")
+            "AvgDist = SimMIM's metric in cells (mask_zoo/SPEC.md §10). In the \"context list\" rows a True cell is "
+            "one the encoder's index list holds after upstream's cut to the batch minimum.\n\n")
     if not args.only:
         (OUT / "masks.md").write_text(head + table)
