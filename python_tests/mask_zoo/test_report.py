@@ -74,3 +74,20 @@ def test_block_mask_report_shows_its_central_bias_and_the_heatmap_is_written(tmp
     from PIL import Image
     with Image.open(path) as image:
         assert image.format == "PNG" and image.width > 300 and image.height > 150
+
+
+def test_the_mask_report_draws_every_generator(monkeypatch):
+    """benchmarks/mask_report.py: every generator's masks in chunks (sample_offset advancing) are the masks of
+    one call, and the report's statistics run on them."""
+    from benchmarks import mask_report
+    monkeypatch.setattr(mask_report, "CHUNK", 16)
+    monkeypatch.setattr(mask_report, "JEPA_COLLATE", 16)
+    monkeypatch.setattr(mask_report, "DINO_COLLATE", 16)
+    for name, (_, draw_one, grid) in mask_report.GENERATORS.items():
+        masks = mask_report.draw(name, 40)
+        assert masks.shape[0] == 40 and (grid is None or tuple(masks.shape[1:]) == grid), name
+        stats = mk.mask_stats(masks)
+        assert stats.masked_fraction.shape == (40,) and 0 < stats.masked_fraction.mean() < 1, name
+        if "dino" not in name and "context" not in name:  # per-sample streams: chunks = one call
+            whole = draw_one(40, 0, 0)
+            assert torch.equal(masks, whole.reshape(masks.shape)), name
