@@ -16,7 +16,7 @@ __all__ = [
     "STREAM_MAE_MASKING", "STREAM_SIMMIM_MASK", "STREAM_BLOCK_MASK", "STREAM_FREQUENCY_CHOICE",
     "STREAM_MULTIBLOCK_2D", "STREAM_MULTIBLOCK_3D", "STREAM_TUBE_MASK", "STREAM_RUNNING_CELL_MASK",
     "STREAM_UNIFORM_MASK", "STREAM_DINO_COLLATE", "STREAM_DATA2VEC_MASK", "STREAM_SCORE_MASK",
-    "philox4x32_10", "draw", "unit_float", "unit_double", "below",
+    "philox4x32_10", "draw", "words", "unit_float", "unit_double", "below",
     "resolve_seed", "derive_seed", "seed_to_i64", "check_sample_offset",
 ]
 
@@ -78,6 +78,20 @@ def _reduce_seed(seed) -> int:
 def draw(seed: int, i, sample, stream: int, device=None):
     """The draw of mimkernels: Philox at counter (i, sample, stream, 0)."""
     return philox4x32_10(i, sample, stream, 0, seed, device=device)
+
+
+def words(seed: int, sample, stream: int, count: int, first_call=0, word3=0, device=None) -> torch.Tensor:
+    """A sample's first `count` uint32 words in counter order (rng.h WordStream): word q is word q % 4 of
+    Philox at (first_call + q // 4, sample, stream, word3). sample, first_call, word3: ints or int64 tensors
+    that broadcast together; returns (*their shape, count) int64."""
+    if device is None:
+        device = next((v.device for v in (sample, first_call, word3) if isinstance(v, torch.Tensor)),
+                      torch.device("cpu"))
+    calls = torch.arange(-(-count // 4), dtype=torch.int64, device=device)
+    sample, first_call, word3 = (torch.as_tensor(v, dtype=torch.int64, device=device).unsqueeze(-1)
+                                 for v in (sample, first_call, word3))
+    out = torch.broadcast_tensors(*philox4x32_10(first_call + calls, sample, stream, word3, seed, device=device))
+    return torch.stack(out, dim=-1).flatten(-2)[..., :count]
 
 
 def unit_float(x: torch.Tensor) -> torch.Tensor:

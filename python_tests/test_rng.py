@@ -191,3 +191,17 @@ def test_sample_offset_checks():
         rng.check_sample_offset(-1, 2)
     with pytest.raises(TypeError, match="sample_offset"):
         rng.check_sample_offset(1.0, 2)
+
+
+def test_words_are_the_philox_words_in_counter_order():
+    """rng.words (rng.h WordStream): word q of a sample is word q % 4 of Philox at (first_call + q // 4, sample,
+    stream, word3), for ints and broadcast tensors alike."""
+    from mimkernels import rng
+    seed, stream = 2**63 + 12345, 9
+    got = rng.words(seed, torch.tensor([[3], [70000]]), stream, 10, first_call=5, word3=torch.tensor([0, 2]))
+    assert got.shape == (2, 2, 10)
+    for a, sample in enumerate((3, 70000)):
+        for b, word3 in enumerate((0, 2)):
+            expected = [int(rng.philox4x32_10(5 + q // 4, sample, stream, word3, seed)[q % 4]) for q in range(10)]
+            assert got[a, b].tolist() == expected
+    assert torch.equal(rng.words(seed, 7, stream, 6), rng.words(seed, torch.tensor(7), stream, 6))

@@ -43,15 +43,6 @@ def _span(start: torch.Tensor, length: int, side: int) -> torch.Tensor:
     return (i >= start[:, None]) & (i < start[:, None] + length)
 
 
-def _cell_keys(seed: int, stream: int, samples: torch.Tensor, n: int, families: int) -> torch.Tensor:
-    """(B, families, n) int64: the sort key of cell c in key family j, word c mod 4 of Philox at
-    (c div 4, sample, stream, 2 + j)."""
-    counter = torch.arange(-(-n // 4), dtype=torch.int64).view(1, 1, -1)
-    family = 2 + torch.arange(families, dtype=torch.int64).view(1, -1, 1)
-    words = rng.philox4x32_10(counter, samples.view(-1, 1, 1), stream, family, seed)
-    return torch.stack(words, dim=-1).flatten(-2)[..., :n]
-
-
 def _lists(blocks: torch.Tensor, keys: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, in ascending
     (keys[b, k, cell], cell) order (ascending cells where keys is None), then 0."""
@@ -144,7 +135,8 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
     keys = None
     if not official:  # context block e: key family e
         keys = torch.cat([torch.zeros((batch, num_pred, height * width), dtype=torch.int64),
-                          _cell_keys(seed, stream, samples, height * width, num_enc)], dim=1)
+                          rng.words(seed, samples.view(-1, 1), stream, height * width,
+                                    word3=2 + torch.arange(num_enc))], dim=1)
     ids, counts = _lists(blocks.flatten(2), keys)
     return blocks, ids, counts
 
@@ -194,22 +186,13 @@ def multiblock_mask_3d(batch: int, frames: int, height: int, width: int, tempora
             break
     blocks = torch.stack([~context, context], dim=1)
     # target and context hold disjoint cells: one key family for both
-    keys = None if official else _cell_keys(seed, stream, samples, frames * height * width, 1).expand(-1, 2, -1)
+    keys = None if official else rng.words(seed, samples.view(-1, 1), stream, frames * height * width,
+                                           word3=2).expand(-1, 2, -1)
     ids, counts = _lists(blocks.flatten(2), keys)
     return blocks, ids, counts
 
 
 # ---- VideoMAE tube and running cell (SPEC.md §4, §5) ---------------------------------------------
-
-def zoo_words(seed: int, batch: int, sample_offset: int, stream: int, count: int, device) -> torch.Tensor:
-    """(B, count) int64 holding uint32 words: draw k of sample b is word k % 4 of Philox at counter
-    (k // 4, sample_offset + b, stream, 0) (csrc video_masks.h ZooWords)."""
-    calls = (count + 3) // 4
-    i = torch.arange(calls, dtype=torch.int64, device=device).unsqueeze(0)
-    b = (torch.arange(batch, dtype=torch.int64, device=device) + sample_offset).unsqueeze(1)
-    words = torch.stack([w.expand(batch, calls) for w in rng.draw(seed, i, b, stream, device=device)], dim=-1)
-    return words.reshape(batch, 4 * calls)[:, :count]
-
 
 def floyd_pick(row, n: int, count: int, picked: int, words, cell=lambda t: t) -> None:
     """Floyd's sampling of `count` distinct items of [0, n) (0 <= count <= n < 2^31), one word each from
@@ -250,7 +233,8 @@ def tube_mask(batch: int, frames: int, height: int, width: int, masked: int, see
     Floyd's sampling here, stream 7, one sample at a time in plain Python), tiled over the T frames and
     flattened (t, y, x) row-major."""
     cells = height * width
-    words = zoo_words(seed, batch, sample_offset, rng.STREAM_TUBE_MASK, min(masked, cells - masked), "cpu").tolist()
+    words = rng.words(seed, torch.arange(batch) + sample_offset, rng.STREAM_TUBE_MASK,
+                      min(masked, cells - masked)).tolist()
     frame = _bool_rows([random_subset_row(cells, masked, iter(w)) for w in words], cells, device)
     return frame.unsqueeze(1).expand(batch, frames, cells).reshape(batch, frames * cells)
 
@@ -268,7 +252,7 @@ def running_cell_mask(batch: int, frames: int, height: int, width: int, masked_s
     before frame t the pointer advances, so cell slot s = 2·(y % 2) + x % 2 of frame t reads the queue
     at (s + p + t + 1) % 4; the 2 × 2 cell is tiled over the grid. Each sample takes map
     p = np.random.randint(4) (here below(word 0, 4), stream 8)."""
-    words = zoo_words(seed, batch, sample_offset, rng.STREAM_RUNNING_CELL_MASK, 1, device)
+    words = rng.words(seed, torch.arange(batch) + sample_offset, rng.STREAM_RUNNING_CELL_MASK, 1, device=device)
     p = rng.below(words[:, 0], 4).view(batch, 1, 1, 1)
     t = torch.arange(frames, device=device).view(1, frames, 1, 1)
     y = torch.arange(height, device=device).view(1, 1, height, 1)
@@ -306,7 +290,8 @@ def uniform_mask(batch: int, height: int, width: int, keep_final: int, seed: int
     blocks, rows = (height // 2) * half_w, uniform_candidate_rows(height * width)
     hidden = blocks - keep_final
     pick_hidden = hidden <= keep_final
-    words = zoo_words(seed, batch, sample_offset, rng.STREAM_UNIFORM_MASK, blocks + min(hidden, keep_final), "cpu")
+    words = rng.words(seed, torch.arange(batch) + sample_offset, rng.STREAM_UNIFORM_MASK,
+                      blocks + min(hidden, keep_final))
     masks, seconds = [], []
     for sample_words in words.tolist():
         draws = iter(sample_words)
@@ -327,14 +312,6 @@ def uniform_mask(batch: int, height: int, width: int, keep_final: int, seed: int
 
 
 # ---- data2vec 2.0 block masks (SPEC.md §7) --------------------------------------------------------
-
-def _words(seed: int, samples: torch.Tensor, first_call: torch.Tensor, calls: int, stream: int) -> torch.Tensor:
-    """(R, 4·calls) int64 uint32 words: row r holds the Philox calls (first_call[r] + j, samples[r], stream, 0),
-    j < calls, word w of call j at column 4·j + w (samples, first_call: (R,) int64)."""
-    i = first_call.unsqueeze(1) + torch.arange(calls, dtype=torch.int64, device=samples.device)
-    words = torch.stack(rng.draw(seed, i, samples.unsqueeze(1), stream, device=samples.device), dim=-1)
-    return words.reshape(samples.shape[0], 4 * calls)
-
 
 def select_uniform(candidates: torch.Tensor, count: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
     """Selection sampling (Knuth's Algorithm S) in every row: `count` (R,) of the True entries of
@@ -369,7 +346,7 @@ def data2vec_block_mask(batch: int, clone_batch: int, side: int, mask_length: in
     calls = data2vec_calls_per_clone(draws, cells)
     r = torch.arange(rows, dtype=torch.int64, device=device)
     samples = r // clone_batch + sample_offset
-    words = _words(seed, samples, (r % clone_batch) * calls, calls, rng.STREAM_DATA2VEC_MASK)
+    words = rng.words(seed, samples, rng.STREAM_DATA2VEC_MASK, 4 * calls, first_call=(r % clone_batch) * calls)
     block = torch.zeros(rows, side, side, dtype=torch.bool, device=device)
     if non_overlapping:
         # multinomial over the uniform tiles without replacement: a uniform subset of `centres` tiles
@@ -423,7 +400,7 @@ def score_mask(scores: torch.Tensor, num_masked: int, num_guided: int, hint_pool
     order = score_order(scores, largest)
     fill_calls = -(-n // 4)
     samples = torch.arange(batch, dtype=torch.int64, device=device) + sample_offset
-    words = _words(seed, samples, torch.zeros_like(samples), fill_calls + -(-hint_pool // 4), rng.STREAM_SCORE_MASK)
+    words = rng.words(seed, samples, rng.STREAM_SCORE_MASK, 4 * (fill_calls + -(-hint_pool // 4)))
     rank = torch.argsort(order, dim=1)
     mask = rank < num_guided
     fill = select_uniform(~mask, torch.full((batch,), num_masked - num_guided, dtype=torch.int64, device=device),

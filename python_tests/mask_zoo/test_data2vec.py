@@ -32,7 +32,7 @@ def _fairseq_kwargs(mask_prob, mask_length, kw):
 
 
 class OurDraws:
-    """The restatement's randint / multinomial answered from one mask row's words (reference._words),
+    """The restatement's randint / multinomial answered from one mask row's words (rng.words),
     independently of the reference: randint(0, n) = below(word j, n); multinomial(w, k) = selection
     sampling over the positive weights in index order, word word0 + p for position p (the tiles first
     when non_overlapping, then the count fix at 4·ceil(D / 4))."""
@@ -71,8 +71,7 @@ def test_reference_equals_fairseq_fed_our_draws(num_patches, mask_prob, mask_len
     calls = reference.data2vec_calls_per_clone(draws, num_patches)
     for row in range(batch * clones):
         b, k = divmod(row, clones)
-        words = reference._words(seed, torch.tensor([offset + b]), torch.tensor([k * calls]), calls,
-                                 rng.STREAM_DATA2VEC_MASK)[0]
+        words = rng.words(seed, offset + b, rng.STREAM_DATA2VEC_MASK, 4 * calls, first_call=k * calls)
         feed = OurDraws(words, kw.get("non_overlapping", False), 4 * -(-draws // 4))
         theirs = upstream.compute_block_mask_2d((1, num_patches), rnd=feed,
                                                 **_fairseq_kwargs(mask_prob, mask_length, kw))

@@ -125,23 +125,10 @@ inline void multiblock_sort_host(uint64_t* packed, int64_t n) {
 // at (c / 4, sample, stream, 2 + j), ties by cell. ids[0, n) holds the cells, ascending (so the Philox
 // call of a group of 4 cells is made once); sorted in place as packed (key << 32 | cell), distinct values:
 // multiblock_sort_host on the host, a heap sort (in place, no recursion) on a GPU thread, the same order.
-// Keys of cells in ascending order: Philox of a group of 4 cells computed once.
-struct MultiblockCellKeys {
-  uint64_t seed;
-  uint32_t sample, stream, family;
-  int64_t group = -1;
-  Philox4 words{};
-  // (key << 32) | cell
-  MK_HD uint64_t packed(int64_t cell) {
-    if (cell / 4 != group) {
-      group = cell / 4;
-      words = philox4x32_10(static_cast<uint32_t>(group), sample, stream, 2u + family, seed);
-    }
-    const int64_t lane = cell & 3;
-    const uint32_t key = lane == 0 ? words.x0 : lane == 1 ? words.x1 : lane == 2 ? words.x2 : words.x3;
-    return (static_cast<uint64_t>(key) << 32) | static_cast<uint64_t>(cell);
-  }
-};
+// (key << 32) | cell, the key of cell c being word c of `keys` (its Philox call per group of 4 cells cached).
+MK_HD uint64_t multiblock_packed_key(WordStream& keys, int64_t cell) {
+  return (static_cast<uint64_t>(keys.word(cell)) << 32) | static_cast<uint64_t>(cell);
+}
 
 // packed[0, n) (distinct values) ascending, then each replaced by its cell (the low word).
 MK_HD void multiblock_sort_packed(uint64_t* packed, int64_t n) {
@@ -173,8 +160,8 @@ MK_HD void multiblock_sort_packed(uint64_t* packed, int64_t n) {
 MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
                                 uint32_t stream) {
   uint64_t* packed = reinterpret_cast<uint64_t*>(ids);
-  MultiblockCellKeys keys{seed, sample, stream, family};
-  for (int64_t j = 0; j < n; ++j) packed[j] = keys.packed(ids[j]);
+  WordStream keys(seed, 0u, sample, stream, 2u + family);
+  for (int64_t j = 0; j < n; ++j) packed[j] = multiblock_packed_key(keys, ids[j]);
   multiblock_sort_packed(packed, n);
 }
 
@@ -310,10 +297,10 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
   // target and context hold disjoint cells: one key family for both, one pass over the cells
   uint64_t* lists[2] = {reinterpret_cast<uint64_t*>(ids), reinterpret_cast<uint64_t*>(ids + cells)};
   int64_t n[2] = {0, 0};
-  MultiblockCellKeys keys{seed, draws.sample, draws.stream, 0u};
+  WordStream keys(seed, 0u, draws.sample, draws.stream, 2u);
   for (int64_t c = 0; c < cells; ++c) {
     const int list = context[c];
-    lists[list][n[list]++] = keys.packed(c);
+    lists[list][n[list]++] = multiblock_packed_key(keys, c);
   }
   for (int list = 0; list < 2; ++list) {
     multiblock_sort_packed(lists[list], n[list]);

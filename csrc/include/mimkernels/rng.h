@@ -49,6 +49,34 @@ MK_HD Philox4 draw(uint64_t seed, uint32_t i, uint32_t sample, uint32_t stream) 
   return philox4x32_10(i, sample, stream, 0u, seed);
 }
 
+// A sample's uint32 words in counter order: word q is word q % 4 of Philox at (first_call + q / 4, sample,
+// stream, word3), the last call cached (rng.py words is the same definition in torch). The mask zoo draws
+// through it, in order (next()) or by position (word(q): the word of cell or position q).
+struct WordStream {
+  uint64_t seed;
+  uint32_t first_call, sample, stream, word3;
+  int64_t cached_call = -1, next_word = 0;
+  Philox4 words{0u, 0u, 0u, 0u};
+
+  MK_HD WordStream(uint64_t seed_, uint32_t first_call_, uint32_t sample_, uint32_t stream_, uint32_t word3_ = 0u)
+      : seed(seed_), first_call(first_call_), sample(sample_), stream(stream_), word3(word3_) {}
+
+  MK_HD uint32_t word(int64_t q) {
+    const int64_t call = q >> 2;
+    if (call != cached_call) {
+      words = philox4x32_10(first_call + static_cast<uint32_t>(call), sample, stream, word3, seed);
+      cached_call = call;
+    }
+    switch (q & 3) {
+      case 0: return words.x0;
+      case 1: return words.x1;
+      case 2: return words.x2;
+      default: return words.x3;
+    }
+  }
+  MK_HD uint32_t next() { return word(next_word++); }
+};
+
 // uint32 -> float32 in [0, 1): (x >> 8) * 2^-24, exact, never 1.0.
 MK_HD float unit_float(uint32_t x) { return static_cast<float>(x >> 8) * 5.9604644775390625e-08f; }
 

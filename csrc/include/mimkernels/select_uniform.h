@@ -1,35 +1,10 @@
-// The draws shared by data2vec_mask.h and score_mask.h: a sample's uint32 words in order (word q is
-// word q % 4 of the Philox call first_call + q / 4) and selection sampling (Knuth's Algorithm S), the
-// uniform subset of an exact size both generators draw. mask_zoo/reference.py (_words, select_uniform)
-// is the same definition in torch.
+// Selection sampling (Knuth's Algorithm S), the uniform subset of an exact size that data2vec_mask.h and
+// score_mask.h draw, from a sample's words (rng.h WordStream). mask_zoo/reference.py select_uniform is the
+// same definition in torch.
 #pragma once
 #include "mimkernels/rng.h"
 
 namespace mimkernels {
-
-struct WordStream {
-  uint64_t seed;
-  uint32_t first_call, sample, stream;
-  int64_t cached_call = -1;
-  Philox4 words{0u, 0u, 0u, 0u};
-
-  MK_HD WordStream(uint64_t seed_, uint32_t first_call_, uint32_t sample_, uint32_t stream_)
-      : seed(seed_), first_call(first_call_), sample(sample_), stream(stream_) {}
-
-  MK_HD uint32_t word(int64_t q) {
-    const int64_t call = q >> 2;
-    if (call != cached_call) {
-      words = draw(seed, first_call + static_cast<uint32_t>(call), sample, stream);
-      cached_call = call;
-    }
-    switch (q & 3) {
-      case 0: return words.x0;
-      case 1: return words.x1;
-      case 2: return words.x2;
-      default: return words.x3;
-    }
-  }
-};
 
 // Takes `count` of the `candidates` positions p < n with is_candidate(p), a uniform subset: candidate p
 // is taken when below(word(word0 + p), left) < to_take (left: candidates at positions >= p, to_take:

@@ -2,7 +2,8 @@
 // §4-6): one body per sample, shared by the cpp and CUDA builds, bit-identical to mask_zoo/reference.py.
 //
 // Draws (docs/rng.md): draw k of a sample is word k % 4 of Philox at counter (k / 4, sample, stream, 0)
-// (ZooWords). Integers in [0, n) are (word * n) >> 32 (rng.h below). Masks are bytes, 1 = masked.
+// (rng.h WordStream, read in order). Integers in [0, n) are (word * n) >> 32 (rng.h below). Masks are
+// bytes, 1 = masked.
 #pragma once
 #include <cstdint>
 
@@ -11,30 +12,13 @@
 
 namespace mimkernels {
 
-// A sample's running sequence of uint32 draws: four words from each Philox call, in order x0..x3.
-struct ZooWords {
-  uint64_t seed;
-  uint32_t sample;
-  uint32_t stream;
-  uint32_t next = 0;
-  Philox4 words{0u, 0u, 0u, 0u};
-  MK_HD ZooWords(uint64_t seed_, int64_t sample_, uint32_t stream_)
-      : seed(seed_), sample(static_cast<uint32_t>(sample_)), stream(stream_) {}
-  MK_HD uint32_t operator()() {
-    const uint32_t slot = next & 3u;
-    if (slot == 0) words = draw(seed, next >> 2, sample, stream);
-    ++next;
-    return slot == 0 ? words.x0 : slot == 1 ? words.x1 : slot == 2 ? words.x2 : words.x3;
-  }
-};
-
 // Floyd's sampling of `count` distinct items of [0, n) (0 <= count <= n < 2^31), one draw each:
 // for j = n - count .. n - 1, t = below(draw, j + 1), and j itself when t was picked already. `cell(t)`
 // is item t's byte, which holds `picked` once it is chosen (and must not before).
 template <class Cell>
-MK_HD void floyd_pick(int64_t n, int64_t count, uint8_t picked, ZooWords& words, const Cell& cell) {
+MK_HD void floyd_pick(int64_t n, int64_t count, uint8_t picked, WordStream& words, const Cell& cell) {
   for (int64_t j = n - count; j < n; ++j) {
-    int64_t t = below(words(), static_cast<uint32_t>(j + 1));
+    int64_t t = below(words.next(), static_cast<uint32_t>(j + 1));
     if (cell(t) == picked) t = j;
     cell(t) = picked;
   }
@@ -42,7 +26,7 @@ MK_HD void floyd_pick(int64_t n, int64_t count, uint8_t picked, ZooWords& words,
 
 // A uniformly random subset of `masked` of the n bytes of row (1 = in the subset): Floyd picks the
 // smaller of the subset and its complement.
-MK_HD void random_subset_row(uint8_t* row, int64_t n, int64_t masked, ZooWords& words) {
+MK_HD void random_subset_row(uint8_t* row, int64_t n, int64_t masked, WordStream& words) {
   const bool pick_masked = masked <= n - masked;
   const uint8_t picked = pick_masked ? 1 : 0;
   for (int64_t t = 0; t < n; ++t) row[t] = 1 - picked;
@@ -51,7 +35,7 @@ MK_HD void random_subset_row(uint8_t* row, int64_t n, int64_t masked, ZooWords& 
 
 // ---- tube (§4): frame 0 drawn, frames 1 .. frames - 1 its copies ------------------------------------
 MK_HD void tube_mask_first_frame(uint8_t* out, int64_t cells, int64_t masked, uint64_t seed, int64_t sample) {
-  ZooWords words(seed, sample, kStreamTubeMask);
+  WordStream words(seed, 0u, static_cast<uint32_t>(sample), kStreamTubeMask);
   random_subset_row(out, cells, masked, words);
 }
 
@@ -65,8 +49,8 @@ MK_HD void tube_mask_sample(uint8_t* out, int64_t frames, int64_t cells, int64_t
 // ---- running cell (§5) ------------------------------------------------------------------------------
 // Which of the 4 maps (np.random.randint(4)): draw 0 of the sample.
 MK_HD uint32_t running_cell_map(uint64_t seed, int64_t sample) {
-  ZooWords words(seed, sample, kStreamRunningCellMask);
-  return below(words(), 4u);
+  WordStream words(seed, 0u, static_cast<uint32_t>(sample), kStreamRunningCellMask);
+  return below(words.next(), 4u);
 }
 
 // Cell (t, y, x) of map p: slot s = 2 (y % 2) + x % 2 of the 2 x 2 cell reads the queue (masked_slots
@@ -101,12 +85,12 @@ MK_HD int64_t uniform_candidate_rows(int64_t cells) {
 //    the blocks, on the secondary row at each block's visible token), draws continuing after step 1's.
 MK_HD void uniform_mask_sample(uint8_t* mask, uint8_t* secondary, uint8_t* scratch, int64_t height, int64_t width,
                                int64_t rows, int64_t keep_final, uint64_t seed, int64_t sample) {
-  ZooWords words(seed, sample, kStreamUniformMask);
+  WordStream words(seed, 0u, static_cast<uint32_t>(sample), kStreamUniformMask);
   const int64_t half_w = width / 2;
   const int64_t blocks = (height / 2) * half_w;
   for (int64_t r = 0; r < rows; ++r) scratch[r] = static_cast<uint8_t>(r & 3);
   for (int64_t k = 0; k < blocks; ++k) {
-    const int64_t j = k + below(words(), static_cast<uint32_t>(rows - k));
+    const int64_t j = k + below(words.next(), static_cast<uint32_t>(rows - k));
     const uint8_t row = scratch[j];
     scratch[j] = scratch[k];
     scratch[k] = row;
