@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import functools
 import os
 import threading
 from typing import Callable

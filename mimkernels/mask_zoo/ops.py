@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 from mimkernels import _native
-from mimkernels._backends import HAS_TRITON
-from mimkernels._library import define_native, define_op, define_reference
+from mimkernels._library import define_native, define_reference
 from mimkernels.mask_zoo import reference
 
 

@@ -254,8 +254,9 @@ def _empty_dim(rng, case: Case, name: str):
     return f"{name} dim {dim} emptied"
 
 
-def menu(op: str, args: dict) -> list[str]:
-    """The categories of mutation that apply to a call of `op` with `args`."""
+def _argument_groups(args: dict) -> tuple[list[str], ...]:
+    """The names of the call's arguments by kind: tensors, floating-point tensors, ints, floats, sequences,
+    and the ints that are patch or window sizes."""
     kinds = {k: _kind(k, v) for k, v in args.items()}
     tensors = [k for k, kd in kinds.items() if kd == "tensor" and isinstance(args[k], torch.Tensor)]
     floats_t = [k for k in tensors if args[k].is_floating_point()]
@@ -263,6 +264,12 @@ def menu(op: str, args: dict) -> list[str]:
     floats = [k for k, kd in kinds.items() if kd == "float"]
     seqs = [k for k, kd in kinds.items() if kd == "seq"]
     patches = [k for k in ints if k in PATCH_NAMES]
+    return tensors, floats_t, ints, floats, seqs, patches
+
+
+def menu(op: str, args: dict) -> list[str]:
+    """The categories of mutation that apply to a call of `op` with `args`."""
+    tensors, floats_t, ints, floats, seqs, patches = _argument_groups(args)
     table = {
         "ids_out_of_range": op in ID_ARGS, "ids_duplicate": op in ID_ARGS,
         "nan_inf": bool(floats_t), "extreme_values": bool(floats_t), "zero_size": bool(tensors or "batch" in args),
@@ -291,13 +298,7 @@ def mutate(rng: random.Random, case: Case, category: str | None = None) -> str:
     """Applies one mutation (of `category`, else a random one the op has) to case.arguments; returns its
     category and sets the label."""
     args = case.arguments
-    kinds = {k: _kind(k, v) for k, v in args.items()}
-    tensors = [k for k, kd in kinds.items() if kd == "tensor" and isinstance(args[k], torch.Tensor)]
-    floats_t = [k for k in tensors if args[k].is_floating_point()]
-    ints = [k for k, kd in kinds.items() if kd == "int"]
-    floats = [k for k, kd in kinds.items() if kd == "float"]
-    seqs = [k for k, kd in kinds.items() if kd == "seq"]
-    patches = [k for k in ints if k in PATCH_NAMES]
+    tensors, floats_t, ints, floats, seqs, patches = _argument_groups(args)
     if category is None:
         category = rng.choice(menu(case.op, args))
     if category == "ids_out_of_range":

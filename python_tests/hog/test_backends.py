@@ -14,7 +14,7 @@ from mimkernels import _native
 from mimkernels.hog import reference
 from mimkernels.testing import backends_on
 from python_tests.hog.oracles import (assert_within_flip_bound, integer_images, normalized_photos, oracle,
-                                      oracle_patches, sign_test_bins)
+                                      sign_test_bins)
 
 KERNELS = backends_on("hog", exclude=("torch",))
 ALL = backends_on("hog")

@@ -297,6 +297,11 @@ def test_patched_forward_keeps_signature_docstring_and_annotations():
         assert typing.get_type_hints(ours) == typing.get_type_hints(theirs)
         if TRANSFORMERS_MAJOR >= 5:   # **kwargs: Unpack[TransformersKwargs], which HF's output checks look for
             assert patched.forward.__doc__ and _can_output_attn(patched) and _can_output_attn(upstream)
+    assert isinstance(upstream, ViTForMaskedImageModeling)
+    model = _pair()[1]
+    patch_hf_vitmae(model, decoder=True)
+    assert inspect.signature(model.decoder.forward) == inspect.signature(type(model.decoder).forward.__get__(model))
+    assert inspect.signature(model.vit.embeddings.random_masking).parameters.keys() == {"sequence", "noise"}
 
 
 def _can_output_attn(model):
@@ -312,11 +317,6 @@ def _can_output_attn(model):
         return kwargs is not None and "output_attentions" in kwargs.annotation.__args__[0].__annotations__
     except AttributeError:
         return False
-    assert isinstance(upstream, ViTForMaskedImageModeling)
-    model = _pair()[1]
-    patch_hf_vitmae(model, decoder=True)
-    assert inspect.signature(model.decoder.forward) == inspect.signature(type(model.decoder).forward.__get__(model))
-    assert inspect.signature(model.vit.embeddings.random_masking).parameters.keys() == {"sequence", "noise"}
 
 
 def test_output_attentions_and_hidden_states_pass_through():

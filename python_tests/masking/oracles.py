@@ -1,6 +1,5 @@
 """Test helpers of the masking family: independent oracles (MAE's own code restated, numpy and
 scipy, the official generators' statistics), input builders and skip markers."""
-import math
 import random
 
 import numpy as np
