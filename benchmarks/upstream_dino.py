@@ -19,13 +19,12 @@ linspace and products) is kept, so torch is imported.
 """
 from __future__ import annotations
 
-import math
 import random
 
 import numpy as np
 import torch
 
-from benchmarks.upstream_masks import UnilmMaskingGenerator
+from benchmarks.upstream_masks import OfficialMaskingGenerator, UnilmMaskingGenerator
 
 
 class MaskingGenerator(UnilmMaskingGenerator):
@@ -70,21 +69,13 @@ class CondensedMaskingGenerator(MaskingGenerator):
     same order, the same masks (python_tests/mask_zoo/test_dino.py checks it), 4x faster: the oracle of
     the statistics tests. The benchmarks use MaskingGenerator, what upstream runs."""
 
-    def _mask(self, mask, max_mask_patches):
-        for _ in range(10):
-            target_area = self.rnd.uniform(self.min_num_patches, max_mask_patches)
-            aspect_ratio = math.exp(self.rnd.uniform(*self.log_aspect_ratio))
-            h = int(round(math.sqrt(target_area * aspect_ratio)))
-            w = int(round(math.sqrt(target_area / aspect_ratio)))
-            if w < self.width and h < self.height:
-                top = self.rnd.randint(0, self.height - h)
-                left = self.rnd.randint(0, self.width - w)
-                block = mask[top: top + h, left: left + w]
-                added = h * w - int(block.sum())
-                if 0 < added <= max_mask_patches:
-                    block[...] = True
-                    return added
-        return 0
+    _uniform = OfficialMaskingGenerator._uniform
+    _offset = OfficialMaskingGenerator._offset
+    _mask = OfficialMaskingGenerator._add_block  # unilm's _mask condensed, shared with the masking oracles
+
+    @property
+    def log_aspect(self):
+        return self.log_aspect_ratio
 
 
 def mask_generator(img_size: int = 224, patch_size: int = 14, *, complete: bool = False, rnd=random,
