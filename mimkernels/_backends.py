@@ -103,3 +103,16 @@ def resolve(op: str, backend: str, device: torch.device) -> str:
     if reason is not None:
         raise RuntimeError(f"{op}: backend {backend!r} cannot run here: {reason}")
     return backend
+
+
+_NATIVE_LOADED = _native.available()  # read once: the fast path's first test
+
+
+def cpu_fast_path(batch, seed, sample_offset, device, generator, backend: str) -> bool:
+    """Whether a random mask op's call may go straight to `_C` with its cached settings (the per-sample path a
+    DataLoader transform takes): `_C` built, plain ints in range, no device or generator, the cpp (or auto)
+    backend on the CPU, outside torch.compile. Anything else takes the checks and the catalogue op."""
+    return (_NATIVE_LOADED and device is None and generator is None and (backend == "auto" or backend == "cpp")
+            and type(batch) is int and type(seed) is int and type(sample_offset) is int and 0 <= seed < 1 << 63
+            and 0 <= batch and 0 <= sample_offset and sample_offset + batch <= 1 << 32
+            and not torch.compiler.is_compiling())

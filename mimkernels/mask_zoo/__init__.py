@@ -21,11 +21,11 @@ from typing import NamedTuple
 
 import torch
 
-from mimkernels import _backends, _native, rng
+from mimkernels import _backends, _library, _native, rng
 from mimkernels.checks import as_device, check_float, check_int, check_tensor
 from mimkernels.mask_zoo import ops as _ops  # noqa: F401  (puts the family's ops in the catalogue)
 from mimkernels.mask_zoo import reference
-from mimkernels.masking import _FAST, _SEED_LIMIT, _cache, _device_arg, _seed_arg
+from mimkernels.masking import _cache, _device_arg, _seed_arg
 
 __all__ = []  # each section adds its public names
 
@@ -123,13 +123,6 @@ def _settings_key(op: str, *values):
     return key
 
 
-def _fast_call(batch, seed, sample_offset, device, generator, backend) -> bool:
-    return (_FAST and device is None and generator is None and (backend == "auto" or backend == "cpp")
-            and type(batch) is int and type(seed) is int and type(sample_offset) is int and 0 <= seed < _SEED_LIMIT
-            and 0 <= batch and 0 <= sample_offset and sample_offset + batch <= (1 << 32)
-            and not torch.compiler.is_compiling())
-
-
 def _run_cpu(entry: str, batch: int, setting: tuple, seed: int, sample_offset: int):
     """`_C.<entry>` on fresh CPU outputs; setting = (grid, blocks, per-op arguments)."""
     grid, blocks, args = setting
@@ -174,7 +167,7 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
     """
     key = _settings_key("2d", height, width, enc_mask_scale, pred_mask_scale, aspect_ratio, num_enc_masks,
                         num_pred_masks, min_keep, allow_overlap, variant)
-    if _fast_call(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
+    if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
         setting = _MULTIBLOCK_SETTINGS[key]
         if batch * setting[1] * height * width <= _MAX_OUTPUT:
             return _multiblock_result(*_run_cpu("multiblock_mask_cpu", batch, setting, seed, sample_offset),
@@ -229,7 +222,7 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     """
     key = _settings_key("3d", frames, height, width, spatial_scale, temporal_scale, aspect_ratio, num_blocks,
                         max_temporal_keep, variant)
-    if _fast_call(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
+    if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
         setting = _MULTIBLOCK_SETTINGS[key]
         if batch * 2 * frames * height * width <= _MAX_OUTPUT:
             return _multiblock_result(*_run_cpu("multiblock_mask_3d_cpu", batch, setting, seed, sample_offset), 1)
@@ -281,22 +274,12 @@ def _video_grid(frames: int, height: int, width: int) -> None:
         raise ValueError(f"frames · height · width must be < 2^31, got {frames} · {height} · {width}")
 
 
-def _fast_cpu_call(batch, seed, generator, sample_offset, device, backend) -> bool:
-    """Whether a call can take the cached path straight to `_C` (plain ints, the cpp backend, no compile)."""
-    return (_native.available() and device is None and generator is None and (backend == "auto" or backend == "cpp")
-            and type(batch) is int and type(sample_offset) is int and type(seed) is int and 0 <= seed < 1 << 63
-            and 0 <= batch and 0 <= sample_offset and sample_offset + batch <= 1 << 32
-            and not torch.compiler.is_compiling())
-
-
 def _settled(key, check):
     """The validated, derived setting of `key` (the arguments with their types), running `check` once."""
     setting = _VIDEO_SETTINGS.get(key)
     if setting is None:
         setting = check()
-        if len(_VIDEO_SETTINGS) >= 256:
-            _VIDEO_SETTINGS.clear()
-        _VIDEO_SETTINGS[key] = setting
+        _cache(_VIDEO_SETTINGS, key, setting)
     return setting
 
 
@@ -326,7 +309,7 @@ def tube_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, ma
     height, width)` for the grid. frames is VideoMAE's window_size[0] = num_frames // tubelet_size
     (defaults: 16 frames, tubelet 2, 224 / 16: 8 × 14 × 14, ratio 0.9). mask_ratio in [0, 1]."""
     key_args = (frames, type(frames), height, type(height), width, type(width), mask_ratio, type(mask_ratio))
-    if _fast_cpu_call(batch, seed, generator, sample_offset, device, backend):
+    if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend):
         frames_, cells, masked = _settled(("tube",) + key_args,
                                           lambda: _tube_setting(frames, height, width, mask_ratio))
         out = torch.empty((batch, frames_ * cells), dtype=torch.bool)
@@ -363,7 +346,7 @@ def running_cell_mask(batch: int, frames: int = 8, height: int = 14, width: int 
     row / column (upstream's map would be 2·(H // 2) × 2·(W // 2), SPEC.md §5). mask_ratio in
     [0.25, 1) (VideoMAE v2 uses 0.5)."""
     key_args = (frames, type(frames), height, type(height), width, type(width), mask_ratio, type(mask_ratio))
-    if _fast_cpu_call(batch, seed, generator, sample_offset, device, backend):
+    if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend):
         setting = _settled(("running_cell",) + key_args,
                            lambda: _running_cell_setting(frames, height, width, mask_ratio))
         out = torch.empty((batch, setting[0] * setting[1] * setting[2]), dtype=torch.bool)
@@ -402,7 +385,7 @@ def uniform_mask(batch: int, height: int = 16, width: int = 16, vis_mask_ratio: 
     new_mask is `mask | secondary`. Defaults: UM-MAE's pre-training recipe (256 / 16: 16 × 16,
     vis_mask_ratio 0.25). height and width even; vis_mask_ratio in [0, 1]."""
     key_args = (height, type(height), width, type(width), vis_mask_ratio, type(vis_mask_ratio))
-    if _fast_cpu_call(batch, seed, generator, sample_offset, device, backend):
+    if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend):
         setting = _settled(("uniform",) + key_args, lambda: _uniform_setting(height, width, vis_mask_ratio))
         mask = torch.empty((batch, setting[0] * setting[1]), dtype=torch.bool)
         secondary = torch.empty((batch, setting[0] * setting[1]), dtype=torch.bool)
@@ -517,9 +500,7 @@ def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0
                                              require_same_masks, non_overlapping, key, sample_offset, dev)
     args = (batch, clone_batch, side, mask_length, centres, target, inverse_mask, require_same_masks, non_overlapping,
             rng.seed_to_i64(key), sample_offset, dev)
-    if be == "cpp" and not torch.compiler.is_compiling():
-        return _ops.data2vec_block_mask_native(*args)  # the catalogue op's body, without its dispatch (~35 µs)
-    return getattr(torch.ops.mimkernels.data2vec_block_mask, be)(*args)
+    return _library.call("data2vec_block_mask", be, *args)
 
 
 # ---- score-guided masks (SPEC.md §8) --------------------------------------------------------------
@@ -572,9 +553,7 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     if be == "torch":
         return reference.score_mask(scores, num_masked, guided, pool, hints, largest, key, sample_offset)
     args = (scores, num_masked, guided, pool, hints, largest, rng.seed_to_i64(key), sample_offset)
-    if be == "cpp" and not torch.compiler.is_compiling():
-        return _ops.score_mask_native(*args)  # the catalogue op's body, without its dispatch (~35 µs)
-    return getattr(torch.ops.mimkernels.score_mask, be)(*args)
+    return _library.call("score_mask", be, *args)
 
 
 # ---- DINOv2 / DINOv3 collate masks (SPEC.md §9) ---------------------------------------------------
@@ -656,12 +635,9 @@ def dino_collate_masks(batch: int, height: int = 16, width: int = 16, *, mask_ra
     if be == "torch":
         masks = _ops.dino_collate_masks_reference(probs.to(dev), *args)
         return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound))
-    if be == "cpp" and not torch.compiler.is_compiling():
-        # the CPU path: _C directly, as masking's per-sample fast path (the catalogue op's dispatch costs as
-        # much as the kernel at B = 256), then the lists in one C++ pass
-        masks = _ops.dino_collate_masks_native(probs, *args)
+    masks = _library.call("dino_collate_masks", be, probs.to(dev), *args)
+    if be == "cpp" and not torch.compiler.is_compiling():  # the lists in one C++ pass
         return DinoMasks(masks, *_ops.dino_index_lists_native(masks, upperbound))
-    masks = getattr(torch.ops.mimkernels.dino_collate_masks, be)(probs.to(dev), *args)
     return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound))
 
 

@@ -67,6 +67,8 @@ def _device_arg(device) -> torch.device:
 # settings are cached (key: the arguments exactly as passed, their types included) so that a repeated
 # call costs a dict lookup and a few int comparisons; everything else goes through the full checks and
 # the catalogue op (torch.ops.mimkernels.<op>.cpp), which is also what torch.compile traces.
+# The test is `_backends.cpu_fast_path`, written out inline in these two front doors: the call to it costs
+# 0.12 µs, 5% of a 2.4 µs SimMIM call (measured with timeit, one thread).
 _FAST = _native.available()
 _SIMMIM_SETTINGS: dict = {}
 _BLOCK_SETTINGS: dict = {}
