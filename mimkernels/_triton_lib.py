@@ -32,6 +32,19 @@ def philox_draw(seed, i, sample, STREAM: tl.constexpr):
     return tl.philox(seed, c0, c1, c2.to(tl.uint32), c3.to(tl.uint32))
 
 
+@triton.jit
+def load_key(seed, seed_step_ptr, SEED_IN_TENSOR: tl.constexpr):
+    """The Philox key of a launch (rng.md "Seeds in a tensor"): `seed` (int64 scalar) as given, or, with
+    SEED_IN_TENSOR, derive_seed(seed, step mod 2^32) of the int64 pair at seed_step_ptr, read on the device."""
+    if SEED_IN_TENSOR:
+        step = tl.load(seed_step_ptr + 1 + tl.arange(0, 1))
+        x0, x1, _, _ = tl.philox(tl.load(seed_step_ptr), step.to(tl.uint32), step.to(tl.uint32) * 0,
+                                 step.to(tl.uint32) * 0, step.to(tl.uint32) * 0)
+        return tl.sum((x0.to(tl.uint64) | (x1.to(tl.uint64) << 32)).to(tl.int64), axis=0)
+    else:
+        return seed
+
+
 def block_settings(n: int, max_block: int = 4096) -> tuple[int, int]:
     """(BLOCK, num_warps) for a row of n elements: BLOCK = next power of two (capped), warps by size."""
     block = min(triton.next_power_of_2(max(int(n), 1)), max_block)

@@ -13,11 +13,32 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "STREAM_MAE_MASKING", "STREAM_SIMMIM_MASK", "STREAM_BLOCK_MASK", "STREAM_FREQUENCY_CHOICE",
-    "STREAM_MULTIBLOCK_2D", "STREAM_MULTIBLOCK_3D", "STREAM_TUBE_MASK", "STREAM_RUNNING_CELL_MASK",
-    "STREAM_UNIFORM_MASK", "STREAM_DINO_COLLATE", "STREAM_DATA2VEC_MASK", "STREAM_SCORE_MASK",
-    "philox4x32_10", "draw", "words", "unit_float", "unit_double", "below",
-    "resolve_seed", "derive_seed", "seed_to_i64", "check_sample_offset",
+    "STREAM_BLOCK_MASK",
+    "STREAM_DATA2VEC_MASK",
+    "STREAM_DINO_COLLATE",
+    "STREAM_FREQUENCY_CHOICE",
+    "STREAM_MAE_MASKING",
+    "STREAM_MULTIBLOCK_2D",
+    "STREAM_MULTIBLOCK_3D",
+    "STREAM_RUNNING_CELL_MASK",
+    "STREAM_SCORE_MASK",
+    "STREAM_SIMMIM_MASK",
+    "STREAM_TUBE_MASK",
+    "STREAM_UNIFORM_MASK",
+    "advance",
+    "below",
+    "check_sample_offset",
+    "derive_seed",
+    "draw",
+    "philox4x32_10",
+    "resolve_key",
+    "resolve_seed",
+    "seed_tensor",
+    "seed_to_i64",
+    "tensor_key",
+    "unit_double",
+    "unit_float",
+    "words",
 ]
 
 # Counter word 2 of each op that draws (rng.md). New ops take the next free number.
@@ -58,8 +79,11 @@ def philox4x32_10(c0, c1, c2, c3, seed: int, device=None):
     c0, c1, c2, c3 = (torch.as_tensor(c, dtype=torch.int64, device=device) & _M32 for c in (c0, c1, c2, c3))
     # % and // by 2^32 rather than & and >>: under torch.compile a varying seed is a symbolic int, and these
     # keep every expression of it that reaches generated code within int64 (see _reduce_seed).
-    seed = _reduce_seed(seed)
-    k0, k1 = seed % (1 << 32), seed // (1 << 32)
+    if isinstance(seed, torch.Tensor):  # an int64 key tensor (tensor_key): its bits, read on the device
+        k0, k1 = seed & _M32, (seed >> 32) & _M32
+    else:
+        seed = _reduce_seed(seed)
+        k0, k1 = seed % (1 << 32), seed // (1 << 32)
     for _ in range(10):
         hi0, lo0 = _mulhilo32(c0, _PHILOX_M0)
         hi1, lo1 = _mulhilo32(c2, _PHILOX_M1)
@@ -148,6 +172,48 @@ def derive_seed(seed: int, *keys: int) -> int:
     counter = list(keys) + [0] * (4 - len(keys))
     x0, x1, _, _ = philox4x32_10(*counter, seed=resolve_seed(seed))
     return int(x0) | (int(x1) << 32)
+
+
+# ---- seeds in a tensor (docs/rng.md "Seeds in a tensor": CUDA graphs, torch.compile) ---------------------
+
+def seed_tensor(seed: int, step: int = 0, device=None) -> torch.Tensor:
+    """The (2,) int64 tensor (seed, step) that every random op takes as `seed=`: the op then draws with
+    derive_seed(seed, step % 2^32), read on the device inside the kernel, so a captured CUDA graph or a
+    compiled function draws a new mask after `advance(t)` without a host sync or a recompile."""
+    key = resolve_seed(seed)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be a non-negative int, got {step!r}")
+    return torch.tensor([seed_to_i64(key), step % (1 << 32)], dtype=torch.int64, device=device)
+
+
+def advance(seed_step: torch.Tensor, steps: int = 1) -> torch.Tensor:
+    """Step a seed_tensor in place (one device op, capturable in a CUDA graph); returns it."""
+    return seed_step[1:].add_(steps)
+
+
+def tensor_key(seed_step: torch.Tensor) -> torch.Tensor:
+    """derive_seed(seed, step mod 2^32) of a (2,) int64 (seed, step) tensor, as a 0-d int64 tensor holding the
+    key's bits, computed on its device without a host sync (rng.h resolve_key, _triton_lib.load_key)."""
+    x0, x1, _, _ = philox4x32_10(seed_step[1] & _M32, 0, 0, 0, seed_step[0])
+    high = torch.where(x1 >= (1 << 31), x1 - (1 << 32), x1) * (1 << 32)  # x1 << 32 as int64, no overflow
+    return high + x0
+
+
+def resolve_key(seed, generator: torch.Generator | None, device: torch.device) -> tuple[int, torch.Tensor | None]:
+    """A random op's key arguments: (key as a signed int64, None) for an int seed or a generator, or
+    (0, the (2,) seed tensor) for a seed_tensor on the op's device (its key is derived in the kernel)."""
+    if not isinstance(seed, torch.Tensor):
+        return seed_to_i64(resolve_seed(seed, generator)), None
+    if generator is not None:
+        raise ValueError("pass seed or generator, not both")
+    if seed.dtype != torch.int64 or seed.shape != (2,):
+        raise ValueError(f"seed as a tensor must be int64 of shape (2,) holding (seed, step) (rng.seed_tensor), "
+                         f"got {seed.dtype} of shape {tuple(seed.shape)}")
+    if seed.device != torch.device(device):
+        raise ValueError(f"seed tensor must be on the op's device {device}, got {seed.device}")
+    if seed.requires_grad:
+        raise ValueError("seed tensor must not require grad")
+    return 0, seed.contiguous()
 
 
 def check_sample_offset(sample_offset: int, batch: int) -> int:

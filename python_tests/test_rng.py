@@ -205,3 +205,53 @@ def test_words_are_the_philox_words_in_counter_order():
             expected = [int(rng.philox4x32_10(5 + q // 4, sample, stream, word3, seed)[q % 4]) for q in range(10)]
             assert got[a, b].tolist() == expected
     assert torch.equal(rng.words(seed, 7, stream, 6), rng.words(seed, torch.tensor(7), stream, 6))
+
+
+if _backends.HAS_TRITON:
+    import triton
+    import triton.language as tl
+
+    from mimkernels._triton_lib import load_key
+
+    @triton.jit
+    def _key_kernel(out, seed, seed_step, SEED_IN_TENSOR: tl.constexpr):
+        tl.store(out + tl.arange(0, 1), load_key(seed, seed_step, SEED_IN_TENSOR) + tl.zeros((1,), tl.int64))
+
+
+SEED_STEPS = [(0, 0), (1, 5), (2**64 - 1, 2**32 - 1), (2**63, 7), (123456789012345, 2**40 + 3)]
+
+
+@pytest.mark.parametrize("seed, step", SEED_STEPS)
+def test_seed_tensor_key_is_derive_seed_on_every_backend(seed, step):
+    """rng.md "Seeds in a tensor": the key of a (seed, step) tensor is derive_seed(seed, step mod 2^32) in torch
+    (tensor_key, no host read), C++ (rng.h resolve_key) and Triton (load_key); the numpy oracle agrees."""
+    t = rng.seed_tensor(seed, step)
+    want = rng.derive_seed(seed, step % 2**32)
+    x0, x1, _, _ = numpy_philox(step % 2**32, 0, 0, 0, seed)
+    assert want == int(x0) | (int(x1) << 32)
+    assert int(rng.tensor_key(t)) % 2**64 == want
+    assert _native.lib.resolve_key_cpu(_native.ptr(t, torch.int64)) == want
+    if _backends.HAS_TRITON:
+        out = torch.zeros(2, dtype=torch.int64)
+        _key_kernel[(1,)](out, 0, t, True)
+        _key_kernel[(1,)](out[1:], rng.seed_to_i64(want), t, False)
+        assert [v % 2**64 for v in out.tolist()] == [want, want]
+
+
+def test_seed_tensor_checks_and_advance():
+    t = rng.seed_tensor(7, step=3)
+    assert t.tolist() == [7, 3] and t.dtype == torch.int64
+    assert rng.advance(t).data_ptr() == t[1:].data_ptr() and t.tolist() == [7, 4], "advance steps in place"
+    assert rng.resolve_key(5, None, torch.device("cpu")) == (5, None)
+    assert rng.resolve_key(2**64 - 1, None, torch.device("cpu")) == (-1, None)
+    assert rng.resolve_key(t, None, "cpu")[1] is t
+    for bad, match in ((torch.tensor([1, 2], dtype=torch.int32), "int64 of shape"),
+                       (torch.tensor(3), "int64 of shape"),
+                       (torch.zeros(2, 1, dtype=torch.int64), "int64 of shape"),
+                       (torch.zeros(2, dtype=torch.int64, device="meta"), "device")):
+        with pytest.raises(ValueError, match=match):
+            rng.resolve_key(bad, None, torch.device("cpu"))
+    with pytest.raises(ValueError, match="seed or generator"):
+        rng.resolve_key(t, torch.Generator(), torch.device("cpu"))
+    with pytest.raises(ValueError, match="step"):
+        rng.seed_tensor(1, -1)

@@ -7,6 +7,9 @@
 namespace mimkernels {
 void philox_fill_cpu(uintptr_t out, int64_t n, uint32_t c0_start, uint32_t c1, uint32_t c2, uint32_t c3,
                      uint64_t seed, int num_threads);
+// resolve_key (mimkernels/rng.h) of the (seed, step) int64 pair at seed_step: the host build's key, checked
+// against rng.tensor_key and the Triton load_key.
+uint64_t resolve_key_cpu(uintptr_t seed_step);
 #ifdef MIMKERNELS_WITH_CUDA
 void philox_fill_cuda(uintptr_t out, int64_t n, uint32_t c0_start, uint32_t c1, uint32_t c2, uint32_t c3,
                       uint64_t seed, uintptr_t stream);

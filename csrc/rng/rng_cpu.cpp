@@ -17,4 +17,8 @@ void philox_fill_cpu(uintptr_t out, int64_t n, uint32_t c0_start, uint32_t c1, u
 #pragma omp parallel for schedule(static) num_threads(num_threads)
   for (int64_t k = 0; k < n; ++k) fill(k);
 }
+
+uint64_t resolve_key_cpu(uintptr_t seed_step) {
+  return resolve_key(0u, reinterpret_cast<const int64_t*>(seed_step));
+}
 }  // namespace mimkernels

@@ -49,6 +49,15 @@ MK_HD Philox4 draw(uint64_t seed, uint32_t i, uint32_t sample, uint32_t stream) 
   return philox4x32_10(i, sample, stream, 0u, seed);
 }
 
+// The key of a call whose seed lives in memory as the int64 pair (seed, step) (rng.md "Seeds in a tensor"):
+// derive_seed(seed, step mod 2^32), one Philox call at counter (step, 0, 0, 0) under key seed. Without the
+// pointer, the seed argument itself. Read inside the kernel, so a captured CUDA graph draws anew on replay.
+MK_HD uint64_t resolve_key(uint64_t seed, const int64_t* seed_step) {
+  if (seed_step == nullptr) return seed;
+  const Philox4 r = philox4x32_10(static_cast<uint32_t>(seed_step[1]), 0u, 0u, 0u, static_cast<uint64_t>(seed_step[0]));
+  return static_cast<uint64_t>(r.x0) | (static_cast<uint64_t>(r.x1) << 32);
+}
+
 // A sample's uint32 words in counter order: word q is word q % 4 of Philox at (first_call + q / 4, sample,
 // stream, word3), the last call cached (rng.py words is the same definition in torch). The mask zoo draws
 // through it, in order (next()) or by position (word(q): the word of cell or position q).
