@@ -630,13 +630,14 @@ def mask_zoo_kernels() -> list[CudaKernel]:
                    "multiblock_2d_kernel", "u8", math.ceil(BATCH / mb), mb,
                    BATCH * IJEPA_BLOCKS * (cells_2d * (1 + 8) + 8), "latency",
                    launcher=f"multiblock.cu: {one.format(mb)}; per sample 5 placements (the context's a rejection "
-                            "loop), 5 block masks and int64 lists of 256 cells, the context list heap-sorted "
-                            "in global memory (fixed variant)"),
+                            "loop), 5 block masks and int64 lists of 256 cells (~5,000 stores), the context list "
+                            "(~100 cells) heap-sorted in global memory (fixed variant: ~700 dependent sift steps)"),
         CudaKernel(f"multiblock_mask_3d (V-JEPA {'x'.join(map(str, ZOO_VIDEO))}, {VJEPA_BLOCKS} blocks)",
                    "multiblock_3d_kernel", "u8", math.ceil(BATCH / mb), mb,
                    BATCH * 2 * (video_cells * (1 + 8) + 8), "latency",
                    launcher=f"multiblock.cu: {one.format(mb)}; per sample 8 boxes cut from 1,568 cells, then both "
-                            "lists (1,568 int64 in all) keyed and heap-sorted in global memory (fixed variant)"),
+                            "lists (1,568 int64 in all) keyed and heap-sorted in global memory (fixed variant: "
+                            "~15,000 dependent sift steps, the thread's 25 KB of lists in L2)"),
         CudaKernel(f"tube_mask (VideoMAE {'x'.join(map(str, ZOO_VIDEO))}, 0.9)", "tube_mask_kernel", "u8",
                    math.ceil(BATCH / tube_warps), video, BATCH * video_cells, "latency",
                    launcher=f"video_masks.cu: one warp per sample, {tube_warps} per block; lane 0 draws frame 0 "
@@ -839,7 +840,8 @@ the model is wrong.
 
 Read from the binary (the cubin Triton builds with its launch-time specialisation, or `_C`'s sm_90 SASS):
 - **regs**: registers per thread; **stack**: local frame, bytes per thread; **spill st/ld**: bytes of local
-  stores/loads (Σ widths of STL/LDL in the SASS: the figures `ptxas -v` prints as spill stores/loads), from
+  stores/loads (Σ widths of STL/LDL in the SASS: the figures `ptxas -v` prints as spill stores/loads, or, with
+  a stack frame, arrays the compiler keeps in local memory, which `ptxas -v` does not count as spills), from
   `cuobjdump -res-usage` and `-sass`;
 - **smem**: shared memory per block (Triton's metadata, or the CUDA launcher's dynamic bytes, plus the 1 KB
   the driver reserves per block);
@@ -934,7 +936,7 @@ def headlines(rows: list[dict]) -> list[str]:
         for r in rows if r["bound"] == "compute") + ".")
     spills = [r for r in rows if r["spill_store_bytes"] or r["spill_load_bytes"]]
     out.append("")
-    out.append("Spills: " + ("; ".join(
+    out.append("Local-memory traffic (spills, or arrays in a stack frame): " + ("; ".join(
         f"{r['id']}: {r['spill_store_bytes']:,} B stores / {r['spill_load_bytes']:,} B loads per thread, "
         f"{r['stack_bytes']:,} B stack, {r['registers']} registers" for r in spills) if spills else "none") + ".")
     scalar = [r for r in rows if r["scalar_contiguous_sides"]]
