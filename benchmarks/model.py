@@ -646,7 +646,8 @@ def mask_zoo_kernels() -> list[CudaKernel]:
                    "running_cell_mask_kernel", "u8", min(math.ceil(BATCH * video_cells / video), 65536), video,
                    BATCH * video_cells, "latency",
                    launcher=f"video_masks.cu: one thread per output byte, blocks of {video} (grid-stride past "
-                            "65,536 blocks), one Philox call each; 0.4 MB written: launch-latency-bound"),
+                            "65,536 blocks): per byte a Philox-10 call and 4 int64 divisions (each a 32-bit path and a called "
+                            "64-bit one: 446 static instructions); 0.4 MB written: launch-latency-bound"),
         CudaKernel(f"uniform_mask (UM-MAE {ZOO_GRID_2D}x{ZOO_GRID_2D}, secondary 0.25)", "uniform_mask_kernel",
                    "u8", math.ceil(BATCH / video), video, BATCH * 2 * cells_2d, "latency",
                    launcher=f"video_masks.cu: {one.format(video)}; per sample a 64-step partial Fisher-Yates on "
