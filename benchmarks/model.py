@@ -10,7 +10,8 @@ Triton per kernel source + signature + specialisation); the CUDA kernels are rea
 `mimkernels/_C*.so` (cuobjdump), their launch geometry modelled from the csrc launchers.
 
 Canonical size (issue 17): B = 256 images 3 × 224 × 224, patch 16 (L = 196 patches, K = 49 kept,
-D_pix = 768), tokens D = 768 (encoder) / 512 (decoder), fp32 and bf16, PixMIM r = 40, MFM r = 16.
+D_pix = 768), tokens D = 768 (encoder) / 512 (decoder), fp32 and bf16, PixMIM r = 40, MFM r = 16; the mask
+zoo's generators at their upstream defaults, B = 256 (`mask_zoo_kernels`).
 
 python_tests/test_model.py runs `python -m benchmarks.model --json PATH` and fails on a spill in any
 kernel and on a bandwidth-bound kernel whose contiguous side is not vectorised (known offenders in a
@@ -286,10 +287,9 @@ def _canonical_extras() -> list:
     the driver uses D = 1024 for all four), and PixMIM's exact target at r = 40 (the driver: r = 30).
     The launcher names here are the families' current ones: rename with them."""
     from benchmarks import codegen
-    from mimkernels.masking import triton as M
-
     from mimkernels.frequency import IMAGENET_MEAN, IMAGENET_STD
     from mimkernels.frequency import triton as F
+    from mimkernels.masking import triton as M
     ids, ids_restore = _meta(BATCH, KEEP, dtype=torch.int64), _meta(BATCH, LENGTH, dtype=torch.int64)
     with codegen.record_triton_launches() as recorder:
         tokens = _meta(BATCH, LENGTH, D_ENC)
@@ -591,6 +591,90 @@ def cuda_kernels() -> list[CudaKernel]:
                    BATCH * LENGTH * 4, "bandwidth", sides=("store",),
                    launcher="rng.cu: one thread per uint4, blocks of 256"),
     ]
+    return rows + mask_zoo_kernels()
+
+
+def _cu_constant(source: str, name: str) -> int:
+    """`constexpr int <name> = <n>;` of csrc/<source>: the launcher's own launch constants."""
+    found = re.findall(r"constexpr int " + re.escape(name) + r" = (\d+);", (ROOT / "csrc" / source).read_text())
+    if len(found) != 1:
+        raise KeyError(f"csrc/{source}: {len(found)} definitions of {name}")
+    return int(found[0])
+
+
+# The mask zoo at its upstream defaults (mimkernels/mask_zoo/SPEC.md, the ops' default arguments), B = 256:
+# I-JEPA ViT-H/14 at 224 (16×16 grid, 4 targets + 1 context), V-JEPA / VideoMAE 16 frames at tubelet 2,
+# 224 px / patch 16 (8×14×14), UM-MAE and DINO 16×16, data2vec 2.0 L = 196 with 16 clones, score masks N = 196.
+ZOO_GRID_2D, ZOO_VIDEO = 16, (8, GRID, GRID)
+IJEPA_BLOCKS, VJEPA_BLOCKS, D2V_CLONES = 1 + 4, 8, 16
+DINO_SLOT_BYTES = 32  # dino_mask.h DinoSlot: shuffle key, count, two shifts (8 bytes each)
+
+
+def mask_zoo_kernels() -> list[CudaKernel]:
+    """The mask zoo's CUDA kernels (csrc/mask_zoo/*.cu), threads per block read from their launchers.
+    Every one is latency-bound: a few hundred KB of masks made by short sequential per-sample (or per-row)
+    bodies, each thread's serial path (its runtime loops: the issue figure is a lower bound) being the time."""
+    video_cells = math.prod(ZOO_VIDEO)
+    cells_2d = ZOO_GRID_2D * ZOO_GRID_2D
+    mb = _cu_constant("mask_zoo/multiblock.cu", "kMultiblockThreads")
+    video = _cu_constant("mask_zoo/video_masks.cu", "kThreads")
+    tube_warps = _cu_constant("mask_zoo/video_masks.cu", "kWarpsPerBlock")
+    dino_slot = _cu_constant("mask_zoo/dino_mask.cu", "kSlotThreads")
+    dino_warps = _cu_constant("mask_zoo/dino_mask.cu", "kRowWarps")
+    d2v = _cu_constant("mask_zoo/data2vec_mask.cu", "kThreads")
+    score = _cu_constant("mask_zoo/score_mask.cu", "kThreads")
+    d2v_rows = BATCH * D2V_CLONES
+    dino_masked = BATCH // 2  # mask_probability 0.5: n + 1 strata bounds read
+    one = "one thread per sample, blocks of {}"
+    rows = [
+        CudaKernel(f"multiblock_mask (I-JEPA {ZOO_GRID_2D}x{ZOO_GRID_2D}, 4 targets + context)",
+                   "multiblock_2d_kernel", "u8", math.ceil(BATCH / mb), mb,
+                   BATCH * IJEPA_BLOCKS * (cells_2d * (1 + 8) + 8), "latency",
+                   launcher=f"multiblock.cu: {one.format(mb)}; per sample 5 placements (the context's a rejection "
+                            "loop), 5 block masks and int64 lists of 256 cells (~5,000 stores), the context list "
+                            "(~100 cells) heap-sorted in global memory (fixed variant: ~700 dependent sift steps)"),
+        CudaKernel(f"multiblock_mask_3d (V-JEPA {'x'.join(map(str, ZOO_VIDEO))}, {VJEPA_BLOCKS} blocks)",
+                   "multiblock_3d_kernel", "u8", math.ceil(BATCH / mb), mb,
+                   BATCH * 2 * (video_cells * (1 + 8) + 8), "latency",
+                   launcher=f"multiblock.cu: {one.format(mb)}; per sample 8 boxes cut from 1,568 cells, then both "
+                            "lists (1,568 int64 in all) keyed and heap-sorted in global memory (fixed variant: "
+                            "~15,000 dependent sift steps, the thread's 25 KB of lists in L2)"),
+        CudaKernel(f"tube_mask (VideoMAE {'x'.join(map(str, ZOO_VIDEO))}, 0.9)", "tube_mask_kernel", "u8",
+                   math.ceil(BATCH / tube_warps), video, BATCH * video_cells, "latency",
+                   launcher=f"video_masks.cu: one warp per sample, {tube_warps} per block; lane 0 draws frame 0 "
+                            "(Floyd, 20 picks of 196), the lanes copy it to the other 7 frames byte by byte"),
+        CudaKernel(f"running_cell_mask (VideoMAE v2 {'x'.join(map(str, ZOO_VIDEO))}, 0.5)",
+                   "running_cell_mask_kernel", "u8", min(math.ceil(BATCH * video_cells / video), 65536), video,
+                   BATCH * video_cells, "latency",
+                   launcher=f"video_masks.cu: one thread per output byte, blocks of {video} (grid-stride past "
+                            "65,536 blocks): per byte a Philox-10 call and 4 int64 divisions (each a 32-bit path and a called "
+                            "64-bit one: 446 static instructions); 0.4 MB written: launch-latency-bound"),
+        CudaKernel(f"uniform_mask (UM-MAE {ZOO_GRID_2D}x{ZOO_GRID_2D}, secondary 0.25)", "uniform_mask_kernel",
+                   "u8", math.ceil(BATCH / video), video, BATCH * 2 * cells_2d, "latency",
+                   launcher=f"video_masks.cu: {one.format(video)}; per sample a 64-step partial Fisher-Yates on "
+                            "its 128 candidate rows (global workspace), 2 × 256 bytes written, 16 Floyd picks"),
+        CudaKernel(f"dino_collate_masks 1/3 slot plans ({ZOO_GRID_2D}x{ZOO_GRID_2D})", "dino_slot_kernel", "i64",
+                   math.ceil(BATCH / dino_slot), dino_slot, BATCH * DINO_SLOT_BYTES + (dino_masked + 1) * 4,
+                   "latency", launcher=f"dino_mask.cu: one thread per slot, blocks of {dino_slot}"),
+        CudaKernel(f"dino_collate_masks 2/3 shuffle ({ZOO_GRID_2D}x{ZOO_GRID_2D})", "dino_shuffle_kernel", "i64",
+                   math.ceil(BATCH / dino_slot), dino_slot, 2 * BATCH * DINO_SLOT_BYTES, "latency",
+                   launcher=f"dino_mask.cu: one thread per slot, blocks of {dino_slot}, each counting the smaller of "
+                            "all B shuffle keys (256 independent 8-byte loads)"),
+        CudaKernel(f"dino_collate_masks 3/3 rows ({ZOO_GRID_2D}x{ZOO_GRID_2D})", "dino_row_kernel", "u8",
+                   math.ceil(BATCH / dino_warps), dino_warps * 32, BATCH * (cells_2d + DINO_SLOT_BYTES), "latency",
+                   launcher=f"dino_mask.cu: one warp per row, {dino_warps} per block: block_mask.h's warp body, "
+                            "then dino_finish_row, the row's scratch in the workspace"),
+        CudaKernel(f"data2vec_block_mask (14x14, K={D2V_CLONES} clones)", "data2vec_mask_kernel", "u8",
+                   math.ceil(d2v_rows / d2v), d2v, d2v_rows * LENGTH, "latency",
+                   launcher=f"data2vec_mask.cu: one thread per mask row (B·K = {d2v_rows:,}), blocks of {d2v}; "
+                            "per row 5 blocks of 3×3, a count fix by selection sampling over 196 cells"),
+    ]
+    for dtype, name, size in (("fp32", "score_mask_kernel<float>", 4), ("fp64", "score_mask_kernel<double>", 8)):
+        rows.append(CudaKernel(
+            f"score_mask (N={LENGTH})", name, dtype, math.ceil(BATCH / score), score, BATCH * LENGTH * (size + 1),
+            "latency", launcher=f"score_mask.cu: {one.format(score)}; per sample a heap sort of its 196 token ids "
+                                "(int32 workspace in global memory: ~1,300 sift steps, each a load of two ids "
+                                "then of their scores), then the guided/fill/hint selection"))
     return rows
 
 
@@ -709,7 +793,7 @@ def cuda_rows() -> list[dict]:
         usage, s = res[mangled], parse_sass(sass[mangled])
         warps = math.ceil(k.threads / 32)
         smem = k.dyn_smem + max(usage.get("SHARED", 0), SMEM_RESERVED)
-        elem = {"fp32": 32, "bf16": 16, "fp16": 16, "u8": 8, "i64": 64, "u32": 32}[k.dtype]
+        elem = {"fp32": 32, "bf16": 16, "fp16": 16, "u8": 8, "i64": 64, "u32": 32, "fp64": 64}[k.dtype]
         rows.append(_row("cuda", f"{k.label} [cuda {k.dtype}]", k.match, k.label, k.dtype,
                          k.programs, warps, usage["REG"], s.spill_store_bytes, s.spill_load_bytes,
                          usage.get("STACK", 0), smem, s, k.min_bytes, k.bound,
@@ -751,6 +835,10 @@ Generated by `python -m benchmarks.model` at git {data['git']} with Triton {data
 CUDA kernels read from `{data['native']}` (built with {data['nvcc']}). Canonical size: B = {BATCH},
 {CHANNELS}×{SIZE}×{SIZE}, patch {PATCH} (L = {LENGTH}, K = {KEEP} kept, D_pix = {D_PIX}), tokens D = {D_ENC} (encoder:
 gather/scatter) / {D_DEC} (decoder: unshuffle), fp32 and bf16, PixMIM r = {PIXMIM_RADIUS:g}, MFM r = {MFM_RADIUS:g}.
+The mask zoo's generators at their upstream defaults (mimkernels/mask_zoo/SPEC.md), B = {BATCH}: I-JEPA
+{ZOO_GRID_2D}×{ZOO_GRID_2D} with 4 targets + 1 context, V-JEPA (8 blocks), VideoMAE tube (0.9) and running cell (0.5)
+on {'×'.join(map(str, ZOO_VIDEO))}, UM-MAE and DINO {ZOO_GRID_2D}×{ZOO_GRID_2D}, data2vec 2.0 L = {LENGTH} with K = {D2V_CLONES}
+clones, score masks N = {LENGTH}.
 This is a model, not a measurement: `benchmarks/run_gpu.sh` on a GPU measures, and where the two disagree
 the model is wrong.
 
@@ -758,7 +846,8 @@ the model is wrong.
 
 Read from the binary (the cubin Triton builds with its launch-time specialisation, or `_C`'s sm_90 SASS):
 - **regs**: registers per thread; **stack**: local frame, bytes per thread; **spill st/ld**: bytes of local
-  stores/loads (Σ widths of STL/LDL in the SASS: the figures `ptxas -v` prints as spill stores/loads), from
+  stores/loads (Σ widths of STL/LDL in the SASS: the figures `ptxas -v` prints as spill stores/loads, or, with
+  a stack frame, arrays the compiler keeps in local memory, which `ptxas -v` does not count as spills), from
   `cuobjdump -res-usage` and `-sass`;
 - **smem**: shared memory per block (Triton's metadata, or the CUDA launcher's dynamic bytes, plus the 1 KB
   the driver reserves per block);
@@ -841,9 +930,9 @@ def headlines(rows: list[dict]) -> list[str]:
     out.append("Within 1.3× of roofline: " + ", ".join(
         r["id"] for r in ranked if r["model_over_roofline"] <= 1.3) + ".")
     out.append("")
-    out.append("Latency-bound (grid, issue floor): " + "; ".join(
-        f"{r['id']}: {r['programs']:,} programs of {r['warps']} warps, ≥{_us(r['issue_us'])} µs"
-        for r in rows if r["bound"] == "latency") + ".")
+    out.append("Latency-bound (grid, the SMs it reaches, issue floor): " + "; ".join(
+        f"{r['id']}: {r['programs']:,} programs of {r['warps']} warps on {min(r['programs'], SMS)} of {SMS} SMs, "
+        f"≥{_us(r['issue_us'])} µs" for r in rows if r["bound"] == "latency") + ".")
     fma_peak = SMS * 128 * 2 * CLOCK_HZ  # fp32 FMA lanes per SM on sm_90
     out.append("")
     out.append("Compute-bound: " + "; ".join(
@@ -853,7 +942,7 @@ def headlines(rows: list[dict]) -> list[str]:
         for r in rows if r["bound"] == "compute") + ".")
     spills = [r for r in rows if r["spill_store_bytes"] or r["spill_load_bytes"]]
     out.append("")
-    out.append("Spills: " + ("; ".join(
+    out.append("Local-memory traffic (spills, or arrays in a stack frame): " + ("; ".join(
         f"{r['id']}: {r['spill_store_bytes']:,} B stores / {r['spill_load_bytes']:,} B loads per thread, "
         f"{r['stack_bytes']:,} B stack, {r['registers']} registers" for r in spills) if spills else "none") + ".")
     scalar = [r for r in rows if r["scalar_contiguous_sides"]]
