@@ -238,12 +238,86 @@ void BlockDraws::refill() {
   pos = 0;
 }
 
+// The block mask's cells as one 64-bit word per row, bit c = column c (block_mask.h's Cells): grids up to
+// kBitRowsMax x 64. A block's masked cells are h popcounts, filling it h ORs; write() spreads the words
+// to the H x W output bytes once, at the end.
+constexpr int64_t kBitRowsMax = 64;
+
+// kSpreadByte[v]: byte k = bit k of v (0 or 1), k < 8.
+struct SpreadTable {
+  uint64_t word[256];
+  constexpr SpreadTable() : word() {
+    for (int v = 0; v < 256; ++v)
+      for (int k = 0; k < 8; ++k) word[v] |= static_cast<uint64_t>((v >> k) & 1) << (8 * k);
+  }
+  constexpr const uint64_t& operator[](uint64_t v) const { return word[v]; }
+};
+constexpr SpreadTable kSpreadByte;
+
+struct RowBits {
+  int64_t height;
+  uint64_t rows[kBitRowsMax];
+
+  // Bits [left, left + w): w < width <= 64, and left + w <= 64 (left = 64 only when w = 0).
+  static uint64_t columns(int64_t left, int64_t w) { return w == 0 ? 0 : ((uint64_t(1) << w) - 1) << left; }
+  void clear() {
+    for (int64_t r = 0; r < height; ++r) rows[r] = 0;
+  }
+  int64_t masked(int64_t top, int64_t left, int64_t h, int64_t w) const {
+    const uint64_t span = columns(left, w);
+    int64_t total = 0;
+    for (int64_t r = 0; r < h; ++r) total += __builtin_popcountll(rows[top + r] & span);
+    return total;
+  }
+  void fill(int64_t top, int64_t left, int64_t h, int64_t w) {
+    const uint64_t span = columns(left, w);
+    for (int64_t r = 0; r < h; ++r) rows[top + r] |= span;
+  }
+  // The height x width mask as bytes (1 = masked), 16 cells a step (two 8-byte stores of kSpreadByte). A
+  // step may store past its row's end into the next row, which is written after it; the steps that
+  // would store past the mask's end store their cells one at a time.
+  void write(uint8_t* out, int64_t width) const {
+    const int64_t cells = height * width;
+    for (int64_t r = 0; r < height; ++r) {
+      for (int64_t c = 0; c < width; c += 16) {
+        const uint64_t chunk = rows[r] >> c;
+        uint8_t* dst = out + r * width + c;
+        if (r * width + c + 16 <= cells) {
+          std::memcpy(dst, &kSpreadByte[chunk & 0xff], 8);
+          std::memcpy(dst + 8, &kSpreadByte[(chunk >> 8) & 0xff], 8);
+        } else {
+          for (int64_t k = 0; k < std::min<int64_t>(16, width - c); ++k) dst[k] = (chunk >> k) & 1;
+        }
+      }
+    }
+  }
+};
+
+// block_mask_fill on RowBits with the draws 8 ahead, then the bytes. x86-64: an x86-64-v2 clone (popcnt
+// for __builtin_popcountll, else a libgcc call; SSE4.1 roundsd for rint), picked at load time where the
+// CPU has it.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("arch=x86-64-v2", "default")))
+#endif
+int64_t block_mask_sample_bits(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  RowBits cells;
+  cells.height = p.height;
+  BlockDraws draws(seed, static_cast<uint32_t>(sample));
+  const int64_t count = block_mask_fill(cells, p, draws);
+  cells.write(mask, p.width);
+  return count;
+}
+
 }  // namespace
 
-// block_mask_sample (block_mask.h) on the CPU: the same body, its draws computed 8 ahead.
+// block_mask_sample (block_mask.h) on the CPU: the same algorithm and draws (computed 8 ahead), the cells
+// as row words where the grid fits them, else as bytes.
 int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  if (p.width <= 64 && p.height <= kBitRowsMax) return block_mask_sample_bits(mask, p, seed, sample);
+  const OneLane team;
+  TeamCells<OneLane> cells{team, mask, p.height, p.width};
   BlockDraws draws(seed, static_cast<uint32_t>(sample));
-  return block_mask_fill(OneLane{}, mask, p, draws);
+  return block_mask_fill(cells, p, draws);
 }
 
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
