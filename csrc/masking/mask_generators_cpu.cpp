@@ -10,7 +10,8 @@
 //   rank counting (<= 64 cells) or std::nth_element (more) instead of a heap sort of every key, and
 //   the rows are written with memset / memcpy;
 // - block mask: block_mask.h's algorithm step for step (block_mask_sample_cpu), its Philox calls, which
-//   come in counter order, computed 8 at a time ahead of use (BlockDraws).
+//   come in counter order, computed 16 at a time ahead of use (BlockDraws), the cells as one word per row
+//   (RowBits) where the grid has <= 64 rows and columns.
 // Every count and size comes from the front door (masking/__init__.py); what the catalogue op can be
 // handed directly (mask_count outside [0, cells]) is clamped here, never an access outside the output.
 #include "mask_generators.h"
@@ -60,37 +61,48 @@ __attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m25
   *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kLanes], uint32_t i0, uint32_t sample,
+// Counters i0 .. i0 + kGroups * 8 - 1 (w[word][k]: word of counter i0 + k), kGroups independent 8-lane
+// chains side by side (a round's latency is the multiplies': two chains take about the time of one).
+template <int kGroups>
+__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kGroups * kLanes], uint32_t i0, uint32_t sample,
                                                  uint32_t stream, uint64_t seed) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
-  __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
-  __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
-  __m256i c3 = _mm256_setzero_si256();
+  __m256i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
+  for (int g = 0; g < kGroups; ++g) {
+    c0[g] = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0 + static_cast<uint32_t>(g * kLanes))),
+                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    c1[g] = _mm256_set1_epi32(static_cast<int>(sample));
+    c2[g] = _mm256_set1_epi32(static_cast<int>(stream));
+    c3[g] = _mm256_setzero_si256();
+  }
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int round = 0; round < 10; ++round) {
-    __m256i hi0, lo0, hi1, lo1;
-    mulhilo8(c0, m0, &hi0, &lo0);
-    mulhilo8(c2, m1, &hi1, &lo1);
-    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
-    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
-    c1 = lo1;
-    c3 = lo0;
+    for (int g = 0; g < kGroups; ++g) {
+      __m256i hi0, lo0, hi1, lo1;
+      mulhilo8(c0[g], m0, &hi0, &lo0);
+      mulhilo8(c2[g], m1, &hi1, &lo1);
+      c0[g] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[g]), _mm256_set1_epi32(static_cast<int>(k0)));
+      c2[g] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[g]), _mm256_set1_epi32(static_cast<int>(k1)));
+      c1[g] = lo1;
+      c3[g] = lo0;
+    }
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3);
+  for (int g = 0; g < kGroups; ++g) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0] + g * kLanes), c0[g]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1] + g * kLanes), c1[g]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2] + g * kLanes), c2[g]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3] + g * kLanes), c3[g]);
+  }
 }
 
 __attribute__((target("avx2"))) void philox_x0_avx2(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample,
                                                    uint32_t stream, uint64_t seed) {
   alignas(32) uint32_t w[4][kLanes];
   for (int64_t base = 0; base < n; base += kLanes) {
-    philox4_avx2(w, i0 + static_cast<uint32_t>(base), sample, stream, seed);
+    philox4_avx2<1>(w, i0 + static_cast<uint32_t>(base), sample, stream, seed);
     for (int64_t k = 0; k < kLanes && base + k < n; ++k) out[base + k] = w[0][k];
   }
 }
@@ -200,33 +212,35 @@ struct SimmimScratch {
 // ---- block mask: the algorithm of block_mask.h, its Philox calls made 8 counters at a time ----------
 
 // The Philox calls of one sample in counter order (block_mask.h: the i-th call of a sample is
-// draw(seed, i, sample, kStreamBlockMask), i counting every call made). Computed 8 at a time ahead of
-// use (AVX2 where the CPU has it); the calls consumed are the same, in the same order.
+// draw(seed, i, sample, kStreamBlockMask), i counting every call made). Computed kDrawsAhead at a time
+// ahead of use (AVX2 where the CPU has it); the calls consumed are the same, in the same order. 16: a
+// sample makes ~21 calls (MaskFeat 78/15 on 14 x 14), and 16 cost little more time than 8 (two chains).
+constexpr int kDrawsAhead = 2 * kLanes;
+
 struct BlockDraws {
   uint64_t seed;
   uint32_t sample, base = 0;
-  int pos = kLanes;
-  alignas(32) uint32_t w[4][kLanes];
+  int pos = kDrawsAhead;
+  alignas(32) uint32_t w[4][kDrawsAhead];
 
   BlockDraws(uint64_t seed_, uint32_t sample_) : seed(seed_), sample(sample_) {}
   void refill();
   Philox4 next() {
-    if (pos == kLanes) refill();
+    if (pos == kDrawsAhead) refill();
     const Philox4 r{w[0][pos], w[1][pos], w[2][pos], w[3][pos]};
     ++pos;
     return r;
   }
 };
 
-
 void BlockDraws::refill() {
 #if defined(MK_HAVE_AVX2_PATH)
   if (kUseAvx2) {
-    philox4_avx2(w, base, sample, kStreamBlockMask, seed);
+    philox4_avx2<kDrawsAhead / kLanes>(w, base, sample, kStreamBlockMask, seed);
   } else
 #endif
   {
-    for (int k = 0; k < kLanes; ++k) {
+    for (int k = 0; k < kDrawsAhead; ++k) {
       const Philox4 d = draw(seed, base + static_cast<uint32_t>(k), sample, kStreamBlockMask);
       w[0][k] = d.x0;
       w[1][k] = d.x1;
@@ -234,7 +248,7 @@ void BlockDraws::refill() {
       w[3][k] = d.x3;
     }
   }
-  base += kLanes;  // uint32: wraps as block_mask.h's counter does
+  base += kDrawsAhead;  // uint32: wraps as block_mask.h's counter does
   pos = 0;
 }
 
@@ -293,7 +307,7 @@ struct RowBits {
   }
 };
 
-// block_mask_fill on RowBits with the draws 8 ahead, then the bytes. x86-64: an x86-64-v2 clone (popcnt
+// block_mask_fill on RowBits with the draws computed ahead, then the bytes. x86-64: an x86-64-v2 clone (popcnt
 // for __builtin_popcountll, else a libgcc call; SSE4.1 roundsd for rint), picked at load time where the
 // CPU has it.
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -310,7 +324,7 @@ int64_t block_mask_sample_bits(uint8_t* mask, const BlockMaskParams& p, uint64_t
 
 }  // namespace
 
-// block_mask_sample (block_mask.h) on the CPU: the same algorithm and draws (computed 8 ahead), the cells
+// block_mask_sample (block_mask.h) on the CPU: the same algorithm and draws (computed ahead), the cells
 // as row words where the grid fits them, else as bytes.
 int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
   if (p.width <= 64 && p.height <= kBitRowsMax) return block_mask_sample_bits(mask, p, seed, sample);

@@ -120,7 +120,7 @@ struct StridedTeam {
 };
 
 // The Philox calls of one sample in order: the i-th is draw(seed, i, sample, kStreamBlockMask). The cpp
-// build's CPU path (mask_generators_cpu.cpp) passes another source of the same calls, computed 8 ahead.
+// build's CPU path (mask_generators_cpu.cpp) passes another source of the same calls, computed ahead.
 struct BlockMaskDraws {
   uint64_t seed;
   uint32_t sample;
