@@ -211,16 +211,22 @@ struct SimmimScratch {
 
 // ---- block mask: the algorithm of block_mask.h, its Philox calls made 8 counters at a time ----------
 
-// The Philox calls of one sample in counter order (block_mask.h: the i-th call of a sample is
-// draw(seed, i, sample, kStreamBlockMask), i counting every call made). Computed kDrawsAhead at a time
-// ahead of use (AVX2 where the CPU has it); the calls consumed are the same, in the same order. 16: a
-// sample makes ~21 calls (MaskFeat 78/15 on 14 x 14), and 16 cost little more time than 8 (two chains).
+// The Philox calls of one sample in counter order (block_mask.h's Draws: the i-th call of a sample is
+// draw(seed, i, sample, kStreamBlockMask), i counting every call made), the same calls in the same order,
+// computed ahead of use:
+// - the words kDrawsAhead calls at a time (AVX2 where the CPU has it). 16: a sample makes ~21 calls
+//   (MaskFeat 78/15 on 14 x 14), and 16 take little more time than 8 (two independent chains);
+// - the aspect ratio of a shape call when the place call before it is made: a place call is always
+//   followed by a shape call (the next attempt's or the next block's) or by none, so its exp runs
+//   before the attempt's accept test, a branch the CPU cannot predict, instead of after it.
 constexpr int kDrawsAhead = 2 * kLanes;
 
 struct BlockDraws {
   uint64_t seed;
   uint32_t sample, base = 0;
   int pos = kDrawsAhead;
+  bool aspect_ready = false;  // `aspect` is block_aspect of the call at pos
+  double aspect = 0.0;
   alignas(32) uint32_t w[4][kDrawsAhead];
 
   BlockDraws(uint64_t seed_, uint32_t sample_) : seed(seed_), sample(sample_) {}
@@ -230,6 +236,18 @@ struct BlockDraws {
     const Philox4 r{w[0][pos], w[1][pos], w[2][pos], w[3][pos]};
     ++pos;
     return r;
+  }
+  BlockShape next_shape(const BlockMaskParams& p) {
+    const bool ready = aspect_ready;
+    aspect_ready = false;
+    const Philox4 words = next();
+    return {words, ready ? aspect : block_aspect(p, words)};
+  }
+  Philox4 next_place(const BlockMaskParams& p) {
+    const Philox4 words = next();
+    aspect_ready = pos < kDrawsAhead;
+    if (aspect_ready) aspect = block_aspect(p, Philox4{w[0][pos], w[1][pos], w[2][pos], w[3][pos]});
+    return words;
   }
 };
 

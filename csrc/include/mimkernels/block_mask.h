@@ -119,13 +119,30 @@ struct StridedTeam {
   }
 };
 
-// The Philox calls of one sample in order: the i-th is draw(seed, i, sample, kStreamBlockMask). The cpp
-// build's CPU path (mask_generators_cpu.cpp) passes another source of the same calls, computed ahead.
+// The aspect ratio of a shape call: exp(uniform(ln min_aspect, ln max_aspect)) from its words x2, x3.
+MK_HD double block_aspect(const BlockMaskParams& p, const Philox4& shape) {
+  return exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
+}
+
+// A shape call: its words and its aspect ratio (block_aspect of the words).
+struct BlockShape {
+  Philox4 words;
+  double aspect;
+};
+
+// The Philox calls of one sample in order (a Draws type): the i-th is draw(seed, i, sample,
+// kStreamBlockMask), asked for as next_shape(p) (with its aspect ratio) or next_place(p). The cpp build's
+// CPU path (mask_generators_cpu.cpp) passes another source of the same calls, computed ahead.
 struct BlockMaskDraws {
   uint64_t seed;
   uint32_t sample;
   uint32_t counter;
   MK_HD Philox4 next() { return draw(seed, counter++, sample, kStreamBlockMask); }
+  MK_HD BlockShape next_shape(const BlockMaskParams& p) {
+    const Philox4 words = next();
+    return {words, block_aspect(p, words)};
+  }
+  MK_HD Philox4 next_place(const BlockMaskParams&) { return next(); }
 };
 
 // The sample's H x W mask as the algorithm below sees it (a Cells type):
@@ -163,17 +180,17 @@ template <class Cells, class Draws>
 MK_HD int64_t block_mask_add_block(Cells& cells, const BlockMaskParams& p, int64_t cap, Draws& draws) {
   const int64_t H = p.height, W = p.width;
   for (int attempt = 0; attempt < 10; ++attempt) {
-    const Philox4 shape = draws.next();
+    const BlockShape shape = draws.next_shape(p);
     const double target_area = uniform_between(static_cast<double>(p.min_num_patches), static_cast<double>(cap),
-                                               unit_double(shape.x0, shape.x1));
-    const double aspect = exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
+                                               unit_double(shape.words.x0, shape.words.x1));
+    const double aspect = shape.aspect;
     // Python's round is half to even, as rint in the default rounding mode. Compared as doubles
     // before the integer conversion, so a huge block is rejected without overflow.
     const double h_real = rint(sqrt(target_area * aspect));
     const double w_real = rint(sqrt(target_area / aspect));
     if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
     const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
-    const Philox4 place = draws.next();
+    const Philox4 place = draws.next_place(p);
     const int64_t inclusive = p.mmpretrain ? 0 : 1;
     const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
     const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
