@@ -209,7 +209,7 @@ struct SimmimScratch {
   }
 };
 
-// ---- block mask: the algorithm of block_mask.h, its Philox calls made 8 counters at a time ----------
+// ---- block mask: the algorithm of block_mask.h, its Philox calls computed ahead, its cells as row words ---
 
 // The Philox calls of one sample in counter order (block_mask.h's Draws: the i-th call of a sample is
 // draw(seed, i, sample, kStreamBlockMask), i counting every call made), the same calls in the same order,
@@ -271,9 +271,10 @@ void BlockDraws::refill() {
 }
 
 // The block mask's cells as one 64-bit word per row, bit c = column c (block_mask.h's Cells): grids up to
-// kBitRowsMax x 64. A block's masked cells are h popcounts, filling it h ORs; write() spreads the words
-// to the H x W output bytes once, at the end.
+// kBitRowsMax x kBitColumnsMax. A block's masked cells are h popcounts, filling it h ORs; write() spreads
+// the words to the H x W output bytes once, at the end.
 constexpr int64_t kBitRowsMax = 64;
+constexpr int64_t kBitColumnsMax = 64;
 
 // kSpreadByte[v]: byte k = bit k of v (0 or 1), k < 8.
 struct SpreadTable {
@@ -290,7 +291,7 @@ struct RowBits {
   int64_t height;
   uint64_t rows[kBitRowsMax];
 
-  // Bits [left, left + w): w < width <= 64, and left + w <= 64 (left = 64 only when w = 0).
+  // Bits [left, left + w): w < width <= kBitColumnsMax, left + w <= width (left = width, up to 64, only when w = 0).
   static uint64_t columns(int64_t left, int64_t w) { return w == 0 ? 0 : ((uint64_t(1) << w) - 1) << left; }
   void clear() {
     for (int64_t r = 0; r < height; ++r) rows[r] = 0;
@@ -325,9 +326,9 @@ struct RowBits {
   }
 };
 
-// block_mask_fill on RowBits with the draws computed ahead, then the bytes. x86-64: an x86-64-v2 clone (popcnt
-// for __builtin_popcountll, else a libgcc call; SSE4.1 roundsd for rint), picked at load time where the
-// CPU has it.
+// block_mask_fill on RowBits with the draws computed ahead, then the bytes. x86-64: an x86-64-v2 clone
+// (popcnt for __builtin_popcountll, else a libgcc call; SSE4.1 roundsd for rint), picked at load time
+// where the CPU has it.
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("arch=x86-64-v2", "default")))
 #endif
@@ -345,7 +346,7 @@ int64_t block_mask_sample_bits(uint8_t* mask, const BlockMaskParams& p, uint64_t
 // block_mask_sample (block_mask.h) on the CPU: the same algorithm and draws (computed ahead), the cells
 // as row words where the grid fits them, else as bytes.
 int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
-  if (p.width <= 64 && p.height <= kBitRowsMax) return block_mask_sample_bits(mask, p, seed, sample);
+  if (p.width <= kBitColumnsMax && p.height <= kBitRowsMax) return block_mask_sample_bits(mask, p, seed, sample);
   const OneLane team;
   TeamCells<OneLane> cells{team, mask, p.height, p.width};
   BlockDraws draws(seed, static_cast<uint32_t>(sample));
