@@ -1,5 +1,5 @@
 // DINOv2 / DINOv3 collate masks on the CPU: the slot plan (dino_mask.h) sorted by shuffle key, then one row per
-// sample on an OpenMP loop: the masking family's CPU block mask (its draws 8 ahead), then the shared
+// sample on an OpenMP loop: the masking family's CPU block mask (its draws computed ahead), then the shared
 // dino_finish_row on a team of one lane.
 #include "dino_mask.h"
 

@@ -7,7 +7,7 @@
 #include "mimkernels/block_mask.h"
 
 namespace mimkernels {
-// One block mask on the CPU (block_mask.h's block_mask_sample, its Philox calls computed 8 ahead), for the
+// One block mask on the CPU (block_mask.h's block_mask_sample, its Philox calls computed ahead), for the
 // cpp builds of generators built on it (csrc/mask_zoo/dino_mask_cpu.cpp). Returns the masked cells.
 int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample);
 

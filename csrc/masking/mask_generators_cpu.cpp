@@ -10,7 +10,8 @@
 //   rank counting (<= 64 cells) or std::nth_element (more) instead of a heap sort of every key, and
 //   the rows are written with memset / memcpy;
 // - block mask: block_mask.h's algorithm step for step (block_mask_sample_cpu), its Philox calls, which
-//   come in counter order, computed 8 at a time ahead of use (BlockDraws).
+//   come in counter order, computed 16 at a time ahead of use (BlockDraws), the cells as one word per row
+//   (RowBits) where the grid has <= 64 rows and columns.
 // Every count and size comes from the front door (masking/__init__.py); what the catalogue op can be
 // handed directly (mask_count outside [0, cells]) is clamped here, never an access outside the output.
 #include "mask_generators.h"
@@ -60,37 +61,48 @@ __attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m25
   *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kLanes], uint32_t i0, uint32_t sample,
+// Counters i0 .. i0 + kGroups * 8 - 1 (w[word][k]: word of counter i0 + k), kGroups independent 8-lane
+// chains side by side (a round's latency is the multiplies': two chains take about the time of one).
+template <int kGroups>
+__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kGroups * kLanes], uint32_t i0, uint32_t sample,
                                                  uint32_t stream, uint64_t seed) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
-  __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  __m256i c1 = _mm256_set1_epi32(static_cast<int>(sample));
-  __m256i c2 = _mm256_set1_epi32(static_cast<int>(stream));
-  __m256i c3 = _mm256_setzero_si256();
+  __m256i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
+  for (int g = 0; g < kGroups; ++g) {
+    c0[g] = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0 + static_cast<uint32_t>(g * kLanes))),
+                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    c1[g] = _mm256_set1_epi32(static_cast<int>(sample));
+    c2[g] = _mm256_set1_epi32(static_cast<int>(stream));
+    c3[g] = _mm256_setzero_si256();
+  }
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int round = 0; round < 10; ++round) {
-    __m256i hi0, lo0, hi1, lo1;
-    mulhilo8(c0, m0, &hi0, &lo0);
-    mulhilo8(c2, m1, &hi1, &lo1);
-    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
-    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
-    c1 = lo1;
-    c3 = lo0;
+    for (int g = 0; g < kGroups; ++g) {
+      __m256i hi0, lo0, hi1, lo1;
+      mulhilo8(c0[g], m0, &hi0, &lo0);
+      mulhilo8(c2[g], m1, &hi1, &lo1);
+      c0[g] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[g]), _mm256_set1_epi32(static_cast<int>(k0)));
+      c2[g] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[g]), _mm256_set1_epi32(static_cast<int>(k1)));
+      c1[g] = lo1;
+      c3[g] = lo0;
+    }
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3);
+  for (int g = 0; g < kGroups; ++g) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0] + g * kLanes), c0[g]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1] + g * kLanes), c1[g]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2] + g * kLanes), c2[g]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3] + g * kLanes), c3[g]);
+  }
 }
 
 __attribute__((target("avx2"))) void philox_x0_avx2(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample,
                                                    uint32_t stream, uint64_t seed) {
   alignas(32) uint32_t w[4][kLanes];
   for (int64_t base = 0; base < n; base += kLanes) {
-    philox4_avx2(w, i0 + static_cast<uint32_t>(base), sample, stream, seed);
+    philox4_avx2<1>(w, i0 + static_cast<uint32_t>(base), sample, stream, seed);
     for (int64_t k = 0; k < kLanes && base + k < n; ++k) out[base + k] = w[0][k];
   }
 }
@@ -197,36 +209,56 @@ struct SimmimScratch {
   }
 };
 
-// ---- block mask: the algorithm of block_mask.h, its Philox calls made 8 counters at a time ----------
+// ---- block mask: the algorithm of block_mask.h, its Philox calls computed ahead, its cells as row words ---
 
-// The Philox calls of one sample in counter order (block_mask.h: the i-th call of a sample is
-// draw(seed, i, sample, kStreamBlockMask), i counting every call made). Computed 8 at a time ahead of
-// use (AVX2 where the CPU has it); the calls consumed are the same, in the same order.
+// The Philox calls of one sample in counter order (block_mask.h's Draws: the i-th call of a sample is
+// draw(seed, i, sample, kStreamBlockMask), i counting every call made), the same calls in the same order,
+// computed ahead of use:
+// - the words kDrawsAhead calls at a time (AVX2 where the CPU has it). 16: a sample makes ~21 calls
+//   (MaskFeat 78/15 on 14 x 14), and 16 take little more time than 8 (two independent chains);
+// - the aspect ratio of a shape call when the place call before it is made: a place call is always
+//   followed by a shape call (the next attempt's or the next block's) or by none, so its exp runs
+//   before the attempt's accept test, a branch the CPU cannot predict, instead of after it.
+constexpr int kDrawsAhead = 2 * kLanes;
+
 struct BlockDraws {
   uint64_t seed;
   uint32_t sample, base = 0;
-  int pos = kLanes;
-  alignas(32) uint32_t w[4][kLanes];
+  int pos = kDrawsAhead;
+  bool aspect_ready = false;  // `aspect` is block_aspect of the call at pos
+  double aspect = 0.0;
+  alignas(32) uint32_t w[4][kDrawsAhead];
 
   BlockDraws(uint64_t seed_, uint32_t sample_) : seed(seed_), sample(sample_) {}
   void refill();
   Philox4 next() {
-    if (pos == kLanes) refill();
+    if (pos == kDrawsAhead) refill();
     const Philox4 r{w[0][pos], w[1][pos], w[2][pos], w[3][pos]};
     ++pos;
     return r;
   }
+  BlockShape next_shape(const BlockMaskParams& p) {
+    const bool ready = aspect_ready;
+    aspect_ready = false;
+    const Philox4 words = next();
+    return {words, ready ? aspect : block_aspect(p, words)};
+  }
+  Philox4 next_place(const BlockMaskParams& p) {
+    const Philox4 words = next();
+    aspect_ready = pos < kDrawsAhead;
+    if (aspect_ready) aspect = block_aspect(p, Philox4{w[0][pos], w[1][pos], w[2][pos], w[3][pos]});
+    return words;
+  }
 };
-
 
 void BlockDraws::refill() {
 #if defined(MK_HAVE_AVX2_PATH)
   if (kUseAvx2) {
-    philox4_avx2(w, base, sample, kStreamBlockMask, seed);
+    philox4_avx2<kDrawsAhead / kLanes>(w, base, sample, kStreamBlockMask, seed);
   } else
 #endif
   {
-    for (int k = 0; k < kLanes; ++k) {
+    for (int k = 0; k < kDrawsAhead; ++k) {
       const Philox4 d = draw(seed, base + static_cast<uint32_t>(k), sample, kStreamBlockMask);
       w[0][k] = d.x0;
       w[1][k] = d.x1;
@@ -234,16 +266,91 @@ void BlockDraws::refill() {
       w[3][k] = d.x3;
     }
   }
-  base += kLanes;  // uint32: wraps as block_mask.h's counter does
+  base += kDrawsAhead;  // uint32: wraps as block_mask.h's counter does
   pos = 0;
+}
+
+// The block mask's cells as one 64-bit word per row, bit c = column c (block_mask.h's Cells): grids up to
+// kBitRowsMax x kBitColumnsMax. A block's masked cells are h popcounts, filling it h ORs; write() spreads
+// the words to the H x W output bytes once, at the end.
+constexpr int64_t kBitRowsMax = 64;
+constexpr int64_t kBitColumnsMax = 64;
+
+// kSpreadByte[v]: byte k = bit k of v (0 or 1), k < 8.
+struct SpreadTable {
+  uint64_t word[256];
+  constexpr SpreadTable() : word() {
+    for (int v = 0; v < 256; ++v)
+      for (int k = 0; k < 8; ++k) word[v] |= static_cast<uint64_t>((v >> k) & 1) << (8 * k);
+  }
+  constexpr const uint64_t& operator[](uint64_t v) const { return word[v]; }
+};
+constexpr SpreadTable kSpreadByte;
+
+struct RowBits {
+  int64_t height;
+  uint64_t rows[kBitRowsMax];
+
+  // Bits [left, left + w): w < width <= kBitColumnsMax, left + w <= width (left = width, up to 64, only when w = 0).
+  static uint64_t columns(int64_t left, int64_t w) { return w == 0 ? 0 : ((uint64_t(1) << w) - 1) << left; }
+  void clear() {
+    for (int64_t r = 0; r < height; ++r) rows[r] = 0;
+  }
+  int64_t masked(int64_t top, int64_t left, int64_t h, int64_t w) const {
+    const uint64_t span = columns(left, w);
+    int64_t total = 0;
+    for (int64_t r = 0; r < h; ++r) total += __builtin_popcountll(rows[top + r] & span);
+    return total;
+  }
+  void fill(int64_t top, int64_t left, int64_t h, int64_t w) {
+    const uint64_t span = columns(left, w);
+    for (int64_t r = 0; r < h; ++r) rows[top + r] |= span;
+  }
+  // The height x width mask as bytes (1 = masked), 16 cells a step (two 8-byte stores of kSpreadByte). A
+  // step may store past its row's end into the next row, which is written after it; the steps that
+  // would store past the mask's end store their cells one at a time.
+  void write(uint8_t* out, int64_t width) const {
+    const int64_t cells = height * width;
+    for (int64_t r = 0; r < height; ++r) {
+      for (int64_t c = 0; c < width; c += 16) {
+        const uint64_t chunk = rows[r] >> c;
+        uint8_t* dst = out + r * width + c;
+        if (r * width + c + 16 <= cells) {
+          std::memcpy(dst, &kSpreadByte[chunk & 0xff], 8);
+          std::memcpy(dst + 8, &kSpreadByte[(chunk >> 8) & 0xff], 8);
+        } else {
+          for (int64_t k = 0; k < std::min<int64_t>(16, width - c); ++k) dst[k] = (chunk >> k) & 1;
+        }
+      }
+    }
+  }
+};
+
+// block_mask_fill on RowBits with the draws computed ahead, then the bytes. x86-64: an x86-64-v2 clone
+// (popcnt for __builtin_popcountll, else a libgcc call; SSE4.1 roundsd for rint), picked at load time
+// where the CPU has it.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("arch=x86-64-v2", "default")))
+#endif
+int64_t block_mask_sample_bits(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  RowBits cells;
+  cells.height = p.height;
+  BlockDraws draws(seed, static_cast<uint32_t>(sample));
+  const int64_t count = block_mask_fill(cells, p, draws);
+  cells.write(mask, p.width);
+  return count;
 }
 
 }  // namespace
 
-// block_mask_sample (block_mask.h) on the CPU: the same body, its draws computed 8 ahead.
+// block_mask_sample (block_mask.h) on the CPU: the same algorithm and draws (computed ahead), the cells
+// as row words where the grid fits them, else as bytes.
 int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
+  if (p.width <= kBitColumnsMax && p.height <= kBitRowsMax) return block_mask_sample_bits(mask, p, seed, sample);
+  const OneLane team;
+  TeamCells<OneLane> cells{team, mask, p.height, p.width};
   BlockDraws draws(seed, static_cast<uint32_t>(sample));
-  return block_mask_fill(OneLane{}, mask, p, draws);
+  return block_mask_fill(cells, p, draws);
 }
 
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,

@@ -302,6 +302,26 @@ def test_block_cpp_equals_torch(kw):
 
 
 @native
+@pytest.mark.parametrize("height, width", [(64, 64), (40, 70), (70, 40), (65, 9), (9, 65), (3, 63), (5, 57),
+                                           (13, 17), (2, 3)])
+def test_block_cpp_equals_torch_both_sides_of_the_row_words(height, width):
+    """The cpp build keeps grids of up to 64 rows and 64 columns as one 64-bit word per row, larger ones as
+    bytes: both equal the reference, odd widths and tiny grids included (the words' byte output), and blocks
+    of width 0 at the column past the last (min_num_patches=0, aspects far from 1)."""
+    cells = height * width
+    for kw in ({"num_masking_patches": int(0.4 * cells), "min_num_patches": min(16, cells // 4)},
+               {"num_masking_patches": int(0.6 * cells), "min_num_patches": 0, "min_aspect": 0.02},
+               {"num_masking_patches": int(0.3 * cells), "min_num_patches": 1, "variant": "mmpretrain"}):
+        kw = {"variant": "official", **kw}
+        for seed in SEEDS[:2]:
+            ref = mk.block_mask(24, height, width, seed=seed, backend="torch", **kw)
+            assert ref.any()
+            assert torch.equal(cpp_on_two_threads(mk.block_mask, 24, height, width, seed=seed, **kw), ref)
+            assert torch.equal(mk.block_mask(1, height, width, seed=seed, sample_offset=23, backend="cpp", **kw),
+                               ref[23:])
+
+
+@native
 @settings(max_examples=40, deadline=None)
 @given(h=st.integers(1, 20), w=st.integers(1, 20), frac=st.floats(0, 1.2), min_num=st.integers(0, 20),
        max_num=st.one_of(st.none(), st.integers(0, 40)), min_aspect=st.floats(0.05, 1.0),

@@ -119,13 +119,56 @@ struct StridedTeam {
   }
 };
 
-// The Philox calls of one sample in order: the i-th is draw(seed, i, sample, kStreamBlockMask). The cpp
-// build's CPU path (mask_generators_cpu.cpp) passes another source of the same calls, computed 8 ahead.
+// The aspect ratio of a shape call: exp(uniform(ln min_aspect, ln max_aspect)) from its words x2, x3.
+MK_HD double block_aspect(const BlockMaskParams& p, const Philox4& shape) {
+  return exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
+}
+
+// A shape call: its words and its aspect ratio (block_aspect of the words).
+struct BlockShape {
+  Philox4 words;
+  double aspect;
+};
+
+// The Philox calls of one sample in order (a Draws type): the i-th is draw(seed, i, sample,
+// kStreamBlockMask), asked for as next_shape(p) (with its aspect ratio) or next_place(p). The cpp build's
+// CPU path (mask_generators_cpu.cpp) passes another source of the same calls, computed ahead.
 struct BlockMaskDraws {
   uint64_t seed;
   uint32_t sample;
   uint32_t counter;
   MK_HD Philox4 next() { return draw(seed, counter++, sample, kStreamBlockMask); }
+  MK_HD BlockShape next_shape(const BlockMaskParams& p) {
+    const Philox4 words = next();
+    return {words, block_aspect(p, words)};
+  }
+  MK_HD Philox4 next_place(const BlockMaskParams&) { return next(); }
+};
+
+// The sample's H x W mask as the algorithm below sees it (a Cells type):
+//   cells.clear()                     every cell unmasked;
+//   cells.masked(top, left, h, w)     the masked cells of the h x w block at (top, left), on every lane;
+//   cells.fill(top, left, h, w)       masks the block (seen by every lane after it).
+// TeamCells: H x W bytes (1 = masked), the per-cell work split by a team (the GPU, the emulation test,
+// the cpp build's fallback); the cpp build's usual grids: RowBits (mask_generators_cpu.cpp), a word per row.
+template <class Team>
+struct TeamCells {
+  const Team& team;
+  uint8_t* mask;
+  int64_t height, width;
+  MK_HD void clear() const {
+    team.each(height * width, [&](int64_t k) { mask[k] = 0; });
+    team.sync();
+  }
+  MK_HD int64_t masked(int64_t top, int64_t left, int64_t h, int64_t w) const {
+    const uint8_t* corner = mask + top * width + left;
+    return team.sum_rect(h, w, [&](int64_t r, int64_t c) { return int64_t(corner[r * width + c]); });
+  }
+  MK_HD void fill(int64_t top, int64_t left, int64_t h, int64_t w) const {
+    uint8_t* corner = mask + top * width + left;
+    team.each_rect(h, w, [&](int64_t r, int64_t c) { corner[r * width + c] = 1; });
+    team.sync();
+  }
 };
 
 // One call of the official `_mask(mask, max_mask_patches)`: up to 10 attempts, stop at the first
@@ -133,63 +176,59 @@ struct BlockMaskDraws {
 // Bounds (whatever the counts): a block is tried only when h < H and w < W (compared as doubles, so
 // NaN, negative or huge areas are skipped), top in [0, H - h] and left in [0, W - w] (`below` is
 // < its bound), so every cell touched lies inside the H x W mask; cap <= 0 accepts no block.
-template <class Team, class Draws>
-MK_HD int64_t block_mask_add_block(const Team& team, uint8_t* mask, const BlockMaskParams& p, int64_t cap,
-                                   Draws& draws) {
+template <class Cells, class Draws>
+MK_HD int64_t block_mask_add_block(Cells& cells, const BlockMaskParams& p, int64_t cap, Draws& draws) {
   const int64_t H = p.height, W = p.width;
   for (int attempt = 0; attempt < 10; ++attempt) {
-    const Philox4 shape = draws.next();
+    const BlockShape shape = draws.next_shape(p);
     const double target_area = uniform_between(static_cast<double>(p.min_num_patches), static_cast<double>(cap),
-                                               unit_double(shape.x0, shape.x1));
-    const double aspect = exp(uniform_between(p.log_aspect_min, p.log_aspect_max, unit_double(shape.x2, shape.x3)));
+                                               unit_double(shape.words.x0, shape.words.x1));
+    const double aspect = shape.aspect;
     // Python's round is half to even, as rint in the default rounding mode. Compared as doubles
     // before the integer conversion, so a huge block is rejected without overflow.
     const double h_real = rint(sqrt(target_area * aspect));
     const double w_real = rint(sqrt(target_area / aspect));
     if (!(w_real < static_cast<double>(W) && h_real < static_cast<double>(H))) continue;
     const int64_t h = static_cast<int64_t>(h_real), w = static_cast<int64_t>(w_real);
-    const Philox4 place = draws.next();
+    const Philox4 place = draws.next_place(p);
     const int64_t inclusive = p.mmpretrain ? 0 : 1;
     const int64_t top = below(place.x0, static_cast<uint32_t>(H - h + inclusive));
     const int64_t left = below(place.x1, static_cast<uint32_t>(W - w + inclusive));
-    uint8_t* corner = mask + top * W + left;
-    const int64_t already = team.sum_rect(h, w, [&](int64_t r, int64_t c) { return int64_t(corner[r * W + c]); });
-    const int64_t added = h * w - already;
+    const int64_t added = h * w - cells.masked(top, left, h, w);
     if (0 < added && added <= cap) {
-      team.each_rect(h, w, [&](int64_t r, int64_t c) { corner[r * W + c] = 1; });
-      team.sync();
+      cells.fill(top, left, h, w);
       return added;
     }
   }
   return 0;
 }
 
-// One sample on a team with the sample's draws: mask (H x W bytes, zeroed here, 1 = masked). Returns the
-// number of masked cells.
-template <class Team, class Draws>
-MK_HD int64_t block_mask_fill(const Team& team, uint8_t* mask, const BlockMaskParams& p, Draws& draws) {
-  team.each(p.height * p.width, [&](int64_t k) { mask[k] = 0; });
-  team.sync();
+// One sample with the sample's draws: cells cleared, then filled. Returns the number of masked cells.
+template <class Cells, class Draws>
+MK_HD int64_t block_mask_fill(Cells& cells, const BlockMaskParams& p, Draws& draws) {
+  cells.clear();
   int64_t count = 0;
   for (int64_t blocks = 1; count < p.num_masking_patches; ++blocks) {
     const int64_t remaining = p.num_masking_patches - count;
     const int64_t cap = remaining < p.max_num_patches ? remaining : p.max_num_patches;
-    const int64_t added = block_mask_add_block(team, mask, p, cap, draws);
+    const int64_t added = block_mask_add_block(cells, p, cap, draws);
     if (added == 0 && (!p.mmpretrain || blocks == kMmpretrainMaxBlocks)) break;
     count += added;
   }
   return count;
 }
 
-// One sample on a team: block_mask_fill with the sample's draws in order.
+// One sample on a team: mask (H x W bytes, zeroed here, 1 = masked), block_mask_fill with the sample's
+// draws in order. Returns the number of masked cells.
 template <class Team>
 MK_HD int64_t block_mask_sample_team(const Team& team, uint8_t* mask, const BlockMaskParams& p, uint64_t seed,
                                      int64_t sample) {
+  TeamCells<Team> cells{team, mask, p.height, p.width};
   BlockMaskDraws draws{seed, static_cast<uint32_t>(sample), 0u};
-  return block_mask_fill(team, mask, p, draws);
+  return block_mask_fill(cells, p, draws);
 }
 
-// One sample, one thread (the cpp build): the body above with a team of one lane.
+// One sample, one thread: the body above with a team of one lane.
 MK_HD int64_t block_mask_sample(uint8_t* mask, const BlockMaskParams& p, uint64_t seed, int64_t sample) {
   return block_mask_sample_team(OneLane{}, mask, p, seed, sample);
 }
