@@ -146,12 +146,9 @@ MK_CPU_CLONES void hog_row_votes(const float* gx, const float* gy, const float* 
   }
 }
 
-// The band's cells from its column sums, side by side (cell cx in lane cx of `hist` (nbins, stored_cells_w) and
-// `divisor` (stored_cells_w), so that the loops over cells vectorize): each (cell, bin) the sum of its pool column
-// sums left to right from 0 (hog_cell_sum's order), normalized as hog_normalize does (the squares summed by fmaf
-// from 0 in bin order, divided by hog_norm_divisor) and stored from `out_band` (the offset of cell (cy, 0), bin 0).
-// hist (nbins, cells): each cell's pool column sums added left to right from 0 (hog_cell_sum's order). kPool: the
-// pool when it is 8 (a constant stride, which g++ vectorizes as loads and shuffles), else 0 (a.pool).
+// hist (nbins, cells): each cell's pool column sums added left to right from 0 (hog_cell_sum's order), the cells
+// side by side. kPool: the pool when it is 8 (a constant stride, which g++ vectorizes as loads and shuffles), else 0
+// (a.pool).
 template <int kPool>
 __attribute__((always_inline)) inline void hog_cell_sums(const float* __restrict__ acc, const HogCpuArgs& a,
                                                          float* __restrict__ hist) {
@@ -166,6 +163,10 @@ __attribute__((always_inline)) inline void hog_cell_sums(const float* __restrict
   }
 }
 
+// The band's cells from its column sums, side by side (cell cx in lane cx of `hist` (nbins, stored_cells_w) and
+// `divisor` (stored_cells_w), so that the loops over cells vectorize): each (cell, bin) the sum of its pool column
+// sums (hog_cell_sums), normalized as hog_normalize does (the squares summed by fmaf from 0 in bin order, divided
+// by hog_norm_divisor) and stored from `out_band` (the offset of cell (cy, 0), bin 0).
 MK_CPU_CLONES void hog_band_cells(const float* __restrict__ acc, float* out_band, const HogCpuArgs& a,
                                   float* __restrict__ hist, float* __restrict__ divisor) {
   const index_t cells = a.stored_cells_w;
