@@ -9,8 +9,10 @@ each (channel, cell) nbins-vector L2-normalized (eps 1e-12, zero cells stay zero
 
 Backends: "torch" (the eager official computation, reference.py), "triton" (one fused kernel,
 triton.py), "cpp" (OpenMP, csrc/hog/hog_cpu.cpp) and "cuda" (shared-memory tile per block,
-csrc/hog/hog.cu), registered in ops.py as torch.ops.mimkernels.{hog,hog_map}.<backend>; cpp and cuda share the per-pixel body csrc/include/mimkernels/hog.h, whose formulas
-are the Triton kernel's, operation for operation. All compute in fp32 from the exactly upcast input.
+csrc/hog/hog.cu), registered in ops.py as torch.ops.mimkernels.{hog,hog_map}.<backend> (outside torch.compile the
+cpp overload's body is called directly, `_library.call`: the dispatcher's round trip costs ~50 µs); cpp and cuda
+share the per-pixel body csrc/include/mimkernels/hog.h, whose formulas are the Triton kernel's, operation for
+operation. All compute in fp32 from the exactly upcast input.
 The kernels bin by a sign test against split fp32 cotangents instead of atan2 (SPEC.md §5): on
 integer-valued inputs with odd nbins they equal the official fp32 result; elsewhere pixels within
 ~1e-7 of a bin boundary may vote differently (SPEC.md §5 — so does the official code between CPU and
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from mimkernels import _backends
+from mimkernels import _backends, _library
 from mimkernels.checks import check_int, check_patch_grid, check_tensor
 from mimkernels.hog import ops, reference
 from mimkernels.hog.nn import HOG
@@ -59,8 +61,7 @@ def hog(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_window: i
             return reference.to_patches(reference.hog_map(imgs, nbins, pool, gaussian_window, norm_out),
                                         patch_size // pool)
         cot, window = ops.tables(nbins, gaussian_window, imgs.device)
-        return getattr(torch.ops.mimkernels.hog, be)(imgs, cot, window, nbins, pool, gaussian_window, patch_size,
-                                                     norm_out)
+        return _library.call("hog", be, imgs, cot, window, nbins, pool, gaussian_window, patch_size, norm_out)
 
 
 def hog_map(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_window: int = 16, norm_out: bool = True,
@@ -74,7 +75,7 @@ def hog_map(imgs: torch.Tensor, *, nbins: int = 9, pool: int = 8, gaussian_windo
         if be == "torch":
             return reference.hog_map(imgs, nbins, pool, gaussian_window, norm_out)
         cot, window = ops.tables(nbins, gaussian_window, imgs.device)
-        return getattr(torch.ops.mimkernels.hog_map, be)(imgs, cot, window, nbins, pool, gaussian_window, norm_out)
+        return _library.call("hog_map", be, imgs, cot, window, nbins, pool, gaussian_window, norm_out)
 
 
 def _check_common(imgs, nbins, pool, gaussian_window, norm_out) -> None:

@@ -122,20 +122,27 @@ MK_HD float hog_cell_sum(const float* column_sums, int pool) {
   return sum;
 }
 
-// hist[k * stride], k < nbins: divided by max(||hist||_2, 1e-12) (F.normalize(p=2, eps=1e-12)).
+// The divisor of a histogram whose squares sum (fmaf(h_k, h_k, .) from 0, k ascending) to sumsq:
+// max(||h||_2, 1e-12) (F.normalize(p=2, eps=1e-12)).
+MK_HD float hog_norm_divisor(float sumsq) {
+  const float norm = sqrtf(sumsq);
+  return norm < 1e-12f ? 1e-12f : norm;  // not fmaxf: a NaN norm must stay NaN
+}
+
+// hist[k * stride], k < nbins: divided by hog_norm_divisor of its squares' sum.
 MK_HD void hog_normalize(float* hist, int nbins, int stride) {
   float sumsq = 0.0f;
   MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) sumsq = fmaf(hist[k * stride], hist[k * stride], sumsq);
-  const float norm = sqrtf(sumsq);
-  const float divisor = norm < 1e-12f ? 1e-12f : norm;  // not fmaxf: a NaN norm must stay NaN
+  const float divisor = hog_norm_divisor(sumsq);
   MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) hist[k * stride] /= divisor;
 }
 
 // Offset of bin k of cell (cy, cx), channel c, image b in the output: the per-patch rows
 // (B, L, C*nbins*u*u), entry ((c*nbins + k)*u + cy%u)*u + cx%u of patch (cy/u)*(cells_w/u) + cx/u,
-// when patch_cells u > 0; else the map (B, C, nbins, cells_h, cells_w).
+// when patch_cells u > 0; else the map (B, C, nbins, cells_h, cells_w). Separable: the offset of (b, c, k, cy, cx)
+// is that of (b, c, 0, cy, 0) plus that of (0, 0, 0, 0, cx) plus k * hog_out_step (the CPU build adds the parts).
 MK_HD index_t hog_out_offset(index_t b, index_t c, index_t k, index_t cy, index_t cx, index_t channels, index_t nbins,
                              index_t cells_h, index_t cells_w, index_t patch_cells) {
   if (patch_cells == 0) return (((b * channels + c) * nbins + k) * cells_h + cy) * cells_w + cx;
@@ -145,16 +152,25 @@ MK_HD index_t hog_out_offset(index_t b, index_t c, index_t k, index_t cy, index_
   return (b * patches + patch) * (channels * nbins * u * u) + ((c * nbins + k) * u + cy % u) * u + cx % u;
 }
 
-// Normalizes (when norm_out) the nbins-vector hist of cell (cy, cx), channel c, image b and stores it. In the
-// per-patch layout a cell outside the whole patches (cells_h or cells_w not a multiple of u: the front door
-// rejects it, the op reached directly does not) has no entry and is not stored.
+// The distance from bin k to bin k + 1 of a cell in the output: u^2 (patch rows) or cells_h * cells_w (map).
+MK_HD index_t hog_out_step(index_t cells_h, index_t cells_w, index_t patch_cells) {
+  return patch_cells ? patch_cells * patch_cells : cells_h * cells_w;
+}
+
+// Whether cell (cy, cx) has an entry in the output: in the per-patch layout a cell outside the whole patches
+// (cells_h or cells_w not a multiple of u: the front door rejects it, the op reached directly does not) has none.
+MK_HD bool hog_cell_stored(index_t cy, index_t cx, index_t cells_h, index_t cells_w, index_t patch_cells) {
+  return patch_cells == 0 || (cy < cells_h / patch_cells * patch_cells && cx < cells_w / patch_cells * patch_cells);
+}
+
+// Normalizes (when norm_out) the nbins-vector hist of cell (cy, cx), channel c, image b and stores it, when the
+// cell has an entry (hog_cell_stored).
 MK_HD void hog_store_cell(float* out, float* hist, bool norm_out, index_t b, index_t c, index_t cy, index_t cx,
                           index_t channels, int nbins, index_t cells_h, index_t cells_w, index_t patch_cells) {
-  if (patch_cells && (cy >= cells_h / patch_cells * patch_cells || cx >= cells_w / patch_cells * patch_cells)) return;
+  if (!hog_cell_stored(cy, cx, cells_h, cells_w, patch_cells)) return;
   if (norm_out) hog_normalize(hist, nbins, 1);
-  // the offset is linear in k: bin k sits k * u^2 (patch rows) or k * cells_h * cells_w (map) after bin 0
   float* first = out + hog_out_offset(b, c, 0, cy, cx, channels, nbins, cells_h, cells_w, patch_cells);
-  const index_t step = patch_cells ? patch_cells * patch_cells : cells_h * cells_w;
+  const index_t step = hog_out_step(cells_h, cells_w, patch_cells);
   MK_HOG_NO_UNROLL
   for (int k = 0; k < nbins; ++k) first[k * step] = hist[k];
 }
