@@ -135,9 +135,10 @@ def _run_cpu(entry: str, batch: int, setting: tuple, seed: int, sample_offset: i
 
 
 def _multiblock_result(blocks: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, num_pred: int) -> MultiBlockMasks:
-    enc = blocks.shape[1] - num_pred
-    return MultiBlockMasks(blocks.narrow(1, num_pred, enc), blocks.narrow(1, 0, num_pred), ids.narrow(1, num_pred, enc),
-                           counts.narrow(1, num_pred, enc), ids.narrow(1, 0, num_pred), counts.narrow(1, 0, num_pred))
+    sizes = (num_pred, blocks.shape[1] - num_pred)  # split_with_sizes: half the cost of six slices (measured)
+    (targets, context), (target_ids, context_ids), (target_counts, context_counts) = (
+        t.split_with_sizes(sizes, 1) for t in (blocks, ids, counts))
+    return MultiBlockMasks(context, targets, context_ids, context_counts, target_ids, target_counts)
 
 
 def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
