@@ -218,9 +218,15 @@ class RunningCellMaskingGenerator(_PerVideoGenerator):
             mask = self._one().astype(self.dtype)
             return mask if self.flat else mask.reshape(self.frames, self.height * self.width)
         key, sample = self._next_draw()
-        word = np.empty(4, dtype=np.uint32)
-        _native.lib.philox_fill_cpu(word.ctypes.data, 1, 0, sample, rng.STREAM_RUNNING_CELL_MASK, 0, key, 1)
-        return self._maps[(int(word[0]) * 4) >> 32].copy()
+        words = getattr(_WORDS, "buffer", None)
+        if words is None:  # a per-thread buffer and its address (`.ctypes.data` costs more than the draw)
+            array = np.empty(4, dtype=np.uint32)
+            words = _WORDS.buffer = (array, array.ctypes.data)
+        _native.lib.philox_fill_cpu(words[1], 1, 0, sample, rng.STREAM_RUNNING_CELL_MASK, 0, key, 1)
+        return self._maps[(int(words[0][0]) * 4) >> 32].copy()
+
+
+_WORDS = threading.local()  # RunningCellMaskingGenerator's draw: one Philox call's 4 words
 
 
 # ---- UM-MAE uniform masking -----------------------------------------------------------------------
