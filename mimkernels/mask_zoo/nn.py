@@ -12,7 +12,8 @@ from torch import nn
 
 from mimkernels import _native, rng
 from mimkernels.mask_zoo import (_running_cell_setting, _tube_setting, _uniform_setting, dino_collate_masks,
-                                 multiblock_mask, multiblock_mask_3d, running_cell_mask, tube_mask, uniform_mask)
+                                 multiblock_mask, multiblock_mask_3d, reference, running_cell_mask, tube_mask,
+                                 uniform_mask)
 from mimkernels.masking import MaskCollator
 
 __all__ = []  # each section adds its public names
@@ -204,13 +205,28 @@ class RunningCellMaskingGenerator(_PerVideoGenerator):
         self._front_args = (self.frames, self.height, self.width, mask_ratio)
         self._cells = self.frames * self.height * self.width
         self._init_draws(seed, backend)
+        # As upstream: the 4 maps made once, a call copies the one its draw picks (the batched op's draw:
+        # below(word 0 of Philox (0, sample, stream 8, 0), 4), so the mask is running_cell_mask's, bit for bit)
+        maps = reference.running_cell_maps(*self._args).numpy().astype(dtype)
+        self._maps = maps if flat else maps.reshape(4, self.frames, self.height * self.width)
 
     def __repr__(self):
         return f"Running Cell Masking (mimkernels) with mask ratio {self.mask_ratio}"
 
     def __call__(self) -> np.ndarray:
-        mask = self._one().astype(self.dtype)
-        return mask if self.flat else mask.reshape(self.frames, self.height * self.width)
+        if not self._direct:
+            mask = self._one().astype(self.dtype)
+            return mask if self.flat else mask.reshape(self.frames, self.height * self.width)
+        key, sample = self._next_draw()
+        words = getattr(_WORDS, "buffer", None)
+        if words is None:  # a per-thread buffer and its address (`.ctypes.data` costs more than the draw)
+            array = np.empty(4, dtype=np.uint32)
+            words = _WORDS.buffer = (array, array.ctypes.data)
+        _native.lib.philox_fill_cpu(words[1], 1, 0, sample, rng.STREAM_RUNNING_CELL_MASK, 0, key, 1)
+        return self._maps[(int(words[0][0]) * 4) >> 32].copy()
+
+
+_WORDS = threading.local()  # RunningCellMaskingGenerator's draw: one Philox call's 4 words
 
 
 # ---- UM-MAE uniform masking -----------------------------------------------------------------------

@@ -253,12 +253,17 @@ def running_cell_mask(batch: int, frames: int, height: int, width: int, masked_s
     at (s + p + t + 1) % 4; the 2 × 2 cell is tiled over the grid. Each sample takes map
     p = np.random.randint(4) (here below(word 0, 4), stream 8)."""
     words = rng.words(seed, torch.arange(batch) + sample_offset, rng.STREAM_RUNNING_CELL_MASK, 1, device=device)
-    p = rng.below(words[:, 0], 4).view(batch, 1, 1, 1)
+    return running_cell_maps(frames, height, width, masked_slots, device)[rng.below(words[:, 0], 4)]
+
+
+def running_cell_maps(frames: int, height: int, width: int, masked_slots: int, device=None) -> torch.Tensor:
+    """The 4 maps of running_cell_mask: (4, T·H·W) bool, row p = start pointer p."""
+    p = torch.arange(4, device=device).view(4, 1, 1, 1)
     t = torch.arange(frames, device=device).view(1, frames, 1, 1)
     y = torch.arange(height, device=device).view(1, 1, height, 1)
     x = torch.arange(width, device=device).view(1, 1, 1, width)
     slot = 2 * (y % 2) + x % 2
-    return ((slot + p + t + 1) % 4 < masked_slots).reshape(batch, frames * height * width)
+    return ((slot + p + t + 1) % 4 < masked_slots).reshape(4, frames * height * width)
 
 
 # ---- UM-MAE uniform masking (SPEC.md §6) ---------------------------------------------------------

@@ -98,6 +98,19 @@ def test_cpp_equals_torch(dtype, shape):
                            mk.score_mask(scores, seed=1, backend="torch", **setting)), (setting, dtype, shape)
 
 
+@needs_cpp
+def test_repeated_call_fast_path_same_bits_and_type_checks():
+    """A repeated call (settings cached: `_C` straight) gives the bits of the validated call and of the
+    oracle; an argument equal in value but of a refused type still meets the checks."""
+    scores = _scores(4, 50)
+    setting = {"score_share": 0.5, "hint_pool": 0.2, "hint_ratio": 0.1, "seed": 3}
+    first = mk.score_mask(scores, 0.5, backend="cpp", **setting)
+    assert torch.equal(mk.score_mask(scores, 0.5, **setting), first)
+    assert torch.equal(first, mk.score_mask(scores, 0.5, backend="torch", **setting))
+    with pytest.raises(TypeError, match="largest"):
+        mk.score_mask(scores, 0.5, largest=1, **setting)
+
+
 def test_fp64_scores_are_ordered_exactly():
     """Values equal in float32 but not in float64 keep their float64 order."""
     s = torch.tensor([[1.0, 1.0 + 2**-40, 1.0 - 2**-40, 0.5]], dtype=torch.float64)

@@ -264,6 +264,20 @@ def test_drop_in_call_k_is_the_front_doors_sample_k(make):
         assert np.array_equal(a.reshape(-1), want) and np.array_equal(b.reshape(-1), want)
 
 
+@pytest.mark.parametrize("flat", [False, True])
+def test_running_cell_drop_in_picks_the_batched_ops_map(flat):
+    """The drop-in copies one of its 4 precomputed maps per call, picked by the batched op's draw: calls
+    0..31 are running_cell_mask's samples 0..31 (every phase met), each a fresh writable array."""
+    from mimkernels import rng
+    gen = zoo_nn.RunningCellMaskingGenerator((3, 5, 6), 0.75, seed=7, flat=flat, dtype=np.float32)
+    calls = [gen() for _ in range(32)]
+    want = mk.running_cell_mask(32, 3, 5, 6, 0.75, seed=rng.derive_seed(7, 0), backend="torch")
+    assert len({c.tobytes() for c in calls}) == 4
+    assert all(c.shape == ((90,) if flat else (3, 30)) and c.dtype == np.float32 for c in calls)
+    assert np.array_equal(np.stack([c.reshape(-1) for c in calls]), want.numpy())
+    assert not any(np.shares_memory(a, b) for k, a in enumerate(calls) for b in calls[k + 1:])
+
+
 @needs_cpp
 def test_opcheck_native_ops():
     """The catalogue ops: fakes agree with the kernels (shapes, dtypes), schemas, torch.compile tracing."""

@@ -18,6 +18,8 @@
 #if !defined(__CUDA_ARCH__)
 #include <algorithm>
 #include <vector>
+
+#include "mimkernels/radix_sort.h"
 #endif
 
 #include "mimkernels/block_mask.h"  // uniform_between
@@ -97,8 +99,8 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
 
 #if !defined(__CUDA_ARCH__)
 // Ascending sort of n distinct packed (key << 32 | cell) values given in ascending cell order, on the host:
-// std::sort for very short lists, else a stable LSD radix sort of the key bytes (4 passes, no data-dependent
-// branches; cells tie-break by the input order, which is theirs). Every correct sort gives the same order.
+// std::sort for very short lists, else radix_sort_by_key (stable: cells tie-break by the input order, which
+// is theirs). Every correct sort gives the same order.
 inline void multiblock_sort_host(uint64_t* packed, int64_t n) {
   if (n < 32) {
     std::sort(packed, packed + n);
@@ -106,18 +108,8 @@ inline void multiblock_sort_host(uint64_t* packed, int64_t n) {
   }
   thread_local std::vector<uint64_t> scratch;
   if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
-  uint64_t* src = packed;
-  uint64_t* dst = scratch.data();
-  for (int shift = 32; shift < 64; shift += 8) {
-    int64_t start[257] = {0};
-    for (int64_t j = 0; j < n; ++j) ++start[((src[j] >> shift) & 0xff) + 1];
-    for (int b = 0; b < 256; ++b) start[b + 1] += start[b];
-    for (int64_t j = 0; j < n; ++j) dst[start[(src[j] >> shift) & 0xff]++] = src[j];
-    uint64_t* tmp = src;
-    src = dst;
-    dst = tmp;
-  }
-  // 4 passes: the result is back in `packed`
+  const uint64_t* sorted = radix_sort_by_key(packed, scratch.data(), n);
+  if (sorted != packed) std::copy(sorted, sorted + n, packed);
 }
 #endif
 
@@ -165,6 +157,11 @@ MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64
   multiblock_sort_packed(packed, n);
 }
 
+// ids[count, cells) = 0 (the padding after a list of count cells).
+MK_HD void multiblock_pad(int64_t* ids, int64_t count, int64_t cells) {
+  for (int64_t c = count; c < cells; ++c) ids[c] = 0;
+}
+
 // ids[0, count) = the cells of `block` in ascending order, ids[count, cells) = 0; returns count.
 MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells) {
   int64_t count = 0;
@@ -172,14 +169,15 @@ MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells)
     ids[count] = c;
     count += block[c] != 0;
   }
-  for (int64_t c = count; c < cells; ++c) ids[c] = 0;
+  multiblock_pad(ids, count, cells);
   return count;
 }
 
 // One I-JEPA sample (the reference's loop): targets placed once each; each context block placed until
 // it keeps more than `keep` cells outside the first `regions - tries` targets, tries growing every
 // kMultiblockTimeout failures, accepted at once when no target constrains it. Writes every element of
-// the sample's blocks, ids and counts.
+// the sample's blocks, ids and counts. Blocks are rectangles: their lists are read off the rectangle
+// (row-major is ascending), not off the grid.
 MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, const MultiblockParams& p,
                              uint64_t seed, int64_t sample) {
   const int64_t H = p.height, W = p.width, cells = H * W;
@@ -187,13 +185,19 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
   MultiblockDraws draws{seed, static_cast<uint32_t>(sample), kStreamMultiblock2d};
   for (int64_t k = 0; k < p.num_pred; ++k) {
     uint8_t* block = blocks + k * cells;
+    int64_t* list = ids + k * cells;
     const Philox4 d = draws.call();
     const int64_t top = below(d.x0, static_cast<uint32_t>(H - p.pred.h + inclusive));
     const int64_t left = below(d.x1, static_cast<uint32_t>(W - p.pred.w + inclusive));
     for (int64_t c = 0; c < cells; ++c) block[c] = 0;
+    int64_t count = 0;
     for (int64_t r = top; r < top + p.pred.h; ++r)
-      for (int64_t c = left; c < left + p.pred.w; ++c) block[r * W + c] = 1;
-    counts[k] = multiblock_list(block, ids + k * cells, cells);
+      for (int64_t c = r * W + left; c < r * W + left + p.pred.w; ++c) {
+        block[c] = 1;
+        list[count++] = c;
+      }
+    multiblock_pad(list, count, cells);
+    counts[k] = count;
   }
   const int64_t regions = p.allow_overlap ? 0 : p.num_pred;
   const int64_t enc_cells = p.enc.h * p.enc.w;
@@ -204,10 +208,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
   int64_t* first_target = ids + (p.num_pred + p.num_enc - 1) * cells;
   for (int64_t c = 0; c < cells; ++c) first_target[c] = regions;
   for (int64_t q = regions - 1; q >= 0; --q)
-    for (int64_t c = 0; c < cells; ++c) {  // branch-free
-      const int64_t held = blocks[q * cells + c] != 0;
-      first_target[c] = held * q + (1 - held) * first_target[c];
-    }
+    for (int64_t j = 0; j < counts[q]; ++j) first_target[ids[q * cells + j]] = q;
   for (int64_t e = 0; e < p.num_enc; ++e) {
     const int64_t k = p.num_pred + e;
     uint8_t* block = blocks + k * cells;
@@ -219,7 +220,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
       constraining = regions - tries > 0 ? regions - tries : 0;
       int64_t count = 0;
       for (int64_t r = top; r < top + p.enc.h; ++r)
-        for (int64_t c = left; c < left + p.enc.w; ++c) count += first_target[r * W + c] >= constraining;
+        for (int64_t c = r * W + left; c < r * W + left + p.enc.w; ++c) count += first_target[c] >= constraining;
       if (count > keep || constraining == 0) break;
       if (--timeout == 0) {
         ++tries;
@@ -228,10 +229,17 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
     }
     for (int64_t c = 0; c < cells; ++c) block[c] = 0;
     for (int64_t r = top; r < top + p.enc.h; ++r)
-      for (int64_t c = left; c < left + p.enc.w; ++c) block[r * W + c] = first_target[r * W + c] >= constraining;
+      for (int64_t c = r * W + left; c < r * W + left + p.enc.w; ++c) block[c] = first_target[c] >= constraining;
     int64_t* list = ids + k * cells;
-    counts[k] = multiblock_list(block, list, cells);
-    if (!p.official) multiblock_key_order(list, counts[k], static_cast<uint32_t>(e), seed, draws.sample, draws.stream);
+    int64_t count = 0;
+    for (int64_t r = top; r < top + p.enc.h; ++r)
+      for (int64_t c = r * W + left; c < r * W + left + p.enc.w; ++c) {  // branch-free: kept cells advance
+        list[count] = c;
+        count += block[c];
+      }
+    multiblock_pad(list, count, cells);
+    counts[k] = count;
+    if (!p.official) multiblock_key_order(list, count, static_cast<uint32_t>(e), seed, draws.sample, draws.stream);
   }
 }
 
@@ -304,7 +312,7 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
   }
   for (int list = 0; list < 2; ++list) {
     multiblock_sort_packed(lists[list], n[list]);
-    for (int64_t j = n[list]; j < cells; ++j) lists[list][j] = 0;
+    multiblock_pad(reinterpret_cast<int64_t*>(lists[list]), n[list], cells);
     counts[list] = n[list];
   }
 }
