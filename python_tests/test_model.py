@@ -31,12 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Rows with local-memory traffic today (PixMIM's exact target at r = 40 spilled ~20 KB per thread in one
 # 128×128-box program per image-channel until the truncated DFT became two kernels).
-KNOWN_SPILLS: dict[str, str] = {
-    "multiblock_mask_3d (V-JEPA 8x14x14, 8 blocks) [cuda u8]":
-        "40 B STL / 32 B LDL per thread, a 32 B stack frame and no register spill (ptxas -v: 0 bytes spill): "
-        "multiblock_mask.h multiblock_3d_sample's `lists[2]` and `n[2]`, indexed by the context byte, live in "
-        "local memory",
-}
+KNOWN_SPILLS: dict[str, str] = {}  # none: multiblock_3d_sample's indexed list pair became two named lists
 
 # Bandwidth-bound rows with a scalar contiguous side today: none (the patch-layout kernels left this list
 # when pixel/triton.py moved to its patch tile, HOG when its halo became 128-bit row chunks).
