@@ -197,7 +197,7 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
                                                             official, _reference_key(seed_key, seed_step),
                                                             sample_offset)]
     else:
-        if be == "cpp" and key is not None:
+        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
             _cache(_MULTIBLOCK_SETTINGS, key, ((height, width), num_enc_masks + num_pred_masks, args[1:]))
         out = getattr(torch.ops.mimkernels.multiblock_mask, be)(*args, seed_key, seed_step, sample_offset, dev)
     return _multiblock_result(*out, num_pred_masks)
@@ -246,7 +246,7 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
                                                                _reference_key(seed_key, seed_step), sample_offset)]
     else:
         args = (frames, height, width, *t_scale, *s_scale, *aspect, num_blocks, max_temporal_keep, official)
-        if be == "cpp" and key is not None:
+        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
             _cache(_MULTIBLOCK_SETTINGS, key, ((frames, height, width), 2, args))
         out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(batch, *args, seed_key, seed_step, sample_offset,
                                                                    dev)
@@ -613,6 +613,7 @@ def _check_ratio_pair(mask_ratio_min_max) -> tuple[float, float]:
 _DINO_STRATA: dict = {}
 
 
+@torch.compiler.assume_constant_result  # a function of the settings: torch.compile holds its result as a constant
 def _dino_strata(cells: int, n_masked: int, bounds: tuple[float, float], dev: torch.device) -> tuple[torch.Tensor, int]:
     """reference.dino_strata with the strata on `dev`: upstream's CPU linspace (its bits are the host's), kept on a
     GPU after the first call of a setting, so that a later call (a captured CUDA graph) copies nothing to it."""
