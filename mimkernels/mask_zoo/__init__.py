@@ -347,8 +347,8 @@ def _running_cell_setting(frames, height, width, mask_ratio) -> tuple[int, int, 
 
 
 def running_cell_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, mask_ratio: float = 0.5, *,
-                      seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                      device=None, backend: str = "auto") -> torch.Tensor:
+                      seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None,
+                      sample_offset: int = 0, device=None, backend: str = "auto") -> torch.Tensor:
     """VideoMAE v2's running-cell mask (its decoder mask): (B, frames·height·width) bool, True = masked
     (dropped from the decoder's targets) (SPEC.md §5).
 
@@ -386,8 +386,8 @@ def _uniform_setting(height, width, vis_mask_ratio) -> tuple[int, int, int]:
 
 
 def uniform_mask(batch: int, height: int = 16, width: int = 16, vis_mask_ratio: float = 0.25, *,
-                 seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                 device=None, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+                 seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None,
+                 sample_offset: int = 0, device=None, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """UM-MAE's uniform masking: (mask, secondary), (B, height·width) bool each, True = masked
     (SPEC.md §6).
 
@@ -619,7 +619,7 @@ def _dino_strata(cells: int, n_masked: int, bounds: tuple[float, float], dev: to
     GPU after the first call of a setting, so that a later call (a captured CUDA graph) copies nothing to it."""
     if dev.type != "cuda":
         return reference.dino_strata(cells, n_masked, bounds)
-    key = (cells, n_masked, bounds, dev)
+    key = (cells, n_masked, bounds, dev.index if dev.index is not None else torch.cuda.current_device())
     strata = _DINO_STRATA.get(key)
     if strata is None:
         probs, upperbound = reference.dino_strata(cells, n_masked, bounds)
