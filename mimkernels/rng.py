@@ -209,7 +209,10 @@ def resolve_key(seed, generator: torch.Generator | None, device: torch.device) -
     if seed.dtype != torch.int64 or seed.shape != (2,):
         raise ValueError(f"seed as a tensor must be int64 of shape (2,) holding (seed, step) (rng.seed_tensor), "
                          f"got {seed.dtype} of shape {tuple(seed.shape)}")
-    if seed.device != torch.device(device):
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # "cuda": the current device, where the op's outputs go
+        device = torch.device("cuda", torch.cuda.current_device())
+    if seed.device != device:
         raise ValueError(f"seed tensor must be on the op's device {device}, got {seed.device}")
     if seed.requires_grad:
         raise ValueError("seed tensor must not require grad")

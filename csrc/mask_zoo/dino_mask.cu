@@ -31,9 +31,10 @@ DinoWorkspace carve(uint8_t* base, int64_t batch, int64_t cells) {
 }
 
 __global__ void dino_slot_kernel(DinoSlot* slots, const float* probs, int64_t batch, int64_t n_masked, int64_t height,
-                                 int64_t width, bool v3, bool circular_shift, uint64_t seed) {
+                                 int64_t width, bool v3, bool circular_shift, uint64_t seed, const int64_t* seed_step) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j < batch) slots[j] = dino_slot(probs, j, n_masked, height, width, v3, circular_shift, seed);
+  if (j < batch)
+    slots[j] = dino_slot(probs, j, n_masked, height, width, v3, circular_shift, resolve_key(seed, seed_step));
 }
 
 __global__ void dino_shuffle_kernel(DinoSlot* by_row, const DinoSlot* by_index, int64_t batch) {
@@ -46,18 +47,19 @@ __global__ void dino_shuffle_kernel(DinoSlot* by_row, const DinoSlot* by_index, 
 }
 
 __global__ void dino_row_kernel(uint8_t* out, DinoWorkspace w, int64_t batch, BlockMaskParams p, bool v3,
-                                uint64_t seed) {
+                                uint64_t seed, const int64_t* seed_step) {
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kRowWarps + warp;
   if (b >= batch) return;  // the whole warp
+  const uint64_t key = resolve_key(seed, seed_step);
   const WarpTeam team{WarpGroup{threadIdx.x % kWarpSize}};
   const int64_t cells = p.height * p.width;
   const DinoSlot slot = w.by_row[b];
   BlockMaskParams row_params = p;
   row_params.num_masking_patches = slot.count;
   uint8_t* mask = w.masks + b * cells;
-  const int64_t masked = block_mask_sample_team(team, mask, row_params, seed, b);
-  dino_finish_row(team, out + b * cells, mask, w.keys + b * cells, p.height, p.width, slot, masked, v3, seed, b);
+  const int64_t masked = block_mask_sample_team(team, mask, row_params, key, b);
+  dino_finish_row(team, out + b * cells, mask, w.keys + b * cells, p.height, p.width, slot, masked, v3, key, b);
 }
 }  // namespace
 
@@ -69,18 +71,20 @@ int64_t dino_collate_workspace_bytes(int64_t batch, int64_t height, int64_t widt
 void dino_collate_cuda(uintptr_t out, uintptr_t probs, uintptr_t workspace, int64_t batch, int64_t n_masked,
                        int64_t height, int64_t width, int64_t min_num_patches, int64_t max_num_patches,
                        double log_aspect_min, double log_aspect_max, bool v3, bool circular_shift, uint64_t seed,
-                       uintptr_t stream) {
+                       uintptr_t seed_step, uintptr_t stream) {
   if (batch == 0) return;
+  const int64_t* step = reinterpret_cast<const int64_t*>(seed_step);
   const DinoWorkspace w = carve(reinterpret_cast<uint8_t*>(workspace), batch, height * width);
   const unsigned slot_grid = grid_for(batch, kSlotThreads, "dino_slot_kernel");
   dino_slot_kernel<<<slot_grid, kSlotThreads, 0, as_stream(stream)>>>(
-      w.by_index, reinterpret_cast<const float*>(probs), batch, n_masked, height, width, v3, circular_shift, seed);
+      w.by_index, reinterpret_cast<const float*>(probs), batch, n_masked, height, width, v3, circular_shift, seed,
+      step);
   MK_CHECK_LAUNCH("dino_slot_kernel");
   dino_shuffle_kernel<<<slot_grid, kSlotThreads, 0, as_stream(stream)>>>(w.by_row, w.by_index, batch);
   MK_CHECK_LAUNCH("dino_shuffle_kernel");
   const BlockMaskParams p{height, width, 0, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max, false};
   dino_row_kernel<<<grid_for(batch, kRowWarps, "dino_row_kernel"), kRowWarps * kWarpSize, 0, as_stream(stream)>>>(
-      reinterpret_cast<uint8_t*>(out), w, batch, p, v3, seed);
+      reinterpret_cast<uint8_t*>(out), w, batch, p, v3, seed, step);
   MK_CHECK_LAUNCH("dino_row_kernel");
 }
 }  // namespace mimkernels

@@ -23,22 +23,23 @@ struct DinoScratch {
 
 void dino_collate_cpu(uintptr_t out, uintptr_t probs, int64_t batch, int64_t n_masked, int64_t height, int64_t width,
                       int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                      bool v3, bool circular_shift, uint64_t seed, int num_threads) {
+                      bool v3, bool circular_shift, uint64_t seed, uintptr_t seed_step, int num_threads) {
+  const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const float* bounds = reinterpret_cast<const float*>(probs);
   const int64_t cells = height * width;
   std::vector<DinoSlot> slots(static_cast<size_t>(batch));
   for (int64_t j = 0; j < batch; ++j)
-    slots[j] = dino_slot(bounds, j, n_masked, height, width, v3, circular_shift, seed);
+    slots[j] = dino_slot(bounds, j, n_masked, height, width, v3, circular_shift, key);
   std::sort(slots.begin(), slots.end(),
             [](const DinoSlot& a, const DinoSlot& b) { return a.shuffle_key < b.shuffle_key; });
   const BlockMaskParams p{height, width, 0, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max, false};
   auto row = [&](DinoScratch& scratch, int64_t b) {
     BlockMaskParams row_params = p;
     row_params.num_masking_patches = slots[b].count;
-    const int64_t masked = block_mask_sample_cpu(scratch.mask.data(), row_params, seed, b);
+    const int64_t masked = block_mask_sample_cpu(scratch.mask.data(), row_params, key, b);
     dino_finish_row(OneLane{}, masks + b * cells, scratch.mask.data(), scratch.keys.data(), height, width, slots[b],
-                    masked, v3, seed, b);
+                    masked, v3, key, b);
   };
   if (num_threads <= 1 || batch <= 1) {
     DinoScratch scratch(cells);

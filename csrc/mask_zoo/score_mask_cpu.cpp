@@ -69,16 +69,17 @@ void score_mask_batch(uint8_t* out, const T* scores, int64_t batch, const ScoreM
 
 void score_mask_cpu(uintptr_t out, uintptr_t scores, bool double_scores, int64_t batch, int64_t tokens,
                     int64_t num_masked, int64_t num_guided, int64_t hint_pool, int64_t num_hints, bool largest,
-                    uint64_t seed, int64_t sample_offset, int num_threads) {
+                    uint64_t seed, uintptr_t seed_step, int64_t sample_offset, int num_threads) {
+  const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
   const int64_t masked = std::clamp<int64_t>(num_masked, 0, tokens);
   const int64_t pool = std::clamp<int64_t>(hint_pool, 0, tokens);
   const ScoreMaskParams p{tokens, masked, std::clamp<int64_t>(num_guided, 0, masked), pool,
                           std::clamp<int64_t>(num_hints, 0, pool), largest};
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   if (double_scores)
-    score_mask_batch(masks, reinterpret_cast<const double*>(scores), batch, p, seed, sample_offset, num_threads);
+    score_mask_batch(masks, reinterpret_cast<const double*>(scores), batch, p, key, sample_offset, num_threads);
   else
-    score_mask_batch(masks, reinterpret_cast<const float*>(scores), batch, p, seed, sample_offset, num_threads);
+    score_mask_batch(masks, reinterpret_cast<const float*>(scores), batch, p, key, sample_offset, num_threads);
 }
 
 }  // namespace mimkernels

@@ -26,21 +26,24 @@ void for_each_sample(int64_t batch, int num_threads, const Body& body) {
 }  // namespace
 
 void tube_mask_cpu(uintptr_t out, int64_t batch, int64_t frames, int64_t cells, int64_t masked, uint64_t seed,
-                   int64_t sample_offset, int num_threads) {
+                   uintptr_t seed_step, int64_t sample_offset, int num_threads) {
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   if (frames <= 0 || cells <= 0) return;
+  const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
   for_each_sample(batch, num_threads, [&](int64_t b) {
     uint8_t* sample = masks + b * frames * cells;
-    tube_mask_first_frame(sample, cells, masked, seed, sample_offset + b);
+    tube_mask_first_frame(sample, cells, masked, key, sample_offset + b);
     for (int64_t t = 1; t < frames; ++t) std::memcpy(sample + t * cells, sample, static_cast<size_t>(cells));
   });
 }
 
 void running_cell_mask_cpu(uintptr_t out, int64_t batch, int64_t frames, int64_t height, int64_t width,
-                           int64_t masked_slots, uint64_t seed, int64_t sample_offset, int num_threads) {
+                           int64_t masked_slots, uint64_t seed, uintptr_t seed_step, int64_t sample_offset,
+                           int num_threads) {
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const int64_t cells = height * width;
   if (frames <= 0 || cells <= 0 || batch <= 0) return;
+  const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
   // Phase q: the frame whose pointer (map + t + 1) % 4 is q, i.e. running_cell_value(q + 3 mod 4, 0, ...),
   // each row alternating its two cells. A sample's frame t is phase (map + t + 1) % 4, copied.
   std::vector<uint8_t> phases(static_cast<size_t>(4 * cells));
@@ -53,7 +56,7 @@ void running_cell_mask_cpu(uintptr_t out, int64_t batch, int64_t frames, int64_t
     }
   }
   for_each_sample(batch, num_threads, [&](int64_t b) {
-    const uint32_t map = running_cell_map(seed, sample_offset + b);
+    const uint32_t map = running_cell_map(key, sample_offset + b);
     uint8_t* sample = masks + b * frames * cells;
     for (int64_t t = 0; t < frames; ++t)
       std::memcpy(sample + t * cells, phases.data() + ((map + t + 1) % 4) * cells, static_cast<size_t>(cells));
@@ -61,18 +64,20 @@ void running_cell_mask_cpu(uintptr_t out, int64_t batch, int64_t frames, int64_t
 }
 
 void uniform_mask_cpu(uintptr_t mask, uintptr_t secondary, int64_t batch, int64_t height, int64_t width,
-                      int64_t keep_final, uint64_t seed, int64_t sample_offset, int num_threads) {
+                      int64_t keep_final, uint64_t seed, uintptr_t seed_step, int64_t sample_offset,
+                      int num_threads) {
   uint8_t* masks = reinterpret_cast<uint8_t*>(mask);
   uint8_t* seconds = reinterpret_cast<uint8_t*>(secondary);
   const int64_t cells = height * width;
   if (cells <= 0) return;
+  const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
   const int64_t rows = uniform_candidate_rows(cells);
   const int threads = (num_threads <= 1 || batch <= 1) ? 1 : num_threads;
   std::vector<uint8_t> scratch(static_cast<size_t>(threads * rows));
   for_each_sample(batch, threads, [&](int64_t b) {
     uint8_t* rows_of_thread = scratch.data() + (threads == 1 ? 0 : omp_get_thread_num()) * rows;
     uniform_mask_sample(masks + b * cells, seconds + b * cells, rows_of_thread, height, width, rows, keep_final,
-                        seed, sample_offset + b);
+                        key, sample_offset + b);
   });
 }
 }  // namespace mimkernels

@@ -129,7 +129,7 @@ def _run_cpu(entry: str, batch: int, setting: tuple, seed: int, sample_offset: i
         cells *= side
     out = (torch.empty((batch, blocks, *grid), dtype=torch.bool), torch.empty((batch, blocks, cells), dtype=torch.int64),
            torch.empty((batch, blocks), dtype=torch.int64))
-    getattr(_native.lib, entry)(*(t.data_ptr() for t in out), batch, *args, seed, sample_offset,
+    getattr(_native.lib, entry)(*(t.data_ptr() for t in out), batch, *args, seed, 0, sample_offset,
                                 1 if batch <= 1 else _native.cpu_threads(batch))
     return out
 
@@ -146,8 +146,9 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
                     pred_mask_scale: tuple[float, float] = (0.15, 0.2),
                     aspect_ratio: tuple[float, float] = (0.75, 1.5), num_enc_masks: int = 1,
                     num_pred_masks: int = 4, min_keep: int = 10, allow_overlap: bool = False,
-                    variant: str = "fixed", seed: int | None = None, generator: torch.Generator | None = None,
-                    sample_offset: int = 0, device=None, backend: str = "auto") -> MultiBlockMasks:
+                    variant: str = "fixed", seed: int | torch.Tensor | None = None,
+                    generator: torch.Generator | None = None, sample_offset: int = 0, device=None,
+                    backend: str = "auto") -> MultiBlockMasks:
     """I-JEPA's multi-block masks on a height x width patch grid (SPEC.md §2): MultiBlockMasks with
     num_enc_masks context blocks and num_pred_masks targets per sample. Defaults: I-JEPA's
     in1k_vith14_ep300.yaml (224 px, patch 14).
@@ -187,17 +188,18 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
     official, dev, be = _multiblock_common(variant, batch, sample_offset, {"height": height, "width": width},
                                            num_enc_masks + num_pred_masks, device, backend, "multiblock_mask")
     min_keep = min(min_keep, height * width)
-    seed_key = rng.resolve_seed(seed, generator)
+    seed_key, seed_step = rng.resolve_key(seed, generator, dev)
     args = (batch, height, width, *enc_scale, *pred_scale, *aspect, num_enc_masks, num_pred_masks, min_keep,
             allow_overlap, official)
     if be == "torch":
         out = [t.to(dev) for t in reference.multiblock_mask(batch, height, width, enc_scale, pred_scale, aspect,
                                                             num_enc_masks, num_pred_masks, min_keep, allow_overlap,
-                                                            official, seed_key, sample_offset)]
+                                                            official, _reference_key(seed_key, seed_step),
+                                                            sample_offset)]
     else:
-        if be == "cpp" and key is not None:
+        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
             _cache(_MULTIBLOCK_SETTINGS, key, ((height, width), num_enc_masks + num_pred_masks, args[1:]))
-        out = getattr(torch.ops.mimkernels.multiblock_mask, be)(*args, rng.seed_to_i64(seed_key), sample_offset, dev)
+        out = getattr(torch.ops.mimkernels.multiblock_mask, be)(*args, seed_key, seed_step, sample_offset, dev)
     return _multiblock_result(*out, num_pred_masks)
 
 
@@ -205,7 +207,7 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
                        spatial_scale: tuple[float, float] = (0.15, 0.15),
                        temporal_scale: tuple[float, float] = (1.0, 1.0),
                        aspect_ratio: tuple[float, float] = (0.75, 1.5), num_blocks: int = 8,
-                       max_temporal_keep: float = 1.0, variant: str = "fixed", seed: int | None = None,
+                       max_temporal_keep: float = 1.0, variant: str = "fixed", seed: int | torch.Tensor | None = None,
                        generator: torch.Generator | None = None, sample_offset: int = 0, device=None,
                        backend: str = "auto") -> MultiBlockMasks:
     """V-JEPA's 3-D multi-block masks on a frames x height x width token grid (SPEC.md §3): one
@@ -237,17 +239,17 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     official, dev, be = _multiblock_common(variant, batch, sample_offset,
                                            {"frames": frames, "height": height, "width": width}, 2, device,
                                            backend, "multiblock_mask_3d")
-    seed_key = rng.resolve_seed(seed, generator)
+    seed_key, seed_step = rng.resolve_key(seed, generator, dev)
     if be == "torch":
         out = [t.to(dev) for t in reference.multiblock_mask_3d(batch, frames, height, width, t_scale, s_scale,
                                                                aspect, num_blocks, max_temporal_keep, official,
-                                                               seed_key, sample_offset)]
+                                                               _reference_key(seed_key, seed_step), sample_offset)]
     else:
         args = (frames, height, width, *t_scale, *s_scale, *aspect, num_blocks, max_temporal_keep, official)
-        if be == "cpp" and key is not None:
+        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
             _cache(_MULTIBLOCK_SETTINGS, key, ((frames, height, width), 2, args))
-        out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(batch, *args, rng.seed_to_i64(seed_key),
-                                                                   sample_offset, dev)
+        out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(batch, *args, seed_key, seed_step, sample_offset,
+                                                                   dev)
     return _multiblock_result(*out, 1)
 
 
@@ -284,13 +286,22 @@ def _settled(key, check):
 
 
 def _rng_args(batch, seed, generator, sample_offset, device, op: str, backend: str):
-    """(seed as an int, device, backend, Philox key) of a random mask-zoo op, checked."""
+    """(device, backend, key, seed tensor or None: rng.resolve_key) of a random mask-zoo op, checked."""
     seed = _seed_arg(seed)
     check_int(batch, "batch", minimum=0)
     rng.check_sample_offset(sample_offset, batch)
     dev = _device_arg(device)
     be = _backends.resolve(op, backend, dev)
-    return dev, be, rng.resolve_seed(seed, generator)
+    return (dev, be, *rng.resolve_key(seed, generator, dev))
+
+
+def _reference_key(key: int, seed_step: torch.Tensor | None, on_host: bool = True):
+    """The torch reference's key: the int key, or a seed tensor's (rng.tensor_key, on its device). on_host: read
+    back as an int, for the references that draw step by step on the host anyway (SPEC.md §1)."""
+    if seed_step is None:
+        return key
+    key = rng.tensor_key(seed_step)
+    return int(key) if on_host else key
 
 
 def _tube_setting(frames, height, width, mask_ratio) -> tuple[int, int, int]:
@@ -300,7 +311,7 @@ def _tube_setting(frames, height, width, mask_ratio) -> tuple[int, int, int]:
 
 
 def tube_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, mask_ratio: float = 0.9, *,
-              seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
+              seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
               device=None, backend: str = "auto") -> torch.Tensor:
     """VideoMAE's tube mask: (B, frames·height·width) bool, True = masked (SPEC.md §4).
 
@@ -313,15 +324,16 @@ def tube_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, ma
         frames_, cells, masked = _settled(("tube",) + key_args,
                                           lambda: _tube_setting(frames, height, width, mask_ratio))
         out = torch.empty((batch, frames_ * cells), dtype=torch.bool)
-        _native.lib.tube_mask_cpu(out.data_ptr(), batch, frames_, cells, masked, seed, sample_offset,
+        _native.lib.tube_mask_cpu(out.data_ptr(), batch, frames_, cells, masked, seed, 0, sample_offset,
                                   1 if batch <= 1 else _native.cpu_threads(batch))
         return out
     frames, cells, masked = _tube_setting(frames, height, width, mask_ratio)
-    dev, be, key = _rng_args(batch, seed, generator, sample_offset, device, "tube_mask", backend)
+    dev, be, key, seed_step = _rng_args(batch, seed, generator, sample_offset, device, "tube_mask", backend)
     if be == "torch":
-        return reference.tube_mask(batch, frames, height, width, masked, key, sample_offset, dev)
-    return getattr(torch.ops.mimkernels.tube_mask, be)(batch, frames, cells, masked, rng.seed_to_i64(key),
-                                                        sample_offset, dev)
+        return reference.tube_mask(batch, frames, height, width, masked, _reference_key(key, seed_step),
+                                   sample_offset, dev)
+    return getattr(torch.ops.mimkernels.tube_mask, be)(batch, frames, cells, masked, key, seed_step, sample_offset,
+                                                        dev)
 
 
 def _running_cell_setting(frames, height, width, mask_ratio) -> tuple[int, int, int, int]:
@@ -335,8 +347,8 @@ def _running_cell_setting(frames, height, width, mask_ratio) -> tuple[int, int, 
 
 
 def running_cell_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, mask_ratio: float = 0.5, *,
-                      seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                      device=None, backend: str = "auto") -> torch.Tensor:
+                      seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None,
+                      sample_offset: int = 0, device=None, backend: str = "auto") -> torch.Tensor:
     """VideoMAE v2's running-cell mask (its decoder mask): (B, frames·height·width) bool, True = masked
     (dropped from the decoder's targets) (SPEC.md §5).
 
@@ -350,15 +362,16 @@ def running_cell_mask(batch: int, frames: int = 8, height: int = 14, width: int 
         setting = _settled(("running_cell",) + key_args,
                            lambda: _running_cell_setting(frames, height, width, mask_ratio))
         out = torch.empty((batch, setting[0] * setting[1] * setting[2]), dtype=torch.bool)
-        _native.lib.running_cell_mask_cpu(out.data_ptr(), batch, *setting, seed, sample_offset,
+        _native.lib.running_cell_mask_cpu(out.data_ptr(), batch, *setting, seed, 0, sample_offset,
                                           1 if batch <= 1 else _native.cpu_threads(batch))
         return out
     frames, height, width, slots = _running_cell_setting(frames, height, width, mask_ratio)
-    dev, be, key = _rng_args(batch, seed, generator, sample_offset, device, "running_cell_mask", backend)
+    dev, be, key, seed_step = _rng_args(batch, seed, generator, sample_offset, device, "running_cell_mask", backend)
     if be == "torch":
-        return reference.running_cell_mask(batch, frames, height, width, slots, key, sample_offset, dev)
-    return getattr(torch.ops.mimkernels.running_cell_mask, be)(batch, frames, height, width, slots,
-                                                                rng.seed_to_i64(key), sample_offset, dev)
+        return reference.running_cell_mask(batch, frames, height, width, slots,
+                                           _reference_key(key, seed_step, on_host=False), sample_offset, dev)
+    return getattr(torch.ops.mimkernels.running_cell_mask, be)(batch, frames, height, width, slots, key, seed_step,
+                                                                sample_offset, dev)
 
 
 # ---- UM-MAE uniform masking (SPEC.md §6) ---------------------------------------------------------
@@ -373,8 +386,8 @@ def _uniform_setting(height, width, vis_mask_ratio) -> tuple[int, int, int]:
 
 
 def uniform_mask(batch: int, height: int = 16, width: int = 16, vis_mask_ratio: float = 0.25, *,
-                 seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                 device=None, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+                 seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None,
+                 sample_offset: int = 0, device=None, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """UM-MAE's uniform masking: (mask, secondary), (B, height·width) bool each, True = masked
     (SPEC.md §6).
 
@@ -389,15 +402,16 @@ def uniform_mask(batch: int, height: int = 16, width: int = 16, vis_mask_ratio: 
         setting = _settled(("uniform",) + key_args, lambda: _uniform_setting(height, width, vis_mask_ratio))
         mask = torch.empty((batch, setting[0] * setting[1]), dtype=torch.bool)
         secondary = torch.empty((batch, setting[0] * setting[1]), dtype=torch.bool)
-        _native.lib.uniform_mask_cpu(mask.data_ptr(), secondary.data_ptr(), batch, *setting, seed, sample_offset,
+        _native.lib.uniform_mask_cpu(mask.data_ptr(), secondary.data_ptr(), batch, *setting, seed, 0, sample_offset,
                                      1 if batch <= 1 else _native.cpu_threads(batch))
         return mask, secondary
     height, width, keep_final = _uniform_setting(height, width, vis_mask_ratio)
-    dev, be, key = _rng_args(batch, seed, generator, sample_offset, device, "uniform_mask", backend)
+    dev, be, key, seed_step = _rng_args(batch, seed, generator, sample_offset, device, "uniform_mask", backend)
     if be == "torch":
-        return reference.uniform_mask(batch, height, width, keep_final, key, sample_offset, dev)
-    return tuple(getattr(torch.ops.mimkernels.uniform_mask, be)(batch, height, width, keep_final,
-                                                                 rng.seed_to_i64(key), sample_offset, dev))
+        return reference.uniform_mask(batch, height, width, keep_final, _reference_key(key, seed_step),
+                                      sample_offset, dev)
+    return tuple(getattr(torch.ops.mimkernels.uniform_mask, be)(batch, height, width, keep_final, key, seed_step,
+                                                                 sample_offset, dev))
 
 
 # ---- data2vec 2.0 block masks (SPEC.md §7) --------------------------------------------------------
@@ -449,8 +463,8 @@ def _data2vec_counts(num_patches: int, mask_prob: float, mask_length: int, mask_
 def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0.8, mask_length: int = 3, *,
                         mask_prob_adjust: float = 0.07, inverse_mask: bool = True, require_same_masks: bool = True,
                         mask_dropout: float = 0.0, non_overlapping: bool = False, clone_batch: int = 16,
-                        seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                        device=None, backend: str = "auto") -> torch.Tensor:
+                        seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None,
+                        sample_offset: int = 0, device=None, backend: str = "auto") -> torch.Tensor:
     """data2vec 2.0's block mask (fairseq compute_block_mask_2d; SPEC.md §7): (B·K, L) bool, True =
     masked, K = clone_batch masks per image, row b·K + k = clone k of image b (fairseq's
     repeat_interleave order). Defaults: data2vec 2.0's image config (mask_prob 0.8, mask_length 3,
@@ -494,12 +508,13 @@ def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0
         raise ValueError(f"backend='torch' (the eager oracle: a Python loop over the cells, every draw held) takes "
                          f"num_patches <= 2^14 and batch · clone_batch · 4 · calls <= 2^27, got num_patches = "
                          f"{num_patches}, batch · clone_batch = {rows}, calls = {calls}; use backend='cpp'")
-    key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, dev)
     if be == "torch":
         return reference.data2vec_block_mask(batch, clone_batch, side, mask_length, centres, target, inverse_mask,
-                                             require_same_masks, non_overlapping, key, sample_offset, dev)
+                                             require_same_masks, non_overlapping,
+                                             _reference_key(key, seed_step, on_host=False), sample_offset, dev)
     args = (batch, clone_batch, side, mask_length, centres, target, inverse_mask, require_same_masks, non_overlapping,
-            rng.seed_to_i64(key), sample_offset, dev)
+            key, seed_step, sample_offset, dev)
     return _library.call("data2vec_block_mask", be, *args)
 
 
@@ -515,8 +530,8 @@ _SCORE_SETTINGS: dict = {}
 
 def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool = True, score_share: float = 1.0,
                num_masked: int | None = None, hint_pool: float = 0.0, hint_ratio: float = 0.0,
-               seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-               backend: str = "auto") -> torch.Tensor:
+               seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None,
+               sample_offset: int = 0, backend: str = "auto") -> torch.Tensor:
     """Score-guided mask (AttMask, HPM; SPEC.md §8): scores (B, N) float32/float64/float16/bfloat16 ->
     (B, N) bool, True = masked, on scores' device, no gradient (scores may require grad).
 
@@ -534,7 +549,7 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
         setting = _SCORE_SETTINGS.get(settings_key)
         if setting is not None and _backends.cpu_fast_path(batch, seed, sample_offset, None, generator, backend):
             out = torch.empty(scores.shape, dtype=torch.bool)
-            _native.lib.score_mask_cpu(out.data_ptr(), scores.data_ptr(), setting[0], batch, *setting[1], seed,
+            _native.lib.score_mask_cpu(out.data_ptr(), scores.data_ptr(), setting[0], batch, *setting[1], seed, 0,
                                        sample_offset, 1 if batch <= 1 else _native.cpu_threads(batch))
             return out
     else:
@@ -562,15 +577,16 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     if be == "torch" and tokens > _ORACLE_MAX_CELLS:
         raise ValueError(f"backend='torch' (the eager oracle: a Python loop over the tokens) takes scores with "
                          f"N <= 2^14 tokens, got {tokens}; use backend='cpp' or 'cuda'")
-    seed_key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, scores.device)
     guided = int(num_masked * share)
     scores = scores.detach()
     if be == "torch":
-        return reference.score_mask(scores, num_masked, guided, pool, hints, largest, seed_key, sample_offset)
+        return reference.score_mask(scores, num_masked, guided, pool, hints, largest,
+                                    _reference_key(key, seed_step, on_host=False), sample_offset)
     if be == "cpp" and settings_key is not None and scores.dtype in (torch.float32, torch.float64):
         _cache(_SCORE_SETTINGS, settings_key, (scores.dtype == torch.float64, (tokens, num_masked, guided, pool, hints,
                                                                                 largest)))
-    args = (scores, num_masked, guided, pool, hints, largest, rng.seed_to_i64(seed_key), sample_offset)
+    args = (scores, num_masked, guided, pool, hints, largest, key, seed_step, sample_offset)
     return _library.call("score_mask", be, *args)
 
 
@@ -611,10 +627,29 @@ def _check_ratio_pair(mask_ratio_min_max) -> tuple[float, float]:
     return lo, hi
 
 
+# The strata of each setting on each GPU (a few floats): copied there once, so that later calls copy nothing.
+_DINO_STRATA: dict = {}
+
+
+@torch.compiler.assume_constant_result  # a function of the settings: torch.compile holds its result as a constant
+def _dino_strata(cells: int, n_masked: int, bounds: tuple[float, float], dev: torch.device) -> tuple[torch.Tensor, int]:
+    """reference.dino_strata with the strata on `dev`: upstream's CPU linspace (its bits are the host's), kept on a
+    GPU after the first call of a setting, so that a later call (a captured CUDA graph) copies nothing to it."""
+    if dev.type != "cuda":
+        return reference.dino_strata(cells, n_masked, bounds)
+    key = (cells, n_masked, bounds, dev.index if dev.index is not None else torch.cuda.current_device())
+    strata = _DINO_STRATA.get(key)
+    if strata is None:
+        probs, upperbound = reference.dino_strata(cells, n_masked, bounds)
+        strata = (probs.to(dev), upperbound)
+        _cache(_DINO_STRATA, key, strata)
+    return strata
+
+
 def dino_collate_masks(batch: int, height: int = 16, width: int = 16, *, mask_ratio_min_max=(0.1, 0.5),
                        mask_probability: float = 0.5, min_num_patches: int = 4, max_num_patches: int | None = None,
                        min_aspect: float = 0.3, max_aspect: float | None = None, version: str = "v2",
-                       random_circular_shift: bool = False, seed: int | None = None,
+                       random_circular_shift: bool = False, seed: int | torch.Tensor | None = None,
                        generator: torch.Generator | None = None, device=None, backend: str = "auto") -> DinoMasks:
     """The iBOT masks of DINOv2's / DINOv3's collate_data_and_cast for `batch` masks (upstream's B: global
     crops x samples) on a height x width patch grid (N = height·width): int(B · mask_probability) masks ask
@@ -645,15 +680,15 @@ def dino_collate_masks(batch: int, height: int = 16, width: int = 16, *, mask_ra
         raise ValueError("random_circular_shift is DINOv3's (version='v3'); DINOv2's collate has no shift")
     dev = as_device(device)
     be = _backends.resolve("dino_collate_masks", backend, dev)
-    key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, dev)
     n_masked = int(batch * probability)
-    probs, upperbound = reference.dino_strata(cells, n_masked, (lo, hi))
+    probs, upperbound = _dino_strata(cells, n_masked, (lo, hi), dev)
     args = (batch, n_masked, height, width, min_num_patches, max_num_patches, math.log(min_aspect),
-            math.log(max_aspect), version == "v3", random_circular_shift, rng.seed_to_i64(key))
+            math.log(max_aspect), version == "v3", random_circular_shift, key, seed_step)
     if be == "torch":
-        masks = _ops.dino_collate_masks_reference(probs.to(dev), *args)
+        masks = _ops.dino_collate_masks_reference(probs, *args)
         return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound))
-    masks = _library.call("dino_collate_masks", be, probs.to(dev), *args)
+    masks = _library.call("dino_collate_masks", be, probs, *args)
     if be == "cpp" and not torch.compiler.is_compiling():  # the lists in one C++ pass
         return DinoMasks(masks, *_ops.dino_index_lists_native(masks, upperbound))
     return DinoMasks(masks, *reference.dino_index_lists(masks, upperbound))

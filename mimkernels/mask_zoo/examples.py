@@ -133,6 +133,14 @@ BAD_CALLS += [
 ]
 
 
+# ---- seeds as tensors (docs/rng.md "Seeds in a tensor"): a (seed, step) pair of the wrong dtype, shape or device --
+_BAD_SEED_TENSORS = (torch.tensor([1, 2], dtype=torch.int32), torch.zeros(3, dtype=torch.int64),
+                     torch.zeros(2, dtype=torch.int64, device="meta"))
+BAD_CALLS += [(op, "seed", _BAD_SEED_TENSORS[k % len(_BAD_SEED_TENSORS)], ValueError) for k, op in enumerate(
+    ("multiblock_mask", "multiblock_mask_3d", "tube_mask", "running_cell_mask", "uniform_mask", "data2vec_block_mask",
+     "score_mask", "dino_collate_masks"))]
+
+
 # ---- mask report ---------------------------------------------------------------------------------
 
 VALID_CALLS["mask_stats"] = lambda device: ((torch.tensor([[[1, 0, 0], [1, 1, 0]], [[0, 0, 1], [1, 0, 1]]],

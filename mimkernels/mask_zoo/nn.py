@@ -159,7 +159,7 @@ class _PerVideoGenerator:
             array = np.empty(self._cells * self._outputs, dtype=np.uint8)
             pointers = tuple(array.ctypes.data + k * self._cells for k in range(self._outputs))
             buffer = self._buffers[threading.get_ident()] = (array, getattr(_native.lib, self._native_name), pointers)
-        buffer[1](*buffer[2], 1, *self._args, key, sample, 1)
+        buffer[1](*buffer[2], 1, *self._args, key, 0, sample, 1)
         return buffer[0][:self._cells]
 
 
@@ -292,7 +292,7 @@ class Data2vecMaskGenerator(nn.Module):
         self.mask_dropout, self.non_overlapping, self.clone_batch = mask_dropout, non_overlapping, clone_batch
         self.device, self.backend = device, backend
 
-    def forward(self, batch: int, seed: int | None = None, sample_offset: int = 0) -> torch.Tensor:
+    def forward(self, batch: int, seed: int | torch.Tensor | None = None, sample_offset: int = 0) -> torch.Tensor:
         from mimkernels.mask_zoo import data2vec_block_mask
         return data2vec_block_mask(batch, self.num_patches, self.mask_prob, self.mask_length,
                                    mask_prob_adjust=self.mask_prob_adjust, inverse_mask=self.inverse_mask,
@@ -329,7 +329,8 @@ class ScoreMasking(nn.Module):
         """HPM's share of hard tokens at `epoch` (0-based): (epoch + 1) / total_epochs · 0.5, as its generate_mask."""
         return float((epoch + 1) / total_epochs) * 0.5
 
-    def forward(self, scores: torch.Tensor, seed: int | None = None, sample_offset: int = 0) -> torch.Tensor:
+    def forward(self, scores: torch.Tensor, seed: int | torch.Tensor | None = None,
+                sample_offset: int = 0) -> torch.Tensor:
         from mimkernels.mask_zoo import score_mask
         return score_mask(scores, self.mask_ratio, largest=self.largest, score_share=self.score_share,
                           hint_pool=self.hint_pool, hint_ratio=self.hint_ratio, seed=seed, sample_offset=sample_offset,

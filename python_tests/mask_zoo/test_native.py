@@ -120,12 +120,24 @@ _CUDA_CASES.append(_data2vec_score_cuda_cases)
 
 
 # ---- DINOv2 / DINOv3 collate masks ----------------------------------------------------------------
-# (no cuda case: the strata are copied to the device per call, which a CUDA graph cannot capture; cuda ==
-# cpp is python_tests/mask_zoo/test_dino.py::test_gpu_cuda_equals_cpp, on a side stream)
 CPP_CALLS["dino_collate_masks"] = lambda: mk.dino_collate_masks(300, 12, 13, version="v3", random_circular_shift=True,
                                                                  seed=3, backend="cpp")
 TORCH_CALLS["dino_collate_masks"] = lambda: mk.dino_collate_masks(300, 12, 13, version="v3", random_circular_shift=True,
                                                                    seed=3, backend="torch")
+
+
+def _dino_cuda_cases(device):
+    """Capturable: the strata stay on the GPU after the warm-up call (mask_zoo/SPEC.md §9)."""
+    return [(f"dino_collate_masks[{version}]",
+             lambda version=version: mk.dino_collate_masks(300, 12, 13, version=version,
+                                                           random_circular_shift=version == "v3", seed=3,
+                                                           device=device, backend="cuda"),
+             mk.dino_collate_masks(300, 12, 13, version=version, random_circular_shift=version == "v3", seed=3,
+                                   backend="cpp"))
+            for version in ("v2", "v3")]
+
+
+_CUDA_CASES.append(_dino_cuda_cases)
 
 
 def test_every_native_op_is_in_the_contract():

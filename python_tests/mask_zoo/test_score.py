@@ -213,9 +213,9 @@ def test_module_and_hpm_share():
 def test_catalogue_ops_equal_the_front_doors():
     """The front doors call the cpp glue directly outside torch.compile; the catalogue ops give the same bits."""
     scores = _scores(6, 40)
-    assert torch.equal(torch.ops.mimkernels.score_mask.cpp(scores, 30, 12, 8, 3, False, 5, 2),
+    assert torch.equal(torch.ops.mimkernels.score_mask.cpp(scores, 30, 12, 8, 3, False, 5, None, 2),
                        mk.score_mask(scores, num_masked=30, score_share=0.4, largest=False, hint_pool=0.2,
                                      hint_ratio=0.075, seed=5, sample_offset=2))
-    assert torch.equal(torch.ops.mimkernels.data2vec_block_mask.cpp(3, 4, 14, 3, 5, 39, True, True, False, 7, 1,
+    assert torch.equal(torch.ops.mimkernels.data2vec_block_mask.cpp(3, 4, 14, 3, 5, 39, True, True, False, 7, None, 1,
                                                                     torch.device("cpu")),
                        mk.data2vec_block_mask(3, clone_batch=4, seed=7, sample_offset=1))

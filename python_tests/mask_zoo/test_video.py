@@ -282,6 +282,6 @@ def test_running_cell_drop_in_picks_the_batched_ops_map(flat):
 def test_opcheck_native_ops():
     """The catalogue ops: fakes agree with the kernels (shapes, dtypes), schemas, torch.compile tracing."""
     cpu = torch.device("cpu")
-    torch.library.opcheck(torch.ops.mimkernels.tube_mask.cpp, (3, 2, 12, 7, -1, 1, cpu))
-    torch.library.opcheck(torch.ops.mimkernels.running_cell_mask.cpp, (3, 2, 3, 5, 2, 2**63 - 1, 0, cpu))
-    torch.library.opcheck(torch.ops.mimkernels.uniform_mask.cpp, (3, 4, 6, 4, 5, 2, cpu))
+    torch.library.opcheck(torch.ops.mimkernels.tube_mask.cpp, (3, 2, 12, 7, -1, None, 1, cpu))
+    torch.library.opcheck(torch.ops.mimkernels.running_cell_mask.cpp, (3, 2, 3, 5, 2, 2**63 - 1, None, 0, cpu))
+    torch.library.opcheck(torch.ops.mimkernels.uniform_mask.cpp, (3, 4, 6, 4, 5, None, 2, cpu))
