@@ -28,11 +28,13 @@ import sys
 from typing import Callable, Sequence
 
 import torch
+from torch._library import utils as library_utils
 
 from mimkernels import _backends
 from mimkernels._backends import TRITON_INTERPRET
 
 _lib = torch.library.Library("mimkernels", "FRAGMENT")
+_OPTIONAL_TENSOR = torch._C.OptionalType(torch._C.TensorType.get())
 # qualname of each triton_op -> its family package, whose modules hold its kernels (register_triton_kernels)
 _TRITON_OPS: dict[str, str] = {}
 
@@ -43,6 +45,12 @@ def _custom_op(qualname: str, fn: Callable, fake: Callable | None, triton: bool,
         return torch.library.triton_op(qualname, fn, mutates_args=())
     op = torch.library.custom_op(qualname, fn, mutates_args=(), device_types=device_types)
     op.register_fake(fake)
+    schema = op._opoverload._schema
+    tensor_types = [a.type for a in schema.arguments if library_utils.is_tensor_like_type(a.type)]
+    if device_types is not None and tensor_types and all(t == _OPTIONAL_TENSOR for t in tensor_types):
+        # A factory op whose only tensors are optional (a seed tensor, rng.md): when they are None nothing names
+        # the backend, so it dispatches on its `device` argument, as torch does for an op without tensors.
+        op._register_backend_select_dispatcher(library_utils.get_device_arg_index(schema))
     return op
 
 
