@@ -28,7 +28,7 @@ import triton
 import triton.language as tl
 
 from mimkernels import rng
-from mimkernels._triton_lib import block_settings, load_key, philox_draw, triton_launch
+from mimkernels._triton_lib import block_settings, pair_key, philox_draw, triton_launch
 
 MAX_PATCHES = 1 << 14
 
@@ -50,7 +50,8 @@ def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, noise_ptr, noise_s
     """K: the width of the ids_keep rows; the mask marks positions >= K, or >= kept_ptr[b] with per-sample
     ratios (HAS_KEPT, SPEC.md §2a). SEED_IN_TENSOR: the key is derived from the (seed, step) pair at
     seed_step_ptr, on the device (rng.md "Seeds in a tensor")."""
-    seed = load_key(seed, seed_step_ptr, SEED_IN_TENSOR)
+    if SEED_IN_TENSOR:  # _triton_lib.load_key, loaded here: the store addresses below depend on the key
+        seed = pair_key(tl.load(seed_step_ptr), tl.load(seed_step_ptr + 1 + tl.arange(0, 1)))
     b = tl.program_id(0).to(tl.int64)
     lane = tl.arange(0, BLOCK).to(tl.int64)
     valid = lane < L

@@ -20,26 +20,17 @@ def _call(backend: str, device: str = "cpu"):
     return lambda seed: mk.mfm_corrupt(imgs, 2.0, 0.4, seed=seed, sample_offset=5, backend=backend)
 
 
+@pytest.mark.parametrize("check", [checks.check_bits, checks.check_advance, checks.check_compiles_once,
+                                   checks.check_bad_seeds], ids=lambda check: check.__name__)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_seed_tensor_gives_the_bits_of_derive_seed(backend):
-    checks.check_bits(_call(backend))
+def test_seed_tensor_contract(backend, check):
+    """Bits of derive_seed, advance, one compile, bad tensors (seed_tensor_checks.py) on each backend."""
+    check(_call(backend))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_advance_draws_the_next_derive_seed(backend):
-    checks.check_advance(_call(backend))
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_compile_traces_once_for_every_seed_value(backend):
-    checks.check_compiles_once(_call(backend))
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_bad_seed_tensors_raise_naming_seed(backend):
-    checks.check_bad_seeds(_call(backend))
+def test_seed_tensor_and_generator_exclude_each_other():
     with pytest.raises(ValueError, match="seed or generator"):
-        mk.mfm_corrupt(IMGS, seed=rng.seed_tensor(1), generator=torch.Generator(), backend=backend)
+        mk.mfm_corrupt(IMGS, seed=rng.seed_tensor(1), generator=torch.Generator())
 
 
 def test_mfm_corruption_forwards_a_seed_tensor_unchanged():

@@ -41,7 +41,6 @@ def _backends_on(op: str, device: str) -> list[str]:
 
 
 CASES = [(op, form, be) for (op, form) in _calls("cpu") for be in _backends_on(op, "cpu")]
-IDS = [f"{op}-{form}-{be}" for op, form, be in CASES]
 
 
 def _call(op: str, form: str, backend: str, device: str = "cpu"):
@@ -49,29 +48,17 @@ def _call(op: str, form: str, backend: str, device: str = "cpu"):
     return lambda seed: fn(seed, backend)
 
 
-@pytest.mark.parametrize("op,form,backend", CASES, ids=IDS)
-def test_seed_tensor_gives_the_bits_of_derive_seed(op, form, backend):
-    checks.check_bits(_call(op, form, backend))
-
-
-@pytest.mark.parametrize("op,form,backend", CASES, ids=IDS)
-def test_advance_draws_the_next_derive_seed(op, form, backend):
-    checks.check_advance(_call(op, form, backend))
-
-
-@pytest.mark.parametrize("op,form,backend", CASES, ids=IDS)
-def test_bad_seed_tensors_raise_naming_seed(op, form, backend):
-    checks.check_bad_seeds(_call(op, form, backend))
-
-
 # block_mask's torch backend is host-sequential (it reads the key on the host, SPEC.md §1): it does not trace
 # into one graph with an int seed either.
-COMPILED = [case for case in CASES if case[::2] != ("block_mask", "torch")]
+CHECKS = [(check, case) for case in CASES for check in (checks.check_bits, checks.check_advance, checks.check_bad_seeds,
+                                                        checks.check_compiles_once)
+          if check is not checks.check_compiles_once or case[::2] != ("block_mask", "torch")]
 
 
-@pytest.mark.parametrize("op,form,backend", COMPILED, ids=[f"{op}-{form}-{be}" for op, form, be in COMPILED])
-def test_compile_traces_once_for_every_seed_value(op, form, backend):
-    checks.check_compiles_once(_call(op, form, backend))
+@pytest.mark.parametrize("check,case", CHECKS, ids=[f"{check.__name__}-{'-'.join(case)}" for check, case in CHECKS])
+def test_seed_tensor_contract(check, case):
+    """Bits of derive_seed, advance, bad tensors, one compile (seed_tensor_checks.py) of each op and backend."""
+    check(_call(*case))
 
 
 @pytest.mark.skipif(not _native.available(), reason="mimkernels._C not built")
