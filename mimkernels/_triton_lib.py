@@ -35,14 +35,21 @@ def philox_draw(seed, i, sample, STREAM: tl.constexpr):
 @triton.jit
 def load_key(seed, seed_step_ptr, SEED_IN_TENSOR: tl.constexpr):
     """The Philox key of a launch (rng.md "Seeds in a tensor"): `seed` (int64 scalar) as given, or, with
-    SEED_IN_TENSOR, derive_seed(seed, step mod 2^32) of the int64 pair at seed_step_ptr, read on the device."""
+    SEED_IN_TENSOR, derive_seed(seed, step mod 2^32) of the int64 pair at seed_step_ptr, read on the device.
+    A kernel whose store addresses depend on the key loads the pair itself and calls pair_key: torch's store
+    analysis takes a pointer passed to a helper as written when a store address depends on the helper's result."""
     if SEED_IN_TENSOR:
-        step = tl.load(seed_step_ptr + 1 + tl.arange(0, 1))
-        x0, x1, _, _ = tl.philox(tl.load(seed_step_ptr), step.to(tl.uint32), step.to(tl.uint32) * 0,
-                                 step.to(tl.uint32) * 0, step.to(tl.uint32) * 0)
-        return tl.sum((x0.to(tl.uint64) | (x1.to(tl.uint64) << 32)).to(tl.int64), axis=0)
+        return pair_key(tl.load(seed_step_ptr), tl.load(seed_step_ptr + 1 + tl.arange(0, 1)))
     else:
         return seed
+
+
+@triton.jit
+def pair_key(seed, step):
+    """derive_seed(seed, step mod 2^32) as an int64 scalar: seed an int64 scalar, step a (1,) int64 tensor."""
+    x0, x1, _, _ = tl.philox(seed, step.to(tl.uint32), step.to(tl.uint32) * 0,
+                             step.to(tl.uint32) * 0, step.to(tl.uint32) * 0)
+    return tl.sum((x0.to(tl.uint64) | (x1.to(tl.uint64) << 32)).to(tl.int64), axis=0)
 
 
 def block_settings(n: int, max_block: int = 4096) -> tuple[int, int]:

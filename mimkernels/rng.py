@@ -76,7 +76,10 @@ def philox4x32_10(c0, c1, c2, c3, seed: int, device=None):
     key (seed mod 2^32, seed >> 32). Returns four int64 tensors holding uint32 words."""
     if device is None:
         device = next((c.device for c in (c0, c1, c2, c3) if isinstance(c, torch.Tensor)), torch.device("cpu"))
-    c0, c1, c2, c3 = (torch.as_tensor(c, dtype=torch.int64, device=device) & _M32 for c in (c0, c1, c2, c3))
+    # an int counter by torch.full (a fill on the device): torch.as_tensor of an int copies from the host, which a
+    # CUDA graph capture refuses (rng.md "Seeds in a tensor")
+    c0, c1, c2, c3 = ((torch.as_tensor(c, dtype=torch.int64, device=device) if isinstance(c, torch.Tensor)
+                       else torch.full((), c, dtype=torch.int64, device=device)) & _M32 for c in (c0, c1, c2, c3))
     # % and // by 2^32 rather than & and >>: under torch.compile a varying seed is a symbolic int, and these
     # keep every expression of it that reaches generated code within int64 (see _reduce_seed).
     if isinstance(seed, torch.Tensor):  # an int64 key tensor (tensor_key): its bits, read on the device

@@ -10,7 +10,7 @@ arguments fixed) and returns a tensor or a tuple of tensors:
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch

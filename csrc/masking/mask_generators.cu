@@ -58,8 +58,10 @@ int64_t simmim_shared_bytes(int64_t tokens) {
 // shared memory, shared_bytes per block.
 template <bool kShared>
 __global__ void simmim_mask_kernel(uint8_t* out, uint64_t* workspace, int64_t batch, int64_t rand_size, int64_t scale,
-                                   int64_t mask_count, uint64_t seed, int64_t sample_offset, int64_t shared_bytes) {
+                                   int64_t mask_count, uint64_t seed, const int64_t* seed_step, int64_t sample_offset,
+                                   int64_t shared_bytes) {
   extern __shared__ __align__(16) uint8_t shared[];
+  const uint64_t key = resolve_key(seed, seed_step);  // every lane alike (seed_step: nullptr or a seed tensor)
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
   if (b >= batch) return;  // the whole warp: b is warp-uniform
@@ -69,10 +71,10 @@ __global__ void simmim_mask_kernel(uint8_t* out, uint64_t* workspace, int64_t ba
   if constexpr (kShared) {
     uint64_t* keys = reinterpret_cast<uint64_t*>(shared + warp * (shared_bytes / kWarpsPerBlock));
     simmim_mask_sample_ranked(team, out + b * n * n, keys, reinterpret_cast<uint8_t*>(keys + tokens), rand_size,
-                              scale, mask_count, seed, sample_offset + b);
+                              scale, mask_count, key, sample_offset + b);
   } else {
     uint64_t* keys = workspace + b * tokens;
-    team.each(tokens, [&](int64_t t) { keys[t] = simmim_packed_key(seed, t, sample_offset + b); });
+    team.each(tokens, [&](int64_t t) { keys[t] = simmim_packed_key(key, t, sample_offset + b); });
     team.sync();
     if (team.group.lane() == 0) simmim_mark_sorted(keys, tokens, simmim_bounded_count(mask_count, tokens));
     team.sync();
@@ -87,8 +89,10 @@ __global__ void simmim_mask_kernel(uint8_t* out, uint64_t* workspace, int64_t ba
 // coalesced copy to the output.
 template <bool kShared>
 __global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams params, const int64_t* counts,
-                                  bool max_is_count, uint64_t seed, int64_t sample_offset, int64_t shared_bytes) {
+                                  bool max_is_count, uint64_t seed, const int64_t* seed_step, int64_t sample_offset,
+                                  int64_t shared_bytes) {
   extern __shared__ __align__(16) uint8_t shared[];
+  const uint64_t key = resolve_key(seed, seed_step);  // every lane alike (seed_step: nullptr or a seed tensor)
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
   if (b >= batch) return;  // the whole warp
@@ -97,7 +101,7 @@ __global__ void block_mask_kernel(uint8_t* out, int64_t batch, BlockMaskParams p
   const int64_t cells = p.height * p.width;
   uint8_t* dst = out + b * cells;
   uint8_t* mask = kShared ? shared + warp * (shared_bytes / kWarpsPerBlock) : dst;
-  block_mask_sample_team(team, mask, p, seed, sample_offset + b);
+  block_mask_sample_team(team, mask, p, key, sample_offset + b);
   if constexpr (kShared) {
     team.sync();
     warp_copy_bytes(team, dst, mask, cells);
@@ -153,47 +157,50 @@ __global__ void mask_avg_dist_kernel(float* out, const uint8_t* masks, AvgDistWo
 }  // namespace
 
 void simmim_mask_cuda(uintptr_t out, uintptr_t workspace, int64_t batch, int64_t rand_size, int64_t scale,
-                      int64_t mask_count, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+                      int64_t mask_count, uint64_t seed, uintptr_t seed_step, int64_t sample_offset,
+                      uintptr_t stream) {
   if (batch == 0) return;
   const int64_t shared_bytes = simmim_shared_bytes(rand_size * rand_size);
   const unsigned grid = grid_for(batch, kWarpsPerBlock, "simmim_mask_kernel");
   const auto kernel = shared_bytes > 0 ? simmim_mask_kernel<true> : simmim_mask_kernel<false>;
   kernel<<<grid, kGeneratorThreads, static_cast<size_t>(shared_bytes), as_stream(stream)>>>(
       reinterpret_cast<uint8_t*>(out), reinterpret_cast<uint64_t*>(workspace), batch, rand_size, scale, mask_count,
-      seed, sample_offset, shared_bytes);
+      seed, reinterpret_cast<const int64_t*>(seed_step), sample_offset, shared_bytes);
   MK_CHECK_LAUNCH("simmim_mask_kernel");
 }
 
 namespace {
 // One launch for the batch; counts: nullptr or the per-sample counts (block_mask_sample_params).
 void launch_block_mask(uintptr_t out, int64_t batch, const BlockMaskParams& p, const int64_t* counts,
-                       bool max_is_count, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+                       bool max_is_count, uint64_t seed, uintptr_t seed_step, int64_t sample_offset,
+                       uintptr_t stream) {
   if (batch == 0) return;
   const int64_t shared_bytes = block_mask_shared_bytes(p.height * p.width);
   const unsigned grid = grid_for(batch, kWarpsPerBlock, "block_mask_kernel");
   const auto kernel = shared_bytes > 0 ? block_mask_kernel<true> : block_mask_kernel<false>;
   kernel<<<grid, kGeneratorThreads, static_cast<size_t>(shared_bytes), as_stream(stream)>>>(
-      reinterpret_cast<uint8_t*>(out), batch, p, counts, max_is_count, seed, sample_offset, shared_bytes);
+      reinterpret_cast<uint8_t*>(out), batch, p, counts, max_is_count, seed,
+      reinterpret_cast<const int64_t*>(seed_step), sample_offset, shared_bytes);
   MK_CHECK_LAUNCH("block_mask_kernel");
 }
 }  // namespace
 
 void block_mask_cuda(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
                      int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                     bool mmpretrain, uint64_t seed, int64_t sample_offset, uintptr_t stream) {
+                     bool mmpretrain, uint64_t seed, uintptr_t seed_step, int64_t sample_offset, uintptr_t stream) {
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
                           log_aspect_min, log_aspect_max, mmpretrain};
-  launch_block_mask(out, batch, p, nullptr, false, seed, sample_offset, stream);
+  launch_block_mask(out, batch, p, nullptr, false, seed, seed_step, sample_offset, stream);
 }
 
 void block_mask_counts_cuda(uintptr_t out, uintptr_t counts, int64_t batch, int64_t height, int64_t width,
                             int64_t min_num_patches, int64_t max_num_patches, bool max_is_count,
                             double log_aspect_min, double log_aspect_max, bool mmpretrain, uint64_t seed,
-                            int64_t sample_offset, uintptr_t stream) {
+                            uintptr_t seed_step, int64_t sample_offset, uintptr_t stream) {
   const BlockMaskParams p{height, width, 0, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max,
                           mmpretrain};
-  launch_block_mask(out, batch, p, reinterpret_cast<const int64_t*>(counts), max_is_count, seed, sample_offset,
-                    stream);
+  launch_block_mask(out, batch, p, reinterpret_cast<const int64_t*>(counts), max_is_count, seed, seed_step,
+                    sample_offset, stream);
 }
 
 int64_t mask_avg_dist_workspace_bytes(int64_t batch, int64_t h, int64_t w, int64_t patch_size) {

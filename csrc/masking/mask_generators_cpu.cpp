@@ -354,13 +354,14 @@ int64_t block_mask_sample_cpu(uint8_t* mask, const BlockMaskParams& p, uint64_t 
 }
 
 void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t scale, int64_t mask_count,
-                     uint64_t seed, int64_t sample_offset, int num_threads) {
+                     uint64_t seed, uintptr_t seed_step, int64_t sample_offset, int num_threads) {
+  const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
   uint8_t* masks = reinterpret_cast<uint8_t*>(out);
   const int64_t n = rand_size * scale;
   const int64_t tokens = rand_size * rand_size;
   if (num_threads <= 1 || batch <= 1) {
     SimmimScratch scratch(tokens);
-    for (int64_t b = 0; b < batch; ++b) scratch.run(masks + b * n * n, rand_size, scale, mask_count, seed,
+    for (int64_t b = 0; b < batch; ++b) scratch.run(masks + b * n * n, rand_size, scale, mask_count, key,
                                                     sample_offset + b);
     return;
   }
@@ -368,16 +369,17 @@ void simmim_mask_cpu(uintptr_t out, int64_t batch, int64_t rand_size, int64_t sc
   std::vector<SimmimScratch> scratch(static_cast<size_t>(num_threads), SimmimScratch(tokens));
 #pragma omp parallel for schedule(static) num_threads(num_threads)
   for (int64_t b = 0; b < batch; ++b)
-    scratch[omp_get_thread_num()].run(masks + b * n * n, rand_size, scale, mask_count, seed, sample_offset + b);
+    scratch[omp_get_thread_num()].run(masks + b * n * n, rand_size, scale, mask_count, key, sample_offset + b);
 }
 
 namespace {
 // counts: nullptr (p for every sample) or the (batch,) per-sample counts (block_mask_sample_params).
 void block_masks_cpu(uint8_t* masks, int64_t batch, const BlockMaskParams& p, const int64_t* counts,
-                     bool max_is_count, uint64_t seed, int64_t sample_offset, int num_threads) {
+                     bool max_is_count, uint64_t seed, uintptr_t seed_step, int64_t sample_offset, int num_threads) {
+  const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
   const int64_t cells = p.height * p.width;
   auto sample = [&](int64_t b) {
-    block_mask_sample_cpu(masks + b * cells, block_mask_sample_params(p, counts, b, max_is_count), seed,
+    block_mask_sample_cpu(masks + b * cells, block_mask_sample_params(p, counts, b, max_is_count), key,
                           sample_offset + b);
   };
   if (num_threads <= 1 || batch <= 1) {
@@ -391,20 +393,21 @@ void block_masks_cpu(uint8_t* masks, int64_t batch, const BlockMaskParams& p, co
 
 void block_mask_cpu(uintptr_t out, int64_t batch, int64_t height, int64_t width, int64_t num_masking_patches,
                     int64_t min_num_patches, int64_t max_num_patches, double log_aspect_min, double log_aspect_max,
-                    bool mmpretrain, uint64_t seed, int64_t sample_offset, int num_threads) {
+                    bool mmpretrain, uint64_t seed, uintptr_t seed_step, int64_t sample_offset, int num_threads) {
   const BlockMaskParams p{height, width, num_masking_patches, min_num_patches, max_num_patches,
                           log_aspect_min, log_aspect_max, mmpretrain};
-  block_masks_cpu(reinterpret_cast<uint8_t*>(out), batch, p, nullptr, false, seed, sample_offset, num_threads);
+  block_masks_cpu(reinterpret_cast<uint8_t*>(out), batch, p, nullptr, false, seed, seed_step, sample_offset,
+                  num_threads);
 }
 
 void block_mask_counts_cpu(uintptr_t out, uintptr_t counts, int64_t batch, int64_t height, int64_t width,
                            int64_t min_num_patches, int64_t max_num_patches, bool max_is_count, double log_aspect_min,
-                           double log_aspect_max, bool mmpretrain, uint64_t seed, int64_t sample_offset,
-                           int num_threads) {
+                           double log_aspect_max, bool mmpretrain, uint64_t seed, uintptr_t seed_step,
+                           int64_t sample_offset, int num_threads) {
   const BlockMaskParams p{height, width, 0, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max,
                           mmpretrain};
   block_masks_cpu(reinterpret_cast<uint8_t*>(out), batch, p, reinterpret_cast<const int64_t*>(counts), max_is_count,
-                  seed, sample_offset, num_threads);
+                  seed, seed_step, sample_offset, num_threads);
 }
 
 namespace {

@@ -9,11 +9,14 @@
 
 namespace mimkernels {
 namespace {
-// keep_counts: nullptr (every sample keeps K) or the (batch,) kept counts of per-sample ratios.
+// keep_counts: nullptr (every sample keeps K) or the (batch,) kept counts of per-sample ratios. seed_step:
+// nullptr or the seed tensor's (seed, step), its key resolved once here, before the loop over samples.
 void mae_mask_indices(int64_t* keep, int64_t* restore, float* m, const int64_t* keep_counts, int64_t batch,
-                      int64_t L, int64_t K, uint64_t seed, int64_t sample_offset, int num_threads) {
+                      int64_t L, int64_t K, uint64_t seed, const int64_t* seed_step, int64_t sample_offset,
+                      int num_threads) {
+  const uint64_t key = resolve_key(seed, seed_step);
   auto sample = [&](std::vector<uint64_t>& keys, int64_t b) {
-    for (int64_t l = 0; l < L; ++l) keys[l] = mae_packed_key(mae_key(seed, l, sample_offset + b), l);
+    for (int64_t l = 0; l < L; ++l) keys[l] = mae_packed_key(mae_key(key, l, sample_offset + b), l);
     std::sort(keys.begin(), keys.end());
     const int64_t kept = mae_kept_count(keep_counts, b, K);
     for (int64_t pos = 0; pos < L; ++pos) {
@@ -34,16 +37,17 @@ void mae_mask_indices(int64_t* keep, int64_t* restore, float* m, const int64_t* 
 }  // namespace
 
 void mae_mask_indices_cpu(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, int64_t batch, int64_t L,
-                          int64_t K, uint64_t seed, int64_t sample_offset, int num_threads) {
+                          int64_t K, uint64_t seed, uintptr_t seed_step, int64_t sample_offset, int num_threads) {
   mae_mask_indices(reinterpret_cast<int64_t*>(ids_keep), reinterpret_cast<int64_t*>(ids_restore),
-                   reinterpret_cast<float*>(mask), nullptr, batch, L, K, seed, sample_offset, num_threads);
+                   reinterpret_cast<float*>(mask), nullptr, batch, L, K, seed,
+                   reinterpret_cast<const int64_t*>(seed_step), sample_offset, num_threads);
 }
 
 void mae_mask_indices_counts_cpu(uintptr_t ids_keep, uintptr_t ids_restore, uintptr_t mask, uintptr_t keep_counts,
-                                 int64_t batch, int64_t L, int64_t K, uint64_t seed, int64_t sample_offset,
-                                 int num_threads) {
+                                 int64_t batch, int64_t L, int64_t K, uint64_t seed, uintptr_t seed_step,
+                                 int64_t sample_offset, int num_threads) {
   mae_mask_indices(reinterpret_cast<int64_t*>(ids_keep), reinterpret_cast<int64_t*>(ids_restore),
                    reinterpret_cast<float*>(mask), reinterpret_cast<const int64_t*>(keep_counts), batch, L, K, seed,
-                   sample_offset, num_threads);
+                   reinterpret_cast<const int64_t*>(seed_step), sample_offset, num_threads);
 }
 }  // namespace mimkernels

@@ -18,7 +18,8 @@ samples (gamma = 1 has no Parseval shortcut), which cuFFT's rfft2 serves; the to
 fuses it into one forward and one inverse transform.
 
 The per-sample low/high choice of `mfm_corrupt` is rng stream 4 (SPEC.md §4): sample b is low-pass
-iff unit_float(x0) < low_pass_prob, x0 the first word of Philox at counter (0, sample_offset + b, 4, 0).
+iff unit_float(x0) < low_pass_prob, x0 the first word of Philox at counter (0, sample_offset + b, 4, 0),
+drawn by torch on the images' device on every backend; a seed tensor's key too (rng.tensor_key, no host read).
 """
 from __future__ import annotations
 
@@ -171,7 +172,8 @@ def circular_filter(imgs: torch.Tensor, radius: float, high_pass, *, clamp=(0.0,
     return run(imgs, radius, high_pass, _as_list(clamp), outer_radius, _as_list(mean), _as_list(std))
 
 
-def mfm_corrupt(imgs: torch.Tensor, radius: float = 16, low_pass_prob: float = 0.5, *, seed: int | None = None,
+def mfm_corrupt(imgs: torch.Tensor, radius: float = 16, low_pass_prob: float = 0.5, *,
+                seed: int | torch.Tensor | None = None,
                 generator: torch.Generator | None = None, sample_offset: int = 0,
                 outer_radius: float | None = None, mean: Sequence[float] | None = None,
                 std: Sequence[float] | None = None, backend: str = "auto"):
@@ -180,7 +182,8 @@ def mfm_corrupt(imgs: torch.Tensor, radius: float = 16, low_pass_prob: float = 0
     (corrupted (B, C, H, W) imgs.dtype, freq_mask (B, H, W) float32 pass mask of each sample,
     is_low_pass (B,) bool). Sample b is low-pass with probability low_pass_prob (MFM: 0.5 for ViT,
     0.3 for ResNet-50), drawn from rng stream 4 (module docstring); seed / generator /
-    sample_offset as the other mask ops. Differentiable in imgs.
+    sample_offset as the other mask ops (seed: an int, or a seed tensor on imgs' device, rng.seed_tensor).
+    Differentiable in imgs.
     """
     _check_images(imgs)
     radius, outer_radius = _check_radii(radius, outer_radius, imgs.shape[2], imgs.shape[3])
@@ -191,9 +194,10 @@ def mfm_corrupt(imgs: torch.Tensor, radius: float = 16, low_pass_prob: float = 0
     b, _, h, w = imgs.shape
     rng.check_sample_offset(sample_offset, b)
     run = _implementation("mfm_corrupt", _backends.resolve("mfm_corrupt", backend, imgs.device))
-    key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, imgs.device)
     samples = torch.arange(b, dtype=torch.int64, device=imgs.device) + sample_offset
-    x0, _, _, _ = rng.draw(key, 0, samples, rng.STREAM_FREQUENCY_CHOICE, device=imgs.device)
+    x0, _, _, _ = rng.draw(key if seed_step is None else rng.tensor_key(seed_step), 0, samples,
+                           rng.STREAM_FREQUENCY_CHOICE, device=imgs.device)
     is_low_pass = rng.unit_float(x0).to(torch.float64) < prob
     corrupted = run(imgs, radius, ~is_low_pass, outer_radius, _as_list(mean), _as_list(std))
     return corrupted, reference.mfm_pass_masks(h, w, radius, outer_radius, ~is_low_pass, imgs.device), is_low_pass

@@ -39,6 +39,7 @@ BAD_CALLS = [
     ("circular_filter", "clamp", (1.0,), ValueError), ("circular_filter", "mean", (0.5, 0.5), ValueError),
     ("mfm_corrupt", "imgs", _img(2, 3, 8), ValueError), ("mfm_corrupt", "low_pass_prob", 1.5, ValueError),
     ("mfm_corrupt", "seed", 1.5, TypeError), ("mfm_corrupt", "sample_offset", -1, ValueError),
+    ("mfm_corrupt", "seed", torch.zeros(2, dtype=torch.int32), ValueError),  # a seed tensor must be int64 (2,)
     ("lowfreq_target", "std", 0.2, TypeError), ("lowfreq_target", "imgs", _img(2, 3, 8), ValueError),
     ("lowfreq_target", "exact", 1, TypeError), ("lowfreq_target", "mean", (0.5,), ValueError),
     ("frequency_loss", "pred", _img(2, 3, 8), ValueError), ("frequency_loss", "target", _img(2, 3, 8, 4), ValueError),

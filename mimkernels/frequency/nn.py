@@ -22,7 +22,7 @@ class MFMCorruption(nn.Module):
         self.radius, self.low_pass_prob, self.outer_radius = radius, low_pass_prob, outer_radius
         self.mean, self.std, self.backend = mean, std, backend
 
-    def forward(self, imgs: torch.Tensor, seed: int | None = None, sample_offset: int = 0):
+    def forward(self, imgs: torch.Tensor, seed: int | torch.Tensor | None = None, sample_offset: int = 0):
         return mfm_corrupt(imgs, self.radius, self.low_pass_prob, seed=seed, sample_offset=sample_offset,
                            outer_radius=self.outer_radius, mean=self.mean, std=self.std, backend=self.backend)
 

@@ -13,7 +13,9 @@ triton.py (Triton) and csrc/masking (cpp / cuda, the same per-sample bodies in
 csrc/include/mimkernels). Every kernel result is bit-identical to "torch" (SPEC.md §1); the random
 ops draw from rng.md's Philox streams 1–3 (SPEC.md §1), so a batch split with matching
 `sample_offset` gives the masks of the whole batch. random_mask_indices / random_masking take a (B,)
-ratio tensor and block_mask a (B,) count tensor: per-sample ratios and counts (SPEC.md §2a, §7a).
+ratio tensor and block_mask a (B,) count tensor: per-sample ratios and counts (SPEC.md §2a, §7a). Every
+`seed=` also takes a seed tensor (rng.seed_tensor, on the op's device): the kernels read it on the device,
+so the ops capture into CUDA graphs and compile once (SPEC.md §1).
 """
 from __future__ import annotations
 
@@ -99,8 +101,15 @@ def _check_keys(noise, seed, generator, sample_offset, batch: int, num_patches: 
         raise ValueError("pass noise or seed/generator, not both")
 
 
-def _philox_keys(batch: int, num_patches: int, key: int, sample_offset: int, device: torch.device) -> torch.Tensor:
-    """(B, L) int64 holding the uint32 sort keys of rng stream 1."""
+def _torch_key(key: int, seed_step: torch.Tensor | None) -> int | torch.Tensor:
+    """The Philox key of the torch backends (rng.resolve_key's pair): the int, or the seed tensor's key as a
+    0-d int64 tensor computed on its device (rng.tensor_key)."""
+    return key if seed_step is None else rng.tensor_key(seed_step)
+
+
+def _philox_keys(batch: int, num_patches: int, key: int | torch.Tensor, sample_offset: int,
+                 device: torch.device) -> torch.Tensor:
+    """(B, L) int64 holding the uint32 sort keys of rng stream 1 (key: an int or _torch_key's tensor)."""
     i = torch.arange(num_patches, dtype=torch.int64, device=device).unsqueeze(0)
     b = (torch.arange(batch, dtype=torch.int64, device=device) + sample_offset).unsqueeze(1)
     x0, _, _, _ = rng.draw(key, i, b, rng.STREAM_MAE_MASKING, device=device)
@@ -151,11 +160,11 @@ def _mask_indices_per_sample(batch: int, num_patches: int, ratio: torch.Tensor, 
     be = _index_backend(be, num_patches, device, auto)
     if noise is None:
         rng.check_sample_offset(sample_offset, batch)
-        key = rng.resolve_seed(seed, generator)
+        key, seed_step = rng.resolve_key(seed, generator, device)
         if be != "torch":
             kernel = getattr(torch.ops.mimkernels.random_mask_indices, be + "_per_sample")
-            return (*kernel(kept, num_patches, max_keep, rng.seed_to_i64(key), sample_offset), kept)
-        noise = _philox_keys(batch, num_patches, key, sample_offset, device)
+            return (*kernel(kept, num_patches, max_keep, key, seed_step, sample_offset), kept)
+        noise = _philox_keys(batch, num_patches, _torch_key(key, seed_step), sample_offset, device)
     return (*reference.random_mask_indices_per_sample(noise, kept, max_keep), kept)
 
 
@@ -165,7 +174,7 @@ def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, gener
     kernel when it is fp32/fp16/bf16 (exact in fp32), else (and on cpp/cuda) in the reference."""
     len_keep = reference.len_keep(num_patches, ratio)
     if batch == 0:  # nothing to draw or sort (keys and sort workspaces of L = 2^31 - 1 are 16 GiB each)
-        return _ops._mask_indices_fake(0, num_patches, len_keep, 0, 0, device)
+        return _ops._mask_indices_fake(0, num_patches, len_keep, 0, None, 0, device)
     be = _index_backend(be, num_patches, device, auto)
     if be == "triton":
         if noise is not None and noise.dtype in FLOAT_DTYPES:
@@ -173,23 +182,24 @@ def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, gener
     if noise is not None:
         return reference.random_mask_indices(batch, num_patches, ratio, noise)
     rng.check_sample_offset(sample_offset, batch)
-    key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, device)
     if be == "torch":
-        noise = _philox_keys(batch, num_patches, key, sample_offset, device)
+        noise = _philox_keys(batch, num_patches, _torch_key(key, seed_step), sample_offset, device)
         return reference.random_mask_indices(batch, num_patches, ratio, noise)
     kernel = getattr(torch.ops.mimkernels.random_mask_indices, be)
-    return tuple(kernel(batch, num_patches, len_keep, rng.seed_to_i64(key), sample_offset, device))
+    return tuple(kernel(batch, num_patches, len_keep, key, seed_step, sample_offset, device))
 
 
 def random_mask_indices(batch: int, num_patches: int, mask_ratio: float | torch.Tensor = 0.75, *,
-                        noise: torch.Tensor | None = None, seed: int | None = None,
+                        noise: torch.Tensor | None = None, seed: int | torch.Tensor | None = None,
                         generator: torch.Generator | None = None, sample_offset: int = 0, device=None,
                         max_keep: int | None = None, backend: str = "auto"):
     """MAE's random shuffle without the tokens: (ids_keep (B, K) int64, ids_restore (B, L) int64,
     mask (B, L) float32, 1 = masked), K = int(L · (1 − mask_ratio)) (SPEC.md §2).
 
     noise (B, L): sort keys given by the caller (overrides seed/generator/sample_offset); else the
-    Philox keys of rng stream 1. device: defaults to noise's device, else CPU.
+    Philox keys of rng stream 1 (seed: an int, or a seed tensor on `device`, rng.seed_tensor). device:
+    defaults to noise's device, else CPU.
 
     Per-sample ratios (SPEC.md §2a): mask_ratio a (B,) float tensor on `device` -> (ids_keep (B, max_keep),
     ids_restore (B, L), mask (B, L), kept (B,) int64) with kept[b] = min(int(L · (1 − r_b)), max_keep)
@@ -220,8 +230,8 @@ def random_mask_indices(batch: int, num_patches: int, mask_ratio: float | torch.
 
 
 def random_masking(x: torch.Tensor, mask_ratio: float | torch.Tensor = 0.75, *, noise: torch.Tensor | None = None,
-                   seed: int | None = None, generator: torch.Generator | None = None, sample_offset: int = 0,
-                   max_keep: int | None = None, backend: str = "auto"):
+                   seed: int | torch.Tensor | None = None, generator: torch.Generator | None = None,
+                   sample_offset: int = 0, max_keep: int | None = None, backend: str = "auto"):
     """MAE random_masking: x (B, L, D) -> (x_visible (B, K, D) x.dtype, mask (B, L) float32 1 = masked,
     ids_restore (B, L) int64) (SPEC.md §3). x_visible holds the kept tokens in ascending-key order, as
     MAE. Differentiable in x. Triton: the index kernel, then one row gather (backward: a scatter).
@@ -251,7 +261,8 @@ def random_masking(x: torch.Tensor, mask_ratio: float | torch.Tensor = 0.75, *, 
     if be == "torch":
         if noise is None:
             rng.check_sample_offset(sample_offset, batch)
-            noise = _philox_keys(batch, length, rng.resolve_seed(seed, generator), sample_offset, x.device)
+            noise = _philox_keys(batch, length, _torch_key(*rng.resolve_key(seed, generator, x.device)),
+                                 sample_offset, x.device)
         return reference.random_masking(x, ratio, noise)
     ids_keep, ids_restore, mask = _mask_indices(batch, length, ratio, noise, seed, generator, sample_offset,
                                                 x.device, be)
@@ -353,7 +364,8 @@ def _check_batch(batch: int, sample_offset: int) -> None:
 
 
 def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, model_patch_size: int = 4,
-                mask_ratio: float = 0.6, *, seed: int | None = None, generator: torch.Generator | None = None,
+                mask_ratio: float = 0.6, *, seed: int | torch.Tensor | None = None,
+                generator: torch.Generator | None = None,
                 sample_offset: int = 0, device=None, backend: str = "auto") -> torch.Tensor:
     """SimMIM's random mask: (B, n, n) bool, n = input_size / model_patch_size, True = masked (SPEC.md §6).
 
@@ -373,7 +385,7 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
             n = rand_size * scale
             # empty_like of a cached (1, n, n) tensor: half the cost of torch.empty for a per-sample call
             out = torch.empty_like(one) if batch == 1 else torch.empty(batch, n, n, dtype=torch.bool)
-            _native.lib.simmim_mask_cpu(out.data_ptr(), batch, rand_size, scale, mask_count, seed, sample_offset,
+            _native.lib.simmim_mask_cpu(out.data_ptr(), batch, rand_size, scale, mask_count, seed, 0, sample_offset,
                                         1 if batch <= 1 else _native.cpu_threads(batch))
             return out
     seed = _seed_arg(seed)
@@ -392,20 +404,21 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
     _check_batch(batch, sample_offset)
     dev = _device_arg(device)
     be = _backends.resolve("simmim_mask", backend, dev)
-    key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, dev)
     mask_count = reference.simmim_mask_count(rand_size, ratio)
     _cache(_SIMMIM_SETTINGS, (input_size, type(input_size), mask_patch_size, type(mask_patch_size), model_patch_size,
                               type(model_patch_size), mask_ratio, type(mask_ratio)),
            (rand_size, scale, mask_count, torch.empty(1, rand_size * scale, rand_size * scale, dtype=torch.bool)))
     if be == "torch":
-        return reference.simmim_mask(batch, rand_size, scale, mask_count, key, sample_offset, dev)
-    return getattr(torch.ops.mimkernels.simmim_mask, be)(batch, rand_size, scale, mask_count, rng.seed_to_i64(key),
+        return reference.simmim_mask(batch, rand_size, scale, mask_count, _torch_key(key, seed_step), sample_offset,
+                                     dev)
+    return getattr(torch.ops.mimkernels.simmim_mask, be)(batch, rand_size, scale, mask_count, key, seed_step,
                                                          sample_offset, dev)
 
 
 def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patches: int | torch.Tensor = 78,
                min_num_patches: int = 15, max_num_patches: int | None = None, min_aspect: float = 0.3,
-               max_aspect: float | None = None, *, seed: int | None = None,
+               max_aspect: float | None = None, *, seed: int | torch.Tensor | None = None,
                generator: torch.Generator | None = None, sample_offset: int = 0, device=None,
                variant: str = "unilm", backend: str = "auto") -> torch.Tensor:
     """BEiT / MaskFeat block-wise mask: (B, height, width) bool, True = masked (SPEC.md §7).
@@ -440,7 +453,7 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
                                        max_aspect, type(max_aspect), variant))
         if setting is not None:
             out = torch.empty((batch, height, width), dtype=torch.bool)
-            _native.lib.block_mask_cpu(out.data_ptr(), batch, *setting, seed, sample_offset,
+            _native.lib.block_mask_cpu(out.data_ptr(), batch, *setting, seed, 0, sample_offset,
                                        1 if batch <= 1 else _native.cpu_threads(batch))
             if setting[-1]:
                 _warn_short_mmpretrain(out, num_masking_patches)
@@ -486,17 +499,17 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
                                       dev, backend)
     _check_block_counts(variant, height, width, num_masking_patches, min_num_patches, max_num_patches)
     be = _backends.resolve("block_mask", backend, dev)
-    key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, dev)
     if be == "torch":
         out = reference.block_mask(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
-                                   log_aspect_ratio, key, sample_offset, mmpretrain).to(dev)
+                                   log_aspect_ratio, _host_key(key, seed_step), sample_offset, mmpretrain).to(dev)
     else:
         if be == "cpp":
             _cache(_BLOCK_SETTINGS, cache_key, (height, width, num_masking_patches, min_num_patches, max_num_patches,
                                                 *log_aspect_ratio, mmpretrain))
         out = getattr(torch.ops.mimkernels.block_mask, be)(batch, height, width, num_masking_patches, min_num_patches,
                                                            max_num_patches, *log_aspect_ratio, mmpretrain,
-                                                           rng.seed_to_i64(key), sample_offset, dev)
+                                                           key, seed_step, sample_offset, dev)
     if mmpretrain and (out.device.type == "cpu" or _backends.debug_checks()) and not torch.compiler.is_compiling():
         _warn_short_mmpretrain(out, num_masking_patches)
     return out
@@ -522,17 +535,23 @@ def _block_mask_per_sample(counts: torch.Tensor, height: int, width: int, min_nu
     """block_mask with per-sample counts (SPEC.md §7a), arguments validated: counts (B,) int64 on dev;
     max_num_patches None: each sample's count."""
     be = _backends.resolve("block_mask", backend, dev)
-    key = rng.resolve_seed(seed, generator)
+    key, seed_step = rng.resolve_key(seed, generator, dev)
     if be == "torch":
         out = reference.block_mask(counts.shape[0], height, width, counts.tolist(), min_num_patches, max_num_patches,
-                                   log_aspect_ratio, key, sample_offset, mmpretrain).to(dev)
+                                   log_aspect_ratio, _host_key(key, seed_step), sample_offset, mmpretrain).to(dev)
     else:
         out = getattr(torch.ops.mimkernels.block_mask, be + "_per_sample")(
             counts, height, width, min_num_patches, 0 if max_num_patches is None else max_num_patches,
-            max_num_patches is None, *log_aspect_ratio, mmpretrain, rng.seed_to_i64(key), sample_offset)
+            max_num_patches is None, *log_aspect_ratio, mmpretrain, key, seed_step, sample_offset)
     if mmpretrain and (out.device.type == "cpu" or _backends.debug_checks()) and not torch.compiler.is_compiling():
         _warn_short_mmpretrain(out, counts)
     return out
+
+
+def _host_key(key: int, seed_step: torch.Tensor | None) -> int:
+    """The key of block_mask's torch backend, host-sequential (reference.block_mask runs each sample's
+    draws in Python): a seed tensor's key is read on the host, the one backend that reads it (SPEC.md §1)."""
+    return key if seed_step is None else int(rng.tensor_key(seed_step))
 
 
 def _check_block_counts(variant: str, height: int, width: int, num_masking_patches: int, min_num_patches: int,

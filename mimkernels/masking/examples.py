@@ -83,4 +83,9 @@ BAD_CALLS = [
     ("block_mask", "num_masking_patches", _img(2), TypeError),
     ("block_mask", "num_masking_patches", _img(2, 1, dtype=torch.int64), ValueError),
     ("block_mask", "num_masking_patches", _img(2, dtype=torch.int64, device="meta"), ValueError),
+    # a seed tensor (rng.seed_tensor) of another dtype, shape or device
+    ("random_mask_indices", "seed", _img(2, dtype=torch.int32), ValueError),
+    ("random_masking", "seed", _img(3, dtype=torch.int64), ValueError),
+    ("simmim_mask", "seed", _img(2, 1, dtype=torch.int64), ValueError),
+    ("block_mask", "seed", _img(2, dtype=torch.int64, device="meta"), ValueError),
 ]

@@ -20,7 +20,7 @@ class RandomMasking(nn.Module):
         super().__init__()
         self.mask_ratio, self.backend = mask_ratio, backend
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None, seed: int | None = None):
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None, seed: int | torch.Tensor | None = None):
         return random_masking(x, self.mask_ratio, noise=noise, seed=seed, backend=self.backend)
 
     def extra_repr(self) -> str:
@@ -72,7 +72,7 @@ class SimMIMMaskGenerator(nn.Module):
         self.input_size, self.mask_patch_size, self.model_patch_size = input_size, mask_patch_size, model_patch_size
         self.mask_ratio, self.device, self.backend = mask_ratio, device, backend
 
-    def forward(self, batch: int, seed: int | None = None, sample_offset: int = 0) -> torch.Tensor:
+    def forward(self, batch: int, seed: int | torch.Tensor | None = None, sample_offset: int = 0) -> torch.Tensor:
         return simmim_mask(batch, self.input_size, self.mask_patch_size, self.model_patch_size, self.mask_ratio,
                            seed=seed, sample_offset=sample_offset, device=self.device, backend=self.backend)
 
@@ -97,7 +97,7 @@ class BlockMaskGenerator(nn.Module):
         self.min_aspect, self.max_aspect, self.variant = min_aspect, max_aspect, variant
         self.device, self.backend = device, backend
 
-    def forward(self, batch: int, seed: int | None = None, sample_offset: int = 0) -> torch.Tensor:
+    def forward(self, batch: int, seed: int | torch.Tensor | None = None, sample_offset: int = 0) -> torch.Tensor:
         return block_mask(batch, self.height, self.width, self.num_masking_patches, self.min_num_patches,
                           self.max_num_patches, self.min_aspect, self.max_aspect, seed=seed,
                           sample_offset=sample_offset, device=self.device, variant=self.variant,

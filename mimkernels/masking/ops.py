@@ -12,7 +12,9 @@ and its backward beside it, and the native glue (`_C` through plain pointers).
     torch.ops.mimkernels.mask_avg_dist.cpp / .cuda
 
 The ops take what the front doors computed (K, the signed 64-bit key, the log-aspect bounds, ...):
-they are the kernels' entry points, not a second public API. Why overloads per backend, and not one
+they are the kernels' entry points, not a second public API. Every random op takes `seed_step` right after
+its int `seed`: None, or a seed tensor (rng.seed_tensor: the int is then 0), whose key the kernel derives on
+the device (rng.md "Seeds in a tensor"). Why overloads per backend, and not one
 op with a kernel per device: SPEC.md §9.
 """
 from __future__ import annotations
@@ -24,23 +26,30 @@ from mimkernels._backends import HAS_TRITON
 from mimkernels._library import define_native, define_op
 
 
+def _seed_step_ptr(seed_step: torch.Tensor | None) -> int:
+    """The `seed_step` argument of the `_C` entries: 0, or the address of the (seed, step) int64 pair."""
+    return 0 if seed_step is None else _native.ptr(seed_step, torch.int64)
+
+
 # ---- random_mask_indices (SPEC.md §2) -----------------------------------------------------------
 
-def _mask_indices_fake(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
-                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _mask_indices_fake(batch: int, num_patches: int, len_keep: int, seed: int, seed_step: torch.Tensor | None,
+                       sample_offset: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """ids_keep (B, K), ids_restore (B, L) int64, mask (B, L) float32."""
     return (torch.empty((batch, len_keep), dtype=torch.int64, device=device),
             torch.empty((batch, num_patches), dtype=torch.int64, device=device),
             torch.empty((batch, num_patches), dtype=torch.float32, device=device))
 
 
-def random_mask_indices_native(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
+def random_mask_indices_native(batch: int, num_patches: int, len_keep: int, seed: int,
+                               seed_step: torch.Tensor | None, sample_offset: int,
                                device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    ids_keep, ids_restore, mask = _mask_indices_fake(batch, num_patches, len_keep, seed, sample_offset, device)
+    ids_keep, ids_restore, mask = _mask_indices_fake(batch, num_patches, len_keep, seed, seed_step, sample_offset,
+                                                     device)
     if batch == 0:  # nothing to draw (the cpp body would still size its sort keys by num_patches)
         return ids_keep, ids_restore, mask
     args = (_native.ptr(ids_keep, torch.int64), _native.ptr(ids_restore, torch.int64), _native.ptr(mask, torch.float32),
-            batch, num_patches, len_keep, seed % 2**64, sample_offset)
+            batch, num_patches, len_keep, seed % 2**64, _seed_step_ptr(seed_step), sample_offset)
     if device.type == "cuda":
         _native.cuda_call("mae_mask_indices_cuda", device, *args)
     else:
@@ -55,17 +64,21 @@ define_native("random_mask_indices", random_mask_indices_native, fake=_mask_indi
 # (B,) kept counts the front door computed (on the device) and the width max_keep of the ids_keep rows.
 
 def _mask_indices_per_sample_fake(kept: torch.Tensor, num_patches: int, max_keep: int, seed: int,
+                                  seed_step: torch.Tensor | None,
                                   sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _mask_indices_fake(kept.shape[0], num_patches, max_keep, seed, sample_offset, kept.device)
+    return _mask_indices_fake(kept.shape[0], num_patches, max_keep, seed, seed_step, sample_offset, kept.device)
 
 
 def random_mask_indices_per_sample_native(kept: torch.Tensor, num_patches: int, max_keep: int, seed: int,
+                                          seed_step: torch.Tensor | None,
                                           sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     batch = kept.shape[0]
     kept = kept.contiguous()
-    ids_keep, ids_restore, mask = _mask_indices_per_sample_fake(kept, num_patches, max_keep, seed, sample_offset)
+    ids_keep, ids_restore, mask = _mask_indices_per_sample_fake(kept, num_patches, max_keep, seed, seed_step,
+                                                                sample_offset)
     args = (_native.ptr(ids_keep, torch.int64), _native.ptr(ids_restore, torch.int64), _native.ptr(mask, torch.float32),
-            _native.ptr(kept, torch.int64), batch, num_patches, max_keep, seed % 2**64, sample_offset)
+            _native.ptr(kept, torch.int64), batch, num_patches, max_keep, seed % 2**64, _seed_step_ptr(seed_step),
+            sample_offset)
     if kept.device.type == "cuda":
         _native.cuda_call("mae_mask_indices_counts_cuda", kept.device, *args)
     else:
@@ -80,16 +93,16 @@ for _backend, _device in (("cpp", "cpu"), ("cuda", "cuda")):
 
 # ---- simmim_mask (SPEC.md §6) -------------------------------------------------------------------
 
-def _simmim_mask_fake(batch: int, rand_size: int, scale: int, mask_count: int, seed: int, sample_offset: int,
-                      device: torch.device) -> torch.Tensor:
+def _simmim_mask_fake(batch: int, rand_size: int, scale: int, mask_count: int, seed: int,
+                      seed_step: torch.Tensor | None, sample_offset: int, device: torch.device) -> torch.Tensor:
     n = rand_size * scale
     return torch.empty((batch, n, n), dtype=torch.bool, device=device)
 
 
-def simmim_mask_native(batch: int, rand_size: int, scale: int, mask_count: int, seed: int, sample_offset: int,
-                       device: torch.device) -> torch.Tensor:
-    out = _simmim_mask_fake(batch, rand_size, scale, mask_count, seed, sample_offset, device)
-    args = (batch, rand_size, scale, mask_count, seed % 2**64, sample_offset)
+def simmim_mask_native(batch: int, rand_size: int, scale: int, mask_count: int, seed: int,
+                       seed_step: torch.Tensor | None, sample_offset: int, device: torch.device) -> torch.Tensor:
+    out = _simmim_mask_fake(batch, rand_size, scale, mask_count, seed, seed_step, sample_offset, device)
+    args = (batch, rand_size, scale, mask_count, seed % 2**64, _seed_step_ptr(seed_step), sample_offset)
     if device.type == "cuda":
         keys = torch.empty((batch, rand_size * rand_size), dtype=torch.int64, device=device)  # sort workspace
         _native.cuda_call("simmim_mask_cuda", device, _native.ptr(out, torch.bool), _native.ptr(keys, torch.int64),
@@ -106,16 +119,19 @@ define_native("simmim_mask", simmim_mask_native, fake=_simmim_mask_fake)
 
 def _block_mask_fake(batch: int, height: int, width: int, num_masking_patches: int, min_num_patches: int,
                      max_num_patches: int, log_aspect_min: float, log_aspect_max: float, mmpretrain: bool,
-                     seed: int, sample_offset: int, device: torch.device) -> torch.Tensor:
+                     seed: int, seed_step: torch.Tensor | None, sample_offset: int,
+                     device: torch.device) -> torch.Tensor:
     return torch.empty((batch, height, width), dtype=torch.bool, device=device)
 
 
 def block_mask_native(batch: int, height: int, width: int, num_masking_patches: int, min_num_patches: int,
                       max_num_patches: int, log_aspect_min: float, log_aspect_max: float, mmpretrain: bool,
-                      seed: int, sample_offset: int, device: torch.device) -> torch.Tensor:
+                      seed: int, seed_step: torch.Tensor | None, sample_offset: int,
+                      device: torch.device) -> torch.Tensor:
     out = torch.empty((batch, height, width), dtype=torch.bool, device=device)
     args = (_native.ptr(out, torch.bool), batch, height, width, num_masking_patches, min_num_patches,
-            max_num_patches, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, sample_offset)
+            max_num_patches, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, _seed_step_ptr(seed_step),
+            sample_offset)
     if device.type == "cuda":
         _native.cuda_call("block_mask_cuda", device, *args)
     else:
@@ -131,18 +147,21 @@ define_native("block_mask", block_mask_native, fake=_block_mask_fake)
 
 def _block_mask_per_sample_fake(counts: torch.Tensor, height: int, width: int, min_num_patches: int,
                                 max_num_patches: int, max_is_count: bool, log_aspect_min: float,
-                                log_aspect_max: float, mmpretrain: bool, seed: int, sample_offset: int) -> torch.Tensor:
+                                log_aspect_max: float, mmpretrain: bool, seed: int, seed_step: torch.Tensor | None,
+                                sample_offset: int) -> torch.Tensor:
     return torch.empty((counts.shape[0], height, width), dtype=torch.bool, device=counts.device)
 
 
 def block_mask_per_sample_native(counts: torch.Tensor, height: int, width: int, min_num_patches: int,
                                  max_num_patches: int, max_is_count: bool, log_aspect_min: float,
-                                 log_aspect_max: float, mmpretrain: bool, seed: int, sample_offset: int) -> torch.Tensor:
+                                 log_aspect_max: float, mmpretrain: bool, seed: int, seed_step: torch.Tensor | None,
+                                 sample_offset: int) -> torch.Tensor:
     counts = counts.contiguous()
     batch = counts.shape[0]
     out = torch.empty((batch, height, width), dtype=torch.bool, device=counts.device)
     args = (_native.ptr(out, torch.bool), _native.ptr(counts, torch.int64), batch, height, width, min_num_patches,
-            max_num_patches, max_is_count, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, sample_offset)
+            max_num_patches, max_is_count, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64,
+            _seed_step_ptr(seed_step), sample_offset)
     if counts.device.type == "cuda":
         _native.cuda_call("block_mask_counts_cuda", counts.device, *args)
     else:
@@ -190,7 +209,7 @@ if HAS_TRITON:
     define_op("random_mask_indices.triton_per_sample", triton.random_mask_indices_per_sample, triton=True,
               fake=_mask_indices_per_sample_fake)
     define_op("random_mask_indices.triton_from_noise", triton.random_mask_indices_from_noise, triton=True,
-              fake=lambda noise, len_keep: _mask_indices_fake(*noise.shape, len_keep, 0, 0, noise.device))
+              fake=lambda noise, len_keep: _mask_indices_fake(*noise.shape, len_keep, 0, None, 0, noise.device))
 
     # The backward scatters the gradient rows into zeros: it reads ids_keep, and only x's shape.
     define_op("random_masking.triton", triton.random_masking, triton=True,

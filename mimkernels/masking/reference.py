@@ -98,9 +98,10 @@ def simmim_mask_count(rand_size: int, mask_ratio: float) -> int:
     return math.ceil(rand_size * rand_size * mask_ratio)
 
 
-def simmim_mask(batch: int, rand_size: int, scale: int, mask_count: int, seed: int, sample_offset: int,
-                device: torch.device) -> torch.Tensor:
-    """SimMIM's MaskGenerator for a batch: (B, n, n) bool, n = rand_size · scale, True = masked.
+def simmim_mask(batch: int, rand_size: int, scale: int, mask_count: int, seed: int | torch.Tensor,
+                sample_offset: int, device: torch.device) -> torch.Tensor:
+    """SimMIM's MaskGenerator for a batch: (B, n, n) bool, n = rand_size · scale, True = masked. seed: the
+    Philox key, an int or a 0-d int64 key tensor on `device` (rng.tensor_key of a seed tensor).
 
     Step by step as the official call: a random permutation of the token_count mask patches (here:
     ascending Philox keys of stream 2, ties by index, in place of np.random.permutation), the first

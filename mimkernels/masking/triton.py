@@ -28,7 +28,7 @@ import triton
 import triton.language as tl
 
 from mimkernels import rng
-from mimkernels._triton_lib import block_settings, philox_draw, triton_launch
+from mimkernels._triton_lib import block_settings, pair_key, philox_draw, triton_launch
 
 MAX_PATCHES = 1 << 14
 
@@ -44,10 +44,14 @@ def _float_order_key(v):
 
 @triton.jit
 def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, noise_ptr, noise_stride_b, noise_stride_l,
-                     seed, sample_offset, L, K, kept_ptr,
-                     HAS_NOISE: tl.constexpr, HAS_KEPT: tl.constexpr, STREAM: tl.constexpr, BLOCK: tl.constexpr):
+                     seed, seed_step_ptr, sample_offset, L, K, kept_ptr,
+                     HAS_NOISE: tl.constexpr, HAS_KEPT: tl.constexpr, SEED_IN_TENSOR: tl.constexpr,
+                     STREAM: tl.constexpr, BLOCK: tl.constexpr):
     """K: the width of the ids_keep rows; the mask marks positions >= K, or >= kept_ptr[b] with per-sample
-    ratios (HAS_KEPT, SPEC.md §2a)."""
+    ratios (HAS_KEPT, SPEC.md §2a). SEED_IN_TENSOR: the key is derived from the (seed, step) pair at
+    seed_step_ptr, on the device (rng.md "Seeds in a tensor")."""
+    if SEED_IN_TENSOR:  # _triton_lib.load_key, loaded here: the store addresses below depend on the key
+        seed = pair_key(tl.load(seed_step_ptr), tl.load(seed_step_ptr + 1 + tl.arange(0, 1)))
     b = tl.program_id(0).to(tl.int64)
     lane = tl.arange(0, BLOCK).to(tl.int64)
     valid = lane < L
@@ -70,8 +74,9 @@ def _mae_mask_kernel(ids_keep_ptr, ids_restore_ptr, mask_ptr, noise_ptr, noise_s
     tl.store(mask_ptr + b * L + idx, (pos >= kept).to(tl.float32), mask=valid)
 
 
-def _mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
-                  device: torch.device, noise: torch.Tensor | None, kept: torch.Tensor | None = None):
+def _mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, seed_step: torch.Tensor | None,
+                  sample_offset: int, device: torch.device, noise: torch.Tensor | None,
+                  kept: torch.Tensor | None = None):
     ids_keep = torch.empty((batch, len_keep), dtype=torch.int64, device=device)
     ids_restore = torch.empty((batch, num_patches), dtype=torch.int64, device=device)
     mask = torch.empty((batch, num_patches), dtype=torch.float32, device=device)
@@ -80,30 +85,35 @@ def _mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, sample
     block, num_warps = block_settings(num_patches, max_block=MAX_PATCHES)
     noise_arg, noise_strides = (noise, noise.stride()) if noise is not None else (mask, (0, 0))
     triton_launch(_mae_mask_kernel)[(batch,)](
-        ids_keep, ids_restore, mask, noise_arg, *noise_strides, seed, sample_offset, num_patches, len_keep,
-        ids_keep if kept is None else kept, HAS_NOISE=noise is not None, HAS_KEPT=kept is not None, STREAM=rng.STREAM_MAE_MASKING, BLOCK=block, num_warps=num_warps)
+        ids_keep, ids_restore, mask, noise_arg, *noise_strides, seed, ids_keep if seed_step is None else seed_step,
+        sample_offset, num_patches, len_keep, ids_keep if kept is None else kept, HAS_NOISE=noise is not None,
+        HAS_KEPT=kept is not None, SEED_IN_TENSOR=seed_step is not None, STREAM=rng.STREAM_MAE_MASKING, BLOCK=block,
+        num_warps=num_warps)
     return ids_keep, ids_restore, mask
 
 
-def random_mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, sample_offset: int,
-                        device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def random_mask_indices(batch: int, num_patches: int, len_keep: int, seed: int, seed_step: torch.Tensor | None,
+                        sample_offset: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ids_keep (B, K), ids_restore (B, L) int64, mask (B, L) float32) from the Philox keys of rng
-    stream 1; seed: the key as a signed int64 (rng.seed_to_i64)."""
-    return _mask_indices(batch, num_patches, len_keep, seed, sample_offset, device, None)
+    stream 1; seed: the key as a signed int64 (rng.seed_to_i64), or 0 with seed_step the (2,) int64 seed
+    tensor read in the kernel."""
+    return _mask_indices(batch, num_patches, len_keep, seed, seed_step, sample_offset, device, None)
 
 
 def random_mask_indices_per_sample(kept: torch.Tensor, num_patches: int, max_keep: int, seed: int,
+                                   seed_step: torch.Tensor | None,
                                    sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-sample ratios (SPEC.md §2a): kept (B,) int64 kept counts -> ids_keep (B, max_keep), ids_restore
     (B, L) int64, mask (B, L) float32 (positions >= kept[b])."""
-    return _mask_indices(kept.shape[0], num_patches, max_keep, seed, sample_offset, kept.device, None, kept)
+    return _mask_indices(kept.shape[0], num_patches, max_keep, seed, seed_step, sample_offset, kept.device, None,
+                         kept)
 
 
 def random_mask_indices_from_noise(noise: torch.Tensor, len_keep: int
                                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The same outputs sorting caller noise (B, L), fp32/fp16/bf16, any strides."""
     batch, num_patches = noise.shape
-    return _mask_indices(batch, num_patches, len_keep, 0, 0, noise.device, noise)
+    return _mask_indices(batch, num_patches, len_keep, 0, None, 0, noise.device, noise)
 
 
 @triton.jit

@@ -136,11 +136,11 @@ def test_unshuffle_opcheck_and_compile():
 @native
 def test_opcheck_native_ops():
     cpu = torch.device("cpu")
-    torch.library.opcheck(torch.ops.mimkernels.simmim_mask.cpp, (3, 6, 8, 22, -5, 2, cpu))
+    torch.library.opcheck(torch.ops.mimkernels.simmim_mask.cpp, (3, 6, 8, 22, -5, None, 2, cpu))
     torch.library.opcheck(torch.ops.mimkernels.block_mask.cpp,
-                          (3, 14, 14, 78, 15, 78, math.log(0.3), -math.log(0.3), False, 2**63 - 1, 0, cpu))
+                          (3, 14, 14, 78, 15, 78, math.log(0.3), -math.log(0.3), False, 2**63 - 1, None, 0, cpu))
     torch.library.opcheck(torch.ops.mimkernels.block_mask.cpp,
-                          (2, 14, 14, 78, 15, 78, math.log(0.3), -math.log(0.3), True, 5, 9, cpu))
+                          (2, 14, 14, 78, 15, 78, math.log(0.3), -math.log(0.3), True, 5, None, 9, cpu))
     torch.library.opcheck(torch.ops.mimkernels.mask_avg_dist.cpp,
                           (torch.rand(3, 5, 6) < 0.5, 4))
 

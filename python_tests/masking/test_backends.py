@@ -36,7 +36,7 @@ def test_indices_backends_bit_identical(backend, b, length, ratio, offset, seed)
 def test_triton_index_op():
     from torch.library import opcheck
 
-    opcheck(torch.ops.mimkernels.random_mask_indices.triton, (2, 16, 4, 77, 3, torch.device("cpu")))
+    opcheck(torch.ops.mimkernels.random_mask_indices.triton, (2, 16, 4, 77, None, 3, torch.device("cpu")))
     with pytest.raises(ValueError, match="num_patches"):
         mk.random_mask_indices(1, (1 << 14) + 1, 0.5, seed=0, backend="triton")
     # caller-given noise: sorted by the kernel, equal to the oracle

@@ -45,10 +45,12 @@ def launch_every_kernel(batch: int, size: int, *, variants: bool) -> None:
     ids_restore = empty(batch, length, dtype=torch.int64)
     token = empty(1, 1, d_tok)
 
-    M.random_mask_indices(batch, length, keep, 2 ** 40 + 7, 3, META)
-    M.random_mask_indices_per_sample(empty(batch, dtype=torch.int64), length, length // 2, 2 ** 40 + 7, 3)
-    if not variants:  # the largest sort: recorded, not compiled (a minute of ptxas for 16384 int64 keys)
-        M.random_mask_indices(batch, M.MAX_PATCHES, 1, 1, 0, META)
+    M.random_mask_indices(batch, length, keep, 2 ** 40 + 7, None, 3, META)
+    M.random_mask_indices_per_sample(empty(batch, dtype=torch.int64), length, length // 2, 2 ** 40 + 7, None, 3)
+    if variants:  # the key read from a seed tensor (SEED_IN_TENSOR, rng.md "Seeds in a tensor")
+        M.random_mask_indices(batch, length, keep, 0, empty(2, dtype=torch.int64), 3, META)
+    else:  # the largest sort: recorded, not compiled (a minute of ptxas for 16384 int64 keys)
+        M.random_mask_indices(batch, M.MAX_PATCHES, 1, 1, None, 0, META)
     for dt in FLOATS if variants else FLOATS[:1]:
         M.random_mask_indices_from_noise(empty(batch, length, dtype=dt), keep)
         tokens = empty(batch, length, d_tok, dtype=dt)
@@ -79,9 +81,9 @@ def triton_op_calls():
     are this family's (masking/triton.py)."""
     ids, ids_restore, tokens, token, _, _ = _calls()
     return {
-        "random_mask_indices.triton": (2, 4, 1, 7, 0, torch.device("cpu")),
+        "random_mask_indices.triton": (2, 4, 1, 7, None, 0, torch.device("cpu")),
         "random_mask_indices.triton_from_noise": (torch.rand(2, 4), 1),
-        "random_mask_indices.triton_per_sample": (torch.tensor([3, 1]), 4, 3, 7, 0),
+        "random_mask_indices.triton_per_sample": (torch.tensor([3, 1]), 4, 3, 0, torch.tensor([7, 2]), 0),
         "random_masking.triton": (tokens, ids),
         "random_masking.triton_backward": (tokens[:, :2], tokens, ids, [True]),
         "unshuffle_tokens.triton": (tokens[:, :3], ids_restore, token),

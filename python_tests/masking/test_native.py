@@ -72,8 +72,8 @@ def test_cpp_permutation():
 
 def test_opcheck_native_op():
     op = torch.ops.mimkernels.random_mask_indices.cpp
-    torch.library.opcheck(op, (6, 49, 12, -1, 3, torch.device("cpu")))
-    torch.library.opcheck(op, (2, 7, 0, 2**63 - 1, 0, torch.device("cpu")))
+    torch.library.opcheck(op, (6, 49, 12, -1, None, 3, torch.device("cpu")))
+    torch.library.opcheck(op, (2, 7, 0, 2**63 - 1, None, 0, torch.device("cpu")))
 
 
 @pytest.mark.gpu
@@ -83,7 +83,7 @@ def test_cuda_equals_torch(batch, length):
     for seed in (0, 12345, 2**64 - 1):
         ref = random_mask_indices(batch, length, 0.75, seed=seed, sample_offset=3, device="cuda", backend="torch")
         got = torch.ops.mimkernels.random_mask_indices.cuda(
-            batch, length, ref[0].shape[1], rng.seed_to_i64(seed), 3, torch.device("cuda"))
+            batch, length, ref[0].shape[1], rng.seed_to_i64(seed), None, 3, torch.device("cuda"))
         _same(got, ref)
 
 
@@ -222,7 +222,7 @@ def test_block_mask_body_stays_inside_the_mask_at_and_past_the_limits(case):
     nbytes = batch * height * width
     for threads in (1, 2):
         buf, ptr = _guarded(nbytes)
-        _native.lib.block_mask_cpu(ptr, batch, height, width, num, lo_count, hi_count, lo, hi, mmpretrain, 7, 5,
+        _native.lib.block_mask_cpu(ptr, batch, height, width, num, lo_count, hi_count, lo, hi, mmpretrain, 7, 0, 5,
                                    threads)
         counts = _check_guards(buf, nbytes).reshape(batch, -1).sum(1)
         if not mmpretrain:
@@ -237,11 +237,11 @@ def test_simmim_body_bounds_the_masked_count(count):
     batch, rand_size, scale = 3, 6, 4
     nbytes = batch * (rand_size * scale) ** 2
     buf, ptr = _guarded(nbytes)
-    _native.lib.simmim_mask_cpu(ptr, batch, rand_size, scale, count, 11, 0, 2)
+    _native.lib.simmim_mask_cpu(ptr, batch, rand_size, scale, count, 11, 0, 0, 2)
     cells = _check_guards(buf, nbytes).reshape(batch, rand_size, scale, rand_size, scale)[:, :, 0, :, 0]
     assert (cells.reshape(batch, -1).sum(1) == min(max(count, 0), rand_size ** 2)).all()
     if 0 < count < rand_size ** 2:
-        ref = torch.ops.mimkernels.simmim_mask.cpp(batch, rand_size, scale, count, 11, 0, torch.device("cpu"))
+        ref = torch.ops.mimkernels.simmim_mask.cpp(batch, rand_size, scale, count, 11, None, 0, torch.device("cpu"))
         assert torch.equal(cells.bool(), ref[:, ::scale, ::scale])
 
 
@@ -253,7 +253,7 @@ def test_cpp_build_runs_the_warp_body():
     assert torch.equal(whole, mk.block_mask(37, 9, 11, 40, 4, seed=3, backend="torch"))
     for threads in (1, 3):
         out = torch.empty(37, 9, 11, dtype=torch.bool)
-        _native.lib.block_mask_cpu(out.data_ptr(), 37, 9, 11, 40, 4, 40, LN, -LN, False, 3, 0, threads)
+        _native.lib.block_mask_cpu(out.data_ptr(), 37, 9, 11, 40, 4, 40, LN, -LN, False, 3, 0, 0, threads)
         assert torch.equal(out, whole)
 
 
@@ -300,9 +300,9 @@ def test_gpu_mask_generators_both_paths_equal_cpp():
                            ref)
     cuda = torch.device("cuda")
     for count in (-5, 0, 36, 37, 2**62):
-        want = torch.ops.mimkernels.simmim_mask.cpp(5, 6, 4, count, 3, 0, torch.device("cpu"))
-        assert torch.equal(torch.ops.mimkernels.simmim_mask.cuda(5, 6, 4, count, 3, 0, cuda).cpu(), want)
+        want = torch.ops.mimkernels.simmim_mask.cpp(5, 6, 4, count, 3, None, 0, torch.device("cpu"))
+        assert torch.equal(torch.ops.mimkernels.simmim_mask.cuda(5, 6, 4, count, 3, None, 0, cuda).cpu(), want)
     for case in BLOCK_LIMITS:
-        args = (3, *case[:8], 7, 5)
+        args = (3, *case[:8], 7, None, 5)
         want = torch.ops.mimkernels.block_mask.cpp(*args, torch.device("cpu"))
         assert torch.equal(torch.ops.mimkernels.block_mask.cuda(*args, cuda).cpu(), want)
