@@ -294,6 +294,8 @@ class MaskFeat(Method):
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
         super().__init__(ops, img_size, patch_size, model)
+        if self.mask not in ("random", "block"):
+            raise ValueError(f"MaskFeat.mask must be 'random' or 'block', got {self.mask!r}")
         # block mask at 224 px, patch 16: 78 of 196 patches, blocks of >= 15
         self.num_masking_patches = round(self.mask_ratio * self.num_patches)
         self.min_num_patches = max(1, self.num_masking_patches // 5)

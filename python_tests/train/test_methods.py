@@ -66,6 +66,12 @@ def test_maskfeat_paper_settings_give_the_papers_target_and_block_mask(monkeypat
     assert torch.equal(step.tensors["mask"], mimkernels.block_mask(3, 4, 4, 6, 1, seed=2, backend="torch").flatten(1))
 
 
+def test_maskfeat_rejects_an_unknown_mask(monkeypatch):
+    monkeypatch.setattr(METHODS["maskfeat"], "mask", "blocks")
+    with pytest.raises(ValueError, match="MaskFeat.mask"):
+        build("maskfeat", Ops("torch"), 16, 4, TINY_MODEL)
+
+
 @pytest.mark.parametrize("simple_crop", [False, True])
 def test_pixmim_crop(monkeypatch, simple_crop):
     monkeypatch.setattr(METHODS["pixmim"], "simple_crop", simple_crop)
