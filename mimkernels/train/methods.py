@@ -12,12 +12,13 @@ and patch (`settings()` prints them):
 |----------|---------------------------------------|----------------------------|-----------------------------------------|------|
 | MAE      | random per token, 75%                 | visible patches only       | per-patch-normalized pixels             | MSE on masked patches |
 | SimMIM   | random (2·patch)² cells, 60%          | all patches, mask token    | raw pixels                              | L1 on masked pixels |
-| MaskFeat | BEiT block-wise, 40%                  | all patches, mask token    | HOG per patch (cell = patch/2)          | MSE on masked patches |
+| MaskFeat | random per token, 40% (paper: block)  | all patches, mask token    | HOG of 8 px cells, standardized         | MSE on masked patches |
 | MFM      | low- or high-pass disc, r = 16/224·S  | filtered image             | the image (graded in frequency space)   | distance on removed frequencies |
 | PixMIM   | random per token, 75%                 | visible patches only       | low-pass (r = 40/224·S) pixels, per-patch-normalized | MSE on masked patches |
 
-One departure from the papers: PixMIM trains on MAE's random resized crop (`PixMIM.simple_crop`).
-The defaults tuned at this scale (`base_lr`, PixMIM's crop, MaskFeat's head init, MFM's grading) keep a
+Departures from the papers: PixMIM trains on MAE's random resized crop (`PixMIM.simple_crop`); MaskFeat
+uses a random mask and unnormalized, standardized HOG of 8 px cells (its class attributes say why).
+The defaults tuned at this scale (`base_lr`, PixMIM's crop, MaskFeat's head init and target, MFM's grading) keep a
 one-line reason here; the runs that chose them are in benchmarks/results/cpu/train_probe.md.
 
 Images arrive as (B, 3, H, W) float in [0, 1] and are normalized with the ImageNet statistics,
@@ -276,50 +277,90 @@ class SimMIM(Method):
 
 
 class MaskFeat(Method):
-    """Wei et al. 2022: block-mask 40% of the patches (mask token in), regress their HOG."""
+    """Wei et al. 2022: mask 40% of the patches (mask token in), regress the HOG of the masked ones."""
 
     name = "maskfeat"
-    needs = ("block_mask", "patchify", "hog", "masked_mse_loss")
+    needs = ("random_mask_indices", "block_mask", "patchify", "hog", "masked_mse_loss")
     crop_scale = (0.5, 1.0)
     mask_ratio = 0.4
     nbins = 9
-    hog_cells_per_patch = 2   # HOG cells per patch side: 8 px cells in 16 px patches at 224
+    # Four settings depart from the paper at 32 px; with the paper's (mask "block", cell 2 = 8/224·32 px,
+    # hog_norm True, standardize_target False) the loss stayed 2-3% below the mean HOG's, the HOG of
+    # 2 px cells of four pixels being near noise (train_probe.md, "MaskFeat at 32 px").
+    mask = "random"          # MAE's random patch mask; "block": BEiT's block-wise mask, the paper's
+    hog_cell = 8             # cell side in px (the paper's 8 px): cells of 2x2 patches here, 2x2 cells per patch at 224
+    hog_norm = False         # the per-cell L2 normalization (the paper's True)
+    standardize_target = True  # each HOG dimension to mean 0, std 1 over the batch's patches (not in the paper)
 
     def __init__(self, ops: Ops, img_size: int, patch_size: int, model: ModelConfig):
         super().__init__(ops, img_size, patch_size, model)
-        # 224 px, patch 16: 78 of 196 patches, blocks of >= 15; HOG cells of 8 px (two per patch side),
-        # mmpretrain's Gaussian window of one patch
+        if self.mask not in ("random", "block"):
+            raise ValueError(f"MaskFeat.mask must be 'random' or 'block', got {self.mask!r}")
+        # block mask at 224 px, patch 16: 78 of 196 patches, blocks of >= 15
         self.num_masking_patches = round(self.mask_ratio * self.num_patches)
         self.min_num_patches = max(1, self.num_masking_patches // 5)
-        self.pool = max(1, patch_size // self.hog_cells_per_patch)
-        self.hog_dim = 3 * self.nbins * (patch_size // self.pool) ** 2
+        # cells inside a patch (patch a multiple of the cell: the paper's layout, with mmpretrain's Gaussian
+        # window of one patch), or one cell over r x r patches, each patch taking its cell's HOG (no window)
+        tiles = self.hog_cell % patch_size == 0 and img_size % self.hog_cell == 0
+        self.cell = self.hog_cell if patch_size % self.hog_cell == 0 or tiles else patch_size
+        self.cells_per_patch = max(1, patch_size // self.cell)
+        self.hog_dim = 3 * self.nbins * self.cells_per_patch ** 2
         self.encoder = Encoder(self.grid, self.patch_dim, model.dim, model.depth, model.heads, mask_token=True)
         # mmselfsup's MaskFeat head (truncated normal, std 0.02): with MAE's xavier init it collapsed to
         # the mean HOG (train_probe.md, "Defaults tuned")
         self.head = LinearHead(model.dim, self.hog_dim, init_std=0.02)
 
     def settings(self) -> dict:
-        return {"num_masking_patches": f"{self.num_masking_patches} of {self.num_patches}",
-                "min_num_patches": self.min_num_patches, "hog_cell": self.pool, "hog_window": self.patch_size,
-                "hog_dim": self.hog_dim}
+        dropped = self.num_patches - int(self.num_patches * (1 - self.mask_ratio))     # MAE's count
+        mask = (f"random, {dropped} of {self.num_patches}" if self.mask == "random" else
+                f"block, {self.num_masking_patches} of {self.num_patches}, blocks of >= {self.min_num_patches}")
+        return {"mask": mask, "hog_cell": self.cell, "hog_cells_per_patch": self.cells_per_patch,
+                "hog_norm": self.hog_norm, "standardize_target": self.standardize_target, "hog_dim": self.hog_dim}
 
     def corrupt(self, x: torch.Tensor, seed: int, sample_offset: int) -> torch.Tensor:
+        """(B, L) bool, True = masked."""
+        if self.mask == "random":
+            return self.ops.random_mask_indices(x.shape[0], self.num_patches, self.mask_ratio, seed=seed,
+                                                sample_offset=sample_offset, device=x.device)[2].bool()
         return self.ops.block_mask(x.shape[0], self.grid[0], self.grid[1], self.num_masking_patches,
-                                   self.min_num_patches, seed=seed, sample_offset=sample_offset, device=x.device)
+                                   self.min_num_patches, seed=seed, sample_offset=sample_offset,
+                                   device=x.device).flatten(1)
 
-    def target(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ops.hog(x.float(), nbins=self.nbins, pool=self.pool, gaussian_window=self.patch_size,
-                            patch_size=self.patch_size)                             # (B, L, hog_dim)
+    def hog(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, hog_dim) HOG of each patch: its cells', or the cell it lies in."""
+        if self.cells_per_patch > 1 or self.cell == self.patch_size:
+            return self.ops.hog(x.float(), nbins=self.nbins, pool=self.cell, gaussian_window=self.patch_size,
+                                norm_out=self.hog_norm, patch_size=self.patch_size)
+        cells = self.ops.hog(x.float(), nbins=self.nbins, pool=self.cell, gaussian_window=0,
+                             norm_out=self.hog_norm, patch_size=self.cell)          # (B, cells, hog_dim)
+        b, g, r = x.shape[0], self.img_size // self.cell, self.cell // self.patch_size
+        return cells.view(b, g, 1, g, 1, -1).expand(b, g, r, g, r, -1).reshape(b, self.num_patches, -1)
+
+    def target(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(target, mean, std): target = (HOG - mean) / std, mean and std (1, 1, hog_dim) over the batch's
+        patches (0 and 1 without standardize_target). Raw HOG magnitudes span orders of magnitude per bin."""
+        hog = self.hog(x)
+        if not self.standardize_target:
+            return hog, hog.new_zeros(1, 1, 1), hog.new_ones(1, 1, 1)
+        rows = hog.flatten(0, 1)
+        mean, std = rows.mean(0).view(1, 1, -1), rows.std(0).clamp_min(1e-6).view(1, 1, -1)
+        return (hog - mean) / std, mean, std
 
     def forward(self, imgs: torch.Tensor, seed: int, sample_offset: int = 0) -> Step:
         x = normalize(imgs)
-        mask = self.corrupt(x, seed, sample_offset).flatten(1)                         # (B, L) bool
+        mask = self.corrupt(x, seed, sample_offset)                                    # (B, L) bool
         pred = self.head(self.encoder(self.ops.patchify(x, self.patch_size), mask=mask))
-        target = self.target(x)
+        target, mean, std = self.target(x)
         loss = self.ops.masked_mse_loss(pred, target, mask)
-        return Step(loss, {"mask": mask, "target": target, "pred": pred})
+        b = x.shape[0]
+        return Step(loss, {"mask": mask, "target": target, "pred": pred,
+                           "hog_mean": mean.expand(b, 1, -1), "hog_std": std.expand(b, 1, -1)})
 
-    trivial = "the batch's mean HOG of the masked patches"
+    def in_hog_units(self, rows: torch.Tensor, tensors: dict) -> torch.Tensor:
+        """Target or prediction rows (B, L, hog_dim) of a step, standardized or not, as HOG (for the pictures)."""
+        return rows.float() * tensors["hog_std"] + tensors["hog_mean"]
+
+    trivial = "the batch's mean (standardized) HOG of the masked patches"
 
     @torch.no_grad()
     def trivial_loss(self, step: Step) -> torch.Tensor:

@@ -72,7 +72,7 @@ def hog_glyphs(hog: torch.Tensor, method: Method, cell_px: int = 8) -> torch.Ten
     """(B, L, C·nbins·u²) HOG -> (B, 1, H', W') >= 0: in each HOG cell, one line per orientation bin
     along the edge direction, as bright as the bin's value summed over channels."""
     b = hog.shape[0]
-    nbins, u = method.nbins, method.patch_size // method.pool
+    nbins, u = method.nbins, method.cells_per_patch
     h, w = method.grid
     cells = hog.float().view(b, h, w, 3, nbins, u, u).sum(3)                         # (B, h, w, k, cy, cx)
     cells = cells.permute(0, 1, 4, 2, 5, 3).reshape(b, h * u, w * u, nbins)          # (B, Hc, Wc, k)
@@ -125,7 +125,7 @@ def panels(method: Method, imgs: torch.Tensor, tensors: dict) -> Figure:
     masked_px = pixel_mask(mask, method.grid, method.patch_size)
     encoder_sees = paint(imgs, masked_px, colour)
     if method.name == "maskfeat":
-        target, pred = hog_glyphs(tensors["target"], method), hog_glyphs(tensors["pred"], method)
+        target, pred = (hog_glyphs(method.in_hog_units(tensors[k], tensors), method) for k in ("target", "pred"))
         scale = target.amax((1, 2, 3), keepdim=True).clamp_min(1e-8)   # one per image, the target's: strengths compare
         target = on_masked_cells((target / scale).clamp(0, 1), imgs, mask, method)
         pred = on_masked_cells((pred / scale).clamp(0, 1), imgs, mask, method)

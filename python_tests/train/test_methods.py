@@ -6,7 +6,7 @@ import torch
 import mimkernels
 from mimkernels import rng
 from mimkernels.train import data, seeds
-from mimkernels.train.methods import METHODS, ModelConfig, build
+from mimkernels.train.methods import METHODS, ModelConfig, build, normalize
 from mimkernels.train.ops import MIM_OPS, Ops
 
 from .common import TINY_MODEL
@@ -33,6 +33,43 @@ def test_maskfeat_head_starts_as_mmselfsups():
     head = build("maskfeat", Ops("torch"), 32, 4, ModelConfig()).head.linear
     assert abs(head.weight.std().item() - 0.02) < 0.002     # xavier: 0.09
     assert not head.bias.any()
+
+
+def test_maskfeat_target_is_the_standardized_hog_of_each_patchs_8px_cell():
+    """The default: each 4 px patch regresses the unnormalized HOG of the 8 px cell it lies in (no window),
+    each dimension standardized over the batch's patches; the mask is random, 40% of the patches."""
+    method = build("maskfeat", Ops("torch"), 16, 4, TINY_MODEL)
+    imgs = torch.rand(3, 3, 16, 16)
+    step = method(imgs, seed=2)
+    target, mask = step.tensors["target"], step.tensors["mask"]
+    cells = mimkernels.hog_map(normalize(imgs), pool=8, gaussian_window=0, norm_out=False, backend="torch")
+    per_patch = cells.repeat_interleave(2, 3).repeat_interleave(2, 4).flatten(1, 2).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(method.in_hog_units(target, step.tensors), per_patch, rtol=1e-4, atol=1e-4)
+    rows = target.flatten(0, 1)
+    torch.testing.assert_close(rows.mean(0), torch.zeros(27), atol=1e-5, rtol=0)
+    torch.testing.assert_close(rows.std(0), torch.ones(27), atol=1e-4, rtol=0)
+    assert mask.dtype == torch.bool and mask.sum(1).tolist() == [7, 7, 7]        # 16 - int(16 · 0.6), as MAE's
+    assert method.settings()["mask"] == "random, 7 of 16"
+    torch.testing.assert_close(step.loss, mimkernels.masked_mse_loss(step.tensors["pred"], target, mask))
+
+
+def test_maskfeat_paper_settings_give_the_papers_target_and_block_mask(monkeypatch):
+    """mask 'block', 2 px cells (8 px at 224 scaled), per-cell normalization, no standardization: mmpretrain's
+    per-patch HOG (window of one patch) and BEiT's block mask."""
+    for attr, value in (("mask", "block"), ("hog_cell", 2), ("hog_norm", True), ("standardize_target", False)):
+        monkeypatch.setattr(METHODS["maskfeat"], attr, value)
+    method = build("maskfeat", Ops("torch"), 16, 4, TINY_MODEL)
+    imgs = torch.rand(3, 3, 16, 16)
+    step = method(imgs, seed=2)
+    torch.testing.assert_close(step.tensors["target"], mimkernels.hog(normalize(imgs), nbins=9, pool=2,
+                                                                       gaussian_window=4, patch_size=4, backend="torch"))
+    assert torch.equal(step.tensors["mask"], mimkernels.block_mask(3, 4, 4, 6, 1, seed=2, backend="torch").flatten(1))
+
+
+def test_maskfeat_rejects_an_unknown_mask(monkeypatch):
+    monkeypatch.setattr(METHODS["maskfeat"], "mask", "blocks")
+    with pytest.raises(ValueError, match="MaskFeat.mask"):
+        build("maskfeat", Ops("torch"), 16, 4, TINY_MODEL)
 
 
 @pytest.mark.parametrize("simple_crop", [False, True])

@@ -82,8 +82,10 @@ def test_maskfeat_glyphs_sit_on_the_masked_cells_on_one_scale():
         assert torch.equal(column * ~masked, context * ~masked)
         assert torch.equal(column[:, :1] * masked, column[:, 1:2] * masked)   # grey glyphs on masked cells
     assert (target * masked).amax() == 1
-    # one scale: a prediction of half the target draws glyphs of half the brightness
-    half = viz.panels(method, imgs, {**step.tensors, "pred": step.tensors["target"] / 2})
+    # one scale, in HOG units: a prediction of half the target's HOG draws glyphs of half the brightness
+    t = step.tensors
+    half_hog = (method.in_hog_units(t["target"], t) / 2 - t["hog_mean"]) / t["hog_std"]
+    half = viz.panels(method, imgs, {**t, "pred": half_hog})
     torch.testing.assert_close(half.columns["HOG prediction (masked cells)"] * masked, target * masked / 2)
 
 
