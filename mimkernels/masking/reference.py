@@ -8,6 +8,7 @@ MAE bit for bit.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -200,18 +201,23 @@ def block_mask(batch: int, height: int, width: int, num_masking_patches, min_num
     average); the samples that need more run again with 4 times as many."""
     out = torch.empty((batch, height, width), dtype=torch.bool)  # first: a size past memory fails here, clean
     counts = num_masking_patches if isinstance(num_masking_patches, list) else [num_masking_patches] * batch
+    cells = height * width
+    flat = bytearray(batch * cells)  # the masks' bytes, one tensor copy at the end (not a tensor per sample)
     pending, count = list(range(batch)), 32
     while pending:
         calls = _philox_calls(seed, [sample_offset + b for b in pending], count)
         retry = []
         for b, sample_calls in zip(pending, calls):
             try:
-                out[b] = torch.tensor(_block_mask_one(sample_calls, height, width, counts[b], min_num_patches,
-                                                      counts[b] if max_num_patches is None else max_num_patches,
-                                                      log_aspect_ratio, mmpretrain), dtype=torch.bool)
+                mask = _block_mask_one(sample_calls, height, width, counts[b], min_num_patches,
+                                       counts[b] if max_num_patches is None else max_num_patches,
+                                       log_aspect_ratio, mmpretrain)
+                flat[b * cells:(b + 1) * cells] = bytes(itertools.chain.from_iterable(mask))
             except StopIteration:
                 retry.append(b)
         pending, count = retry, 4 * count
+    if flat:
+        out.copy_(torch.frombuffer(flat, dtype=torch.bool).view(batch, height, width))
     return out
 
 
