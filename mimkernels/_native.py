@@ -129,3 +129,8 @@ def cuda_call(name: str, device: torch.device, *args):
     stream 0), as torch's own ops do."""
     with torch.cuda.device(device):
         return getattr(lib, name)(*args, torch.cuda.current_stream(device).cuda_stream)
+
+
+def seed_step_ptr(seed_step) -> int:
+    """The `seed_step` argument of the `_C` entries: 0, or the address of a seed tensor's (seed, step) int64 pair."""
+    return 0 if seed_step is None else ptr(seed_step, torch.int64)

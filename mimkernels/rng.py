@@ -31,6 +31,7 @@ __all__ = [
     "derive_seed",
     "draw",
     "philox4x32_10",
+    "reference_key",
     "resolve_key",
     "resolve_seed",
     "seed_tensor",
@@ -220,6 +221,16 @@ def resolve_key(seed, generator: torch.Generator | None, device: torch.device) -
     if seed.requires_grad:
         raise ValueError("seed tensor must not require grad")
     return 0, seed.contiguous()
+
+
+def reference_key(key: int, seed_step: torch.Tensor | None, on_host: bool = False):
+    """The Philox key a torch backend draws with, from resolve_key's pair: the int key, or the seed tensor's
+    (tensor_key, a 0-d tensor on its device); on_host: read back as an int, for the references that draw
+    step by step in Python anyway (their SPEC.md says so)."""
+    if seed_step is None:
+        return key
+    key = tensor_key(seed_step)
+    return int(key) if on_host else key
 
 
 def check_sample_offset(sample_offset: int, batch: int) -> int:

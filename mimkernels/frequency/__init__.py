@@ -196,7 +196,7 @@ def mfm_corrupt(imgs: torch.Tensor, radius: float = 16, low_pass_prob: float = 0
     run = _implementation("mfm_corrupt", _backends.resolve("mfm_corrupt", backend, imgs.device))
     key, seed_step = rng.resolve_key(seed, generator, imgs.device)
     samples = torch.arange(b, dtype=torch.int64, device=imgs.device) + sample_offset
-    x0, _, _, _ = rng.draw(key if seed_step is None else rng.tensor_key(seed_step), 0, samples,
+    x0, _, _, _ = rng.draw(rng.reference_key(key, seed_step), 0, samples,
                            rng.STREAM_FREQUENCY_CHOICE, device=imgs.device)
     is_low_pass = rng.unit_float(x0).to(torch.float64) < prob
     corrupted = run(imgs, radius, ~is_low_pass, outer_radius, _as_list(mean), _as_list(std))

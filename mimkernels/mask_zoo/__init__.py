@@ -194,7 +194,7 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
     if be == "torch":
         out = [t.to(dev) for t in reference.multiblock_mask(batch, height, width, enc_scale, pred_scale, aspect,
                                                             num_enc_masks, num_pred_masks, min_keep, allow_overlap,
-                                                            official, _reference_key(seed_key, seed_step),
+                                                            official, rng.reference_key(seed_key, seed_step, on_host=True),
                                                             sample_offset)]
     else:
         if be == "cpp" and key is not None and not torch.compiler.is_compiling():
@@ -243,7 +243,7 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     if be == "torch":
         out = [t.to(dev) for t in reference.multiblock_mask_3d(batch, frames, height, width, t_scale, s_scale,
                                                                aspect, num_blocks, max_temporal_keep, official,
-                                                               _reference_key(seed_key, seed_step), sample_offset)]
+                                                               rng.reference_key(seed_key, seed_step, on_host=True), sample_offset)]
     else:
         args = (frames, height, width, *t_scale, *s_scale, *aspect, num_blocks, max_temporal_keep, official)
         if be == "cpp" and key is not None and not torch.compiler.is_compiling():
@@ -295,13 +295,6 @@ def _rng_args(batch, seed, generator, sample_offset, device, op: str, backend: s
     return (dev, be, *rng.resolve_key(seed, generator, dev))
 
 
-def _reference_key(key: int, seed_step: torch.Tensor | None, on_host: bool = True):
-    """The torch reference's key: the int key, or a seed tensor's (rng.tensor_key, on its device). on_host: read
-    back as an int, for the references that draw step by step on the host anyway (SPEC.md §1)."""
-    if seed_step is None:
-        return key
-    key = rng.tensor_key(seed_step)
-    return int(key) if on_host else key
 
 
 def _tube_setting(frames, height, width, mask_ratio) -> tuple[int, int, int]:
@@ -330,7 +323,7 @@ def tube_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, ma
     frames, cells, masked = _tube_setting(frames, height, width, mask_ratio)
     dev, be, key, seed_step = _rng_args(batch, seed, generator, sample_offset, device, "tube_mask", backend)
     if be == "torch":
-        return reference.tube_mask(batch, frames, height, width, masked, _reference_key(key, seed_step),
+        return reference.tube_mask(batch, frames, height, width, masked, rng.reference_key(key, seed_step, on_host=True),
                                    sample_offset, dev)
     return getattr(torch.ops.mimkernels.tube_mask, be)(batch, frames, cells, masked, key, seed_step, sample_offset,
                                                         dev)
@@ -369,7 +362,7 @@ def running_cell_mask(batch: int, frames: int = 8, height: int = 14, width: int 
     dev, be, key, seed_step = _rng_args(batch, seed, generator, sample_offset, device, "running_cell_mask", backend)
     if be == "torch":
         return reference.running_cell_mask(batch, frames, height, width, slots,
-                                           _reference_key(key, seed_step, on_host=False), sample_offset, dev)
+                                           rng.reference_key(key, seed_step), sample_offset, dev)
     return getattr(torch.ops.mimkernels.running_cell_mask, be)(batch, frames, height, width, slots, key, seed_step,
                                                                 sample_offset, dev)
 
@@ -408,7 +401,7 @@ def uniform_mask(batch: int, height: int = 16, width: int = 16, vis_mask_ratio: 
     height, width, keep_final = _uniform_setting(height, width, vis_mask_ratio)
     dev, be, key, seed_step = _rng_args(batch, seed, generator, sample_offset, device, "uniform_mask", backend)
     if be == "torch":
-        return reference.uniform_mask(batch, height, width, keep_final, _reference_key(key, seed_step),
+        return reference.uniform_mask(batch, height, width, keep_final, rng.reference_key(key, seed_step, on_host=True),
                                       sample_offset, dev)
     return tuple(getattr(torch.ops.mimkernels.uniform_mask, be)(batch, height, width, keep_final, key, seed_step,
                                                                  sample_offset, dev))
@@ -512,7 +505,7 @@ def data2vec_block_mask(batch: int, num_patches: int = 196, mask_prob: float = 0
     if be == "torch":
         return reference.data2vec_block_mask(batch, clone_batch, side, mask_length, centres, target, inverse_mask,
                                              require_same_masks, non_overlapping,
-                                             _reference_key(key, seed_step, on_host=False), sample_offset, dev)
+                                             rng.reference_key(key, seed_step), sample_offset, dev)
     args = (batch, clone_batch, side, mask_length, centres, target, inverse_mask, require_same_masks, non_overlapping,
             key, seed_step, sample_offset, dev)
     return _library.call("data2vec_block_mask", be, *args)
@@ -582,7 +575,7 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     scores = scores.detach()
     if be == "torch":
         return reference.score_mask(scores, num_masked, guided, pool, hints, largest,
-                                    _reference_key(key, seed_step, on_host=False), sample_offset)
+                                    rng.reference_key(key, seed_step), sample_offset)
     if be == "cpp" and settings_key is not None and scores.dtype in (torch.float32, torch.float64):
         _cache(_SCORE_SETTINGS, settings_key, (scores.dtype == torch.float64, (tokens, num_masked, guided, pool, hints,
                                                                                 largest)))

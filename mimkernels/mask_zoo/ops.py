@@ -9,11 +9,6 @@ from mimkernels._library import define_native, define_reference
 from mimkernels.mask_zoo import reference
 
 
-def _seed_ptr(seed_step: torch.Tensor | None) -> int:
-    """The `seed_step` argument of a `_C` entry: the address of a seed tensor's (seed, step) pair, or 0 (none)."""
-    return 0 if seed_step is None else _native.ptr(seed_step, torch.int64)
-
-
 # ---- I-JEPA / V-JEPA multi-block (SPEC.md §2, §3) ------------------------------------------------
 
 def _multiblock_outputs(batch: int, blocks: int, grid: tuple[int, ...],
@@ -45,7 +40,7 @@ def multiblock_mask_native(batch: int, height: int, width: int, enc_scale_min: f
                                            allow_overlap, official, seed, seed_step, sample_offset, device)
     args = (_native.ptr(blocks, torch.bool), _native.ptr(ids, torch.int64), _native.ptr(counts, torch.int64),
             batch, height, width, enc_scale_min, enc_scale_max, pred_scale_min, pred_scale_max, aspect_min,
-            aspect_max, num_enc, num_pred, min_keep, allow_overlap, official, seed % 2**64, _seed_ptr(seed_step),
+            aspect_max, num_enc, num_pred, min_keep, allow_overlap, official, seed % 2**64, _native.seed_step_ptr(seed_step),
             sample_offset)
     if device.type == "cuda":
         _native.cuda_call("multiblock_mask_cuda", device, *args)
@@ -71,7 +66,7 @@ def multiblock_mask_3d_native(batch: int, frames: int, height: int, width: int, 
     args = (_native.ptr(blocks, torch.bool), _native.ptr(ids, torch.int64), _native.ptr(counts, torch.int64),
             batch, frames, height, width, temporal_scale_min, temporal_scale_max, spatial_scale_min,
             spatial_scale_max, aspect_min, aspect_max, num_blocks, max_temporal_keep, official, seed % 2**64,
-            _seed_ptr(seed_step), sample_offset)
+            _native.seed_step_ptr(seed_step), sample_offset)
     if device.type == "cuda":
         _native.cuda_call("multiblock_mask_3d_cuda", device, *args)
     else:
@@ -105,7 +100,7 @@ def tube_mask_native(batch: int, frames: int, cells: int, masked: int, seed: int
                      sample_offset: int, device: torch.device) -> torch.Tensor:
     out = _tube_mask_fake(batch, frames, cells, masked, seed, seed_step, sample_offset, device)
     _video_entry("tube_mask", device, batch, _native.ptr(out, torch.bool), batch, frames, cells,
-                 max(0, min(masked, cells)), seed % 2**64, _seed_ptr(seed_step), sample_offset)
+                 max(0, min(masked, cells)), seed % 2**64, _native.seed_step_ptr(seed_step), sample_offset)
     return out
 
 
@@ -121,7 +116,7 @@ def running_cell_mask_native(batch: int, frames: int, height: int, width: int, m
                              seed_step: torch.Tensor | None, sample_offset: int, device: torch.device) -> torch.Tensor:
     out = _running_cell_mask_fake(batch, frames, height, width, masked_slots, seed, seed_step, sample_offset, device)
     _video_entry("running_cell_mask", device, batch, _native.ptr(out, torch.bool), batch, frames, height, width,
-                 masked_slots, seed % 2**64, _seed_ptr(seed_step), sample_offset)
+                 masked_slots, seed % 2**64, _native.seed_step_ptr(seed_step), sample_offset)
     return out
 
 
@@ -150,7 +145,7 @@ def uniform_mask_native(batch: int, height: int, width: int, keep_final: int, se
                                 device=device)
         pointers.append(_native.ptr(workspace, torch.uint8))
     _video_entry("uniform_mask", device, batch, *pointers, batch, height, width, keep_final, seed % 2**64,
-                 _seed_ptr(seed_step), sample_offset)
+                 _native.seed_step_ptr(seed_step), sample_offset)
     return mask, secondary
 
 
@@ -175,7 +170,7 @@ def data2vec_block_mask_native(batch: int, clone_batch: int, side: int, mask_len
     tiles_side = -(-side // max(mask_length, 1))
     calls = reference.data2vec_calls_per_clone(tiles_side * tiles_side if non_overlapping else max(centres, 0), side * side)
     args = (_native.ptr(out, torch.bool), batch, clone_batch, side, mask_length, centres, target, calls, inverse_mask,
-            require_same_masks, non_overlapping, seed % 2**64, _seed_ptr(seed_step), sample_offset)
+            require_same_masks, non_overlapping, seed % 2**64, _native.seed_step_ptr(seed_step), sample_offset)
     if device.type == "cuda":
         _native.cuda_call("data2vec_mask_cuda", device, *args)
     else:
@@ -203,7 +198,7 @@ def score_mask_native(scores: torch.Tensor, num_masked: int, num_guided: int, hi
     out = torch.empty(scores.shape, dtype=torch.bool, device=scores.device)
     batch, tokens = scores.shape
     args = (_native.ptr(scores, dtype), dtype == torch.float64, batch, tokens, num_masked, num_guided, hint_pool,
-            num_hints, largest, seed % 2**64, _seed_ptr(seed_step), sample_offset)
+            num_hints, largest, seed % 2**64, _native.seed_step_ptr(seed_step), sample_offset)
     if scores.device.type == "cuda":
         order = torch.empty(scores.shape, dtype=torch.int32, device=scores.device)  # sort workspace
         _native.cuda_call("score_mask_cuda", scores.device, _native.ptr(out, torch.bool), _native.ptr(order, torch.int32),
@@ -233,7 +228,7 @@ def dino_collate_masks_reference(probs: torch.Tensor, batch: int, n_masked: int,
                                  seed_step: torch.Tensor | None) -> torch.Tensor:
     """A seed tensor's key is read on the host here (the reference draws row by row there, SPEC.md §9)."""
     from mimkernels.mask_zoo import reference
-    key = seed % 2**64 if seed_step is None else int(rng.tensor_key(seed_step)) % 2**64
+    key = rng.reference_key(seed, seed_step, on_host=True) % 2**64
     masks = reference.dino_collate_masks(batch, height, width, probs.cpu(), n_masked, min_num_patches,
                                          max_num_patches, (log_aspect_min, log_aspect_max), v3, circular_shift, key)
     return masks.to(probs.device)
@@ -247,7 +242,7 @@ def dino_collate_masks_native(probs: torch.Tensor, batch: int, n_masked: int, he
     out = _dino_collate_fake(probs, batch, n_masked, height, width, min_num_patches, max_num_patches, log_aspect_min,
                              log_aspect_max, v3, circular_shift, seed, seed_step)
     settings = (batch, n_masked, height, width, min_num_patches, max_num_patches, log_aspect_min, log_aspect_max, v3,
-                circular_shift, seed % 2**64, _seed_ptr(seed_step))
+                circular_shift, seed % 2**64, _native.seed_step_ptr(seed_step))
     pointers = (_native.ptr(out, torch.bool), _native.ptr(probs, torch.float32))
     if probs.device.type == "cuda":
         size = _native.lib.dino_collate_workspace_bytes(batch, height, width)

@@ -101,15 +101,11 @@ def _check_keys(noise, seed, generator, sample_offset, batch: int, num_patches: 
         raise ValueError("pass noise or seed/generator, not both")
 
 
-def _torch_key(key: int, seed_step: torch.Tensor | None) -> int | torch.Tensor:
-    """The Philox key of the torch backends (rng.resolve_key's pair): the int, or the seed tensor's key as a
-    0-d int64 tensor computed on its device (rng.tensor_key)."""
-    return key if seed_step is None else rng.tensor_key(seed_step)
 
 
 def _philox_keys(batch: int, num_patches: int, key: int | torch.Tensor, sample_offset: int,
                  device: torch.device) -> torch.Tensor:
-    """(B, L) int64 holding the uint32 sort keys of rng stream 1 (key: an int or _torch_key's tensor)."""
+    """(B, L) int64 holding the uint32 sort keys of rng stream 1 (key: an int or rng.reference_key's tensor)."""
     i = torch.arange(num_patches, dtype=torch.int64, device=device).unsqueeze(0)
     b = (torch.arange(batch, dtype=torch.int64, device=device) + sample_offset).unsqueeze(1)
     x0, _, _, _ = rng.draw(key, i, b, rng.STREAM_MAE_MASKING, device=device)
@@ -164,7 +160,7 @@ def _mask_indices_per_sample(batch: int, num_patches: int, ratio: torch.Tensor, 
         if be != "torch":
             kernel = getattr(torch.ops.mimkernels.random_mask_indices, be + "_per_sample")
             return (*kernel(kept, num_patches, max_keep, key, seed_step, sample_offset), kept)
-        noise = _philox_keys(batch, num_patches, _torch_key(key, seed_step), sample_offset, device)
+        noise = _philox_keys(batch, num_patches, rng.reference_key(key, seed_step), sample_offset, device)
     return (*reference.random_mask_indices_per_sample(noise, kept, max_keep), kept)
 
 
@@ -184,7 +180,7 @@ def _mask_indices(batch: int, num_patches: int, ratio: float, noise, seed, gener
     rng.check_sample_offset(sample_offset, batch)
     key, seed_step = rng.resolve_key(seed, generator, device)
     if be == "torch":
-        noise = _philox_keys(batch, num_patches, _torch_key(key, seed_step), sample_offset, device)
+        noise = _philox_keys(batch, num_patches, rng.reference_key(key, seed_step), sample_offset, device)
         return reference.random_mask_indices(batch, num_patches, ratio, noise)
     kernel = getattr(torch.ops.mimkernels.random_mask_indices, be)
     return tuple(kernel(batch, num_patches, len_keep, key, seed_step, sample_offset, device))
@@ -261,7 +257,7 @@ def random_masking(x: torch.Tensor, mask_ratio: float | torch.Tensor = 0.75, *, 
     if be == "torch":
         if noise is None:
             rng.check_sample_offset(sample_offset, batch)
-            noise = _philox_keys(batch, length, _torch_key(*rng.resolve_key(seed, generator, x.device)),
+            noise = _philox_keys(batch, length, rng.reference_key(*rng.resolve_key(seed, generator, x.device)),
                                  sample_offset, x.device)
         return reference.random_masking(x, ratio, noise)
     ids_keep, ids_restore, mask = _mask_indices(batch, length, ratio, noise, seed, generator, sample_offset,
@@ -410,7 +406,7 @@ def simmim_mask(batch: int, input_size: int = 192, mask_patch_size: int = 32, mo
                               type(model_patch_size), mask_ratio, type(mask_ratio)),
            (rand_size, scale, mask_count, torch.empty(1, rand_size * scale, rand_size * scale, dtype=torch.bool)))
     if be == "torch":
-        return reference.simmim_mask(batch, rand_size, scale, mask_count, _torch_key(key, seed_step), sample_offset,
+        return reference.simmim_mask(batch, rand_size, scale, mask_count, rng.reference_key(key, seed_step), sample_offset,
                                      dev)
     return getattr(torch.ops.mimkernels.simmim_mask, be)(batch, rand_size, scale, mask_count, key, seed_step,
                                                          sample_offset, dev)
@@ -502,7 +498,7 @@ def block_mask(batch: int, height: int = 14, width: int = 14, num_masking_patche
     key, seed_step = rng.resolve_key(seed, generator, dev)
     if be == "torch":
         out = reference.block_mask(batch, height, width, num_masking_patches, min_num_patches, max_num_patches,
-                                   log_aspect_ratio, _host_key(key, seed_step), sample_offset, mmpretrain).to(dev)
+                                   log_aspect_ratio, rng.reference_key(key, seed_step, on_host=True), sample_offset, mmpretrain).to(dev)
     else:
         if be == "cpp":
             _cache(_BLOCK_SETTINGS, cache_key, (height, width, num_masking_patches, min_num_patches, max_num_patches,
@@ -538,7 +534,7 @@ def _block_mask_per_sample(counts: torch.Tensor, height: int, width: int, min_nu
     key, seed_step = rng.resolve_key(seed, generator, dev)
     if be == "torch":
         out = reference.block_mask(counts.shape[0], height, width, counts.tolist(), min_num_patches, max_num_patches,
-                                   log_aspect_ratio, _host_key(key, seed_step), sample_offset, mmpretrain).to(dev)
+                                   log_aspect_ratio, rng.reference_key(key, seed_step, on_host=True), sample_offset, mmpretrain).to(dev)
     else:
         out = getattr(torch.ops.mimkernels.block_mask, be + "_per_sample")(
             counts, height, width, min_num_patches, 0 if max_num_patches is None else max_num_patches,
@@ -548,10 +544,6 @@ def _block_mask_per_sample(counts: torch.Tensor, height: int, width: int, min_nu
     return out
 
 
-def _host_key(key: int, seed_step: torch.Tensor | None) -> int:
-    """The key of block_mask's torch backend, host-sequential (reference.block_mask runs each sample's
-    draws in Python): a seed tensor's key is read on the host, the one backend that reads it (SPEC.md §1)."""
-    return key if seed_step is None else int(rng.tensor_key(seed_step))
 
 
 def _check_block_counts(variant: str, height: int, width: int, num_masking_patches: int, min_num_patches: int,

@@ -26,11 +26,6 @@ from mimkernels._backends import HAS_TRITON
 from mimkernels._library import define_native, define_op
 
 
-def _seed_step_ptr(seed_step: torch.Tensor | None) -> int:
-    """The `seed_step` argument of the `_C` entries: 0, or the address of the (seed, step) int64 pair."""
-    return 0 if seed_step is None else _native.ptr(seed_step, torch.int64)
-
-
 # ---- random_mask_indices (SPEC.md §2) -----------------------------------------------------------
 
 def _mask_indices_fake(batch: int, num_patches: int, len_keep: int, seed: int, seed_step: torch.Tensor | None,
@@ -49,7 +44,7 @@ def random_mask_indices_native(batch: int, num_patches: int, len_keep: int, seed
     if batch == 0:  # nothing to draw (the cpp body would still size its sort keys by num_patches)
         return ids_keep, ids_restore, mask
     args = (_native.ptr(ids_keep, torch.int64), _native.ptr(ids_restore, torch.int64), _native.ptr(mask, torch.float32),
-            batch, num_patches, len_keep, seed % 2**64, _seed_step_ptr(seed_step), sample_offset)
+            batch, num_patches, len_keep, seed % 2**64, _native.seed_step_ptr(seed_step), sample_offset)
     if device.type == "cuda":
         _native.cuda_call("mae_mask_indices_cuda", device, *args)
     else:
@@ -77,7 +72,7 @@ def random_mask_indices_per_sample_native(kept: torch.Tensor, num_patches: int, 
     ids_keep, ids_restore, mask = _mask_indices_per_sample_fake(kept, num_patches, max_keep, seed, seed_step,
                                                                 sample_offset)
     args = (_native.ptr(ids_keep, torch.int64), _native.ptr(ids_restore, torch.int64), _native.ptr(mask, torch.float32),
-            _native.ptr(kept, torch.int64), batch, num_patches, max_keep, seed % 2**64, _seed_step_ptr(seed_step),
+            _native.ptr(kept, torch.int64), batch, num_patches, max_keep, seed % 2**64, _native.seed_step_ptr(seed_step),
             sample_offset)
     if kept.device.type == "cuda":
         _native.cuda_call("mae_mask_indices_counts_cuda", kept.device, *args)
@@ -102,7 +97,7 @@ def _simmim_mask_fake(batch: int, rand_size: int, scale: int, mask_count: int, s
 def simmim_mask_native(batch: int, rand_size: int, scale: int, mask_count: int, seed: int,
                        seed_step: torch.Tensor | None, sample_offset: int, device: torch.device) -> torch.Tensor:
     out = _simmim_mask_fake(batch, rand_size, scale, mask_count, seed, seed_step, sample_offset, device)
-    args = (batch, rand_size, scale, mask_count, seed % 2**64, _seed_step_ptr(seed_step), sample_offset)
+    args = (batch, rand_size, scale, mask_count, seed % 2**64, _native.seed_step_ptr(seed_step), sample_offset)
     if device.type == "cuda":
         keys = torch.empty((batch, rand_size * rand_size), dtype=torch.int64, device=device)  # sort workspace
         _native.cuda_call("simmim_mask_cuda", device, _native.ptr(out, torch.bool), _native.ptr(keys, torch.int64),
@@ -130,7 +125,7 @@ def block_mask_native(batch: int, height: int, width: int, num_masking_patches: 
                       device: torch.device) -> torch.Tensor:
     out = torch.empty((batch, height, width), dtype=torch.bool, device=device)
     args = (_native.ptr(out, torch.bool), batch, height, width, num_masking_patches, min_num_patches,
-            max_num_patches, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, _seed_step_ptr(seed_step),
+            max_num_patches, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64, _native.seed_step_ptr(seed_step),
             sample_offset)
     if device.type == "cuda":
         _native.cuda_call("block_mask_cuda", device, *args)
@@ -161,7 +156,7 @@ def block_mask_per_sample_native(counts: torch.Tensor, height: int, width: int, 
     out = torch.empty((batch, height, width), dtype=torch.bool, device=counts.device)
     args = (_native.ptr(out, torch.bool), _native.ptr(counts, torch.int64), batch, height, width, min_num_patches,
             max_num_patches, max_is_count, log_aspect_min, log_aspect_max, mmpretrain, seed % 2**64,
-            _seed_step_ptr(seed_step), sample_offset)
+            _native.seed_step_ptr(seed_step), sample_offset)
     if counts.device.type == "cuda":
         _native.cuda_call("block_mask_counts_cuda", counts.device, *args)
     else:
