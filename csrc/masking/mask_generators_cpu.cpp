@@ -5,8 +5,8 @@
 // - one thread (a DataLoader transform, torch.set_num_threads(1), or a single sample) runs a plain
 //   loop: no OpenMP team, which costs more than a sample and hangs a child forked after the parent
 //   opened one (issue 20);
-// - SimMIM: the stream-2 keys of a sample are computed 8 counters at a time (philox_x0_avx2, where the
-//   CPU has AVX2), the masked cells are the mask_count smallest packed keys found by
+// - SimMIM: the stream-2 keys of a sample are computed 16 counters at a time (rng.h philox16_host: AVX2 where the
+//   CPU has it), the masked cells are the mask_count smallest packed keys found by
 //   rank counting (<= 64 cells) or std::nth_element (more) instead of a heap sort of every key, and
 //   the rows are written with memset / memcpy;
 // - block mask: block_mask.h's algorithm step for step (block_mask_sample_cpu), its Philox calls, which
@@ -32,12 +32,6 @@ namespace {
 constexpr int kLanes = 8;
 constexpr int64_t kRankCountMaxCells = 64;  // SimMIM grids up to 8 x 8 mask patches: rank counting
 
-// x0 of draw(seed, i0 + k, sample, stream) for k < n: philox4x32_10 of rng.h, the same integers.
-// Scalar version, and an AVX2 version 8 counters at a time (picked at run time).
-void philox_x0_scalar(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample, uint32_t stream, uint64_t seed) {
-  for (int64_t k = 0; k < n; ++k) out[k] = draw(seed, i0 + static_cast<uint32_t>(k), sample, stream).x0;
-}
-
 // Rank counting: cell t is masked iff fewer than mask_count packed keys (x0 << 32 | t) are smaller
 // than its own, i.e. it is among the mask_count smallest, as after simmim_mask_sample's ascending sort:
 // rank(t) = #{s : x0[s] < x0[t]} + #{s < t : x0[s] == x0[t]}. O(cells^2): for small grids only.
@@ -52,60 +46,6 @@ void mark_by_rank_scalar(uint8_t* cell_mask, const uint32_t* x0, int64_t tokens,
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define MK_HAVE_AVX2_PATH 1
-
-// hi and lo 32-bit words of the 8 products a[k] * m (unsigned 32 x 32 -> 64).
-__attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m256i* hi, __m256i* lo) {
-  const __m256i even = _mm256_mul_epu32(a, m);                         // lanes 0, 2, 4, 6 as 64-bit
-  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);  // lanes 1, 3, 5, 7
-  *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-  *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-}
-
-// Counters i0 .. i0 + kGroups * 8 - 1 (w[word][k]: word of counter i0 + k), kGroups independent 8-lane
-// chains side by side (a round's latency is the multiplies': two chains take about the time of one).
-template <int kGroups>
-__attribute__((target("avx2"))) void philox4_avx2(uint32_t (*w)[kGroups * kLanes], uint32_t i0, uint32_t sample,
-                                                 uint32_t stream, uint64_t seed) {
-  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
-  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
-  __m256i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
-  for (int g = 0; g < kGroups; ++g) {
-    c0[g] = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i0 + static_cast<uint32_t>(g * kLanes))),
-                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    c1[g] = _mm256_set1_epi32(static_cast<int>(sample));
-    c2[g] = _mm256_set1_epi32(static_cast<int>(stream));
-    c3[g] = _mm256_setzero_si256();
-  }
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    for (int g = 0; g < kGroups; ++g) {
-      __m256i hi0, lo0, hi1, lo1;
-      mulhilo8(c0[g], m0, &hi0, &lo0);
-      mulhilo8(c2[g], m1, &hi1, &lo1);
-      c0[g] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[g]), _mm256_set1_epi32(static_cast<int>(k0)));
-      c2[g] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[g]), _mm256_set1_epi32(static_cast<int>(k1)));
-      c1[g] = lo1;
-      c3[g] = lo0;
-    }
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  for (int g = 0; g < kGroups; ++g) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0] + g * kLanes), c0[g]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1] + g * kLanes), c1[g]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2] + g * kLanes), c2[g]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3] + g * kLanes), c3[g]);
-  }
-}
-
-__attribute__((target("avx2"))) void philox_x0_avx2(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample,
-                                                   uint32_t stream, uint64_t seed) {
-  alignas(32) uint32_t w[4][kLanes];
-  for (int64_t base = 0; base < n; base += kLanes) {
-    philox4_avx2<1>(w, i0 + static_cast<uint32_t>(base), sample, stream, seed);
-    for (int64_t k = 0; k < kLanes && base + k < n; ++k) out[base + k] = w[0][k];
-  }
-}
 
 // mark_by_rank_scalar, 8 cells t at a time against every s: rank(t) = #{s : x0[s] < x0[t]} by signed
 // compares of the words with the sign bit flipped (the uint32 order). Without ties these ranks are a
@@ -146,11 +86,13 @@ const bool kUseAvx2 =
     false;
 #endif
 
+// x0 of draw(seed, i0 + k, sample, stream) for k < n (philox16_host: AVX2 where the CPU has it).
 void philox_x0(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample, uint32_t stream, uint64_t seed) {
-#if defined(MK_HAVE_AVX2_PATH)
-  if (kUseAvx2) return philox_x0_avx2(out, i0, n, sample, stream, seed);
-#endif
-  philox_x0_scalar(out, i0, n, sample, stream, seed);
+  alignas(32) uint32_t w[4][kHostPhiloxCalls];
+  for (int64_t base = 0; base < n; base += kHostPhiloxCalls) {
+    philox16_host(w, i0 + static_cast<uint32_t>(base), sample, stream, 0u, seed);
+    std::copy(w[0], w[0] + std::min<int64_t>(kHostPhiloxCalls, n - base), out + base);
+  }
 }
 
 void mark_by_rank(uint8_t* cell_mask, const uint32_t* x0, int64_t tokens, int64_t mask_count) {
@@ -219,7 +161,7 @@ struct SimmimScratch {
 // - the aspect ratio of a shape call when the place call before it is made: a place call is always
 //   followed by a shape call (the next attempt's or the next block's) or by none, so its exp runs
 //   before the attempt's accept test, a branch the CPU cannot predict, instead of after it.
-constexpr int kDrawsAhead = 2 * kLanes;
+constexpr int kDrawsAhead = kHostPhiloxCalls;
 
 struct BlockDraws {
   uint64_t seed;
@@ -252,20 +194,7 @@ struct BlockDraws {
 };
 
 void BlockDraws::refill() {
-#if defined(MK_HAVE_AVX2_PATH)
-  if (kUseAvx2) {
-    philox4_avx2<kDrawsAhead / kLanes>(w, base, sample, kStreamBlockMask, seed);
-  } else
-#endif
-  {
-    for (int k = 0; k < kDrawsAhead; ++k) {
-      const Philox4 d = draw(seed, base + static_cast<uint32_t>(k), sample, kStreamBlockMask);
-      w[0][k] = d.x0;
-      w[1][k] = d.x1;
-      w[2][k] = d.x2;
-      w[3][k] = d.x3;
-    }
-  }
+  philox16_host(w, base, sample, kStreamBlockMask, 0u, seed);
   base += kDrawsAhead;  // uint32: wraps as block_mask.h's counter does
   pos = 0;
 }

@@ -58,20 +58,36 @@ MK_HD uint64_t resolve_key(uint64_t seed, const int64_t* seed_step) {
   return static_cast<uint64_t>(r.x0) | (static_cast<uint64_t>(r.x1) << 32);
 }
 
+#if !defined(__CUDA_ARCH__)
+// Philox calls in blocks of 16 on the host (csrc/rng/philox_host.cpp: AVX2, 8 counters per lane group, where
+// the CPU has it, else philox4x32_10): w[j][k] = word j of philox4x32_10(first_call + k, c1, c2, c3, seed),
+// counters mod 2^32. The same integers as philox4x32_10.
+constexpr int kHostPhiloxCalls = 16;
+void philox16_host(uint32_t (*w)[kHostPhiloxCalls], uint32_t first_call, uint32_t c1, uint32_t c2, uint32_t c3,
+                   uint64_t seed);
+#endif
+
 // A sample's uint32 words in counter order: word q is word q % 4 of Philox at (first_call + q / 4, sample,
-// stream, word3), the last call cached (rng.py words is the same definition in torch). The mask zoo draws
-// through it, in order (next()) or by position (word(q): the word of cell or position q).
+// stream, word3) (rng.py words is the same definition in torch). The mask zoo draws through it, in order
+// (next()) or by position (word(q): the word of cell or position q). On a GPU thread the last call is
+// cached; on the host a window of kHostPhiloxCalls calls from the last call asked for (philox16_host), so a
+// scan in counter order costs one block per 16 calls.
 struct WordStream {
   uint64_t seed;
   uint32_t first_call, sample, stream, word3;
   int64_t cached_call = -1, next_word = 0;
+#if defined(__CUDA_ARCH__)
   Philox4 words{0u, 0u, 0u, 0u};
+#else
+  alignas(32) uint32_t window[4][kHostPhiloxCalls];
+#endif
 
   MK_HD WordStream(uint64_t seed_, uint32_t first_call_, uint32_t sample_, uint32_t stream_, uint32_t word3_ = 0u)
       : seed(seed_), first_call(first_call_), sample(sample_), stream(stream_), word3(word3_) {}
 
   MK_HD uint32_t word(int64_t q) {
     const int64_t call = q >> 2;
+#if defined(__CUDA_ARCH__)
     if (call != cached_call) {
       words = philox4x32_10(first_call + static_cast<uint32_t>(call), sample, stream, word3, seed);
       cached_call = call;
@@ -82,6 +98,13 @@ struct WordStream {
       case 2: return words.x2;
       default: return words.x3;
     }
+#else
+    if (cached_call < 0 || call < cached_call || call >= cached_call + kHostPhiloxCalls) {
+      philox16_host(window, first_call + static_cast<uint32_t>(call), sample, stream, word3, seed);
+      cached_call = call;
+    }
+    return window[q & 3][call - cached_call];
+#endif
   }
   MK_HD uint32_t next() { return word(next_word++); }
 };
