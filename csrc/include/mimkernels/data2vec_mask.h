@@ -29,7 +29,8 @@ MK_HD void data2vec_mask_row(uint8_t* out, const Data2vecMaskParams& p, uint64_t
     // a uniform subset of the tiles (multinomial without replacement), each an m x m tile cut at the edge
     const int64_t tiles_side = (side + m - 1) / m, tiles = tiles_side * tiles_side;
     draws = tiles;
-    select_uniform(tiles, tiles, p.centres, words, 0, [](int64_t) { return true; }, [&](int64_t t) {
+    select_uniform(tiles, tiles, p.centres, words, 0, [](int64_t) { return true; }, [&](int64_t t, bool taken) {
+      if (!taken) return;
       const int64_t top = t / tiles_side * m, left = t % tiles_side * m;
       for (int64_t i = top; i < top + m && i < side; ++i)
         for (int64_t j = left; j < left + m && j < side; ++j) out[i * side + j] = 1;
@@ -54,7 +55,7 @@ MK_HD void data2vec_mask_row(uint8_t* out, const Data2vecMaskParams& p, uint64_t
     for (int64_t c = 0; c < cells; ++c) n += out[c];
     const uint8_t from = n > p.target ? 1 : 0;
     select_uniform(cells, from ? n : cells - n, from ? n - p.target : p.target - n, words, (draws + 3) / 4 * 4,
-                   [&](int64_t c) { return out[c] == from; }, [&](int64_t c) { out[c] = from ^ 1; });
+                   [&](int64_t c) { return out[c] == from; }, [&](int64_t c, bool taken) { out[c] ^= taken; });
   }
   if (p.inverse_mask)
     for (int64_t c = 0; c < cells; ++c) out[c] ^= 1;

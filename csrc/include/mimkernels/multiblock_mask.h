@@ -98,18 +98,18 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
 }
 
 #if !defined(__CUDA_ARCH__)
-// Ascending sort of n distinct packed (key << 32 | cell) values given in ascending cell order, on the host:
-// std::sort for very short lists, else radix_sort_by_key (stable: cells tie-break by the input order, which
-// is theirs). Every correct sort gives the same order.
+// Ascending sort of n distinct packed (key << 32 | cell) values, keys uniform random words, on the host:
+// std::sort for very short lists, else bucket_sort_uniform_keys. Every correct sort gives the same order.
 inline void multiblock_sort_host(uint64_t* packed, int64_t n) {
   if (n < 32) {
     std::sort(packed, packed + n);
     return;
   }
   thread_local std::vector<uint64_t> scratch;
+  thread_local std::vector<uint32_t> counts;
   if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
-  const uint64_t* sorted = radix_sort_by_key(packed, scratch.data(), n);
-  if (sorted != packed) std::copy(sorted, sorted + n, packed);
+  std::copy(packed, packed + n, scratch.data());
+  bucket_sort_uniform_keys(scratch.data(), packed, n, counts);
 }
 #endif
 

@@ -71,9 +71,9 @@ MK_HD void score_mask_sample(uint8_t* out, const int32_t* order, const ScoreMask
   for (int64_t t = 0; t < n; ++t) out[t] = 0;
   for (int64_t r = 0; r < p.num_guided; ++r) out[order[r]] = 1;
   select_uniform(n, n - p.num_guided, p.num_masked - p.num_guided, words, 0,
-                 [&](int64_t t) { return out[t] == 0; }, [&](int64_t t) { out[t] = 1; });
+                 [&](int64_t t) { return out[t] == 0; }, [&](int64_t t, bool taken) { out[t] |= taken; });
   select_uniform(p.hint_pool, p.hint_pool, p.num_hints, words, (n + 3) / 4 * 4, [](int64_t) { return true; },
-                 [&](int64_t r) { out[order[r]] = 0; });
+                 [&](int64_t r, bool taken) { out[order[r]] &= static_cast<uint8_t>(!taken); });
 }
 
 }  // namespace mimkernels
