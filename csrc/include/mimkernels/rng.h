@@ -70,8 +70,8 @@ void philox16_host(uint32_t (*w)[kHostPhiloxCalls], uint32_t first_call, uint32_
 // A sample's uint32 words in counter order: word q is word q % 4 of Philox at (first_call + q / 4, sample,
 // stream, word3) (rng.py words is the same definition in torch). The mask zoo draws through it, in order
 // (next()) or by position (word(q): the word of cell or position q). On a GPU thread the last call is
-// cached; on the host a window of kHostPhiloxCalls calls from the last call asked for (philox16_host), so a
-// scan in counter order costs one block per 16 calls.
+// cached; on the host the first call alone, then windows of kHostPhiloxCalls calls from the call asked for
+// (philox16_host), so a scan in counter order costs one block per 16 calls.
 struct WordStream {
   uint64_t seed;
   uint32_t first_call, sample, stream, word3;
@@ -79,6 +79,7 @@ struct WordStream {
 #if defined(__CUDA_ARCH__)
   Philox4 words{0u, 0u, 0u, 0u};
 #else
+  int64_t window_calls = 0;  // calls in the window: 0 before the first word, 1 after it, then 16
   alignas(32) uint32_t window[4][kHostPhiloxCalls];
 #endif
 
@@ -99,8 +100,19 @@ struct WordStream {
       default: return words.x3;
     }
 #else
-    if (cached_call < 0 || call < cached_call || call >= cached_call + kHostPhiloxCalls) {
-      philox16_host(window, first_call + static_cast<uint32_t>(call), sample, stream, word3, seed);
+    if (call < cached_call || call >= cached_call + window_calls) {
+      const uint32_t counter = first_call + static_cast<uint32_t>(call);
+      if (window_calls == 0) {  // the first call alone: a sample drawing a word or two pays no block of 16
+        const Philox4 d = philox4x32_10(counter, sample, stream, word3, seed);
+        window[0][0] = d.x0;
+        window[1][0] = d.x1;
+        window[2][0] = d.x2;
+        window[3][0] = d.x3;
+        window_calls = 1;
+      } else {
+        philox16_host(window, counter, sample, stream, word3, seed);
+        window_calls = kHostPhiloxCalls;
+      }
       cached_call = call;
     }
     return window[q & 3][call - cached_call];
