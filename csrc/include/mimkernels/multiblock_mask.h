@@ -308,10 +308,13 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
   uint64_t* const context_list = reinterpret_cast<uint64_t*>(ids + cells);
   int64_t n_target = 0, n_context = 0;
   WordStream keys(seed, 0u, draws.sample, draws.stream, 2u);
-  for (int64_t c = 0; c < cells; ++c) {
+  for (int64_t c = 0; c < cells; ++c) {  // branch-free: written to both lists, one advances
     const uint64_t key = multiblock_packed_key(keys, c);
-    if (context[c]) context_list[n_context++] = key;
-    else target_list[n_target++] = key;
+    const int64_t in_context = context[c];
+    context_list[n_context] = key;
+    target_list[n_target] = key;
+    n_context += in_context;
+    n_target += 1 - in_context;
   }
   multiblock_sort_packed(target_list, n_target);
   multiblock_pad(ids, n_target, cells);
