@@ -43,17 +43,31 @@ def _span(start: torch.Tensor, length: int, side: int) -> torch.Tensor:
     return (i >= start[:, None]) & (i < start[:, None] + length)
 
 
-def _lists(blocks: torch.Tensor, keys: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, in ascending
-    (keys[b, k, cell], cell) order (ascending cells where keys is None), then 0."""
+def _lists(blocks: torch.Tensor, words: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, ascending, then 0;
+    where words (B, K, N) is given, each list shuffled with its words (_shuffle)."""
     n = blocks.shape[-1]
-    order = (~blocks).to(torch.int64) << 32
-    if keys is not None:
-        order = order + keys
-    ids = torch.sort(order, dim=-1, stable=True).indices
+    ids = torch.sort((~blocks).to(torch.int8), dim=-1, stable=True).indices
     counts = blocks.sum(-1)
     ids[torch.arange(n) >= counts[..., None]] = 0
+    if words is not None:
+        ids = _shuffle(ids.flatten(0, -2), counts.flatten(), words.flatten(0, -2)).view(ids.shape)
     return ids, counts
+
+
+def _shuffle(ids: torch.Tensor, counts: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """Each row's first counts[r] entries of ids (R, N) in a uniformly random order, as multiblock_mask.h
+    multiblock_shuffle: for i = 1, 2, ..., entry i swaps with entry j = below(words[r, i], i + 1)."""
+    ids, rows = ids.clone(), torch.arange(ids.shape[0])
+    for i in range(1, ids.shape[1]):
+        active = counts > i
+        if not bool(active.any()):
+            break
+        j = rng.below(words[:, i], i + 1)
+        here, there = ids[:, i].clone(), ids[rows, j]
+        ids[:, i] = torch.where(active, there, here)
+        ids[rows, j] = torch.where(active, here, there)
+    return ids
 
 
 def multiblock_block_size(u: float, scale: tuple[float, float], aspect: tuple[float, float], height: int,
@@ -83,7 +97,7 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
                     sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """I-JEPA multi-block masks (SPEC.md §2), placement by placement, every sample of the batch at once.
     Returns blocks (B, P + E, H, W) bool (the P targets, then the E context blocks; True = in the
-    block), ids (B, P + E, H·W) int64 (a block's cells, ascending; context cells in key order unless
+    block), ids (B, P + E, H·W) int64 (a block's cells, ascending; context cells shuffled (_shuffle) unless
     official; then 0) and counts (B, P + E) int64."""
     stream = rng.STREAM_MULTIBLOCK_2D
     words = _batch_words(seed, stream)
@@ -132,12 +146,11 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
             active &= ~accept
             attempt += 1
         calls += used
-    keys = None
-    if not official:  # context block e: key family e
-        keys = torch.cat([torch.zeros((batch, num_pred, height * width), dtype=torch.int64),
-                          rng.words(seed, samples.view(-1, 1), stream, height * width,
-                                    word3=2 + torch.arange(num_enc))], dim=1)
-    ids, counts = _lists(blocks.flatten(2), keys)
+    ids, counts = _lists(blocks.flatten(2), None)
+    if not official:  # context block e: word family e (word3 = 2 + e)
+        words = rng.words(seed, samples.view(-1, 1), stream, height * width, word3=2 + torch.arange(num_enc))
+        ids[:, num_pred:] = _shuffle(ids[:, num_pred:].flatten(0, 1), counts[:, num_pred:].flatten(),
+                                     words.flatten(0, 1)).view(batch, num_enc, -1)
     return blocks, ids, counts
 
 
@@ -161,7 +174,7 @@ def multiblock_mask_3d(batch: int, frames: int, height: int, width: int, tempora
                        sample_offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """V-JEPA 3-D multi-block masks (SPEC.md §3), draw by draw, every sample of the batch at once.
     Returns blocks (B, 2, T, H, W) bool (0: the target, the union of the blocks; 1: the context, its
-    complement), ids (B, 2, T·H·W) int64 (ascending if official, else in key order; then 0) and
+    complement), ids (B, 2, T·H·W) int64 (ascending if official, else shuffled; then 0) and
     counts (B, 2) int64. Redraw r of a sample uses the calls r·num_blocks + k."""
     stream = rng.STREAM_MULTIBLOCK_3D
     t, h, w = multiblock_3d_block_size(_batch_words(seed, stream), temporal_scale, spatial_scale, aspect, frames,
@@ -185,10 +198,10 @@ def multiblock_mask_3d(batch: int, frames: int, height: int, width: int, tempora
         if not bool(active.any()):
             break
     blocks = torch.stack([~context, context], dim=1)
-    # target and context hold disjoint cells: one key family for both
-    keys = None if official else rng.words(seed, samples.view(-1, 1), stream, frames * height * width,
-                                           word3=2).expand(-1, 2, -1)
-    ids, counts = _lists(blocks.flatten(2), keys)
+    # the target with word family 0, the context with family 1
+    words = None if official else rng.words(seed, samples.view(-1, 1), stream, frames * height * width,
+                                            word3=2 + torch.arange(2))
+    ids, counts = _lists(blocks.flatten(2), words)
     return blocks, ids, counts
 
 

@@ -351,3 +351,25 @@ def test_lightly_ijepa_drop_in():
                 seen[t.flatten()] = True
     edge = seen.view(16, 16)
     assert not bool(edge[-1].any()) and not bool(edge[:, -1].any())
+
+
+@pytest.mark.parametrize("backend", [FAST, "torch"])
+def test_fixed_lists_every_order_equally_likely(backend):
+    """The fixed variant's shuffle (SPEC.md §2, §3: Fisher-Yates run forward) against the law it must have:
+    on a 1 x 5 grid a 1-cell target leaves a 4-cell context, whose 24 orders are equally likely (chi-square),
+    whatever the cells are; the official lists stay ascending."""
+    batch = 24_000 if backend == FAST else 2_400
+    kw = dict(frames=1, height=1, width=5, spatial_scale=(0.2, 0.2), aspect_ratio=(1.0, 1.0), num_blocks=1)
+    m = multiblock_mask_3d(batch, **kw, seed=5, backend=backend)
+    assert bool((m.context_counts[:, 0] == 4).all()) and bool((m.target_counts[:, 0] == 1).all())
+    listed = m.context_ids[:, 0, :4]
+    ranks = listed.argsort(1).argsort(1)  # the order of the 4 cells, whichever they are
+    code = (ranks * torch.tensor([1, 4, 16, 64])).sum(1)
+    observed = torch.bincount(code, minlength=256).double()
+    observed = observed[observed > 0]
+    assert observed.numel() == 24
+    expected = batch / 24
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    assert chi2 < 23 + 6 * math.sqrt(2 * 23), chi2
+    official = multiblock_mask_3d(64, **kw, variant="official", seed=5, backend=backend)
+    assert bool((official.context_ids[:, 0, :4].diff(dim=-1) > 0).all())

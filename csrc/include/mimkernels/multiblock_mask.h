@@ -5,8 +5,8 @@
 // Draws (rng.md): the block sizes of a batch from one Philox call at counter (0, 0, stream, 1), computed
 // on the host (multiblock_sizes / multiblock_3d_size); a sample's draws are its Philox calls at
 // (i, sample, stream, 0), i counting the placements it made (x0 -> top, x1 -> left, and x2 -> start
-// frame in 3-D; a V-JEPA redraw r uses the calls r * num_blocks + k); the shuffled lists of the fixed
-// variant are in the order of per-cell keys at (cell / 4, sample, stream, 2 + j) (multiblock_key_order).
+// frame in 3-D; a V-JEPA redraw r uses the calls r * num_blocks + k); a shuffled list of the fixed variant
+// (multiblock_shuffle) reads the words of family j, the WordStream at (., sample, stream, 2 + j).
 //
 // Outputs of one sample: blocks (nblocks, cells) bytes, 1 = the cell is in the block; ids (nblocks,
 // cells) int64, the block's cells first (ascending; shuffled where the SPEC says), then 0; counts
@@ -15,12 +15,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#if !defined(__CUDA_ARCH__)
-#include <algorithm>
-#include <vector>
-
-#include "mimkernels/radix_sort.h"
-#endif
+#include <cstring>
 
 #include "mimkernels/block_mask.h"  // uniform_between
 #include "mimkernels/common.h"
@@ -97,64 +92,18 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
   return p;
 }
 
-#if !defined(__CUDA_ARCH__)
-// Ascending sort of n distinct packed (key << 32 | cell) values, keys uniform random words, on the host:
-// std::sort for very short lists, else bucket_sort_uniform_keys. Every correct sort gives the same order.
-inline void multiblock_sort_host(uint64_t* packed, int64_t n) {
-  if (n < 32) {
-    std::sort(packed, packed + n);
-    return;
+// ids[0, n) in a uniformly random order, in place: for i = 1 .. n - 1, entry i swaps with entry
+// j = below(word i, i + 1) (Fisher-Yates run forward: after step i the first i + 1 entries are in a uniformly
+// random order). Word i of the WordStream at (., sample, stream, 2 + family). O(n), the same on a GPU thread.
+MK_HD void multiblock_shuffle(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
+                              uint32_t stream) {
+  WordStream words(seed, 0u, sample, stream, 2u + family);
+  for (int64_t i = 1; i < n; ++i) {
+    const int64_t j = below(words.word(i), static_cast<uint32_t>(i + 1));
+    const int64_t entry = ids[i];
+    ids[i] = ids[j];
+    ids[j] = entry;
   }
-  thread_local std::vector<uint64_t> scratch;
-  thread_local std::vector<uint32_t> counts;
-  if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
-  std::copy(packed, packed + n, scratch.data());
-  bucket_sort_uniform_keys(scratch.data(), packed, n, counts);
-}
-#endif
-
-// The cells of a shuffled list in key order: the key of cell c in key family j is word c mod 4 of Philox
-// at (c / 4, sample, stream, 2 + j), ties by cell. ids[0, n) holds the cells, ascending (so the Philox
-// call of a group of 4 cells is made once); sorted in place as packed (key << 32 | cell), distinct values:
-// multiblock_sort_host on the host, a heap sort (in place, no recursion) on a GPU thread, the same order.
-// (key << 32) | cell, the key of cell c being word c of `keys` (its Philox call per group of 4 cells cached).
-MK_HD uint64_t multiblock_packed_key(WordStream& keys, int64_t cell) {
-  return (static_cast<uint64_t>(keys.word(cell)) << 32) | static_cast<uint64_t>(cell);
-}
-
-// packed[0, n) (distinct values) ascending, then each replaced by its cell (the low word).
-MK_HD void multiblock_sort_packed(uint64_t* packed, int64_t n) {
-#if defined(__CUDA_ARCH__)
-  const auto sift_down = [packed](int64_t root, int64_t end) {
-    while (2 * root + 1 < end) {
-      int64_t child = 2 * root + 1;
-      if (child + 1 < end && packed[child] < packed[child + 1]) ++child;
-      if (!(packed[root] < packed[child])) return;
-      const uint64_t tmp = packed[root];
-      packed[root] = packed[child];
-      packed[child] = tmp;
-      root = child;
-    }
-  };
-  for (int64_t start = n / 2 - 1; start >= 0; --start) sift_down(start, n);
-  for (int64_t end = n - 1; end > 0; --end) {
-    const uint64_t tmp = packed[0];
-    packed[0] = packed[end];
-    packed[end] = tmp;
-    sift_down(0, end);
-  }
-#else
-  multiblock_sort_host(packed, n);
-#endif
-  for (int64_t j = 0; j < n; ++j) packed[j] &= 0xffffffffull;
-}
-
-MK_HD void multiblock_key_order(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
-                                uint32_t stream) {
-  uint64_t* packed = reinterpret_cast<uint64_t*>(ids);
-  WordStream keys(seed, 0u, sample, stream, 2u + family);
-  for (int64_t j = 0; j < n; ++j) packed[j] = multiblock_packed_key(keys, ids[j]);
-  multiblock_sort_packed(packed, n);
 }
 
 // ids[count, cells) = 0 (the padding after a list of count cells).
@@ -162,10 +111,36 @@ MK_HD void multiblock_pad(int64_t* ids, int64_t count, int64_t cells) {
   for (int64_t c = count; c < cells; ++c) ids[c] = 0;
 }
 
-// ids[0, count) = the cells of `block` in ascending order, ids[count, cells) = 0; returns count.
+#if !defined(__CUDA_ARCH__)
+// The set bits of each byte value v, lowest first: at[v][k] = position of the k-th, count[v] of them (a
+// table, not __builtin_popcount: without -mpopcnt that is a libgcc call).
+struct SetBitTable {
+  uint8_t at[256][8];
+  uint8_t count[256];
+  constexpr SetBitTable() : at{}, count{} {
+    for (int v = 0; v < 256; ++v)
+      for (int b = 0; b < 8; ++b)
+        if (v >> b & 1) at[v][count[v]++] = static_cast<uint8_t>(b);
+  }
+};
+inline constexpr SetBitTable kSetBits{};
+#endif
+
+// ids[0, count) = the cells of `block` (bytes 0 or 1) in ascending order, ids[count, cells) = 0; returns
+// count. On the host 8 cells at a time: their bytes gathered into 8 bits (one multiply), 8 entries written
+// from kSetBits (those past the group's count overwritten by the next group or the padding).
 MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells) {
-  int64_t count = 0;
-  for (int64_t c = 0; c < cells; ++c) {  // branch-free: every cell is written, kept ones advance
+  int64_t count = 0, c = 0;
+#if !defined(__CUDA_ARCH__)
+  for (; c + 8 <= cells; c += 8) {
+    uint64_t bytes;
+    memcpy(&bytes, block + c, 8);
+    const unsigned bits = static_cast<unsigned>((bytes * 0x0102040810204080ull) >> 56);
+    for (int k = 0; k < 8; ++k) ids[count + k] = c + kSetBits.at[bits][k];  // count + 7 <= c + 7 < cells
+    count += kSetBits.count[bits];
+  }
+#endif
+  for (; c < cells; ++c) {  // branch-free: every cell is written, kept ones advance
     ids[count] = c;
     count += block[c] != 0;
   }
@@ -239,7 +214,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
       }
     multiblock_pad(list, count, cells);
     counts[k] = count;
-    if (!p.official) multiblock_key_order(list, count, static_cast<uint32_t>(e), seed, draws.sample, draws.stream);
+    if (!p.official) multiblock_shuffle(list, count, static_cast<uint32_t>(e), seed, draws.sample, draws.stream);
   }
 }
 
@@ -297,31 +272,12 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
     for (int64_t c = 0; c < cells; ++c) kept += context[c];
   }
   for (int64_t c = 0; c < cells; ++c) target[c] = !context[c];
-  if (p.official) {
-    counts[0] = multiblock_list(target, ids, cells);
-    counts[1] = multiblock_list(context, ids + cells, cells);
-    return;
+  counts[0] = multiblock_list(target, ids, cells);
+  counts[1] = multiblock_list(context, ids + cells, cells);
+  if (!p.official) {  // the target with word family 0, the context with family 1
+    multiblock_shuffle(ids, counts[0], 0u, seed, draws.sample, draws.stream);
+    multiblock_shuffle(ids + cells, counts[1], 1u, seed, draws.sample, draws.stream);
   }
-  // target and context hold disjoint cells: one key family for both, one pass over the cells. Two named
-  // lists, not an array indexed by the context byte (which nvcc keeps in local memory: benchmarks/model.py).
-  uint64_t* const target_list = reinterpret_cast<uint64_t*>(ids);
-  uint64_t* const context_list = reinterpret_cast<uint64_t*>(ids + cells);
-  int64_t n_target = 0, n_context = 0;
-  WordStream keys(seed, 0u, draws.sample, draws.stream, 2u);
-  for (int64_t c = 0; c < cells; ++c) {  // branch-free: written to both lists, one advances
-    const uint64_t key = multiblock_packed_key(keys, c);
-    const int64_t in_context = context[c];
-    context_list[n_context] = key;
-    target_list[n_target] = key;
-    n_context += in_context;
-    n_target += 1 - in_context;
-  }
-  multiblock_sort_packed(target_list, n_target);
-  multiblock_pad(ids, n_target, cells);
-  multiblock_sort_packed(context_list, n_context);
-  multiblock_pad(ids + cells, n_context, cells);
-  counts[0] = n_target;
-  counts[1] = n_context;
 }
 
 }  // namespace mimkernels
