@@ -57,17 +57,14 @@ def _lists(blocks: torch.Tensor, words: torch.Tensor | None) -> tuple[torch.Tens
 
 def _shuffle(ids: torch.Tensor, counts: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
     """Each row's first counts[r] entries of ids (R, N) in a uniformly random order, as multiblock_mask.h
-    multiblock_shuffle: for i = 1, 2, ..., entry i swaps with entry j = below(words[r, i], i + 1)."""
-    ids, rows = ids.clone(), torch.arange(ids.shape[0])
-    for i in range(1, ids.shape[1]):
-        active = counts > i
-        if not bool(active.any()):
-            break
-        j = rng.below(words[:, i], i + 1)
-        here, there = ids[:, i].clone(), ids[rows, j]
-        ids[:, i] = torch.where(active, there, here)
-        ids[rows, j] = torch.where(active, here, there)
-    return ids
+    multiblock_shuffle: for i = 1, 2, ..., entry i swaps with entry j = below(words[r, i], i + 1). Python
+    ints row by row (the pass is sequential; a torch op per step would cost ~100x more per swap)."""
+    rows = ids.tolist()
+    for row, n, w in zip(rows, counts.tolist(), words.tolist()):
+        for i in range(1, n):
+            j = (w[i] * (i + 1)) >> 32
+            row[i], row[j] = row[j], row[i]
+    return torch.tensor(rows, dtype=torch.int64).view(ids.shape)
 
 
 def multiblock_block_size(u: float, scale: tuple[float, float], aspect: tuple[float, float], height: int,
