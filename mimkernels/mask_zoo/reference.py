@@ -43,26 +43,24 @@ def _span(start: torch.Tensor, length: int, side: int) -> torch.Tensor:
     return (i >= start[:, None]) & (i < start[:, None] + length)
 
 
-def _lists(blocks: torch.Tensor, words: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, ascending, then 0;
-    where words (B, K, N) is given, each list shuffled with its words (_shuffle)."""
+def _lists(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids (B, K, N) and counts (B, K) of blocks (B, K, N) bool: block k's cells first, ascending, then 0."""
     n = blocks.shape[-1]
     ids = torch.sort((~blocks).to(torch.int8), dim=-1, stable=True).indices
     counts = blocks.sum(-1)
     ids[torch.arange(n) >= counts[..., None]] = 0
-    if words is not None:
-        ids = _shuffle(ids.flatten(0, -2), counts.flatten(), words.flatten(0, -2)).view(ids.shape)
     return ids, counts
 
 
 def _shuffle(ids: torch.Tensor, counts: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
-    """Each row's first counts[r] entries of ids (R, N) in a uniformly random order, as multiblock_mask.h
-    multiblock_shuffle: for i = 1, 2, ..., entry i swaps with entry j = below(words[r, i], i + 1). Python
-    ints row by row (the pass is sequential; a torch op per step would cost ~100x more per swap)."""
-    rows = ids.tolist()
-    for row, n, w in zip(rows, counts.tolist(), words.tolist()):
+    """Lists ids (..., N) with their counts (...) and words (..., N): each list's first count entries in a
+    uniformly random order, as multiblock_mask.h multiblock_shuffle: for i = 1, 2, ..., entry i swaps with
+    entry j = below(word i, i + 1). Python ints list by list (the pass is sequential; a torch op per step
+    would cost ~100x more per swap)."""
+    rows = ids.flatten(0, -2).tolist()
+    for row, n, w in zip(rows, counts.flatten().tolist(), words.flatten(0, -2).tolist()):
         for i in range(1, n):
-            j = (w[i] * (i + 1)) >> 32
+            j = _below(w[i], i + 1)
             row[i], row[j] = row[j], row[i]
     return torch.tensor(rows, dtype=torch.int64).view(ids.shape)
 
@@ -143,11 +141,10 @@ def multiblock_mask(batch: int, height: int, width: int, enc_scale: tuple[float,
             active &= ~accept
             attempt += 1
         calls += used
-    ids, counts = _lists(blocks.flatten(2), None)
+    ids, counts = _lists(blocks.flatten(2))
     if not official:  # context block e: word family e (word3 = 2 + e)
         words = rng.words(seed, samples.view(-1, 1), stream, height * width, word3=2 + torch.arange(num_enc))
-        ids[:, num_pred:] = _shuffle(ids[:, num_pred:].flatten(0, 1), counts[:, num_pred:].flatten(),
-                                     words.flatten(0, 1)).view(batch, num_enc, -1)
+        ids[:, num_pred:] = _shuffle(ids[:, num_pred:], counts[:, num_pred:], words)
     return blocks, ids, counts
 
 
@@ -195,10 +192,10 @@ def multiblock_mask_3d(batch: int, frames: int, height: int, width: int, tempora
         if not bool(active.any()):
             break
     blocks = torch.stack([~context, context], dim=1)
-    # the target with word family 0, the context with family 1
-    words = None if official else rng.words(seed, samples.view(-1, 1), stream, frames * height * width,
-                                            word3=2 + torch.arange(2))
-    ids, counts = _lists(blocks.flatten(2), words)
+    ids, counts = _lists(blocks.flatten(2))
+    if not official:  # the target with word family 0, the context with family 1
+        ids = _shuffle(ids, counts, rng.words(seed, samples.view(-1, 1), stream, frames * height * width,
+                                              word3=2 + torch.arange(2)))
     return blocks, ids, counts
 
 

@@ -17,7 +17,8 @@ MK_HD void select_uniform(int64_t n, int64_t candidates, int64_t count, WordStre
   int64_t left = candidates, to_take = count;
   for (int64_t p = 0; p < n && to_take > 0; ++p) {
     const bool candidate = is_candidate(p);
-    const bool taken = candidate & (static_cast<int64_t>(below(words.word(word0 + p), static_cast<uint32_t>(left))) < to_take);
+    const int64_t draw = below(words.word(word0 + p), static_cast<uint32_t>(left));
+    const bool taken = candidate & (draw < to_take);
     take(p, taken);
     to_take -= taken;
     left -= candidate;
