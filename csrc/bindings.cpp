@@ -3,6 +3,7 @@
 // Python (the op front doors) validates shapes, dtypes, devices and contiguity; C++ trusts them.
 // Each family adds its functions in its own section below; names end in _cpu or _cuda.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include "hog/hog.h"
 #include "mask_zoo/data2vec_mask.h"
@@ -54,6 +55,8 @@ PYBIND11_MODULE(_C, m) {
   // ---- mask zoo: multi-block ----
   m.def("multiblock_mask_cpu", &multiblock_mask_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("multiblock_mask_3d_cpu", &multiblock_mask_3d_cpu, py::call_guard<py::gil_scoped_release>());
+  m.def("multiblock_list_widths_cpu", &multiblock_list_widths_cpu);
+  m.def("multiblock_cut_lists_cpu", &multiblock_cut_lists_cpu, py::call_guard<py::gil_scoped_release>());
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("multiblock_mask_cuda", &multiblock_mask_cuda, py::call_guard<py::gil_scoped_release>());
   m.def("multiblock_mask_3d_cuda", &multiblock_mask_3d_cuda, py::call_guard<py::gil_scoped_release>());

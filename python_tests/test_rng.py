@@ -185,6 +185,14 @@ def test_derive_seed_is_reproducible_and_distinct():
         rng.derive_seed(1, -1)
 
 
+@pytest.mark.parametrize("seed", [0, 42, 2**63 + 7, 2**64 - 1])
+def test_derive_seed_equals_the_oracle(seed):
+    """derive_seed's host path (Python ints) against numpy_philox, keys at their bounds included."""
+    for keys in [(), (5,), (2**32 - 1, 3), (1, 2, 3, 4), (2**32 - 1,) * 4]:
+        x0, x1, _, _ = numpy_philox(*keys, *(0,) * (4 - len(keys)), seed)
+        assert rng.derive_seed(seed, *keys) == int(x0) | (int(x1) << 32)
+
+
 def test_sample_offset_checks():
     assert rng.check_sample_offset(3, 10) == 3
     with pytest.raises(ValueError, match="sample_offset"):

@@ -3,6 +3,10 @@
 // mask_generators_cpu.cpp, issue 20).
 #include "multiblock.h"
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
 #include "mimkernels/multiblock_mask.h"
 
 namespace mimkernels {
@@ -46,5 +50,31 @@ void multiblock_mask_3d_cpu(uintptr_t blocks, uintptr_t ids, uintptr_t counts, i
                                                     max_temporal_keep, official, key);
   each_sample(reinterpret_cast<uint8_t*>(blocks), reinterpret_cast<int64_t*>(ids), reinterpret_cast<int64_t*>(counts),
               batch, 2, frames * height * width, p, key, sample_offset, num_threads, multiblock_3d_sample);
+}
+
+std::pair<int64_t, int64_t> multiblock_list_widths_cpu(uintptr_t counts, int64_t batch, int64_t nblocks,
+                                                        int64_t num_pred) {
+  const int64_t* c = reinterpret_cast<const int64_t*>(counts);
+  int64_t pred = std::numeric_limits<int64_t>::max(), enc = pred;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t k = 0; k < nblocks; ++k) {
+      int64_t& keep = k < num_pred ? pred : enc;
+      keep = std::min(keep, c[b * nblocks + k]);
+    }
+  const bool any = batch > 0;
+  return {any && num_pred > 0 ? pred : 0, any && nblocks > num_pred ? enc : 0};
+}
+
+void multiblock_cut_lists_cpu(uintptr_t ids, int64_t batch, int64_t nblocks, int64_t cells, int64_t num_pred,
+                              int64_t keep_pred, int64_t keep_enc, uintptr_t pred, uintptr_t enc) {
+  const int64_t* src = reinterpret_cast<const int64_t*>(ids);
+  int64_t* out[2] = {reinterpret_cast<int64_t*>(pred), reinterpret_cast<int64_t*>(enc)};
+  for (int64_t k = 0; k < nblocks; ++k) {
+    const bool context = k >= num_pred;
+    const int64_t keep = context ? keep_enc : keep_pred;
+    int64_t* dst = out[context] + (context ? k - num_pred : k) * batch * keep;
+    for (int64_t b = 0; b < batch; ++b)
+      std::memcpy(dst + b * keep, src + (b * nblocks + k) * cells, static_cast<size_t>(keep) * sizeof(int64_t));
+  }
 }
 }  // namespace mimkernels

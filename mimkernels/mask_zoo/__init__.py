@@ -17,8 +17,10 @@ same masks on every backend and batch split (`sample_offset`).
 from __future__ import annotations
 
 import math
+import threading
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from mimkernels import _backends, _library, _native, rng
@@ -91,22 +93,33 @@ def _pair(value, name: str, *, minimum: float, maximum: float | None, strict_min
     return low, high
 
 
-def _multiblock_common(variant: str, batch: int, sample_offset: int, sides: dict, blocks: int, device, backend: str,
-                       op: str) -> tuple[bool, torch.device, str]:
-    if not isinstance(variant, str) or variant not in _MULTIBLOCK_VARIANTS:
-        raise ValueError(f"variant must be one of {_MULTIBLOCK_VARIANTS}, got {variant!r}")
+def _multiblock_grid(sides: dict) -> int:
+    """The cells of a grid whose sides (name -> value) are ints >= 1."""
     cells = 1
     for name, side in sides.items():
         check_int(side, name, minimum=1)
         cells *= side
+    if cells >= _MAX_CELLS:
+        raise ValueError(f"{' x '.join(sides)} = {' x '.join(map(str, sides.values()))} cells: must be < 2^31")
+    return cells
+
+
+def _multiblock_common(batch: int, sample_offset: int, setting: tuple, device, backend: str,
+                       op: str) -> tuple[torch.device, str]:
+    grid, blocks, _ = setting
     check_int(batch, "batch", minimum=0)
-    if cells >= _MAX_CELLS or batch * blocks * cells > _MAX_OUTPUT:
-        raise ValueError(f"{op}: {' x '.join(sides)} = {' x '.join(map(str, sides.values()))} cells for batch {batch} "
-                         f"and {blocks} blocks: batch x blocks x cells must be <= 2^22 (int64 index lists; split "
-                         f"the batch with sample_offset)")
+    if batch * blocks * math.prod(grid) > _MAX_OUTPUT:
+        raise ValueError(f"{op}: {' x '.join(map(str, grid))} cells for batch {batch} and {blocks} blocks: batch x "
+                         f"blocks x cells must be <= 2^22 (int64 index lists; split the batch with sample_offset)")
     rng.check_sample_offset(sample_offset, batch)
     dev = _device_arg(device)
-    return variant == "official", dev, _backends.resolve(op, backend, dev)
+    return dev, _backends.resolve(op, backend, dev)
+
+
+def _multiblock_official(variant: str) -> bool:
+    if not isinstance(variant, str) or variant not in _MULTIBLOCK_VARIANTS:
+        raise ValueError(f"variant must be one of {_MULTIBLOCK_VARIANTS}, got {variant!r}")
+    return variant == "official"
 
 
 # The per-call fast path (a collator drawing the masks of one sample or one batch per call), as masking's:
@@ -145,6 +158,43 @@ def _multiblock_result(blocks: torch.Tensor, ids: torch.Tensor, counts: torch.Te
     return MultiBlockMasks(context, targets, context_ids, context_counts, target_ids, target_counts)
 
 
+def _upstream_lists_cpu(entry: str, batch: int, setting: tuple, num_pred: int, seed: int, max_keep: int | None,
+                        scratch: dict, config: int | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """`<op>(batch, seed=key, ...).to_upstream(max_keep)` bit for bit, key = seed, or derive_seed(seed, config)
+    (computed by `_C` from a (seed, config) pair, as for a seed tensor: rng.h resolve_key), for a collator on
+    the CPU (`_C` built): `_C.<entry>` writes the padded outputs into this thread's scratch (kept in `scratch`,
+    grown to the largest call seen), then only the cut lists are copied out, into tensors of upstream's
+    layout (contiguous (B, K) int64): no per-call padded outputs to allocate, fault in and split."""
+    grid, blocks, args = setting
+    cells = math.prod(grid)
+    buffers = scratch.get(threading.get_ident())
+    if buffers is None or buffers[0] < batch * blocks * cells or buffers[1] < batch * blocks:
+        size = max(batch * blocks * cells, 1 if buffers is None else buffers[0])
+        count_size = max(batch * blocks, 1 if buffers is None else buffers[1])
+        arrays = (np.empty(size, np.uint8), np.empty(size, np.int64), np.empty(count_size, np.int64),
+                  np.empty(2, np.int64))
+        buffers = scratch[threading.get_ident()] = (size, count_size, arrays, *(a.ctypes.data for a in arrays))
+    _, _, arrays, masks, ids, counts, seed_step = buffers
+    if config is None:
+        seed_step = 0
+    else:
+        arrays[3][0], arrays[3][1] = rng.seed_to_i64(seed), config
+    getattr(_native.lib, entry)(masks, ids, counts, batch, *args, seed, seed_step, 0,
+                                1 if batch <= 1 else _native.cpu_threads(batch))
+    keep_pred, keep_enc = _native.lib.multiblock_list_widths_cpu(counts, batch, blocks, num_pred)
+    if max_keep is not None:
+        keep_enc = min(keep_enc, max_keep)
+    num_enc = blocks - num_pred
+    # one list of a kind is allocated (B, K) as it is: unbind costs as much as the allocation
+    pred = torch.empty(batch, keep_pred, dtype=torch.int64) if num_pred == 1 else torch.empty(
+        num_pred, batch, keep_pred, dtype=torch.int64)
+    enc = torch.empty(batch, keep_enc, dtype=torch.int64) if num_enc == 1 else torch.empty(
+        num_enc, batch, keep_enc, dtype=torch.int64)
+    _native.lib.multiblock_cut_lists_cpu(ids, batch, blocks, cells, num_pred, keep_pred, keep_enc, pred.data_ptr(),
+                                         enc.data_ptr())
+    return [enc] if num_enc == 1 else list(enc.unbind(0)), [pred] if num_pred == 1 else list(pred.unbind(0))
+
+
 def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
                     enc_mask_scale: tuple[float, float] = (0.85, 1.0),
                     pred_mask_scale: tuple[float, float] = (0.15, 0.2),
@@ -178,6 +228,29 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
             return _multiblock_result(*_run_cpu("multiblock_mask_cpu", batch, setting, seed, sample_offset),
                                       num_pred_masks)
     seed = _seed_arg(seed)
+    setting = _multiblock_setting(height, width, enc_mask_scale, pred_mask_scale, aspect_ratio, num_enc_masks,
+                                  num_pred_masks, min_keep, allow_overlap, variant)
+    dev, be = _multiblock_common(batch, sample_offset, setting, device, backend, "multiblock_mask")
+    seed_key, seed_step = rng.resolve_key(seed, generator, dev)
+    args = setting[2]
+    if be == "torch":
+        height, width, e0, e1, p0, p1, a0, a1, num_enc, num_pred, keep, overlap, official = args
+        out = [t.to(dev) for t in reference.multiblock_mask(batch, height, width, (e0, e1), (p0, p1), (a0, a1), num_enc,
+                                                            num_pred, keep, overlap, official,
+                                                            rng.reference_key(seed_key, seed_step, on_host=True),
+                                                            sample_offset)]
+    else:
+        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
+            _cache(_MULTIBLOCK_SETTINGS, key, setting)
+        out = getattr(torch.ops.mimkernels.multiblock_mask, be)(batch, *args, seed_key, seed_step, sample_offset, dev)
+    return _multiblock_result(*out, num_pred_masks)
+
+
+def _multiblock_setting(height, width, enc_mask_scale, pred_mask_scale, aspect_ratio, num_enc_masks, num_pred_masks,
+                        min_keep, allow_overlap, variant) -> tuple:
+    """multiblock_mask's settings checked: (grid, blocks per sample, `_C` arguments after batch)."""
+    official = _multiblock_official(variant)
+    cells = _multiblock_grid({"height": height, "width": width})
     check_int(num_enc_masks, "num_enc_masks", minimum=0)
     check_int(num_pred_masks, "num_pred_masks", minimum=0)
     if num_enc_masks + num_pred_masks > _MAX_BLOCKS:
@@ -189,22 +262,9 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
     enc_scale = _pair(enc_mask_scale, "enc_mask_scale", minimum=0.0, maximum=1.0)
     pred_scale = _pair(pred_mask_scale, "pred_mask_scale", minimum=0.0, maximum=1.0)
     aspect = _pair(aspect_ratio, "aspect_ratio", minimum=0.0, maximum=_MAX_ASPECT, strict_minimum=True)
-    official, dev, be = _multiblock_common(variant, batch, sample_offset, {"height": height, "width": width},
-                                           num_enc_masks + num_pred_masks, device, backend, "multiblock_mask")
-    min_keep = min(min_keep, height * width)
-    seed_key, seed_step = rng.resolve_key(seed, generator, dev)
-    args = (batch, height, width, *enc_scale, *pred_scale, *aspect, num_enc_masks, num_pred_masks, min_keep,
-            allow_overlap, official)
-    if be == "torch":
-        out = [t.to(dev) for t in reference.multiblock_mask(batch, height, width, enc_scale, pred_scale, aspect,
-                                                            num_enc_masks, num_pred_masks, min_keep, allow_overlap,
-                                                            official, rng.reference_key(seed_key, seed_step, on_host=True),
-                                                            sample_offset)]
-    else:
-        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
-            _cache(_MULTIBLOCK_SETTINGS, key, ((height, width), num_enc_masks + num_pred_masks, args[1:]))
-        out = getattr(torch.ops.mimkernels.multiblock_mask, be)(*args, seed_key, seed_step, sample_offset, dev)
-    return _multiblock_result(*out, num_pred_masks)
+    return ((height, width), num_enc_masks + num_pred_masks,
+            (height, width, *enc_scale, *pred_scale, *aspect, num_enc_masks, num_pred_masks, min(min_keep, cells),
+             allow_overlap, official))
 
 
 def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int = 14, *,
@@ -233,6 +293,30 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
         if batch * 2 * frames * height * width <= _MAX_OUTPUT:
             return _multiblock_result(*_run_cpu("multiblock_mask_3d_cpu", batch, setting, seed, sample_offset), 1)
     seed = _seed_arg(seed)
+    setting = _multiblock_3d_setting(frames, height, width, spatial_scale, temporal_scale, aspect_ratio, num_blocks,
+                                     max_temporal_keep, variant)
+    dev, be = _multiblock_common(batch, sample_offset, setting, device, backend, "multiblock_mask_3d")
+    seed_key, seed_step = rng.resolve_key(seed, generator, dev)
+    args = setting[2]
+    if be == "torch":
+        frames, height, width, t0, t1, s0, s1, a0, a1, num_blocks, max_temporal_keep, official = args
+        out = [t.to(dev) for t in reference.multiblock_mask_3d(batch, frames, height, width, (t0, t1), (s0, s1),
+                                                               (a0, a1), num_blocks, max_temporal_keep, official,
+                                                               rng.reference_key(seed_key, seed_step, on_host=True),
+                                                               sample_offset)]
+    else:
+        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
+            _cache(_MULTIBLOCK_SETTINGS, key, setting)
+        out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(batch, *args, seed_key, seed_step, sample_offset,
+                                                                   dev)
+    return _multiblock_result(*out, 1)
+
+
+def _multiblock_3d_setting(frames, height, width, spatial_scale, temporal_scale, aspect_ratio, num_blocks,
+                           max_temporal_keep, variant) -> tuple:
+    """multiblock_mask_3d's settings checked: (grid, blocks per sample, `_C` arguments after batch)."""
+    official = _multiblock_official(variant)
+    _multiblock_grid({"frames": frames, "height": height, "width": width})
     check_int(num_blocks, "num_blocks", minimum=0)
     if num_blocks > _MAX_BLOCKS:
         raise ValueError(f"num_blocks must be <= {_MAX_BLOCKS}, got {num_blocks}")
@@ -240,21 +324,8 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     t_scale = _pair(temporal_scale, "temporal_scale", minimum=0.0, maximum=1.0)
     aspect = _pair(aspect_ratio, "aspect_ratio", minimum=0.0, maximum=_MAX_ASPECT, strict_minimum=True)
     max_temporal_keep = check_float(max_temporal_keep, "max_temporal_keep", minimum=0.0, maximum=1.0)
-    official, dev, be = _multiblock_common(variant, batch, sample_offset,
-                                           {"frames": frames, "height": height, "width": width}, 2, device,
-                                           backend, "multiblock_mask_3d")
-    seed_key, seed_step = rng.resolve_key(seed, generator, dev)
-    if be == "torch":
-        out = [t.to(dev) for t in reference.multiblock_mask_3d(batch, frames, height, width, t_scale, s_scale,
-                                                               aspect, num_blocks, max_temporal_keep, official,
-                                                               rng.reference_key(seed_key, seed_step, on_host=True), sample_offset)]
-    else:
-        args = (frames, height, width, *t_scale, *s_scale, *aspect, num_blocks, max_temporal_keep, official)
-        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
-            _cache(_MULTIBLOCK_SETTINGS, key, ((frames, height, width), 2, args))
-        out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(batch, *args, seed_key, seed_step, sample_offset,
-                                                                   dev)
-    return _multiblock_result(*out, 1)
+    return ((frames, height, width), 2,
+            (frames, height, width, *t_scale, *s_scale, *aspect, num_blocks, max_temporal_keep, official))
 
 
 _MAX_BLOCKS = 64          # blocks per sample (upstream: 1 + 4, and 8)

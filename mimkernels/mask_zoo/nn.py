@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from typing import Callable
@@ -11,7 +12,8 @@ import torch
 from torch import nn
 
 from mimkernels import _native, rng
-from mimkernels.mask_zoo import (_running_cell_setting, _tube_setting, _uniform_setting, dino_collate_masks,
+from mimkernels.mask_zoo import (_MAX_OUTPUT, _multiblock_3d_setting, _multiblock_setting, _running_cell_setting,
+                                 _tube_setting, _uniform_setting, _upstream_lists_cpu, dino_collate_masks,
                                  multiblock_mask, multiblock_mask_3d, reference, running_cell_mask, tube_mask,
                                  uniform_mask)
 from mimkernels.masking import MaskCollator
@@ -33,39 +35,73 @@ def _grid(size, patch_size: int, name: str) -> tuple[int, int]:
     return size[0] // patch_size, size[1] // patch_size
 
 
-class MultiBlockMaskCollator(MaskCollator):
+class _UpstreamListsCollator(MaskCollator):
+    """A collator whose masks are upstream's index lists: `masks(batch, seed) -> (masks_enc, masks_pred)` (its
+    mask_fn), from `_generators`: (front door with the settings bound, the settings checked (`_C` form),
+    targets per sample, `_C` cpu entry, max_keep) per mask config. With `_C` built, the lists come from
+    `_upstream_lists_cpu` (the same lists, bit for bit, without the padded outputs), else from the front door's
+    `to_upstream`. With _seed_per_config, config k draws with derive_seed(batch seed, k), else with the batch seed."""
+    _seed_per_config = False
+
+    def __init__(self, generators: list, seed: int, collate_fn: Callable | None):
+        self._generators, self._scratch = generators, {}
+        super().__init__(self.masks, seed, collate_fn)
+
+    def __getstate__(self):  # a spawned worker unpickles a copy: it makes its own scratch
+        return {**self.__dict__, "_scratch": {}}
+
+    def masks(self, batch: int, seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(masks_enc, masks_pred) of one batch: lists of (batch, K) int64 tensors (MultiBlockMasks.to_upstream)."""
+        masks_enc, masks_pred = [], []
+        for k, (generate, setting, num_pred, entry, max_keep) in enumerate(self._generators):
+            config = k if self._seed_per_config else None
+            if _native.available() and batch * setting[1] * math.prod(setting[0]) <= _MAX_OUTPUT:
+                enc, pred = _upstream_lists_cpu(entry, batch, setting, num_pred, seed, max_keep, self._scratch, config)
+            else:
+                config_seed = seed if config is None else rng.derive_seed(seed, config)
+                enc, pred = generate(batch, seed=config_seed).to_upstream(max_keep)
+            masks_enc += enc
+            masks_pred += pred
+        return masks_enc, masks_pred
+
+    def __call__(self, samples: list):
+        collated, (masks_enc, masks_pred) = super().__call__(samples)
+        return collated, masks_enc, masks_pred
+
+
+class MultiBlockMaskCollator(_UpstreamListsCollator):
     """I-JEPA's collate_fn: returns (collated batch, masks_enc, masks_pred) as ijepa's train loop (and
     lightly's IJEPAMaskCollator) gives them: lists of nenc and npred int64 tensors (B, K)
-    (MultiBlockMasks.to_upstream). The constructor takes upstream's arguments and defaults
-    (ijepa src/masks/multiblock.py MaskCollator); I-JEPA's ViT-H/14 config is patch_size=14,
-    enc_mask_scale=(0.85, 1.0), pred_mask_scale=(0.15, 0.2), aspect_ratio=(0.75, 1.5), npred=4,
-    min_keep=10. Masks from multiblock_mask(..., variant=variant), seeded as masking.MaskCollator
-    seeds (seed, epoch, rank, batch index: call set_epoch each epoch), so they do not depend on the
-    number of workers."""
+    (MultiBlockMasks.to_upstream; `masks(batch, seed)` alone gives the two lists). The constructor takes
+    upstream's arguments and defaults (ijepa src/masks/multiblock.py MaskCollator); I-JEPA's ViT-H/14
+    config is patch_size=14, enc_mask_scale=(0.85, 1.0), pred_mask_scale=(0.15, 0.2), aspect_ratio=(0.75,
+    1.5), npred=4, min_keep=10. Masks from multiblock_mask(..., variant=variant), seeded as
+    masking.MaskCollator seeds (seed, epoch, rank, batch index: call set_epoch each epoch), so they do not
+    depend on the number of workers."""
 
     def __init__(self, input_size=(224, 224), patch_size: int = 16, enc_mask_scale=(0.2, 0.8),
                  pred_mask_scale=(0.2, 0.8), aspect_ratio=(0.3, 3.0), nenc: int = 1, npred: int = 2,
                  min_keep: int = 4, allow_overlap: bool = False, *, variant: str = "fixed", seed: int = 0,
                  collate_fn: Callable | None = None):
         height, width = _grid(input_size, patch_size, "input_size")
-        mask_fn = functools.partial(multiblock_mask, height=height, width=width, enc_mask_scale=enc_mask_scale,
-                                    pred_mask_scale=pred_mask_scale, aspect_ratio=aspect_ratio,
-                                    num_enc_masks=nenc, num_pred_masks=npred, min_keep=min_keep,
-                                    allow_overlap=allow_overlap, variant=variant)
-        mask_fn(0, seed=0)  # the arguments' errors at construction, not in a worker
-        super().__init__(mask_fn, seed, collate_fn)
+        settings = (height, width, enc_mask_scale, pred_mask_scale, aspect_ratio, nenc, npred, min_keep,
+                    allow_overlap, variant)
+        generate = functools.partial(multiblock_mask, height=height, width=width, enc_mask_scale=enc_mask_scale,
+                                     pred_mask_scale=pred_mask_scale, aspect_ratio=aspect_ratio, num_enc_masks=nenc,
+                                     num_pred_masks=npred, min_keep=min_keep, allow_overlap=allow_overlap,
+                                     variant=variant)
+        # the arguments' errors at construction, not in a worker
+        super().__init__([(generate, _multiblock_setting(*settings), npred, "multiblock_mask_cpu", None)], seed,
+                         collate_fn)
 
-    def __call__(self, samples: list):
-        collated, masks = super().__call__(samples)
-        return (collated, *masks.to_upstream())
 
-
-class MultiBlock3DMaskCollator(MaskCollator):
+class MultiBlock3DMaskCollator(_UpstreamListsCollator):
     """V-JEPA's collate_fn (jepa src/masks/multiblock3d.py MaskCollator): returns (collated batch,
-    masks_enc, masks_pred), one (B, K) int64 tensor per mask config in each list. cfgs_mask: dicts with
-    upstream's keys (spatial_scale, temporal_scale, aspect_ratio, num_blocks, max_temporal_keep,
-    max_keep), e.g. configs/pretrain/vitl16.yaml's two. Config k draws with derive_seed(batch seed, k);
-    batch seeds as masking.MaskCollator's."""
+    masks_enc, masks_pred), one (B, K) int64 tensor per mask config in each list (`masks(batch, seed)`
+    alone gives the two lists). cfgs_mask: dicts with upstream's keys (spatial_scale, temporal_scale,
+    aspect_ratio, num_blocks, max_temporal_keep, max_keep), e.g. configs/pretrain/vitl16.yaml's two.
+    Config k draws with derive_seed(batch seed, k); batch seeds as masking.MaskCollator's."""
+    _seed_per_config = True
 
     def __init__(self, cfgs_mask, crop_size=(224, 224), num_frames: int = 16, patch_size: int = 16,
                  tubelet_size: int = 2, *, variant: str = "fixed", seed: int = 0, collate_fn: Callable | None = None):
@@ -73,29 +109,15 @@ class MultiBlock3DMaskCollator(MaskCollator):
         if isinstance(tubelet_size, bool) or not isinstance(tubelet_size, int) or tubelet_size < 1:
             raise ValueError(f"tubelet_size must be an int >= 1, got {tubelet_size!r}")
         frames = num_frames // tubelet_size
-        self.generators = [
-            (functools.partial(multiblock_mask_3d, frames=frames, height=height, width=width,
-                               spatial_scale=tuple(cfg.get("spatial_scale")),
-                               temporal_scale=tuple(cfg.get("temporal_scale", (1.0, 1.0))),
-                               aspect_ratio=tuple(cfg.get("aspect_ratio")), num_blocks=cfg.get("num_blocks"),
-                               max_temporal_keep=cfg.get("max_temporal_keep", 1.0), variant=variant),
-             cfg.get("max_keep", None))
-            for cfg in cfgs_mask]
-        for generate, _ in self.generators:
-            generate(0, seed=0)
-        super().__init__(self._masks, seed, collate_fn)
-
-    def _masks(self, batch: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        out = []
-        for k, (generate, max_keep) in enumerate(self.generators):
-            (enc,), (pred,) = generate(batch, seed=rng.derive_seed(seed, k)).to_upstream(max_keep)
-            out.append((enc, pred))
-        return out
-
-    def __call__(self, samples: list):
-        collated, masks = super().__call__(samples)
-        return collated, [enc for enc, _ in masks], [pred for _, pred in masks]
-
+        generators = []
+        for cfg in cfgs_mask:
+            settings = dict(frames=frames, height=height, width=width, spatial_scale=tuple(cfg.get("spatial_scale")),
+                            temporal_scale=tuple(cfg.get("temporal_scale", (1.0, 1.0))),
+                            aspect_ratio=tuple(cfg.get("aspect_ratio")), num_blocks=cfg.get("num_blocks"),
+                            max_temporal_keep=cfg.get("max_temporal_keep", 1.0), variant=variant)
+            generators.append((functools.partial(multiblock_mask_3d, **settings), _multiblock_3d_setting(**settings), 1,
+                               "multiblock_mask_3d_cpu", cfg.get("max_keep", None)))
+        super().__init__(generators, seed, collate_fn)
 
 
 # ---- VideoMAE tube and running cell ---------------------------------------------------------------

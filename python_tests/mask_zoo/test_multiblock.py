@@ -322,6 +322,46 @@ def test_vjepa_collator_vitl16():
         assert not any(bool(torch.isin(enc[b], pred[b]).any()) for b in range(4))
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["native_lists", "front_door"])
+def test_collator_masks_equal_the_front_door(direct, monkeypatch):
+    """The collators' masks (`_C` writes the cut lists: _upstream_lists_cpu; or, without `_C`, the front
+    door) are multiblock_mask(...).to_upstream() bit for bit: batch sizes 0, 1, odd and threaded, both
+    variants, seeds at the top of the range, a context cut by max_keep, kinds with 0 and 3 blocks, a batch
+    larger then smaller than before (the per-thread scratch grows, then is reused); `_C`'s lists contiguous."""
+    from mimkernels.mask_zoo.nn import MultiBlock3DMaskCollator, MultiBlockMaskCollator
+    if not direct:
+        monkeypatch.setattr("mimkernels._native.available", lambda: False)
+    elif not _native.available():
+        pytest.skip("_C not built")
+    cfgs = [dict(spatial_scale=(0.15, 0.15), aspect_ratio=(0.75, 1.5), num_blocks=8),
+            dict(spatial_scale=(0.3, 0.7), temporal_scale=(0.5, 1.0), aspect_ratio=(0.5, 2.0), num_blocks=2,
+                 max_temporal_keep=0.5, max_keep=40)]
+    for variant in ("fixed", "official"):
+        collators = [(MultiBlockMaskCollator(60, 5, (0.4, 0.9), (0.1, 0.3), (0.5, 2.0), nenc, npred, 3, variant=variant),
+                      dict(height=12, width=12, enc_mask_scale=(0.4, 0.9), pred_mask_scale=(0.1, 0.3),
+                           aspect_ratio=(0.5, 2.0), num_enc_masks=nenc, num_pred_masks=npred, min_keep=3))
+                     for nenc, npred in ((1, 4), (3, 0), (0, 2))]
+        video = MultiBlock3DMaskCollator(cfgs, crop_size=(96, 128), num_frames=8, patch_size=16, variant=variant)
+        for batch in (0, 1, 7, 131, 3):
+            for seed in (0, 123456789, 2**64 - 1):
+                for collator, kwargs in collators:
+                    enc, pred = collator.masks(batch, seed)
+                    want_enc, want_pred = multiblock_mask(batch, **kwargs, variant=variant, seed=seed).to_upstream()
+                    assert len(enc) == len(want_enc) and len(pred) == len(want_pred)
+                    for got, want in zip(enc + pred, want_enc + want_pred):
+                        assert got.dtype == torch.int64 and torch.equal(got, want)
+                        assert got.is_contiguous() or not direct  # to_upstream's are views of the padded lists
+                enc, pred = video.masks(batch, seed)
+                for k, cfg in enumerate(cfgs):
+                    cfg = dict(cfg)
+                    max_keep = cfg.pop("max_keep", None)
+                    (want_enc,), (want_pred,) = multiblock_mask_3d(
+                        batch, 4, 6, 8, **cfg, variant=variant, seed=rng.derive_seed(seed, k)).to_upstream(max_keep)
+                    assert torch.equal(enc[k], want_enc) and torch.equal(pred[k], want_pred)
+                    assert (enc[k].is_contiguous() and pred[k].is_contiguous()) or not direct
+                    assert max_keep is None or batch == 0 or enc[k].shape[1] <= max_keep
+
+
 def test_lightly_ijepa_drop_in():
     """mimkernels' collator in place of lightly's IJEPAMaskCollator: the same outputs' structure, consumed
     by lightly's apply_masks; lightly's copy of upstream never puts the last row or column in a mask."""
