@@ -54,26 +54,36 @@ def _vjepa_upstream():
     return lambda batch: [generator(batch) for generator in collator.mask_generators]
 
 
-def _vjepa_ours(batch: int, variant: str = "fixed"):
+def _ijepa_ours(variant: str = "fixed"):
+    """Our collator's masks (what its collate_fn calls per batch: MultiBlockMaskCollator.masks)."""
+    from mimkernels.mask_zoo.nn import MultiBlockMaskCollator
+    collator = MultiBlockMaskCollator(input_size=(224, 224), patch_size=14, enc_mask_scale=(0.85, 1.0),
+                                      pred_mask_scale=(0.15, 0.2), aspect_ratio=(0.75, 1.5), nenc=1, npred=4,
+                                      min_keep=10, variant=variant)
+    return lambda batch: collator.masks(batch, next(_SEEDS))
+
+
+def _vjepa_ours(batch: int):
+    """Our V-JEPA collator's masks, its two generators (MultiBlock3DMaskCollator.masks)."""
     from benchmarks import upstream_jepa
-    configs = [dict(spatial_scale=c["spatial_scale"], num_blocks=c["num_blocks"]) for c in upstream_jepa.VITL16_MASKS]
-    return lambda: [mk.multiblock_mask_3d(batch, seed=next(_SEEDS), variant=variant, **c).to_upstream()
-                    for c in configs]
+    from mimkernels.mask_zoo.nn import MultiBlock3DMaskCollator
+    collator = MultiBlock3DMaskCollator(upstream_jepa.VITL16_MASKS)
+    return lambda: collator.masks(batch, next(_SEEDS))
 
 
+# The multi-block rows: upstream's collator's masks (its __call__ less the image collate) against ours.
 CPU_CASES["ijepa_b256"] = lambda: (
     "I-JEPA multi-block ViT-H/14 (16x16, 4 targets + context), B = 256, lists (masks_enc, masks_pred)",
-    lambda u=_ijepa_upstream(): u.masks(B), lambda: mk.multiblock_mask(B, seed=next(_SEEDS)).to_upstream(), B)
+    lambda u=_ijepa_upstream(): u.masks(B), lambda ours=_ijepa_ours(): ours(B), B)
 CPU_CASES["ijepa_b256_official"] = lambda: (
     "I-JEPA multi-block, B = 256, variant='official'",
-    lambda u=_ijepa_upstream(): u.masks(B),
-    lambda: mk.multiblock_mask(B, seed=next(_SEEDS), variant="official").to_upstream(), B)
+    lambda u=_ijepa_upstream(): u.masks(B), lambda ours=_ijepa_ours("official"): ours(B), B)
 CPU_CASES["ijepa_b256_lightly"] = lambda: (
     "I-JEPA multi-block, B = 256, baseline lightly's IJEPAMaskCollator (torch draws, as upstream)",
-    _ijepa_lightly(B), lambda: mk.multiblock_mask(B, seed=next(_SEEDS)).to_upstream(), B)
+    _ijepa_lightly(B), lambda ours=_ijepa_ours(): ours(B), B)
 CPU_CASES["ijepa_b1"] = lambda: (
     "I-JEPA multi-block, one sample per call",
-    lambda u=_ijepa_upstream(): u.masks(1), lambda: mk.multiblock_mask(1, seed=next(_SEEDS)).to_upstream(), 1)
+    lambda u=_ijepa_upstream(): u.masks(1), lambda ours=_ijepa_ours(): ours(1), 1)
 CPU_CASES["vjepa_b256"] = lambda: (
     "V-JEPA ViT-L/16 (8x14x14, its two generators: 8 blocks at 0.15, 2 at 0.7), B = 256",
     lambda u=_vjepa_upstream(): u(B), _vjepa_ours(B), B)

@@ -1,8 +1,8 @@
-// CPU entry of the score-guided mask: per sample, the first max(G, P) tokens of the masking order by a radix
-// sort (float) or nth_element + sort (double) of score_key (the order of score_before, a strict total order,
-// as score_sort's heap sort),
-// then score_mask_sample (mimkernels/score_mask.h). A plain loop on one thread, OpenMP over samples
-// otherwise; counts the catalogue op can be handed directly are clamped to [0, N].
+// CPU entry of the score-guided mask: per sample, the first max(G, P) tokens of the masking order (the order
+// of score_before, a strict total order, as score_sort's heap sort): float scores by a radix selection of
+// those tokens, then a radix sort of them only where their order is read (hints: P > 0); double scores by
+// nth_element + sort. Then score_mask_sample (mimkernels/score_mask.h). A plain loop on one thread, OpenMP
+// over samples otherwise; counts the catalogue op can be handed directly are clamped to [0, N].
 #include "score_mask.h"
 
 #include <omp.h>
@@ -17,36 +17,59 @@
 namespace mimkernels {
 namespace {
 
-// The first `ranked` tokens of the masking order into order[0, ranked). float: (key << 32 | index) in index
-// order, score_key inverted when largest, sorted by radix_sort_by_key (stable: the order of score_before)
-// instead of nth_element + sort. double: (key, index) pairs, nth_element + sort.
-void rank_tokens(int32_t* order, const float* s, int64_t n, int64_t ranked, bool largest, std::vector<uint64_t>& keys,
-                 std::vector<uint64_t>& swap) {
+// A thread's working memory for one sample's ranking, kept between calls (a call per sample in a loader).
+struct RankScratch {
+  std::vector<uint64_t> keys, swap, first;
+  void reserve(int64_t n) {
+    if (static_cast<int64_t>(keys.size()) >= n) return;
+    keys.resize(static_cast<size_t>(n));
+    swap.resize(static_cast<size_t>(n));
+    first.resize(static_cast<size_t>(n));
+  }
+};
+
+// The first `ranked` tokens of the masking order into order[0, ranked), in that order when `ordered`, else
+// as a set. float: (key << 32 | index) in index order, score_key inverted when largest: the stable order by
+// key is the order of score_before; radix_select_first, then radix_sort_by_key of the selected.
+// double: (key, index) pairs, nth_element, then sort.
+void rank_tokens(int32_t* order, const float* s, int64_t n, int64_t ranked, bool largest, bool ordered,
+                 RankScratch& scratch) {
+  uint64_t* keys = scratch.keys.data();
   for (int64_t t = 0; t < n; ++t) {
     const uint32_t key = largest ? ~score_key(s[t]) : score_key(s[t]);
     keys[t] = static_cast<uint64_t>(key) << 32 | static_cast<uint32_t>(t);
   }
-  const uint64_t* sorted = radix_sort_by_key(keys.data(), swap.data(), n);
-  for (int64_t r = 0; r < ranked; ++r) order[r] = static_cast<int32_t>(sorted[r] & 0xFFFFFFFFu);
+  uint64_t* first = keys;
+  uint64_t* spare = scratch.swap.data();
+  if (ranked < n) {
+    radix_select_first(scratch.first.data(), keys, spare, n, ranked);
+    first = scratch.first.data();
+    spare = keys;
+  }
+  if (ordered) first = radix_sort_by_key(first, spare, ranked);
+  for (int64_t r = 0; r < ranked; ++r) order[r] = static_cast<int32_t>(first[r] & 0xFFFFFFFFu);
 }
 
-void rank_tokens(int32_t* order, const double* s, int64_t n, int64_t ranked, bool largest, std::vector<uint64_t>& keys,
-                 std::vector<uint64_t>&) {
+void rank_tokens(int32_t* order, const double* s, int64_t n, int64_t ranked, bool largest, bool ordered,
+                 RankScratch& scratch) {
+  uint64_t* keys = scratch.keys.data();
   for (int64_t t = 0; t < n; ++t) keys[t] = largest ? ~score_key(s[t]) : score_key(s[t]);
   std::iota(order, order + n, 0);
   const auto before = [&](int32_t a, int32_t b) { return keys[a] < keys[b] || (keys[a] == keys[b] && a < b); };
   std::nth_element(order, order + ranked, order + n, before);
-  std::sort(order, order + ranked, before);
+  if (ordered) std::sort(order, order + ranked, before);
 }
 
 template <class T>
 void score_mask_rows(uint8_t* out, const T* scores, int64_t begin, int64_t end, const ScoreMaskParams& p,
                      uint64_t seed, int64_t sample_offset) {
   const int64_t n = p.tokens, ranked = std::max(p.num_guided, p.hint_pool);
-  std::vector<int32_t> order(static_cast<size_t>(n));
-  std::vector<uint64_t> keys(static_cast<size_t>(n)), swap(static_cast<size_t>(n));
+  thread_local RankScratch scratch;
+  thread_local std::vector<int32_t> order;
+  scratch.reserve(n);
+  if (static_cast<int64_t>(order.size()) < n) order.resize(static_cast<size_t>(n));
   for (int64_t b = begin; b < end; ++b) {
-    if (ranked > 0) rank_tokens(order.data(), scores + b * n, n, ranked, p.largest, keys, swap);
+    if (ranked > 0) rank_tokens(order.data(), scores + b * n, n, ranked, p.largest, p.hint_pool > 0, scratch);
     score_mask_sample(out + b * n, order.data(), p, seed, sample_offset + b);
   }
 }

@@ -99,6 +99,28 @@ def test_cpp_equals_torch(dtype, shape):
 
 
 @needs_cpp
+@pytest.mark.parametrize("tokens", [1, 2, 255, 256, 257, 700])
+def test_cpp_selection_equals_the_oracle(tokens):
+    """The cpp ranking selects the guided tokens by radix passes over the key bytes and sorts only where
+    the hints read ranks: every guided count from none to all, on scores whose keys differ in the top byte
+    only, in the low byte only, not at all, or anywhere (fresh random floats), without and with hints."""
+    gen = torch.Generator().manual_seed(tokens)
+    kinds = [torch.rand(3, tokens, generator=gen),
+             torch.randn(3, tokens, generator=gen) * 1e30,
+             torch.full((3, tokens), 0.25),
+             1.0 + torch.randint(0, 4, (3, tokens), generator=gen) * 2.0**-23,       # the low byte only
+             torch.ldexp(torch.ones(3, tokens), torch.randint(-60, 60, (3, tokens), generator=gen))]
+    for scores in kinds:
+        for guided in sorted({0, 1, tokens // 3, tokens // 2, tokens - 1, tokens}):
+            for largest in (True, False):
+                for hint_pool in (0.0, 0.5):
+                    setting = dict(mask_ratio=guided / tokens, largest=largest, hint_pool=hint_pool,
+                                   hint_ratio=hint_pool / 2)
+                    got = mk.score_mask(scores, backend="cpp", seed=guided, **setting)
+                    assert torch.equal(got, oracle(scores, seed=guided, **setting)), (tokens, guided, setting)
+
+
+@needs_cpp
 def test_repeated_call_fast_path_same_bits_and_type_checks():
     """A repeated call (settings cached: `_C` straight) gives the bits of the validated call and of the
     oracle; an argument equal in value but of a refused type still meets the checks."""

@@ -1,5 +1,5 @@
-// Host-only stable radix sort of packed (key << 32 | low) uint64 values by their key: the score-guided
-// masks' ranking (csrc/mask_zoo/score_mask_cpu.cpp). No data-dependent branches: a comparison sort of random keys
+// Host-only stable radix sort and selection of packed (key << 32 | low) uint64 values by their key: the
+// score-guided masks' ranking (csrc/mask_zoo/score_mask_cpu.cpp). No data-dependent branches: a comparison sort of random keys
 // mispredicts about every other comparison.
 #pragma once
 #include <cstdint>
@@ -28,6 +28,38 @@ inline uint64_t* radix_sort_by_key(uint64_t* values, uint64_t* scratch, int64_t 
     std::swap(src, dst);
   }
   return src;
+}
+
+// Writes to out[0, count) the `count` first values of values[0, n) in the stable order by key (those
+// radix_sort_by_key puts first), in no particular order; count <= n. An MSD radix selection on the key's
+// bytes: each pass keeps the values of the byte holding the count-th (in their given order, in scratch) and
+// writes out those of smaller bytes, branch-free; once only equal keys are left, the first ones are taken.
+// values and scratch (n values each) are overwritten.
+inline void radix_select_first(uint64_t* out, uint64_t* values, uint64_t* scratch, int64_t n, int64_t count) {
+  int64_t written = 0, left = n, need = count;
+  uint64_t* src = values;
+  uint64_t* dst = scratch;
+  for (int d = 3; d >= 0 && need > 0 && need < left; --d) {
+    const int shift = 32 + 8 * d;
+    uint32_t histogram[256] = {};
+    for (int64_t j = 0; j < left; ++j) ++histogram[(src[j] >> shift) & 0xFF];
+    uint32_t pivot = 0;
+    int64_t before = 0;
+    while (before + histogram[pivot] < need) before += histogram[pivot++];
+    int64_t kept = 0;
+    for (int64_t j = 0; j < left; ++j) {
+      const uint64_t v = src[j];
+      const uint32_t byte = (v >> shift) & 0xFF;
+      out[written] = v;
+      written += byte < pivot;
+      dst[kept] = v;
+      kept += byte == pivot;
+    }
+    need -= before;
+    left = kept;
+    std::swap(src, dst);
+  }
+  for (int64_t j = 0; j < need; ++j) out[written + j] = src[j];
 }
 
 }  // namespace mimkernels

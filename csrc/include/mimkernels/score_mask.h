@@ -60,8 +60,9 @@ MK_HD void score_sort(int32_t* order, const T* s, int64_t n, bool largest) {
   }
 }
 
-// out: the sample's N bytes, 1 = masked; order: its tokens with at least the first max(G, P) in masking
-// order (score_sort, or any sort by score_before). Writes G guided, M - G random (uniform over the other
+// out: the sample's N bytes, 1 = masked; order: the first max(G, P) tokens of the masking order (score_sort,
+// or any sort by score_before), in that order where P > 0 (the hints read ranks < P), else in any order (the
+// G guided tokens are read as a set). Writes G guided, M - G random (uniform over the other
 // tokens, index order, words q = token), then reveals H of the first P in order (rank order, words
 // q = 4 ceil(N / 4) + rank).
 MK_HD void score_mask_sample(uint8_t* out, const int32_t* order, const ScoreMaskParams& p, uint64_t seed,
