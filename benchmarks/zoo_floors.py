@@ -37,7 +37,7 @@ def _native_alone(op: str, entry: str, variant: str):
     setting = next(v for k, v in zoo._MULTIBLOCK_SETTINGS.items() if k[0] == op and variant in k[1])
     out = zoo._run_cpu(entry, B, setting, 0, 0)  # held by the closure below: `_C` writes into it
     fn = getattr(_native.lib, entry)
-    return lambda: fn(*(t.data_ptr() for t in out), B, *setting[2], next(_SEEDS), 0, 0, 1)
+    return lambda: fn(*(t.data_ptr() for t in out), B, *setting[2], next(_SEEDS), 0, 0, True, 1)
 
 
 def main() -> None:

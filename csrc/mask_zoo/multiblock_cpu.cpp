@@ -30,11 +30,12 @@ void multiblock_mask_cpu(uintptr_t blocks, uintptr_t ids, uintptr_t counts, int6
                          int64_t width, double enc_scale_min, double enc_scale_max, double pred_scale_min,
                          double pred_scale_max, double aspect_min, double aspect_max, int64_t num_enc,
                          int64_t num_pred, int64_t min_keep, bool allow_overlap, bool official, uint64_t seed,
-                         uintptr_t seed_step, int64_t sample_offset, int num_threads) {
+                         uintptr_t seed_step, int64_t sample_offset, bool pad_lists, int num_threads) {
   const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
-  const MultiblockParams p = multiblock_params(height, width, enc_scale_min, enc_scale_max, pred_scale_min,
+  MultiblockParams p = multiblock_params(height, width, enc_scale_min, enc_scale_max, pred_scale_min,
                                                pred_scale_max, aspect_min, aspect_max, num_enc, num_pred, min_keep,
                                                allow_overlap, official, key);
+  p.pad_lists = pad_lists;
   each_sample(reinterpret_cast<uint8_t*>(blocks), reinterpret_cast<int64_t*>(ids), reinterpret_cast<int64_t*>(counts),
               batch, num_enc + num_pred, height * width, p, key, sample_offset, num_threads, multiblock_sample);
 }
@@ -43,11 +44,12 @@ void multiblock_mask_3d_cpu(uintptr_t blocks, uintptr_t ids, uintptr_t counts, i
                             int64_t height, int64_t width, double temporal_min, double temporal_max,
                             double spatial_min, double spatial_max, double aspect_min, double aspect_max,
                             int64_t num_blocks, double max_temporal_keep, bool official, uint64_t seed,
-                            uintptr_t seed_step, int64_t sample_offset, int num_threads) {
+                            uintptr_t seed_step, int64_t sample_offset, bool pad_lists, int num_threads) {
   const uint64_t key = resolve_key(seed, reinterpret_cast<const int64_t*>(seed_step));
-  const Multiblock3dParams p = multiblock_3d_params(frames, height, width, temporal_min, temporal_max, spatial_min,
+  Multiblock3dParams p = multiblock_3d_params(frames, height, width, temporal_min, temporal_max, spatial_min,
                                                     spatial_max, aspect_min, aspect_max, num_blocks,
                                                     max_temporal_keep, official, key);
+  p.pad_lists = pad_lists;
   each_sample(reinterpret_cast<uint8_t*>(blocks), reinterpret_cast<int64_t*>(ids), reinterpret_cast<int64_t*>(counts),
               batch, 2, frames * height * width, p, key, sample_offset, num_threads, multiblock_3d_sample);
 }

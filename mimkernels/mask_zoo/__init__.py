@@ -149,7 +149,7 @@ def _run_cpu(entry: str, batch: int, setting: tuple, seed: int, sample_offset: i
         cells *= side
     out = (torch.empty(batch, blocks, *grid, dtype=torch.bool), torch.empty(batch, blocks, cells, dtype=torch.int64),
            torch.empty(batch, blocks, dtype=torch.int64))  # sizes as arguments: cheaper to parse than a tuple
-    getattr(_native.lib, entry)(*(t.data_ptr() for t in out), batch, *args, seed, 0, sample_offset,
+    getattr(_native.lib, entry)(*(t.data_ptr() for t in out), batch, *args, seed, 0, sample_offset, True,
                                 1 if batch <= 1 else _native.cpu_threads(batch))
     return out
 
@@ -182,7 +182,7 @@ def _upstream_lists_cpu(entry: str, batch: int, setting: tuple, num_pred: int, s
         seed_step = 0
     else:
         arrays[3][0], arrays[3][1] = rng.seed_to_i64(seed), config
-    getattr(_native.lib, entry)(masks, ids, counts, batch, *args, seed, seed_step, 0,
+    getattr(_native.lib, entry)(masks, ids, counts, batch, *args, seed, seed_step, 0, False,  # no padding: cut below
                                 1 if batch <= 1 else _native.cpu_threads(batch))
     keep_pred, keep_enc = _native.lib.multiblock_list_widths_cpu(counts, batch, blocks, num_pred)
     if max_keep is not None:

@@ -45,7 +45,7 @@ def multiblock_mask_native(batch: int, height: int, width: int, enc_scale_min: f
     if device.type == "cuda":
         _native.cuda_call("multiblock_mask_cuda", device, *args)
     else:
-        _native.lib.multiblock_mask_cpu(*args, _native.cpu_threads(batch))
+        _native.lib.multiblock_mask_cpu(*args, True, _native.cpu_threads(batch))
     return blocks, ids, counts
 
 
@@ -70,7 +70,7 @@ def multiblock_mask_3d_native(batch: int, frames: int, height: int, width: int, 
     if device.type == "cuda":
         _native.cuda_call("multiblock_mask_3d_cuda", device, *args)
     else:
-        _native.lib.multiblock_mask_3d_cpu(*args, _native.cpu_threads(batch))
+        _native.lib.multiblock_mask_3d_cpu(*args, True, _native.cpu_threads(batch))
     return blocks, ids, counts
 
 

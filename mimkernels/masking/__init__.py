@@ -649,6 +649,7 @@ class MaskCollator:
         # [epoch, start_batch, generation], shared with the workers (forked or spawned) of any DataLoader
         self._shared = torch.zeros(3, dtype=torch.int64).share_memory_()
         self._generation, self.step = 0, 0
+        self._epoch_seed = (None, 0)  # ((seed, epoch), derive_seed(seed, epoch)) of the last batch (step_seed)
 
     @property
     def epoch(self) -> int:
@@ -672,18 +673,25 @@ class MaskCollator:
 
     def batch_index(self) -> int:
         """The index in the epoch of the batch this copy makes next (class docstring)."""
-        generation = int(self._shared[2])
+        return self._position()[1]
+
+    def _position(self) -> tuple[int, int]:
+        """(epoch, batch_index()) from one read of the shared state (tolist: a third of three int() reads)."""
+        epoch, start_batch, generation = self._shared.tolist()
         if generation != self._generation:  # set_epoch was called since this copy's last batch
             self._generation, self.step = generation, 0
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
-        return int(self._shared[1]) + self.step * workers + worker
+        return epoch, start_batch + self.step * workers + worker
 
     def step_seed(self) -> int:
         """The seed of the next batch of this copy: derive_seed(derive_seed(seed, epoch), rank, batch_index())."""
         dist = torch.distributed
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        return rng.derive_seed(rng.derive_seed(self.seed, self.epoch), rank, self.batch_index() % (1 << 32))
+        epoch, batch = self._position()
+        if self._epoch_seed[0] != (self.seed, epoch):  # derived once per epoch, not per batch
+            self._epoch_seed = ((self.seed, epoch), rng.derive_seed(self.seed, epoch))
+        return rng.derive_seed(self._epoch_seed[1], rank, batch % (1 << 32))
 
     def __call__(self, samples: list):
         seed = self.step_seed()

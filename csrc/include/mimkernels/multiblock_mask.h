@@ -69,6 +69,7 @@ struct MultiblockParams {
   int64_t height, width, num_pred, num_enc, min_keep;
   BlockSize pred, enc;
   bool allow_overlap, official;
+  bool pad_lists = true;  // false: ids past a list's count are left unwritten (a caller that reads counts only)
 };
 
 // The batch's block sizes (pred from x0, enc from x1 of the batch draw), min_keep as the front door gave it.
@@ -126,10 +127,10 @@ struct SetBitTable {
 inline constexpr SetBitTable kSetBits{};
 #endif
 
-// ids[0, count) = the cells of `block` (bytes 0 or 1) in ascending order, ids[count, cells) = 0; returns
-// count. On the host 8 cells at a time: their bytes gathered into 8 bits (one multiply), 8 entries written
+// ids[0, count) = the cells of `block` (bytes 0 or 1) in ascending order, ids[count, cells) = 0 when `pad`;
+// returns count. On the host 8 cells at a time: their bytes gathered into 8 bits (one multiply), 8 entries written
 // from kSetBits (those past the group's count overwritten by the next group or the padding).
-MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells) {
+MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells, bool pad) {
   int64_t count = 0, c = 0;
 #if !defined(__CUDA_ARCH__)
   for (; c + 8 <= cells; c += 8) {
@@ -144,15 +145,15 @@ MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells)
     ids[count] = c;
     count += block[c] != 0;
   }
-  multiblock_pad(ids, count, cells);
+  if (pad) multiblock_pad(ids, count, cells);
   return count;
 }
 
 // One I-JEPA sample (the reference's loop): targets placed once each; each context block placed until
 // it keeps more than `keep` cells outside the first `regions - tries` targets, tries growing every
 // kMultiblockTimeout failures, accepted at once when no target constrains it. Writes every element of
-// the sample's blocks, ids and counts. Blocks are rectangles: their lists are read off the rectangle
-// (row-major is ascending), not off the grid.
+// the sample's blocks, ids (those past the counts with p.pad_lists only) and counts. Blocks are rectangles:
+// their lists are read off the rectangle (row-major is ascending), not off the grid.
 MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, const MultiblockParams& p,
                              uint64_t seed, int64_t sample) {
   const int64_t H = p.height, W = p.width, cells = H * W;
@@ -171,7 +172,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
         block[c] = 1;
         list[count++] = c;
       }
-    multiblock_pad(list, count, cells);
+    if (p.pad_lists) multiblock_pad(list, count, cells);
     counts[k] = count;
   }
   const int64_t regions = p.allow_overlap ? 0 : p.num_pred;
@@ -212,7 +213,7 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
         list[count] = c;
         count += block[c];
       }
-    multiblock_pad(list, count, cells);
+    if (p.pad_lists) multiblock_pad(list, count, cells);
     counts[k] = count;
     if (!p.official) multiblock_shuffle(list, count, static_cast<uint32_t>(e), seed, draws.sample, draws.stream);
   }
@@ -222,6 +223,7 @@ struct Multiblock3dParams {
   int64_t frames, height, width, num_blocks, context_frames;
   BlockSize size;
   bool official;
+  bool pad_lists = true;  // as MultiblockParams'
 };
 
 // V-JEPA's _sample_block_size from the batch draw: t from x0, spatial scale from x1, aspect from x2.
@@ -272,8 +274,8 @@ MK_HD void multiblock_3d_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, 
     for (int64_t c = 0; c < cells; ++c) kept += context[c];
   }
   for (int64_t c = 0; c < cells; ++c) target[c] = !context[c];
-  counts[0] = multiblock_list(target, ids, cells);
-  counts[1] = multiblock_list(context, ids + cells, cells);
+  counts[0] = multiblock_list(target, ids, cells, p.pad_lists);
+  counts[1] = multiblock_list(context, ids + cells, cells, p.pad_lists);
   if (!p.official) {  // the target with word family 0, the context with family 1
     multiblock_shuffle(ids, counts[0], 0u, seed, draws.sample, draws.stream);
     multiblock_shuffle(ids + cells, counts[1], 1u, seed, draws.sample, draws.stream);
