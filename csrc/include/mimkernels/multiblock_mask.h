@@ -156,19 +156,21 @@ MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells,
 // their lists are read off the rectangle (row-major is ascending), not off the grid.
 MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, const MultiblockParams& p,
                              uint64_t seed, int64_t sample) {
+  // the sizes in locals: a store to a byte block may alias p, which would reload them in every inner loop
   const int64_t H = p.height, W = p.width, cells = H * W;
+  const int64_t pred_h = p.pred.h, pred_w = p.pred.w, enc_h = p.enc.h, enc_w = p.enc.w;
   const int64_t inclusive = p.official ? 0 : 1;
   MultiblockDraws draws{seed, static_cast<uint32_t>(sample), kStreamMultiblock2d};
   for (int64_t k = 0; k < p.num_pred; ++k) {
     uint8_t* block = blocks + k * cells;
     int64_t* list = ids + k * cells;
     const Philox4 d = draws.call();
-    const int64_t top = below(d.x0, static_cast<uint32_t>(H - p.pred.h + inclusive));
-    const int64_t left = below(d.x1, static_cast<uint32_t>(W - p.pred.w + inclusive));
+    const int64_t top = below(d.x0, static_cast<uint32_t>(H - pred_h + inclusive));
+    const int64_t left = below(d.x1, static_cast<uint32_t>(W - pred_w + inclusive));
     for (int64_t c = 0; c < cells; ++c) block[c] = 0;
     int64_t count = 0;
-    for (int64_t r = top; r < top + p.pred.h; ++r)
-      for (int64_t c = r * W + left; c < r * W + left + p.pred.w; ++c) {
+    for (int64_t r = top; r < top + pred_h; ++r)
+      for (int64_t c = r * W + left; c < r * W + left + pred_w; ++c) {
         block[c] = 1;
         list[count++] = c;
       }
@@ -176,27 +178,29 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
     counts[k] = count;
   }
   const int64_t regions = p.allow_overlap ? 0 : p.num_pred;
-  const int64_t enc_cells = p.enc.h * p.enc.w;
+  const int64_t enc_cells = enc_h * enc_w;
   const int64_t keep = p.official || p.min_keep < enc_cells - 1 ? p.min_keep : enc_cells - 1;
   if (p.num_enc == 0) return;
   // first_target[c]: the first target holding cell c (regions if none): c is outside the first n targets
   // iff first_target[c] >= n. Scratch: the last context block's list, written after the last use.
   int64_t* first_target = ids + (p.num_pred + p.num_enc - 1) * cells;
   for (int64_t c = 0; c < cells; ++c) first_target[c] = regions;
-  for (int64_t q = regions - 1; q >= 0; --q)
-    for (int64_t j = 0; j < counts[q]; ++j) first_target[ids[q * cells + j]] = q;
+  for (int64_t q = regions - 1; q >= 0; --q) {
+    const int64_t count = counts[q];  // a local: the stores below may alias counts
+    for (int64_t j = 0; j < count; ++j) first_target[ids[q * cells + j]] = q;
+  }
   for (int64_t e = 0; e < p.num_enc; ++e) {
     const int64_t k = p.num_pred + e;
     uint8_t* block = blocks + k * cells;
     int64_t tries = 0, top = 0, left = 0, constraining = 0;
     for (int timeout = kMultiblockTimeout;;) {
       const Philox4 d = draws.call();
-      top = below(d.x0, static_cast<uint32_t>(H - p.enc.h + inclusive));
-      left = below(d.x1, static_cast<uint32_t>(W - p.enc.w + inclusive));
+      top = below(d.x0, static_cast<uint32_t>(H - enc_h + inclusive));
+      left = below(d.x1, static_cast<uint32_t>(W - enc_w + inclusive));
       constraining = regions - tries > 0 ? regions - tries : 0;
       int64_t count = 0;
-      for (int64_t r = top; r < top + p.enc.h; ++r)
-        for (int64_t c = r * W + left; c < r * W + left + p.enc.w; ++c) count += first_target[c] >= constraining;
+      for (int64_t r = top; r < top + enc_h; ++r)
+        for (int64_t c = r * W + left; c < r * W + left + enc_w; ++c) count += first_target[c] >= constraining;
       if (count > keep || constraining == 0) break;
       if (--timeout == 0) {
         ++tries;
@@ -204,12 +208,12 @@ MK_HD void multiblock_sample(uint8_t* blocks, int64_t* ids, int64_t* counts, con
       }
     }
     for (int64_t c = 0; c < cells; ++c) block[c] = 0;
-    for (int64_t r = top; r < top + p.enc.h; ++r)
-      for (int64_t c = r * W + left; c < r * W + left + p.enc.w; ++c) block[c] = first_target[c] >= constraining;
+    for (int64_t r = top; r < top + enc_h; ++r)
+      for (int64_t c = r * W + left; c < r * W + left + enc_w; ++c) block[c] = first_target[c] >= constraining;
     int64_t* list = ids + k * cells;
     int64_t count = 0;
-    for (int64_t r = top; r < top + p.enc.h; ++r)
-      for (int64_t c = r * W + left; c < r * W + left + p.enc.w; ++c) {  // branch-free: kept cells advance
+    for (int64_t r = top; r < top + enc_h; ++r)
+      for (int64_t c = r * W + left; c < r * W + left + enc_w; ++c) {  // branch-free: kept cells advance
         list[count] = c;
         count += block[c];
       }
