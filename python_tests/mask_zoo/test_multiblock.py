@@ -362,6 +362,33 @@ def test_collator_masks_equal_the_front_door(direct, monkeypatch):
                     assert max_keep is None or batch == 0 or enc[k].shape[1] <= max_keep
 
 
+def test_collators_pickle_without_their_scratch():
+    """A spawned DataLoader worker unpickles the collator: it starts with an empty scratch (no copy of the
+    parent's buffers) and draws the same masks."""
+    import pickle
+
+    from mimkernels.mask_zoo.nn import MultiBlock3DMaskCollator, MultiBlockMaskCollator
+    for collator in (MultiBlockMaskCollator(seed=5), MultiBlock3DMaskCollator(upstream_jepa.VITL16_MASKS, seed=5)):
+        want = collator.masks(6, 11)
+        copy = pickle.loads(pickle.dumps(collator))
+        assert copy._scratch == {} and copy.mask_fn.__self__ is copy
+        got = copy.masks(6, 11)
+        assert all(torch.equal(a, b) for kind in range(2) for a, b in zip(got[kind], want[kind]))
+
+
+def test_collator_in_dataloader_workers():
+    """Forked workers (each with its own scratch, the parent's copied at fork) give batch k the masks of
+    MaskCollator's seed for batch k, whatever worker made it."""
+    from mimkernels.mask_zoo.nn import MultiBlockMaskCollator
+    collator = MultiBlockMaskCollator(seed=2)
+    collator.masks(3, 0)  # the parent has a scratch before the fork
+    loader = torch.utils.data.DataLoader([torch.zeros(2)] * 12, batch_size=3, num_workers=2, collate_fn=collator,
+                                         multiprocessing_context="fork")
+    for k, (_, masks_enc, masks_pred) in enumerate(loader):
+        want_enc, want_pred = collator.masks(3, rng.derive_seed(rng.derive_seed(collator.seed, 0), 0, k))
+        assert all(torch.equal(a, b) for a, b in zip(masks_enc + masks_pred, want_enc + want_pred))
+
+
 def test_lightly_ijepa_drop_in():
     """mimkernels' collator in place of lightly's IJEPAMaskCollator: the same outputs' structure, consumed
     by lightly's apply_masks; lightly's copy of upstream never puts the last row or column in a mask."""
