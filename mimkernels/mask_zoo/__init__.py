@@ -614,10 +614,16 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     tokens of the order (a uniform subset) unmasked (AttMask-hint: hint_pool = show_max, hint_ratio =
     show_max · mask_ratio)."""
     if type(scores) is torch.Tensor and scores.is_cpu and scores.dim() == 2 and scores.is_contiguous():
-        settings_key = _settings_key("score", scores.shape[1], scores.dtype, mask_ratio, largest, score_share,
-                                     num_masked, hint_pool, hint_ratio)
+        # the settings with their types (1 == 1.0 == True as dict keys; the checks refuse bools), written out: a
+        # third of _settings_key's cost, which a loader drawing one sample's mask per call pays every call
+        settings_key = (scores.shape[1], scores.dtype, mask_ratio, largest, score_share, num_masked, hint_pool,
+                        hint_ratio, type(mask_ratio), type(largest), type(score_share), type(num_masked),
+                        type(hint_pool), type(hint_ratio))
+        try:
+            setting = _SCORE_SETTINGS.get(settings_key)
+        except TypeError:  # an unhashable argument: the checks below name it
+            setting = settings_key = None
         batch = scores.shape[0]
-        setting = _SCORE_SETTINGS.get(settings_key)
         if setting is not None and _backends.cpu_fast_path(batch, seed, sample_offset, None, generator, backend):
             out = torch.empty_like(scores, dtype=torch.bool)  # contiguous like scores; half torch.empty(shape)'s cost
             _native.lib.score_mask_cpu(out.data_ptr(), scores.data_ptr(), setting[0], batch, *setting[1], seed, 0,

@@ -52,6 +52,7 @@ class _UpstreamListsCollator(MaskCollator):
 
     def masks(self, batch: int, seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """(masks_enc, masks_pred) of one batch: lists of (batch, K) int64 tensors (MultiBlockMasks.to_upstream)."""
+        seed = rng.resolve_seed(seed)  # an int, mod 2^64, as the front doors take it
         masks_enc, masks_pred = [], []
         for k, (generate, setting, num_pred, entry, max_keep) in enumerate(self._generators):
             config = k if self._seed_per_config else None

@@ -131,6 +131,11 @@ def test_repeated_call_fast_path_same_bits_and_type_checks():
     assert torch.equal(first, mk.score_mask(scores, 0.5, backend="torch", **setting))
     with pytest.raises(TypeError, match="largest"):
         mk.score_mask(scores, 0.5, largest=1, **setting)
+    mk.score_mask(scores, 1.0, seed=0)  # cached: True == 1.0 as a dict key, but not as a mask_ratio
+    with pytest.raises(TypeError, match="mask_ratio"):
+        mk.score_mask(scores, True, seed=0)
+    with pytest.raises(TypeError, match="mask_ratio"):  # unhashable: the checks name it
+        mk.score_mask(scores, [0.5], seed=0)
 
 
 def test_fp64_scores_are_ordered_exactly():
