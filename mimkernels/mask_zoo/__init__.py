@@ -161,41 +161,59 @@ def _multiblock_result(blocks: torch.Tensor, ids: torch.Tensor, counts: torch.Te
     return MultiBlockMasks(context, targets, context_ids, context_counts, target_ids, target_counts)
 
 
-def _upstream_lists_cpu(entry: str, batch: int, setting: tuple, num_pred: int, seed: int, max_keep: int | None,
-                        scratch: dict, config: int | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """`<op>(batch, seed=key, ...).to_upstream(max_keep)` bit for bit, key = seed, or derive_seed(seed, config)
-    (computed by `_C` from a (seed, config) pair, as for a seed tensor: rng.h resolve_key), for a collator on
-    the CPU (`_C` built): `_C.<entry>` writes the padded outputs into this thread's scratch (kept in `scratch`,
-    grown to the largest call seen), then only the cut lists are copied out, into tensors of upstream's
-    layout (contiguous (B, K) int64): no per-call padded outputs to allocate, fault in and split."""
-    grid, blocks, args = setting
-    cells = math.prod(grid)
-    buffers = scratch.get(threading.get_ident())
-    if buffers is None or buffers[0] < batch * blocks * cells or buffers[1] < batch * blocks:
-        size = max(batch * blocks * cells, 1 if buffers is None else buffers[0])
-        count_size = max(batch * blocks, 1 if buffers is None else buffers[1])
-        arrays = (np.empty(size, np.uint8), np.empty(size, np.int64), np.empty(count_size, np.int64),
-                  np.empty(2, np.int64))
-        buffers = scratch[threading.get_ident()] = (size, count_size, arrays, *(a.ctypes.data for a in arrays))
-    _, _, arrays, masks, ids, counts, seed_step = buffers
-    if config is None:
-        seed_step = 0
-    else:
-        arrays[3][0], arrays[3][1] = rng.seed_to_i64(seed), config
-    getattr(_native.lib, entry)(masks, ids, counts, batch, *args, seed, seed_step, 0, False,  # no padding: cut below
-                                1 if batch <= 1 else _native.cpu_threads(batch))
-    keep_pred, keep_enc = _native.lib.multiblock_list_widths_cpu(counts, batch, blocks, num_pred)
-    if max_keep is not None:
-        keep_enc = min(keep_enc, max_keep)
-    num_enc = blocks - num_pred
-    # one list of a kind is allocated (B, K) as it is: unbind costs as much as the allocation
-    pred = torch.empty(batch, keep_pred, dtype=torch.int64) if num_pred == 1 else torch.empty(
-        num_pred, batch, keep_pred, dtype=torch.int64)
-    enc = torch.empty(batch, keep_enc, dtype=torch.int64) if num_enc == 1 else torch.empty(
-        num_enc, batch, keep_enc, dtype=torch.int64)
-    _native.lib.multiblock_cut_lists_cpu(ids, batch, blocks, cells, num_pred, keep_pred, keep_enc, pred.data_ptr(),
-                                         enc.data_ptr())
-    return [enc] if num_enc == 1 else list(enc.unbind(0)), [pred] if num_pred == 1 else list(pred.unbind(0))
+class _UpstreamLists:
+    """One multi-block config's lists for a collator: `(batch, seed, config, scratch) -> (masks_enc, masks_pred)`
+    = `generate(batch, seed=key).to_upstream(max_keep)` bit for bit, key = seed or derive_seed(seed, config).
+    With `_C` built, on the CPU: `_C.<entry>` writes the padded outputs, unpadded, into this thread's scratch (in
+    `scratch`, which configs share, grown to the largest call seen; the key derived by `_C` from a (seed,
+    config) pair, as for a seed tensor: rng.h resolve_key), then only the cut lists are copied out, into
+    contiguous (B, K) int64 tensors: no per-call padded outputs to allocate, fault in and split. setting: the
+    front door's checked settings (`_multiblock_setting`, `_multiblock_3d_setting`)."""
+
+    def __init__(self, generate, entry: str, setting: tuple, num_pred: int, max_keep: int | None):
+        grid, self.blocks, self.args = setting
+        self.generate, self.entry, self.num_pred, self.max_keep = generate, entry, num_pred, max_keep
+        self.num_enc, self.cells = self.blocks - num_pred, math.prod(grid)
+
+    def __call__(self, batch: int, seed: int, config: int | None, scratch: dict):
+        size = batch * self.blocks * self.cells
+        if size > _MAX_OUTPUT or not _native.available():
+            key = seed if config is None else rng.derive_seed(seed, config)
+            return self.generate(batch, seed=key).to_upstream(self.max_keep)
+        buffers = scratch.get(threading.get_ident())
+        if buffers is None or buffers[0] < size or buffers[1] < batch * self.blocks:
+            buffers = _grown_scratch(buffers, size, batch * self.blocks)
+            scratch[threading.get_ident()] = buffers
+        _, _, seed_pair, masks, ids, counts, seed_step, _ = buffers
+        if config is None:
+            seed_step = 0
+        else:
+            seed_pair[0], seed_pair[1] = rng.seed_to_i64(seed), config
+        getattr(_native.lib, self.entry)(masks, ids, counts, batch, *self.args, seed, seed_step, 0, False,
+                                         1 if batch <= 1 else _native.cpu_threads(batch))  # unpadded: cut below
+        keep_pred, keep_enc = _native.lib.multiblock_list_widths_cpu(counts, batch, self.blocks, self.num_pred)
+        if self.max_keep is not None:
+            keep_enc = min(keep_enc, self.max_keep)
+        # one list of a kind is allocated (B, K) as it is: unbind costs as much as the allocation
+        num_pred, num_enc = self.num_pred, self.num_enc
+        pred = (torch.empty(batch, keep_pred, dtype=torch.int64) if num_pred == 1 else
+                torch.empty(num_pred, batch, keep_pred, dtype=torch.int64))
+        enc = (torch.empty(batch, keep_enc, dtype=torch.int64) if num_enc == 1 else
+               torch.empty(num_enc, batch, keep_enc, dtype=torch.int64))
+        _native.lib.multiblock_cut_lists_cpu(ids, batch, self.blocks, self.cells, num_pred, keep_pred, keep_enc,
+                                             pred.data_ptr(), enc.data_ptr())
+        return [enc] if num_enc == 1 else list(enc.unbind(0)), [pred] if num_pred == 1 else list(pred.unbind(0))
+
+
+def _grown_scratch(buffers, size: int, count_size: int) -> tuple:
+    """(size, count size, the seed pair, the addresses of masks, ids, counts and the seed pair, the arrays):
+    numpy arrays, kept alive by the tuple, at least as large as `buffers`'."""
+    size, count_size = max(size, 1), max(count_size, 1)
+    if buffers is not None:
+        size, count_size = max(size, buffers[0]), max(count_size, buffers[1])
+    arrays = (np.empty(size, np.uint8), np.empty(size, np.int64), np.empty(count_size, np.int64),
+              np.empty(2, np.int64))
+    return (size, count_size, arrays[3], *(a.ctypes.data for a in arrays), arrays)
 
 
 def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,

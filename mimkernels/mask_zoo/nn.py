@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 import threading
 from typing import Callable
@@ -12,8 +11,8 @@ import torch
 from torch import nn
 
 from mimkernels import _native, rng
-from mimkernels.mask_zoo import (_MAX_OUTPUT, _multiblock_3d_setting, _multiblock_setting, _running_cell_setting,
-                                 _tube_setting, _uniform_setting, _upstream_lists_cpu, dino_collate_masks,
+from mimkernels.mask_zoo import (_multiblock_3d_setting, _multiblock_setting, _running_cell_setting, _tube_setting,
+                                 _uniform_setting, _UpstreamLists, dino_collate_masks,
                                  multiblock_mask, multiblock_mask_3d, reference, running_cell_mask, tube_mask,
                                  uniform_mask)
 from mimkernels.masking import MaskCollator
@@ -37,14 +36,12 @@ def _grid(size, patch_size: int, name: str) -> tuple[int, int]:
 
 class _UpstreamListsCollator(MaskCollator):
     """A collator whose masks are upstream's index lists: `masks(batch, seed) -> (masks_enc, masks_pred)` (its
-    mask_fn), from `_generators`: (front door with the settings bound, the settings checked (`_C` form),
-    targets per sample, `_C` cpu entry, max_keep) per mask config. With `_C` built, the lists come from
-    `_upstream_lists_cpu` (the same lists, bit for bit, without the padded outputs), else from the front door's
-    `to_upstream`. With _seed_per_config, config k draws with derive_seed(batch seed, k), else with the batch seed."""
+    mask_fn), one `_UpstreamLists` per mask config (they share a per-thread scratch). With _seed_per_config,
+    config k draws with derive_seed(batch seed, k), else with the batch seed."""
     _seed_per_config = False
 
-    def __init__(self, generators: list, seed: int, collate_fn: Callable | None):
-        self._generators, self._scratch = generators, {}
+    def __init__(self, configs: list, seed: int, collate_fn: Callable | None):
+        self._configs, self._scratch = configs, {}
         super().__init__(self.masks, seed, collate_fn)
 
     def __getstate__(self):  # a spawned worker unpickles a copy: it makes its own scratch
@@ -53,14 +50,11 @@ class _UpstreamListsCollator(MaskCollator):
     def masks(self, batch: int, seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """(masks_enc, masks_pred) of one batch: lists of (batch, K) int64 tensors (MultiBlockMasks.to_upstream)."""
         seed = rng.resolve_seed(seed)  # an int, mod 2^64, as the front doors take it
+        if len(self._configs) == 1 and not self._seed_per_config:
+            return self._configs[0](batch, seed, None, self._scratch)
         masks_enc, masks_pred = [], []
-        for k, (generate, setting, num_pred, entry, max_keep) in enumerate(self._generators):
-            config = k if self._seed_per_config else None
-            if _native.available() and batch * setting[1] * math.prod(setting[0]) <= _MAX_OUTPUT:
-                enc, pred = _upstream_lists_cpu(entry, batch, setting, num_pred, seed, max_keep, self._scratch, config)
-            else:
-                config_seed = seed if config is None else rng.derive_seed(seed, config)
-                enc, pred = generate(batch, seed=config_seed).to_upstream(max_keep)
+        for k, lists in enumerate(self._configs):
+            enc, pred = lists(batch, seed, k if self._seed_per_config else None, self._scratch)
             masks_enc += enc
             masks_pred += pred
         return masks_enc, masks_pred
@@ -91,9 +85,9 @@ class MultiBlockMaskCollator(_UpstreamListsCollator):
                                      pred_mask_scale=pred_mask_scale, aspect_ratio=aspect_ratio, num_enc_masks=nenc,
                                      num_pred_masks=npred, min_keep=min_keep, allow_overlap=allow_overlap,
                                      variant=variant)
-        # the arguments' errors at construction, not in a worker
-        super().__init__([(generate, _multiblock_setting(*settings), npred, "multiblock_mask_cpu", None)], seed,
-                         collate_fn)
+        # _multiblock_setting: the arguments' errors at construction, not in a worker
+        super().__init__([_UpstreamLists(generate, "multiblock_mask_cpu", _multiblock_setting(*settings), npred, None)],
+                         seed, collate_fn)
 
 
 class MultiBlock3DMaskCollator(_UpstreamListsCollator):
@@ -110,15 +104,15 @@ class MultiBlock3DMaskCollator(_UpstreamListsCollator):
         if isinstance(tubelet_size, bool) or not isinstance(tubelet_size, int) or tubelet_size < 1:
             raise ValueError(f"tubelet_size must be an int >= 1, got {tubelet_size!r}")
         frames = num_frames // tubelet_size
-        generators = []
+        configs = []
         for cfg in cfgs_mask:
             settings = dict(frames=frames, height=height, width=width, spatial_scale=tuple(cfg.get("spatial_scale")),
                             temporal_scale=tuple(cfg.get("temporal_scale", (1.0, 1.0))),
                             aspect_ratio=tuple(cfg.get("aspect_ratio")), num_blocks=cfg.get("num_blocks"),
                             max_temporal_keep=cfg.get("max_temporal_keep", 1.0), variant=variant)
-            generators.append((functools.partial(multiblock_mask_3d, **settings), _multiblock_3d_setting(**settings), 1,
-                               "multiblock_mask_3d_cpu", cfg.get("max_keep", None)))
-        super().__init__(generators, seed, collate_fn)
+            configs.append(_UpstreamLists(functools.partial(multiblock_mask_3d, **settings), "multiblock_mask_3d_cpu",
+                                          _multiblock_3d_setting(**settings), 1, cfg.get("max_keep", None)))
+        super().__init__(configs, seed, collate_fn)
 
 
 # ---- VideoMAE tube and running cell ---------------------------------------------------------------
