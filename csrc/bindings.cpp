@@ -29,6 +29,7 @@ PYBIND11_MODULE(_C, m) {
   // ---- rng ----
   m.def("philox_fill_cpu", &philox_fill_cpu, py::call_guard<py::gil_scoped_release>());
   m.def("resolve_key_cpu", &resolve_key_cpu);
+  m.def("host_avx2", &host_avx2);
 #ifdef MIMKERNELS_WITH_CUDA
   m.def("philox_fill_cuda", &philox_fill_cuda, py::call_guard<py::gil_scoped_release>());
 #endif

@@ -57,6 +57,8 @@ def collect() -> dict[str, str]:
     }
     build = _native.build_info()
     info["native.with_cuda"] = str(_native.cuda_built())
+    if _native.available():  # the host's AVX2 paths (MIMKERNELS_NO_AVX2=1: the scalar ones)
+        info["native.host_avx2"] = str(_native.lib.host_avx2())
     info["build.cuda_archs"] = " ".join(build.get("cuda_archs", [])) or "none"
     for key in ("nvcc", "cxx", "pybind11", "python", "git"):
         info[f"build.{key}"] = str(build.get(key))

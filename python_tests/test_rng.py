@@ -263,3 +263,38 @@ def test_seed_tensor_checks_and_advance():
         rng.resolve_key(t, torch.Generator(), torch.device("cpu"))
     with pytest.raises(ValueError, match="step"):
         rng.seed_tensor(1, -1)
+
+
+# The host's scalar paths (MIMKERNELS_NO_AVX2=1): what a CPU without AVX2 runs, in a child process (read at load).
+_HOST_PATH_MASKS = """
+import sys, torch, mimkernels as mk
+from mimkernels import _native
+scores = torch.rand(5, 196, generator=torch.Generator().manual_seed(0))
+masks = {"avx2": _native.lib.host_avx2(),
+         "block": mk.block_mask(9, seed=3), "simmim": mk.simmim_mask(9, seed=3),
+         "multiblock": tuple(mk.multiblock_mask(9, seed=3)), "multiblock_3d": tuple(mk.multiblock_mask_3d(5, seed=3)),
+         "tube": mk.tube_mask(9, seed=3), "uniform": mk.uniform_mask(9, seed=3),
+         "data2vec": mk.data2vec_block_mask(3, seed=3), "dino": tuple(mk.dino_collate_masks(8, seed=3)),
+         "score": mk.score_mask(scores, 0.75, score_share=0.3, seed=3)}
+torch.save(masks, sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(not _native.available(), reason="_C not built")
+def test_host_scalar_paths_equal_the_avx2_paths(tmp_path):
+    """MIMKERNELS_NO_AVX2=1 switches the host's Philox blocks and SimMIM's ranking to their scalar paths (seen
+    in host_avx2()); every mask drawn through them equals the one this process draws (AVX2 where the CPU has
+    it), which the other tests hold to the torch reference."""
+    import subprocess
+    import sys
+    paths = {}
+    for name, flag in (("scalar", "1"), ("default", "0")):
+        paths[name] = tmp_path / f"{name}.pt"
+        subprocess.run([sys.executable, "-c", _HOST_PATH_MASKS, str(paths[name])], check=True,
+                       env={**os.environ, "MIMKERNELS_NO_AVX2": flag})
+    scalar, default = (torch.load(paths[name], weights_only=False) for name in ("scalar", "default"))
+    assert scalar.pop("avx2") is False and default.pop("avx2") == _native.lib.host_avx2()
+    for name, want in default.items():
+        got = scalar[name]
+        for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+            assert torch.equal(a, b), name

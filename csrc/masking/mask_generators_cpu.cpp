@@ -79,13 +79,6 @@ __attribute__((target("avx2"))) void mark_by_rank_avx2(uint8_t* cell_mask, const
 }
 #endif
 
-const bool kUseAvx2 =
-#if defined(MK_HAVE_AVX2_PATH)
-    __builtin_cpu_supports("avx2");
-#else
-    false;
-#endif
-
 // x0 of draw(seed, i0 + k, sample, stream) for k < n (philox16_host: AVX2 where the CPU has it).
 void philox_x0(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample, uint32_t stream, uint64_t seed) {
   alignas(32) uint32_t w[4][kHostPhiloxCalls];
@@ -97,7 +90,7 @@ void philox_x0(uint32_t* out, uint32_t i0, int64_t n, uint32_t sample, uint32_t 
 
 void mark_by_rank(uint8_t* cell_mask, const uint32_t* x0, int64_t tokens, int64_t mask_count) {
 #if defined(MK_HAVE_AVX2_PATH)
-  if (kUseAvx2) return mark_by_rank_avx2(cell_mask, x0, tokens, mask_count);
+  if (host_avx2()) return mark_by_rank_avx2(cell_mask, x0, tokens, mask_count);
 #endif
   mark_by_rank_scalar(cell_mask, x0, tokens, mask_count);
 }

@@ -1,7 +1,11 @@
 // philox16_host (rng.h): 16 Philox4x32-10 calls at a time on the host, two independent 8-lane AVX2 chains
-// side by side (a round's latency is the multiplies': two chains take about the time of one) where the CPU
-// has AVX2 (checked once at load), else rng.h's scalar philox4x32_10. The host's WordStream, the block
-// mask's draws and SimMIM's keys (csrc/masking/mask_generators_cpu.cpp) come from here.
+// side by side (a round's latency is the multiplies': two chains take about the time of one) where host_avx2()
+// (the CPU has AVX2, checked once at load, and MIMKERNELS_NO_AVX2 is not set), else rng.h's scalar
+// philox4x32_10. The host's WordStream, the block mask's draws and SimMIM's keys
+// (csrc/masking/mask_generators_cpu.cpp) come from here.
+#include <cstdlib>
+#include <cstring>
+
 #include "mimkernels/rng.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -69,10 +73,22 @@ __attribute__((target("avx2"))) void philox16_avx2(uint32_t (*w)[kHostPhiloxCall
   }
 }
 
-const bool kUseAvx2 = __builtin_cpu_supports("avx2");
 #endif
 
+bool avx2_wanted() {
+  const char* off = std::getenv("MIMKERNELS_NO_AVX2");
+#if defined(MK_HAVE_AVX2_PATH)
+  return (off == nullptr || std::strcmp(off, "0") == 0) && __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+const bool kUseAvx2 = avx2_wanted();
+
 }  // namespace
+
+bool host_avx2() { return kUseAvx2; }
 
 void philox16_host(uint32_t (*w)[kHostPhiloxCalls], uint32_t first_call, uint32_t c1, uint32_t c2, uint32_t c3,
                    uint64_t seed) {

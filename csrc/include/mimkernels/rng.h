@@ -63,6 +63,10 @@ MK_HD uint64_t resolve_key(uint64_t seed, const int64_t* seed_step) {
 // the CPU has it, else philox4x32_10): w[j][k] = word j of philox4x32_10(first_call + k, c1, c2, c3, seed),
 // counters mod 2^32. The same integers as philox4x32_10.
 constexpr int kHostPhiloxCalls = 16;
+// Whether the host's AVX2 paths run (philox16_host, masking's mark_by_rank): the CPU has AVX2 and
+// MIMKERNELS_NO_AVX2 is unset or "0" (set: the scalar paths, as on a CPU without AVX2; the tests run both).
+// Read once, at load.
+bool host_avx2();
 void philox16_host(uint32_t (*w)[kHostPhiloxCalls], uint32_t first_call, uint32_t c1, uint32_t c2, uint32_t c3,
                    uint64_t seed);
 #endif
