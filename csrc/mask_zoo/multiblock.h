@@ -1,10 +1,11 @@
 // Host entry points of the I-JEPA and V-JEPA multi-block masks (bindings.cpp binds them). Outputs are
 // contiguous: blocks (batch, nblocks, cells) bool as bytes, ids (batch, nblocks, cells) int64, counts
-// (batch, nblocks) int64 (multiblock_mask.h); cpu entries leave ids past the counts unwritten when pad_lists is
-// false (the collators' cut lists read the counts only). cpu entries run an OpenMP loop over samples on num_threads
-// threads (>= 1); cuda entries launch once on `stream`, one thread per sample. seed_step: 0, or the address of
-// the (seed, step) int64 pair of a seed tensor on the entry's device, whose key (rng.h resolve_key) replaces seed:
-// resolved once before the loop (cpu) or at the top of the kernel (cuda), never in the per-sample bodies.
+// (batch, nblocks) int64 (multiblock_mask.h); cpu entries leave ids past the counts unwritten when
+// pad_lists is false (the collators' cut lists read the counts only). cpu entries run an OpenMP loop over
+// samples on num_threads threads (>= 1); cuda entries launch once on `stream`, one thread per sample.
+// seed_step: 0, or the address of the (seed, step) int64 pair of a seed tensor on the entry's device, whose key
+// (rng.h resolve_key) replaces seed: resolved once before the loop (cpu) or at the top of the kernel (cuda),
+// never in the per-sample bodies.
 #pragma once
 #include <cstdint>
 #include <utility>

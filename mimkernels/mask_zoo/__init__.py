@@ -37,7 +37,7 @@ __all__ = []  # each section adds its public names
 __all__ += ["MultiBlockMasks", "multiblock_mask", "multiblock_mask_3d"]
 
 _MULTIBLOCK_VARIANTS = ("fixed", "official")
-_MAX_CELLS = 1 << 31       # cells of a grid
+_MAX_CELLS = 1 << 31       # cells of a grid (of a sample)
 _MAX_OUTPUT = 1 << 22      # batch x blocks x cells: 32 MiB of int64 index lists (split larger batches)
 
 
@@ -93,14 +93,15 @@ def _pair(value, name: str, *, minimum: float, maximum: float | None, strict_min
     return low, high
 
 
-def _multiblock_grid(sides: dict) -> int:
-    """The cells of a grid whose sides (name -> value) are ints >= 1."""
+def _grid_cells(**sides: int) -> int:
+    """The cells of a grid whose sides (name=value) are ints >= 1, fewer than 2^31 in all (Philox counters
+    and Floyd's draws are uint32)."""
     cells = 1
     for name, side in sides.items():
         check_int(side, name, minimum=1)
         cells *= side
     if cells >= _MAX_CELLS:
-        raise ValueError(f"{' x '.join(sides)} = {' x '.join(map(str, sides.values()))} cells: must be < 2^31")
+        raise ValueError(f"{' · '.join(sides)} must be < 2^31, got {' · '.join(map(str, sides.values()))}")
     return cells
 
 
@@ -128,17 +129,25 @@ def _multiblock_official(variant: str) -> bool:
 _MULTIBLOCK_SETTINGS: dict = {}
 
 
-def _settings_key(op: str, *values):
-    """The cache key of a call's settings (values and their types, tuples element-wise); None when unhashable."""
-    key = (op, values, tuple(map(type, values)))
-    for value in values:  # a loop, not a generator expression into the tuple: half the cost (measured)
-        if isinstance(value, tuple):
-            key += (tuple(map(type, value)),)
-    try:
-        hash(key)
-    except TypeError:
-        return None
+def _settings_key(op: str, *values) -> tuple:
+    """The cache key of a call's settings: the values and their types, tuples' elements' too (1 == 1.0 ==
+    True as dict keys, but the checks refuse bools). Unhashable where a value is (a list): `_cached_setting`
+    and `_cache` treat such a key as never cached. One score_mask call per sample pays it: ~0.4 µs."""
+    types = tuple(map(type, values))
+    key = (op, values, types)
+    if tuple in types:  # the pairs' elements (a tuple subclass is keyed by its class and values)
+        for value in values:
+            if type(value) is tuple:
+                key += (tuple(map(type, value)),)
     return key
+
+
+def _cached_setting(table: dict, key):
+    """table[key], or None when absent or unhashable."""
+    try:
+        return table.get(key)
+    except TypeError:  # an unhashable argument: the checks will name it
+        return None
 
 
 def _run_cpu(entry: str, batch: int, setting: tuple, seed: int, sample_offset: int):
@@ -243,8 +252,9 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
     """
     key = _settings_key("2d", height, width, enc_mask_scale, pred_mask_scale, aspect_ratio, num_enc_masks,
                         num_pred_masks, min_keep, allow_overlap, variant)
-    if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
-        setting = _MULTIBLOCK_SETTINGS[key]
+    setting = (_cached_setting(_MULTIBLOCK_SETTINGS, key)
+               if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend) else None)
+    if setting is not None:
         if batch * setting[1] * height * width <= _MAX_OUTPUT:
             return _multiblock_result(*_run_cpu("multiblock_mask_cpu", batch, setting, seed, sample_offset),
                                       num_pred_masks)
@@ -261,7 +271,7 @@ def multiblock_mask(batch: int, height: int = 16, width: int = 16, *,
                                                             rng.reference_key(seed_key, seed_step, on_host=True),
                                                             sample_offset)]
     else:
-        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
+        if be == "cpp" and not torch.compiler.is_compiling():
             _cache(_MULTIBLOCK_SETTINGS, key, setting)
         out = getattr(torch.ops.mimkernels.multiblock_mask, be)(batch, *args, seed_key, seed_step, sample_offset, dev)
     return _multiblock_result(*out, num_pred_masks)
@@ -271,7 +281,7 @@ def _multiblock_setting(height, width, enc_mask_scale, pred_mask_scale, aspect_r
                         min_keep, allow_overlap, variant) -> tuple:
     """multiblock_mask's settings checked: (grid, blocks per sample, `_C` arguments after batch)."""
     official = _multiblock_official(variant)
-    cells = _multiblock_grid({"height": height, "width": width})
+    cells = _grid_cells(height=height, width=width)
     check_int(num_enc_masks, "num_enc_masks", minimum=0)
     check_int(num_pred_masks, "num_pred_masks", minimum=0)
     if num_enc_masks + num_pred_masks > _MAX_BLOCKS:
@@ -309,8 +319,9 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
     """
     key = _settings_key("3d", frames, height, width, spatial_scale, temporal_scale, aspect_ratio, num_blocks,
                         max_temporal_keep, variant)
-    if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend) and key in _MULTIBLOCK_SETTINGS:
-        setting = _MULTIBLOCK_SETTINGS[key]
+    setting = (_cached_setting(_MULTIBLOCK_SETTINGS, key)
+               if _backends.cpu_fast_path(batch, seed, sample_offset, device, generator, backend) else None)
+    if setting is not None:
         if batch * 2 * frames * height * width <= _MAX_OUTPUT:
             return _multiblock_result(*_run_cpu("multiblock_mask_3d_cpu", batch, setting, seed, sample_offset), 1)
     seed = _seed_arg(seed)
@@ -326,7 +337,7 @@ def multiblock_mask_3d(batch: int, frames: int = 8, height: int = 14, width: int
                                                                rng.reference_key(seed_key, seed_step, on_host=True),
                                                                sample_offset)]
     else:
-        if be == "cpp" and key is not None and not torch.compiler.is_compiling():
+        if be == "cpp" and not torch.compiler.is_compiling():
             _cache(_MULTIBLOCK_SETTINGS, key, setting)
         out = getattr(torch.ops.mimkernels.multiblock_mask_3d, be)(batch, *args, seed_key, seed_step, sample_offset,
                                                                    dev)
@@ -337,7 +348,7 @@ def _multiblock_3d_setting(frames, height, width, spatial_scale, temporal_scale,
                            max_temporal_keep, variant) -> tuple:
     """multiblock_mask_3d's settings checked: (grid, blocks per sample, `_C` arguments after batch)."""
     official = _multiblock_official(variant)
-    _multiblock_grid({"frames": frames, "height": height, "width": width})
+    _grid_cells(frames=frames, height=height, width=width)
     check_int(num_blocks, "num_blocks", minimum=0)
     if num_blocks > _MAX_BLOCKS:
         raise ValueError(f"num_blocks must be <= {_MAX_BLOCKS}, got {num_blocks}")
@@ -359,17 +370,7 @@ _MAX_ASPECT = 1e6
 # DataLoader transform calling it once per video with the same sizes pays a dict lookup, then `_C`.
 __all__ += ["tube_mask", "running_cell_mask", "uniform_mask"]
 
-# Cells per sample (frames · H · W) stay below 2^31: Floyd's draws and the Philox counters are uint32.
-_MAX_SAMPLE_CELLS = 1 << 31
 _VIDEO_SETTINGS: dict = {}
-
-
-def _video_grid(frames: int, height: int, width: int) -> None:
-    check_int(frames, "frames", minimum=1)
-    check_int(height, "height", minimum=1)
-    check_int(width, "width", minimum=1)
-    if frames * height * width >= _MAX_SAMPLE_CELLS:
-        raise ValueError(f"frames · height · width must be < 2^31, got {frames} · {height} · {width}")
 
 
 def _settled(key, check):
@@ -394,7 +395,7 @@ def _rng_args(batch, seed, generator, sample_offset, device, op: str, backend: s
 
 
 def _tube_setting(frames, height, width, mask_ratio) -> tuple[int, int, int]:
-    _video_grid(frames, height, width)
+    _grid_cells(frames=frames, height=height, width=width)
     ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     return frames, height * width, reference.tube_masked_count(height, width, ratio)
 
@@ -426,7 +427,7 @@ def tube_mask(batch: int, frames: int = 8, height: int = 14, width: int = 14, ma
 
 
 def _running_cell_setting(frames, height, width, mask_ratio) -> tuple[int, int, int, int]:
-    _video_grid(frames, height, width)
+    _grid_cells(frames=frames, height=height, width=width)
     ratio = check_float(mask_ratio, "mask_ratio", minimum=0.0, maximum=1.0)
     slots = reference.running_cell_slots(ratio)
     if not 0 < slots < 4:
@@ -466,7 +467,7 @@ def running_cell_mask(batch: int, frames: int = 8, height: int = 14, width: int 
 # ---- UM-MAE uniform masking (SPEC.md §6) ---------------------------------------------------------
 
 def _uniform_setting(height, width, vis_mask_ratio) -> tuple[int, int, int]:
-    _video_grid(1, height, width)
+    _grid_cells(height=height, width=width)
     if height % 2 or width % 2:
         raise ValueError(f"height and width must be even (2 x 2 blocks, as UM-MAE's rearrange requires), "
                          f"got {height} x {width}")
@@ -632,15 +633,9 @@ def score_mask(scores: torch.Tensor, mask_ratio: float = 0.75, *, largest: bool 
     tokens of the order (a uniform subset) unmasked (AttMask-hint: hint_pool = show_max, hint_ratio =
     show_max · mask_ratio)."""
     if type(scores) is torch.Tensor and scores.is_cpu and scores.dim() == 2 and scores.is_contiguous():
-        # the settings with their types (1 == 1.0 == True as dict keys; the checks refuse bools), written out: a
-        # third of _settings_key's cost, which a loader drawing one sample's mask per call pays every call
-        settings_key = (scores.shape[1], scores.dtype, mask_ratio, largest, score_share, num_masked, hint_pool,
-                        hint_ratio, type(mask_ratio), type(largest), type(score_share), type(num_masked),
-                        type(hint_pool), type(hint_ratio))
-        try:
-            setting = _SCORE_SETTINGS.get(settings_key)
-        except TypeError:  # an unhashable argument: the checks below name it
-            setting = settings_key = None
+        settings_key = _settings_key("score", scores.shape[1], scores.dtype, mask_ratio, largest, score_share,
+                                     num_masked, hint_pool, hint_ratio)
+        setting = _cached_setting(_SCORE_SETTINGS, settings_key)
         batch = scores.shape[0]
         if setting is not None and _backends.cpu_fast_path(batch, seed, sample_offset, None, generator, backend):
             out = torch.empty_like(scores, dtype=torch.bool)  # contiguous like scores; half torch.empty(shape)'s cost

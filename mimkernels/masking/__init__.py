@@ -81,7 +81,10 @@ _SEED_LIMIT = 1 << 63
 def _cache(table: dict, key, value) -> None:
     if len(table) >= _MAX_CACHED_SETTINGS:
         table.clear()
-    table[key] = value
+    try:
+        table[key] = value
+    except TypeError:  # an unhashable argument (a list where a tuple is documented): this call is not cached
+        pass
 
 
 # ---- MAE: random_mask_indices, random_masking (SPEC.md §2, §3) -----------------------------------

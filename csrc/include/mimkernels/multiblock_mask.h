@@ -98,26 +98,22 @@ MK_HD MultiblockParams multiblock_params(int64_t height, int64_t width, double e
 // random order). Word i of the WordStream at (., sample, stream, 2 + family). O(n), the same on a GPU thread.
 MK_HD void multiblock_shuffle(int64_t* ids, int64_t n, uint32_t family, uint64_t seed, uint32_t sample,
                               uint32_t stream) {
-#if defined(__CUDA_ARCH__)
-  WordStream words(seed, 0u, sample, stream, 2u + family);
-  for (int64_t i = 1; i < n; ++i) {
-    const int64_t j = below(words.word(i), static_cast<uint32_t>(i + 1));
+  const auto step = [ids](int64_t i, uint32_t word) {  // entry i swaps with entry below(word, i + 1)
+    const int64_t j = below(word, static_cast<uint32_t>(i + 1));
     const int64_t entry = ids[i];
     ids[i] = ids[j];
     ids[j] = entry;
-  }
-#else  // the same words, 64 at a time (16 Philox calls), each window's swaps in a loop without a refill test
+  };
+#if defined(__CUDA_ARCH__)
+  WordStream words(seed, 0u, sample, stream, 2u + family);
+  for (int64_t i = 1; i < n; ++i) step(i, words.word(i));
+#else  // the same words, 64 at a time (16 Philox calls), each window's steps without WordStream's refill test
   constexpr int64_t kWindow = 4 * kHostPhiloxCalls;
   alignas(32) uint32_t w[4][kHostPhiloxCalls];
   for (int64_t base = 0; base < n; base += kWindow) {
     philox16_host(w, static_cast<uint32_t>(base / 4), sample, stream, 2u + family, seed);
     const int64_t stop = n < base + kWindow ? n : base + kWindow;
-    for (int64_t i = base > 0 ? base : 1; i < stop; ++i) {
-      const int64_t j = below(w[i & 3][(i - base) >> 2], static_cast<uint32_t>(i + 1));
-      const int64_t entry = ids[i];
-      ids[i] = ids[j];
-      ids[j] = entry;
-    }
+    for (int64_t i = base > 0 ? base : 1; i < stop; ++i) step(i, w[i & 3][(i - base) >> 2]);
   }
 #endif
 }
@@ -142,9 +138,9 @@ struct SetBitTable {
 inline constexpr SetBitTable kSetBits{};
 #endif
 
-// ids[0, count) = the cells of `block` (bytes 0 or 1) in ascending order, ids[count, cells) = 0 when `pad`;
-// returns count. On the host 8 cells at a time: their bytes gathered into 8 bits (one multiply), 8 entries written
-// from kSetBits (those past the group's count overwritten by the next group or the padding).
+// ids[0, count) = the cells of `block` (bytes 0 or 1) in ascending order, ids[count, cells) = 0 when
+// `pad`; returns count. On the host 8 cells at a time: their bytes gathered into 8 bits (one multiply), 8
+// entries written from kSetBits (those past the group's count overwritten by the next group or the padding).
 MK_HD int64_t multiblock_list(const uint8_t* block, int64_t* ids, int64_t cells, bool pad) {
   int64_t count = 0, c = 0;
 #if !defined(__CUDA_ARCH__)

@@ -1,6 +1,6 @@
 // Host-only stable radix sort and selection of packed (key << 32 | low) uint64 values by their key: the
-// score-guided masks' ranking (csrc/mask_zoo/score_mask_cpu.cpp). No data-dependent branches: a comparison sort of random keys
-// mispredicts about every other comparison.
+// score-guided masks' ranking (csrc/mask_zoo/score_mask_cpu.cpp). No data-dependent branches: a comparison
+// sort of random keys mispredicts about every other comparison.
 #pragma once
 #include <cstdint>
 #include <utility>
